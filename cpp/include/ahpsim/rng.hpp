@@ -1,0 +1,116 @@
+// Random numbers for the kernel: small, fast, reproducible across platforms and thread counts.
+// Every trial owns its own generator, seeded from (network seed, stream, trial), so results do not
+// depend on how trials are spread over threads.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace ahpsim {
+
+inline std::uint64_t splitmix64(std::uint64_t& x) {
+  std::uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// xoshiro256++ (Blackman & Vigna), seeded through splitmix64.
+class Rng {
+ public:
+  Rng() { seed(0, 0, 0); }
+  Rng(std::uint64_t seed_, std::uint64_t stream, std::uint64_t trial) { seed(seed_, stream, trial); }
+
+  void seed(std::uint64_t seed_, std::uint64_t stream, std::uint64_t trial) {
+    std::uint64_t x = seed_ ^ (0xA0761D6478BD642FULL * (stream + 1)) ^ (0xE7037ED1A0B428DBULL * (trial + 1));
+    for (auto& si : s_) si = splitmix64(x);
+  }
+
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(s_[0] + s_[3], 23) + s_[0];
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+  // Uniform integer in [0, n) (Lemire's nearly divisionless method).
+  std::uint64_t below(std::uint64_t n) {
+    __uint128_t m = static_cast<__uint128_t>(next()) * n;
+    std::uint64_t l = static_cast<std::uint64_t>(m);
+    if (l < n) {
+      const std::uint64_t t = (0 - n) % n;
+      while (l < t) {
+        m = static_cast<__uint128_t>(next()) * n;
+        l = static_cast<std::uint64_t>(m);
+      }
+    }
+    return static_cast<std::uint64_t>(m >> 64);
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+// Exact Poisson(lambda) sampling by inversion of a precomputed CDF with a guide table: one uniform
+// and, on average, about one comparison per draw. Built once per drive (pre-run), shared by threads.
+class PoissonTable {
+ public:
+  PoissonTable() = default;
+  explicit PoissonTable(double lambda) { build(lambda); }
+
+  void build(double lambda) {
+    if (!(lambda >= 0.0) || !std::isfinite(lambda) || lambda > 1e6)
+      throw std::invalid_argument("Poisson mean per step must be finite and in [0, 1e6]");
+    lambda_ = lambda;
+    cdf_.clear();
+    // Sum the pmf in log space until the tail mass is below 2^-60 of the total.
+    const double mode = std::floor(lambda);
+    const double upper = lambda + 40.0 * std::sqrt(lambda + 1.0) + 40.0;
+    double cum = 0.0;
+    for (std::uint64_t k = 0; static_cast<double>(k) <= upper || k <= mode; ++k) {
+      const double logp = lambda > 0 ? (static_cast<double>(k) * std::log(lambda) - lambda - std::lgamma(k + 1.0))
+                                     : (k == 0 ? 0.0 : -std::numeric_limits<double>::infinity());
+      cum += std::exp(logp);
+      cdf_.push_back(cum);
+      if (static_cast<double>(k) > mode && 1.0 - cum < 0x1.0p-60) break;
+    }
+    for (auto& c : cdf_) c /= cum;
+    cdf_.back() = 1.0;
+    const std::size_t g = cdf_.size() * 2;
+    guide_.assign(g, 0);
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < g; ++i) {
+      const double u = static_cast<double>(i) / static_cast<double>(g);
+      while (cdf_[k] <= u) ++k;
+      guide_[i] = static_cast<std::uint32_t>(k);
+    }
+  }
+
+  double mean() const { return lambda_; }
+
+  std::uint32_t sample(Rng& rng) const {
+    const double u = rng.uniform();
+    std::size_t k = guide_[static_cast<std::size_t>(u * static_cast<double>(guide_.size()))];
+    while (cdf_[k] <= u) ++k;
+    return static_cast<std::uint32_t>(k);
+  }
+
+ private:
+  double lambda_ = 0.0;
+  std::vector<double> cdf_;
+  std::vector<std::uint32_t> guide_;
+};
+
+}  // namespace ahpsim

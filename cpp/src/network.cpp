@@ -1,0 +1,470 @@
+#include "ahpsim/network.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+
+namespace ahpsim {
+
+namespace {
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+}  // namespace
+
+template <class Real>
+Network<Real>::Network(double dt, std::uint64_t seed) : dt_(dt), seed_(seed) {
+  if (!(dt > 0.0) || !std::isfinite(dt)) fail("dt must be a positive finite number of ms, got " + std::to_string(dt));
+}
+
+template <class Real>
+void Network<Real>::require_no_state(const char* what) const {
+  if (!trials_.empty())
+    throw std::logic_error(std::string("cannot ") + what +
+                           " while the network holds simulation state; call reset_state() first");
+}
+
+template <class Real>
+std::uint32_t Network<Real>::add_input(const std::string& name, std::uint32_t n, double rate) {
+  require_no_state("add an input group");
+  if (n == 0) fail("input group '" + name + "': n must be >= 1");
+  if (!(rate >= 0.0) || !std::isfinite(rate)) fail("poisson rate must be finite and >= 0 Hz");
+  if (rate * dt_ / 1000.0 > 1.0) fail("poisson rate * dt exceeds one spike per step");
+  inputs_.push_back(InputGroup{name, n, rate});
+  prepared_ = false;
+  return static_cast<std::uint32_t>(inputs_.size() - 1);
+}
+
+template <class Real>
+std::uint32_t Network<Real>::add_population(const std::string& name, std::uint32_t n, PopulationParams p) {
+  require_no_state("add a population");
+  if (n == 0) fail("population '" + name + "': n must be >= 1");
+  if (static_cast<std::uint64_t>(n_neurons_) + n > 0xFFFFFFF0ULL) fail("too many neurons (more than 2^32)");
+  auto check = [&](const std::vector<double>& v, const char* what, bool needed, bool positive) {
+    if (!needed) return;
+    if (v.size() != n) fail(std::string(what) + ": expected " + std::to_string(n) + " values");
+    for (double x : v) {
+      if (!std::isfinite(x)) fail(std::string(what) + " must be finite");
+      if (positive && x < 0) fail(std::string(what) + " must be >= 0");
+    }
+  };
+  const bool spk = is_spiking(p.kind);
+  const bool aux = p.kind == ModelKind::AHP || p.kind == ModelKind::ALIF;
+  check(p.tau_m, "tau_m", true, true);
+  check(p.tau_aux, "tau_aux", aux, true);
+  check(p.beta, "beta", aux, false);
+  check(p.v_th, "v_th", spk, false);
+  check(p.bias, "bias", true, false);
+  if (spk) {
+    if (p.n_ref.size() != n) fail("n_ref: expected " + std::to_string(n) + " values");
+    for (auto r : p.n_ref)
+      if (r < 0) fail("n_ref must be >= 0");
+  }
+  Population pop{name, n_neurons_, n, std::move(p)};
+  n_neurons_ += n;
+  pops_.push_back(std::move(pop));
+  prepared_ = false;
+  return static_cast<std::uint32_t>(pops_.size() - 1);
+}
+
+template <class Real>
+std::uint32_t Network<Real>::connect(bool pre_is_input, std::uint32_t pre, std::uint32_t post, std::uint64_t n_syn,
+                                     const std::uint32_t* pre_idx, const std::uint32_t* post_idx,
+                                     const Real* weight, const std::uint16_t* delay) {
+  require_no_state("connect");
+  if (post >= pops_.size()) fail("post: no such population");
+  std::uint32_t n_pre;
+  bool zero_ok = pre_is_input || pops_[post].params.kind == ModelKind::Readout;
+  if (pre_is_input) {
+    if (pre >= inputs_.size()) fail("pre: no such input group");
+    n_pre = inputs_[pre].n;
+  } else {
+    if (pre >= pops_.size()) fail("pre: no such population");
+    if (!is_spiking(pops_[pre].params.kind)) fail("pre: a readout does not spike and cannot be a source");
+    n_pre = pops_[pre].n;
+  }
+  const std::uint32_t n_post = pops_[post].n;
+  for (std::uint64_t k = 0; k < n_syn; ++k) {
+    if (pre_idx[k] >= n_pre) fail("pre index " + std::to_string(pre_idx[k]) + " out of range [0, " + std::to_string(n_pre) + ")");
+    if (post_idx[k] >= n_post) fail("post index " + std::to_string(post_idx[k]) + " out of range [0, " + std::to_string(n_post) + ")");
+    if (!std::isfinite(static_cast<double>(weight[k]))) fail("weights must be finite");
+    if (delay[k] == 0 && !zero_ok) fail("delay must be >= 1 step between spiking neurons");
+  }
+  Projection<Real> p = build_projection<Real>(n_pre, n_syn, pre_idx, post_idx, weight, delay, pops_[post].start);
+  p.pre_group = pre;
+  p.pre_is_input = pre_is_input;
+  p.post_pop = post;
+  projs_.push_back(std::move(p));
+  prepared_ = false;
+  return static_cast<std::uint32_t>(projs_.size() - 1);
+}
+
+template <class Real>
+std::uint32_t Network<Real>::connect_fixed_indegree(bool pre_is_input, std::uint32_t pre, std::uint32_t post,
+                                                    std::uint32_t indegree, Real weight, std::uint16_t delay,
+                                                    std::uint64_t seed, bool allow_autapses) {
+  require_no_state("connect");
+  if (post >= pops_.size()) fail("post: no such population");
+  std::uint32_t n_pre = pre_is_input ? (pre < inputs_.size() ? inputs_[pre].n : 0) : (pre < pops_.size() ? pops_[pre].n : 0);
+  if (n_pre == 0) fail("pre: no such group");
+  if (!pre_is_input && !is_spiking(pops_[pre].params.kind)) fail("pre: a readout cannot be a source");
+  const bool same = !pre_is_input && pre == post;
+  if (same && !allow_autapses && n_pre < 2 && indegree > 0) fail("indegree > 0 needs >= 2 neurons without autapses");
+  if (!std::isfinite(static_cast<double>(weight))) fail("weight must be finite");
+  if (delay == 0 && !(pre_is_input || pops_[post].params.kind == ModelKind::Readout))
+    fail("delay must be >= 1 step between spiking neurons");
+  const std::uint32_t n_post = pops_[post].n;
+  const std::uint64_t n_syn = static_cast<std::uint64_t>(n_post) * indegree;
+  // Draw sources per target, then transpose by counting sort straight into the CSR arrays.
+  Rng rng(seed, 0xC0FFEE, post);
+  std::vector<std::uint32_t> src(n_syn);
+  for (std::uint32_t j = 0; j < n_post; ++j) {
+    for (std::uint32_t k = 0; k < indegree; ++k) {
+      std::uint32_t s;
+      do {
+        s = static_cast<std::uint32_t>(rng.below(n_pre));
+      } while (same && !allow_autapses && s == j);
+      src[static_cast<std::uint64_t>(j) * indegree + k] = s;
+    }
+  }
+  Projection<Real> p;
+  p.n_pre = n_pre;
+  std::vector<std::uint64_t> row_start(static_cast<std::size_t>(n_pre) + 1, 0);
+  for (auto s : src) ++row_start[s + 1];
+  for (std::size_t r = 0; r < n_pre; ++r) row_start[r + 1] += row_start[r];
+  p.target.resize(n_syn);
+  {
+    std::vector<std::uint64_t> fill(row_start.begin(), row_start.end() - 1);
+    const std::uint32_t off = pops_[post].start;
+    for (std::uint64_t k = 0; k < n_syn; ++k) p.target[fill[src[k]]++] = off + static_cast<std::uint32_t>(k / indegree);
+  }
+  std::vector<std::uint32_t>().swap(src);
+  p.weight.assign(n_syn, weight);
+  p.seg_ptr.resize(static_cast<std::size_t>(n_pre) + 1);
+  for (std::uint32_t r = 0; r < n_pre; ++r) {
+    p.seg_ptr[r] = p.seg_delay.size();
+    if (row_start[r + 1] > row_start[r]) {
+      p.seg_delay.push_back(delay);
+      p.seg_end.push_back(row_start[r + 1]);
+    }
+  }
+  p.seg_ptr[n_pre] = p.seg_delay.size();
+  p.pre_group = pre;
+  p.pre_is_input = pre_is_input;
+  p.post_pop = post;
+  projs_.push_back(std::move(p));
+  prepared_ = false;
+  return static_cast<std::uint32_t>(projs_.size() - 1);
+}
+
+template <class Real>
+void Network<Real>::add_poisson_drive(std::uint32_t pop, double rate_hz, double weight) {
+  require_no_state("add a Poisson drive");
+  if (pop >= pops_.size()) fail("population: no such population");
+  if (!(rate_hz >= 0.0) || !std::isfinite(rate_hz)) fail("rate must be finite and >= 0 Hz");
+  if (!std::isfinite(weight)) fail("weight must be finite");
+  if (rate_hz * dt_ / 1000.0 > 1e6) fail("rate * dt is more than 1e6 events per step");
+  drives_.push_back(PoissonDrive{pop, rate_hz, weight});
+  prepared_ = false;
+}
+
+template <class Real>
+void Network<Real>::prepare() {
+  if (prepared_) return;
+  consts_.assign(pops_.size(), PopulationConstants<Real>{});
+  for (std::size_t p = 0; p < pops_.size(); ++p) consts_[p].prepare(pops_[p].params, dt_);
+  std::uint32_t max_d = 0;
+  proj_from_pop_.assign(pops_.size(), {});
+  proj_from_input_.assign(inputs_.size(), {});
+  for (std::uint32_t k = 0; k < projs_.size(); ++k) {
+    max_d = std::max<std::uint32_t>(max_d, projs_[k].max_delay());
+    (projs_[k].pre_is_input ? proj_from_input_ : proj_from_pop_)[projs_[k].pre_group].push_back(k);
+  }
+  ring_slots_ = max_d + 1;
+  drive_tables_.clear();
+  for (const auto& d : drives_) drive_tables_.emplace_back(d.rate_hz * dt_ / 1000.0);
+  input_spike_prob_.clear();
+  for (const auto& g : inputs_) input_spike_prob_.push_back(g.poisson_rate_hz * dt_ / 1000.0);
+  prepared_ = true;
+}
+
+template <class Real>
+void Network<Real>::init_state(std::uint32_t n_trials) {
+  if (n_trials == 0) fail("n_trials must be >= 1");
+  if (n_neurons_ == 0) fail("the network has no neurons; add a population first");
+  prepare();
+  const std::size_t N = n_neurons_;
+  const double bytes = static_cast<double>(n_trials) * N * (ring_slots_ + 2.0) * sizeof(Real);
+  if (bytes > 64e9) fail("state of " + std::to_string(n_trials) + " trials would need more than 64 GB");
+  trials_.clear();
+  trials_.resize(n_trials);
+  for (std::uint32_t b = 0; b < n_trials; ++b) {
+    auto& st = trials_[b];
+    st.v.assign(N, Real(0));
+    st.aux.assign(N, Real(0));
+    st.refr.assign(N, 0);
+    st.z.assign(N, 0);
+    st.ring.assign(N * ring_slots_, Real(0));
+    st.rng.seed(seed_, 1, b);
+  }
+  t_ = 0;
+}
+
+template <class Real>
+void Network<Real>::reset_state() {
+  trials_.clear();
+  t_ = 0;
+}
+
+template <class Real>
+Snapshot<Real> Network<Real>::snapshot() const {
+  if (trials_.empty()) throw std::logic_error("no simulation state to store; run the network first");
+  return Snapshot<Real>{t_, n_neurons_, ring_slots_, trials_};
+}
+
+template <class Real>
+void Network<Real>::restore(const Snapshot<Real>& s) {
+  if (s.n_neurons != n_neurons_ || (prepared_ && s.ring_slots != ring_slots_))
+    throw std::logic_error("snapshot does not fit this network's structure");
+  prepare();
+  if (s.ring_slots != ring_slots_) throw std::logic_error("snapshot does not fit this network's delays");
+  trials_ = s.trials;
+  t_ = s.t;
+}
+
+template <class Real>
+std::vector<double> Network<Real>::get_state(const std::string& var) const {
+  const std::size_t N = n_neurons_;
+  std::vector<double> out(trials_.size() * N);
+  for (std::size_t b = 0; b < trials_.size(); ++b) {
+    const auto& st = trials_[b];
+    for (std::size_t j = 0; j < N; ++j) {
+      double x;
+      if (var == "v") x = st.v[j];
+      else if (var == "aux") x = st.aux[j];
+      else if (var == "refr") x = st.refr[j];
+      else if (var == "z") x = st.z[j];
+      else fail("state variable must be one of 'v', 'aux', 'refr', 'z'");
+      out[b * N + j] = x;
+    }
+  }
+  return out;
+}
+
+template <class Real>
+void Network<Real>::set_state(const std::string& var, const double* values, std::size_t size) {
+  const std::size_t N = n_neurons_;
+  if (trials_.empty()) throw std::logic_error("no simulation state; call init_state first");
+  if (size != trials_.size() * N) fail("state values: expected n_trials * n_neurons values");
+  for (std::size_t b = 0; b < trials_.size(); ++b) {
+    auto& st = trials_[b];
+    for (std::size_t j = 0; j < N; ++j) {
+      const double x = values[b * N + j];
+      if (!std::isfinite(x)) fail("state values must be finite");
+      if (var == "v") st.v[j] = static_cast<Real>(x);
+      else if (var == "aux") st.aux[j] = static_cast<Real>(x);
+      else if (var == "refr") st.refr[j] = static_cast<std::int32_t>(x);
+      else if (var == "z") st.z[j] = x != 0.0;
+      else fail("state variable must be one of 'v', 'aux', 'refr', 'z'");
+    }
+  }
+}
+
+template <class Real>
+Counters Network<Real>::counters() const {
+  Counters c;
+  for (const auto& st : trials_) {
+    c.spikes += st.counters.spikes;
+    c.syn_events += st.counters.syn_events;
+    c.input_events += st.counters.input_events;
+    c.drive_events += st.counters.drive_events;
+    c.neuron_updates += st.counters.neuron_updates;
+  }
+  return c;
+}
+
+template <class Real>
+std::uint64_t Network<Real>::n_synapses() const {
+  std::uint64_t n = 0;
+  for (const auto& p : projs_) n += p.n_synapses();
+  return n;
+}
+
+template <class Real>
+std::size_t Network<Real>::synapse_bytes() const {
+  std::size_t n = 0;
+  for (const auto& p : projs_) n += p.bytes();
+  return n;
+}
+
+template <class Real>
+std::vector<std::uint32_t> Network<Real>::readout_ids() const {
+  std::vector<std::uint32_t> ids;
+  for (const auto& p : pops_)
+    if (p.params.kind == ModelKind::Readout)
+      for (std::uint32_t i = 0; i < p.n; ++i) ids.push_back(p.start + i);
+  return ids;
+}
+
+template <class Real>
+inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* ring,
+                                   std::int64_t t, TrialState<Real>& st) const {
+  const std::size_t N = n_neurons_;
+  const std::uint64_t s_end = p.seg_ptr[row + 1];
+  for (std::uint64_t s = p.seg_ptr[row]; s < s_end; ++s) {
+    Real* dst = ring + static_cast<std::size_t>((t + p.seg_delay[s]) % ring_slots_) * N;
+    const std::uint64_t e = p.seg_end[s];
+    const std::uint32_t* tg = p.target.data();
+    const Real* w = p.weight.data();
+    if (x == Real(1)) {
+      for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += w[k];
+    } else {
+      for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += w[k] * x;
+    }
+    (p.pre_is_input ? st.counters.input_events : st.counters.syn_events) += e - p.seg_begin(s);
+  }
+}
+
+template <class Real>
+void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
+                              const RecordSpec& rec, RunOutput<Real>& out) const {
+  // Trials never share mutable state, so this const_cast is confined to trial b.
+  TrialState<Real>& st = const_cast<TrialState<Real>&>(trials_[b]);
+  const std::size_t N = n_neurons_;
+  const std::size_t S = ring_slots_;
+  const std::size_t n_state = rec.state_ids.size();
+  const std::vector<std::uint32_t> ro_ids = rec.readouts ? readout_ids() : std::vector<std::uint32_t>{};
+  const std::size_t n_ro = ro_ids.size();
+  Real* v_tr = n_state ? out.v_trace.data() + static_cast<std::size_t>(b) * T * n_state : nullptr;
+  Real* a_tr = n_state ? out.aux_trace.data() + static_cast<std::size_t>(b) * T * n_state : nullptr;
+  Real* y_tr = n_ro ? out.y_trace.data() + static_cast<std::size_t>(b) * T * n_ro : nullptr;
+  TrialSpikes& spk = out.spikes[b];
+  std::vector<std::uint32_t> spiked;
+  spiked.reserve(1024);
+  Real* ring = st.ring.data();
+  StateView<Real> sv{st.v.data(), st.aux.data(), st.refr.data(), st.z.data(), nullptr};
+
+  for (std::int64_t k = 0; k < T; ++k) {
+    const std::int64_t t = t_ + k;
+    Real* slot = ring + static_cast<std::size_t>(t % static_cast<std::int64_t>(S)) * N;
+    sv.in = slot;
+    // 1. external input of this step, routed through the input projections
+    for (const auto& in : inputs) {
+      const std::int64_t* ptr = in.ptr + static_cast<std::size_t>(in.n_batch == 1 ? 0 : b) * (T + 1);
+      const auto& projs = proj_from_input_[in.group];
+      if (projs.empty()) continue;
+      for (std::int64_t e = ptr[k]; e < ptr[k + 1]; ++e)
+        for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], ring, t, st);
+    }
+    for (std::size_t g = 0; g < inputs_.size(); ++g) {
+      if (!inputs_[g].is_poisson()) continue;
+      const double p = input_spike_prob_[g];
+      for (std::uint32_t c = 0; c < inputs_[g].n; ++c)
+        if (st.rng.uniform() < p)
+          for (auto pi : proj_from_input_[g]) deliver(projs_[pi], c, Real(1), ring, t, st);
+    }
+    // 2. Poisson drives
+    for (std::size_t d = 0; d < drives_.size(); ++d) {
+      const Population& pop = pops_[drives_[d].pop];
+      const Real w = static_cast<Real>(drives_[d].weight);
+      const PoissonTable& tab = drive_tables_[d];
+      for (std::uint32_t i = 0; i < pop.n; ++i) {
+        const std::uint32_t kcount = tab.sample(st.rng);
+        if (kcount) {
+          slot[pop.start + i] += w * static_cast<Real>(kcount);
+          st.counters.drive_events += kcount;
+        }
+      }
+    }
+    // 3. spiking populations
+    spiked.clear();
+    auto on_spike = [&](std::uint32_t j) { spiked.push_back(j); };
+    for (std::size_t p = 0; p < pops_.size(); ++p) {
+      const Population& pop = pops_[p];
+      switch (pop.params.kind) {
+        case ModelKind::LIF: LIFModel::step(consts_[p], pop.start, pop.n, sv, on_spike); break;
+        case ModelKind::AHP: AHPModel::step(consts_[p], pop.start, pop.n, sv, on_spike); break;
+        case ModelKind::ALIF: ALIFModel::step(consts_[p], pop.start, pop.n, sv, on_spike); break;
+        case ModelKind::Readout: break;
+      }
+    }
+    st.counters.spikes += spiked.size();
+    st.counters.neuron_updates += N;
+    // 4. route this step's spikes (pops are in index order, so `spiked` is sorted by neuron id)
+    std::size_t p = 0;
+    for (std::uint32_t j : spiked) {
+      while (j >= pops_[p].start + pops_[p].n) ++p;
+      for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], j - pops_[p].start, Real(1), ring, t, st);
+      if (!rec.spikes_of_pop.empty() && rec.spikes_of_pop[p]) {
+        spk.step.push_back(t);
+        spk.id.push_back(j);
+      }
+    }
+    // 5. readouts (they may receive this step's spikes through delay-0 synapses)
+    for (std::size_t q = 0; q < pops_.size(); ++q)
+      if (pops_[q].params.kind == ModelKind::Readout) ReadoutModel::step(consts_[q], pops_[q].start, pops_[q].n, sv);
+    // 6. traces
+    for (std::size_t i = 0; i < n_state; ++i) {
+      v_tr[static_cast<std::size_t>(k) * n_state + i] = st.v[rec.state_ids[i]];
+      a_tr[static_cast<std::size_t>(k) * n_state + i] = st.aux[rec.state_ids[i]];
+    }
+    for (std::size_t i = 0; i < n_ro; ++i) y_tr[static_cast<std::size_t>(k) * n_ro + i] = st.v[ro_ids[i]];
+  }
+}
+
+template <class Real>
+RunOutput<Real> Network<Real>::run(std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
+                                                  const RecordSpec& rec, unsigned n_threads) {
+  if (T < 0) fail("T must be >= 0 steps");
+  if (trials_.empty()) fail("no simulation state; call init_state(n_trials) first");
+  prepare();
+  for (const auto& in : inputs) {
+    if (in.group >= inputs_.size()) fail("inputs: no such input group");
+    if (inputs_[in.group].is_poisson()) fail("inputs: '" + inputs_[in.group].name + "' is a Poisson group and takes no data");
+    if (in.n_batch != 1 && in.n_batch != trials_.size()) fail("inputs: batch size must be 1 or n_trials");
+    const std::size_t n_ptr = static_cast<std::size_t>(in.n_batch) * (T + 1);
+    for (std::size_t i = 0; i < n_ptr; ++i)
+      if (in.ptr[i] < 0 || (i % (T + 1) != 0 && in.ptr[i] < in.ptr[i - 1])) fail("inputs: event offsets must be non-decreasing");
+    for (std::uint32_t bb = 0; bb < in.n_batch; ++bb) {
+      const std::int64_t* ptr = in.ptr + static_cast<std::size_t>(bb) * (T + 1);
+      for (std::int64_t e = ptr[0]; e < ptr[T]; ++e)
+        if (in.channel[e] < 0 || static_cast<std::uint32_t>(in.channel[e]) >= inputs_[in.group].n)
+          fail("inputs: channel index out of range for group '" + inputs_[in.group].name + "'");
+    }
+  }
+  for (auto id : rec.state_ids)
+    if (id >= n_neurons_) fail("record: neuron id out of range");
+  if (!rec.spikes_of_pop.empty() && rec.spikes_of_pop.size() != pops_.size()) fail("record: one flag per population");
+  const std::uint32_t B = n_trials();
+  RunOutput<Real> out;
+  out.spikes.resize(B);
+  const std::size_t n_ro = rec.readouts ? readout_ids().size() : 0;
+  out.v_trace.resize(static_cast<std::size_t>(B) * T * rec.state_ids.size());
+  out.aux_trace.resize(out.v_trace.size());
+  out.y_trace.resize(static_cast<std::size_t>(B) * T * n_ro);
+  n_threads = std::max(1u, std::min<unsigned>(n_threads, B));
+  if (n_threads == 1) {
+    for (std::uint32_t b = 0; b < B; ++b) run_trial(b, T, inputs, rec, out);
+  } else {
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(n_threads);
+    for (unsigned th = 0; th < n_threads; ++th) {
+      pool.emplace_back([&, th] {
+        try {
+          for (std::uint32_t b = th; b < B; b += n_threads) run_trial(b, T, inputs, rec, out);
+        } catch (...) {
+          errors[th] = std::current_exception();
+        }
+      });
+    }
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
+  t_ += T;
+  return out;
+}
+
+template class Network<float>;
+template class Network<double>;
+
+}  // namespace ahpsim

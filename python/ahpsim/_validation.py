@@ -1,0 +1,67 @@
+"""Argument checking shared by the Python API: every error names the argument and what is allowed."""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_param_array", "as_int", "as_real_array"]
+
+
+def as_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer argument (bools and non-integral floats are rejected)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got a bool")
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    elif isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        out = int(value)
+    else:
+        try:
+            out = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {out}")
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {out}")
+    return out
+
+
+def as_real_array(value: Any, name: str, *, allow_bool: bool = False) -> np.ndarray:
+    """A numeric array with finite values (no object, string or complex dtype)."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # e.g. ragged nested lists
+        raise TypeError(f"{name} must be array-like of numbers: {exc}") from None
+    if arr.dtype == np.bool_:
+        if not allow_bool:
+            raise TypeError(f"{name} must be numeric, got a bool array")
+        return arr
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be numeric (int or float), got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return arr
+
+
+def as_param_array(value: Any, n: int, name: str, *, nonneg: bool = False, integer: bool = False) -> np.ndarray:
+    """A neuron parameter: scalar or one value per neuron, broadcast to ``n`` values (float64 / int32)."""
+    arr = as_real_array(value, name)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},), got shape {arr.shape}")
+    arr = np.broadcast_to(arr, (n,))
+    if nonneg and np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got min {arr.min()}")
+    if integer:
+        if np.issubdtype(arr.dtype, np.floating) and np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must hold whole numbers of steps")
+        if np.any(np.abs(arr) > 2**31 - 1):
+            raise ValueError(f"{name} must fit in 32 bits")
+        return np.ascontiguousarray(arr, dtype=np.int32)
+    if np.any(np.abs(arr) > 1e30):
+        raise ValueError(f"{name} must have magnitude <= 1e30")
+    return np.ascontiguousarray(arr, dtype=np.float64)

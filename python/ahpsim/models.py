@@ -1,0 +1,113 @@
+"""Neuron model descriptions for :class:`ahpsim.Network`.
+
+A model holds its parameters; every parameter is a scalar (shared by the population) or an array
+with one value per neuron. Time constants are in ms (the unit of ``dt``). The equations are in
+``docs/equations.md``; decays are ``exp(-dt / tau)`` computed in float64 and rounded once to the
+network's dtype (``tau = 0`` gives decay 0: no carry-over).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ._validation import as_param_array
+
+__all__ = ["NeuronModel", "LIF", "AHP", "ALIF", "Readout"]
+
+_RESETS = ("subtract", "zero")
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """Base class of the neuron models (not used directly)."""
+
+    kind: ClassVar[str] = ""
+    spiking: ClassVar[bool] = True
+
+    def _check_reset(self) -> None:
+        reset = getattr(self, "reset", "subtract")
+        if reset not in _RESETS:
+            raise ValueError(f"{type(self).__name__}: reset must be one of {_RESETS}, got {reset!r}")
+
+    def __post_init__(self) -> None:
+        self._check_reset()
+        # Validate scalar parameters eagerly so mistakes show where the model is made.
+        for f in fields(self):
+            if f.name == "reset":
+                continue
+            value = getattr(self, f.name)
+            if np.ndim(value) == 0:
+                as_param_array(value, 1, f"{type(self).__name__}.{f.name}", **_RULES.get(f.name, {}))
+
+    def arrays(self, n: int) -> dict[str, np.ndarray]:
+        """Parameters broadcast to ``n`` neurons and validated."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "reset":
+                continue
+            out[f.name] = as_param_array(getattr(self, f.name), n, f"{type(self).__name__}.{f.name}",
+                                         **_RULES.get(f.name, {}))
+        return out
+
+_RULES: dict[str, dict[str, Any]] = {
+    "tau_m": {"nonneg": True},
+    "tau_ahp": {"nonneg": True},
+    "tau_a": {"nonneg": True},
+    "tau": {"nonneg": True},
+    "n_ref": {"nonneg": True, "integer": True},
+}
+
+@dataclass(frozen=True)
+class LIF(NeuronModel):
+    """Leaky integrate-and-fire neuron: ``v[t] = alpha v[t-1] + I[t] - v_th z[t-1]``."""
+
+    kind: ClassVar[str] = "LIF"
+    tau_m: Any = 20.0
+    v_th: Any = 1.0
+    n_ref: Any = 0
+    reset: str = "subtract"
+    bias: Any = 0.0
+
+@dataclass(frozen=True)
+class AHP(NeuronModel):
+    """LIF soma plus an after-hyperpolarizing compartment (Rao et al. 2022).
+
+    ``c[t] = rho c[t-1] + beta z[t-1]``; ``v[t] = alpha v[t-1] + I[t] - c[t] - v_th z[t-1]``.
+    Defaults are the paper's sMNIST values (tau_m 20 ms, tau_ahp 700 ms, beta 0.756 v_th).
+    """
+
+    kind: ClassVar[str] = "AHP"
+    tau_m: Any = 20.0
+    tau_ahp: Any = 700.0
+    beta: Any = 0.756
+    v_th: Any = 1.0
+    n_ref: Any = 0
+    reset: str = "subtract"
+    bias: Any = 0.0
+
+@dataclass(frozen=True)
+class ALIF(NeuronModel):
+    """Adaptive-threshold LIF (Bellec et al. 2018): threshold ``v_th + beta a[t]``, ``a[t] = rho a[t-1] + z[t-1]``."""
+
+    kind: ClassVar[str] = "ALIF"
+    tau_m: Any = 20.0
+    tau_a: Any = 700.0
+    beta: Any = 1.8
+    v_th: Any = 1.0
+    n_ref: Any = 0
+    reset: str = "subtract"
+    bias: Any = 0.0
+
+@dataclass(frozen=True)
+class Readout(NeuronModel):
+    """Non-spiking leaky readout: ``y[t] = kappa y[t-1] + I[t]``, ``kappa = exp(-dt / tau)``."""
+
+    kind: ClassVar[str] = "Readout"
+    spiking: ClassVar[bool] = False
+    tau: Any = 20.0
+    bias: Any = 0.0
+
+    def _check_reset(self) -> None:
+        pass

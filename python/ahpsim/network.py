@@ -1,0 +1,627 @@
+"""The user-facing network: build from numpy / scipy arrays, run batched trials, record.
+
+A :class:`Network` owns everything (no global simulator state). Its structure can change while it
+holds no simulation state: before the first run, or after :meth:`Network.reset_state`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._validation import as_int, as_real_array
+from .models import NeuronModel, Readout
+from .result import SimResult
+
+__all__ = ["Network", "Group"]
+
+MAX_DELAY = 4096  # steps; the ring buffer holds max_delay + 1 slots of every neuron's input
+_KINDS = {"LIF": _core.ModelKind.LIF, "ALIF": _core.ModelKind.ALIF, "AHP": _core.ModelKind.AHP,
+          "Readout": _core.ModelKind.Readout}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Handle of an input group or a neuron population of one network."""
+
+    name: str
+    kind: str  # "input" or "population"
+    index: int  # position among the network's inputs or populations
+    n: int
+    start: int  # first global neuron id (populations); 0 for inputs
+    model: NeuronModel | None = None
+    rate: float = 0.0  # Poisson rate (Hz) of a Poisson input group
+    owner: int = 0  # id() of the owning network, to catch groups of another network
+
+    @property
+    def is_input(self) -> bool:
+        return self.kind == "input"
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Global neuron ids of a population."""
+        if self.is_input:
+            raise ValueError(f"input group {self.name!r} has no neuron ids")
+        return np.arange(self.start, self.start + self.n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        what = self.model.kind if self.model is not None else ("Poisson input" if self.rate else "input")
+        return f"Group({self.name!r}, {what}, n={self.n})"
+
+
+GroupLike = Union[Group, str]
+InputLike = Any
+
+
+class Network:
+    """A network of spiking populations, external inputs and leaky readouts.
+
+    Parameters
+    ----------
+    dt : float
+        Time step in ms (default 1.0).
+    dtype : "float32" or "float64"
+        Precision of the float engine (default float32; float64 is used by the reference tests).
+    seed : int
+        Seed of every random stream of this network (Poisson sources and drives, random
+        connectivity); each trial draws from its own stream, so results do not depend on threads.
+    n_threads : int
+        Default number of threads over which :meth:`run` spreads the trials.
+    """
+
+    def __init__(self, dt: float = 1.0, dtype: Any = "float32", seed: int = 0, n_threads: int = 1) -> None:
+        if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
+            raise TypeError(f"dt must be a number of ms, got {type(dt).__name__}")
+        if not (math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive finite number of ms, got {dt}")
+        try:
+            dt_np = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+        if dt_np not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.dtype = dt_np
+        self.seed = as_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+        self.n_threads = as_int(n_threads, "n_threads", minimum=1, maximum=1024)
+        self._engine = (_core.Network32 if dt_np == np.float32 else _core.Network64)(float(dt), self.seed)
+        self._groups: dict[str, Group] = {}
+        self._inputs: list[Group] = []
+        self._pops: list[Group] = []
+        self._snapshots: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def dt(self) -> float:
+        return self._engine.dt
+
+    @property
+    def t(self) -> int:
+        """Steps simulated since the state was created (0 without state)."""
+        return self._engine.t
+
+    @property
+    def n_neurons(self) -> int:
+        return self._engine.n_neurons
+
+    @property
+    def n_synapses(self) -> int:
+        return self._engine.n_synapses
+
+    @property
+    def synapse_bytes(self) -> int:
+        """Bytes held by the synapse tables (targets, weights, delay segments, row pointers)."""
+        return self._engine.synapse_bytes
+
+    @property
+    def populations(self) -> list[Group]:
+        return list(self._pops)
+
+    @property
+    def inputs(self) -> list[Group]:
+        return list(self._inputs)
+
+    def __getitem__(self, name: str) -> Group:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise KeyError(f"no group named {name!r}; groups: {sorted(self._groups)}") from None
+
+    def __repr__(self) -> str:
+        pops = ", ".join(f"{g.name}:{g.model.kind}x{g.n}" for g in self._pops if g.model)
+        return (f"Network(dt={self.dt}, dtype={self.dtype.name}, inputs={[g.name for g in self._inputs]}, "
+                f"populations=[{pops}], synapses={self.n_synapses})")
+
+    def _new_name(self, name: str | None, prefix: str) -> str:
+        if name is None:
+            k = len(self._groups)
+            while f"{prefix}{k}" in self._groups:
+                k += 1
+            return f"{prefix}{k}"
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty string, got {name!r}")
+        if name in self._groups:
+            raise ValueError(f"name {name!r} is already used by another group")
+        return name
+
+    def _check_mutable(self, what: str) -> None:
+        if self._engine.has_state:
+            raise RuntimeError(f"cannot {what} while the network holds simulation state; call reset_state() first")
+
+    def add_input(self, n: int, name: str | None = None, *, rate: float | None = None) -> Group:
+        """Add ``n`` external input channels.
+
+        Without ``rate`` the channels take the data passed to :meth:`run` (spikes or analog values).
+        With ``rate`` (Hz) they are a seeded Poisson source: each channel spikes with probability
+        ``rate * dt / 1000`` per step, independently in every trial.
+        """
+        self._check_mutable("add an input group")
+        n = as_int(n, "n", minimum=1, maximum=2**31 - 1)
+        r = 0.0
+        if rate is not None:
+            r = float(as_real_array(rate, "rate"))
+            if r < 0 or r * self.dt / 1000.0 > 1.0:
+                raise ValueError(f"rate must be in [0, {1000.0 / self.dt}] Hz (at most one spike per step), got {r}")
+        name = self._new_name(name, "input")
+        index = self._engine.add_input(name, n, r)
+        g = Group(name, "input", index, n, 0, None, r, id(self))
+        self._groups[name] = g
+        self._inputs.append(g)
+        return g
+
+    def add_population(self, n: int, model: NeuronModel, name: str | None = None) -> Group:
+        """Add ``n`` neurons of one model (:class:`LIF`, :class:`AHP`, :class:`ALIF`, :class:`Readout`)."""
+        self._check_mutable("add a population")
+        n = as_int(n, "n", minimum=1, maximum=2**31 - 1)
+        if not isinstance(model, NeuronModel) or model.kind not in _KINDS:
+            raise TypeError(f"model must be an ahpsim.LIF, AHP, ALIF or Readout instance, got {model!r}")
+        p = model.arrays(n)
+        empty = np.zeros(0)
+        kind = model.kind
+        reset = _core.ResetMode.Zero if getattr(model, "reset", "subtract") == "zero" else _core.ResetMode.Subtract
+        tau_aux = p.get("tau_ahp", p.get("tau_a", empty))
+        name = self._new_name(name, kind.lower())
+        index = self._engine.add_population(
+            name, n, _KINDS[kind], reset,
+            p["tau"] if kind == "Readout" else p["tau_m"],
+            tau_aux, p.get("beta", empty), p.get("v_th", empty), p["bias"],
+            p.get("n_ref", np.zeros(n, dtype=np.int32)))
+        start = sum(g.n for g in self._pops)
+        g = Group(name, "population", index, n, start, model, 0.0, id(self))
+        self._groups[name] = g
+        self._pops.append(g)
+        return g
+
+    def _group(self, g: GroupLike, arg: str) -> Group:
+        if isinstance(g, str):
+            return self[g]
+        if not isinstance(g, Group):
+            raise TypeError(f"{arg} must be a Group returned by this network (or its name), got {type(g).__name__}")
+        if g.owner != id(self) or self._groups.get(g.name) is not g:
+            raise ValueError(f"{arg}: group {g.name!r} does not belong to this network")
+        return g
+
+    def connect(self, source: GroupLike, target: GroupLike, weights: Any = None, delay: Any = None, *,
+                pre: Any = None, post: Any = None) -> int:
+        """Connect ``source`` (input group or spiking population) to ``target`` (population).
+
+        Three forms:
+
+        * ``connect(src, tgt, W)`` with a dense array ``W[n_target, n_source]``; zero entries are
+          no synapse. ``delay`` is an int or an int array of the same shape.
+        * ``connect(src, tgt, S)`` with a ``scipy.sparse`` matrix ``[n_target, n_source]``; every stored
+          entry is a synapse. ``delay`` is an int.
+        * ``connect(src, tgt, weights=w, pre=i, post=j, delay=d)``: connection lists of local
+          indices; ``w`` and ``d`` scalars or one value per synapse.
+
+        Delays are whole steps: >= 1 between spiking neurons, >= 0 from an input group or into a
+        readout; default 0 from inputs and 1 otherwise. Returns the projection index.
+        """
+        self._check_mutable("connect")
+        src = self._group(source, "source")
+        tgt = self._group(target, "target")
+        if tgt.is_input:
+            raise ValueError(f"target {tgt.name!r} is an input group; targets must be populations")
+        if not src.is_input and not src.model.spiking:  # type: ignore[union-attr]
+            raise ValueError(f"source {src.name!r} is a readout; readouts do not spike")
+        zero_ok = src.is_input or isinstance(tgt.model, Readout)
+        min_delay = 0 if zero_ok else 1
+        if delay is None:
+            delay = 0 if src.is_input else 1
+
+        if pre is not None or post is not None:
+            if pre is None or post is None:
+                raise ValueError("pre and post must be given together (connection lists)")
+            pre_i = self._index_array(pre, src.n, "pre")
+            post_i = self._index_array(post, tgt.n, "post")
+            if pre_i.shape != post_i.shape:
+                raise ValueError(f"pre and post must have the same length, got {pre_i.size} and {post_i.size}")
+            if weights is None:
+                raise ValueError("weights is required with pre/post (a scalar or one value per synapse)")
+            w = self._per_synapse(weights, pre_i.size, "weights")
+            d = self._delays(delay, pre_i.size, min_delay)
+        elif weights is None:
+            raise ValueError("weights is required: a dense [n_target, n_source] array, a scipy.sparse matrix, "
+                             "or per-synapse values with pre= and post=")
+        elif hasattr(weights, "tocoo") and hasattr(weights, "nnz"):
+            coo = weights.tocoo()
+            if coo.shape != (tgt.n, src.n):
+                raise ValueError(f"weights must have shape (n_target, n_source) = ({tgt.n}, {src.n}), got {coo.shape}")
+            w = as_real_array(coo.data, "weights").astype(np.float64)
+            post_i = np.asarray(coo.row, dtype=np.int64)
+            pre_i = np.asarray(coo.col, dtype=np.int64)
+            d = self._delays(delay, w.size, min_delay)
+        else:
+            W = as_real_array(weights, "weights")
+            if W.ndim != 2 or W.shape != (tgt.n, src.n):
+                raise ValueError(f"weights must have shape (n_target, n_source) = ({tgt.n}, {src.n}), got {W.shape}")
+            post_i, pre_i = np.nonzero(W)
+            w = W[post_i, pre_i]
+            if np.ndim(delay) == 0:
+                d = self._delays(delay, w.size, min_delay)
+            else:
+                D = as_real_array(delay, "delay")
+                if D.shape != W.shape:
+                    raise ValueError(f"delay must be an int or have the shape of weights {W.shape}, got {D.shape}")
+                d = self._delays(D[post_i, pre_i], w.size, min_delay)
+        w = np.ascontiguousarray(w, dtype=self.dtype)
+        if w.size and not np.all(np.isfinite(w)):
+            raise ValueError(f"weights overflow {self.dtype.name}")
+        return self._engine.connect(src.is_input, src.index, tgt.index, pre_i.astype(np.uint32),
+                                    post_i.astype(np.uint32), w, d)
+
+    def connect_random(self, source: GroupLike, target: GroupLike, *, indegree: int, weight: float,
+                       delay: int | None = None, seed: int | None = None, autapses: bool = False) -> int:
+        """Random connectivity drawn in C++: each target neuron gets exactly ``indegree`` synapses from
+        uniformly drawn sources (with replacement; no self-connections unless ``autapses``), as NEST's
+        ``fixed_indegree``. All synapses share ``weight`` and ``delay``. Meant for very large networks."""
+        self._check_mutable("connect")
+        src = self._group(source, "source")
+        tgt = self._group(target, "target")
+        if tgt.is_input:
+            raise ValueError(f"target {tgt.name!r} is an input group; targets must be populations")
+        if not src.is_input and not src.model.spiking:  # type: ignore[union-attr]
+            raise ValueError(f"source {src.name!r} is a readout; readouts do not spike")
+        k = as_int(indegree, "indegree", minimum=0, maximum=2**31 - 1)
+        zero_ok = src.is_input or isinstance(tgt.model, Readout)
+        d = as_int(1 if delay is None else delay, "delay", minimum=0 if zero_ok else 1, maximum=MAX_DELAY)
+        w = float(as_real_array(weight, "weight"))
+        if np.ndim(weight) != 0:
+            raise ValueError("weight must be a scalar")
+        s = self.seed if seed is None else as_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+        if not isinstance(autapses, (bool, np.bool_)):
+            raise TypeError("autapses must be a bool")
+        if src.index == tgt.index and not src.is_input and not autapses and k > 0 and src.n < 2:
+            raise ValueError("indegree > 0 without autapses needs a source with at least 2 neurons")
+        if tgt.n * k > 2**40:
+            raise ValueError(f"indegree * n_target = {tgt.n * k} synapses is too many")
+        return self._engine.connect_fixed_indegree(src.is_input, src.index, tgt.index, k, w, d, s, bool(autapses))
+
+    def add_poisson_drive(self, target: GroupLike, rate: float, weight: float) -> None:
+        """Independent Poisson input into every neuron of ``target``: each step adds ``weight * k``,
+        ``k ~ Poisson(rate * dt / 1000)`` (rate in Hz, e.g. the summed rate of many external sources)."""
+        self._check_mutable("add a Poisson drive")
+        tgt = self._group(target, "target")
+        if tgt.is_input:
+            raise ValueError("target must be a population")
+        r = float(as_real_array(rate, "rate"))
+        w = float(as_real_array(weight, "weight"))
+        if np.ndim(rate) or np.ndim(weight):
+            raise ValueError("rate and weight must be scalars")
+        if r < 0 or r * self.dt / 1000.0 > 1e6:
+            raise ValueError(f"rate must be >= 0 Hz and give at most 1e6 events per step, got {r}")
+        self._engine.add_poisson_drive(tgt.index, r, w)
+
+    def projections(self) -> list[dict]:
+        """One dict per projection: source, target, synapse count, bytes, delay range."""
+        out = []
+        for p in self._engine.projection_info():
+            src = (self._inputs if p["pre_is_input"] else self._pops)[p["pre"]]
+            p = dict(p, source=src.name, target=self._pops[p["post"]].name)
+            out.append(p)
+        return out
+
+    def projection_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(pre_local, post_local, weight, delay)`` of projection ``k`` as stored (grouped by source)."""
+        k = as_int(k, "k", minimum=0, maximum=len(self._engine.projection_info()) - 1)
+        pre, post, w, d = self._engine.projection_arrays(k)
+        tgt = self._pops[self._engine.projection_info()[k]["post"]]
+        return pre, post - np.uint32(tgt.start), w, d
+
+    @staticmethod
+    def _index_array(idx: Any, n: int, name: str) -> np.ndarray:
+        arr = np.asarray(idx)
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                arr = arr.astype(np.int64)
+            else:
+                raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        arr = arr.reshape(-1) if arr.ndim <= 1 else None  # type: ignore[assignment]
+        if arr is None:
+            raise ValueError(f"{name} must be one-dimensional")
+        if arr.size and (arr.min() < 0 or arr.max() >= n):
+            raise ValueError(f"{name} indices must be in [0, {n}), got range [{arr.min()}, {arr.max()}]")
+        return arr.astype(np.int64)
+
+    @staticmethod
+    def _per_synapse(values: Any, n: int, name: str) -> np.ndarray:
+        arr = as_real_array(values, name)
+        if arr.ndim == 0:
+            return np.full(n, float(arr))
+        if arr.shape != (n,):
+            raise ValueError(f"{name} must be a scalar or have one value per synapse ({n}), got shape {arr.shape}")
+        return arr.astype(np.float64)
+
+    @staticmethod
+    def _delays(delay: Any, n: int, minimum: int) -> np.ndarray:
+        arr = as_real_array(delay, "delay")
+        if np.issubdtype(arr.dtype, np.floating) and np.any(arr != np.round(arr)):
+            raise ValueError("delay must be whole steps (integers)")
+        if arr.ndim == 0:
+            arr = np.full(n, arr)
+        if arr.shape != (n,):
+            raise ValueError(f"delay must be an int or one per synapse ({n}), got shape {arr.shape}")
+        if arr.size and (arr.min() < minimum or arr.max() > MAX_DELAY):
+            what = "from an input or into a readout" if minimum == 0 else "between spiking neurons"
+            raise ValueError(f"delay must be in [{minimum}, {MAX_DELAY}] steps {what}, got range "
+                             f"[{arr.min()}, {arr.max()}]")
+        return np.ascontiguousarray(arr, dtype=np.uint16)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def n_trials(self) -> int:
+        """Number of trials in the current state (0 without state)."""
+        return self._engine.n_trials
+
+    def init_state(self, n_trials: int = 1) -> None:
+        """Create fresh state (all zero, t = 0) for ``n_trials`` independent trials."""
+        n_trials = as_int(n_trials, "n_trials", minimum=1, maximum=2**31 - 1)
+        self._engine.init_state(n_trials)
+
+    def reset_state(self) -> None:
+        """Drop all simulation state (t back to 0); connectivity and parameters are kept."""
+        self._engine.reset_state()
+
+    def store(self, name: str = "default") -> None:
+        """Keep a copy of the full state (voltages, compartments, pending spikes, random streams, t)."""
+        if not self._engine.has_state:
+            raise RuntimeError("nothing to store: the network holds no state yet (run it or call init_state)")
+        self._snapshots[str(name)] = self._engine.snapshot()
+
+    def restore(self, name: str = "default") -> None:
+        """Return to the state kept by :meth:`store` under ``name``."""
+        try:
+            snap = self._snapshots[str(name)]
+        except KeyError:
+            raise KeyError(f"no stored state named {name!r}; stored: {sorted(self._snapshots)}") from None
+        self._engine.restore(snap)
+
+    _STATE_VARS = ("v", "aux", "refr", "z")
+
+    def get_state(self, var: str = "v", group: GroupLike | None = None) -> np.ndarray:
+        """Copy of a state variable ``[n_trials, n]`` (``v``; ``aux`` = AHP c or ALIF a; ``refr``; ``z``)."""
+        if var not in self._STATE_VARS:
+            raise ValueError(f"var must be one of {self._STATE_VARS}, got {var!r}")
+        if not self._engine.has_state:
+            raise RuntimeError("the network holds no state yet (run it or call init_state)")
+        arr = self._engine.get_state(var)
+        if group is not None:
+            g = self._group(group, "group")
+            if g.is_input:
+                raise ValueError("group must be a population")
+            arr = arr[:, g.start:g.start + g.n]
+        return arr
+
+    def set_state(self, var: str, values: Any, group: GroupLike | None = None) -> None:
+        """Set a state variable for all trials: ``values`` of shape ``[n]`` or ``[n_trials, n]``."""
+        if var not in self._STATE_VARS:
+            raise ValueError(f"var must be one of {self._STATE_VARS}, got {var!r}")
+        if not self._engine.has_state:
+            raise RuntimeError("the network holds no state yet: call init_state(n_trials) first")
+        full = self._engine.get_state(var).copy()
+        lo, hi = 0, self.n_neurons
+        if group is not None:
+            g = self._group(group, "group")
+            if g.is_input:
+                raise ValueError("group must be a population")
+            lo, hi = g.start, g.start + g.n
+        vals = as_real_array(values, "values", allow_bool=var == "z").astype(np.float64)
+        try:
+            full[:, lo:hi] = np.broadcast_to(vals, (full.shape[0], hi - lo))
+        except ValueError:
+            raise ValueError(f"values must have shape ({hi - lo},) or ({full.shape[0]}, {hi - lo}), "
+                             f"got {vals.shape}") from None
+        self._engine.set_state(var, np.ascontiguousarray(full))
+
+    def counters(self) -> dict[str, int]:
+        """Operation counts summed over trials since the state was created."""
+        return dict(self._engine.counters())
+
+    # ------------------------------------------------------------------ running
+    def run(self, T: int | None = None, inputs: Mapping[GroupLike, InputLike] | None = None, *,
+            n_trials: int | None = None, n_threads: int | None = None,
+            record_spikes: bool | Iterable[GroupLike] = True,
+            record_state: GroupLike | Sequence[GroupLike] | Mapping[GroupLike, Any] | None = None,
+            record_readouts: bool = True, progress: bool = False) -> SimResult:
+        """Simulate ``T`` steps of every trial, continuing from the current state.
+
+        ``inputs`` maps input groups (or names) to their data for this run: a dense array ``[T, n]``
+        (the same for every trial) or ``[B, T, n]`` (bool spikes or float values), or events
+        ``(steps, channels[, values])`` (steps relative to this run) or a list of B such tuples.
+        ``T`` may be omitted when inputs give it. The number of trials ``B`` comes from the state,
+        else from ``n_trials`` or the inputs (default 1). Spikes, chosen state traces and readout
+        traces come back in a :class:`SimResult`.
+        """
+        inputs = dict(inputs or {})
+        n_threads = self.n_threads if n_threads is None else as_int(n_threads, "n_threads", minimum=1, maximum=1024)
+        decoded = {}
+        for key, data in inputs.items():
+            g = self._group(key, "inputs key")
+            if not g.is_input:
+                raise ValueError(f"inputs: {g.name!r} is a population; inputs go to input groups")
+            if g.rate:
+                raise ValueError(f"inputs: {g.name!r} is a Poisson input group and takes no data")
+            decoded[g] = _decode_input(data, g, self.dtype)
+        lengths = {d.T for d in decoded.values() if d.T is not None}
+        if T is None:
+            if not lengths:
+                raise ValueError("T is required when no dense input gives the number of steps")
+            if len(lengths) > 1:
+                raise ValueError(f"inputs disagree on the number of steps: {sorted(lengths)}")
+            T = lengths.pop()
+        T = as_int(T, "T", minimum=0, maximum=2**40)
+        for g, d in decoded.items():
+            if d.T is not None and d.T != T:
+                raise ValueError(f"inputs[{g.name!r}] has {d.T} steps but T = {T}")
+            if d.max_step is not None and d.max_step >= T:
+                raise ValueError(f"inputs[{g.name!r}]: event step {d.max_step} is outside [0, {T})")
+        batch = {d.B for d in decoded.values() if d.B is not None}
+        if len(batch) > 1:
+            raise ValueError(f"inputs disagree on the number of trials: {sorted(batch)}")
+        if n_trials is not None:
+            n_trials = as_int(n_trials, "n_trials", minimum=1, maximum=2**31 - 1)
+            if batch and n_trials not in batch:
+                raise ValueError(f"n_trials={n_trials} but inputs hold {batch.pop()} trials")
+        B_req = n_trials if n_trials is not None else (batch.pop() if batch else None)
+        if self._engine.has_state:
+            B = self._engine.n_trials
+            if B_req is not None and B_req != B:
+                raise ValueError(f"the network holds state for {B} trials but this run has {B_req}; "
+                                 "call reset_state() to change the number of trials")
+        else:
+            B = B_req or 1
+            if not self._pops:
+                raise RuntimeError("the network has no populations; add one with add_population()")
+            self._engine.init_state(B)
+
+        pop_flags = self._record_flags(record_spikes)
+        state_ids, state_groups = self._record_state_ids(record_state)
+        if not isinstance(record_readouts, (bool, np.bool_)):
+            raise TypeError("record_readouts must be a bool")
+        t0 = self._engine.t
+        chunks = _chunks(T, progress)
+        parts = []
+        bar = None
+        if progress and T > 0:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=T, unit="step", desc="ahpsim.run", leave=False)
+        try:
+            for lo, hi in chunks:
+                ev = [(g.index,) + d.events(lo, hi) for g, d in decoded.items()]
+                parts.append(self._engine.run(hi - lo, ev, pop_flags, state_ids, bool(record_readouts), n_threads))
+                if bar is not None:
+                    bar.update(hi - lo)
+        finally:
+            if bar is not None:
+                bar.close()
+        return SimResult._from_parts(self, parts, t0, T, B, state_groups, bool(record_readouts))
+
+    def _record_flags(self, record_spikes: Any) -> list[int]:
+        if isinstance(record_spikes, (bool, np.bool_)):
+            return [int(bool(record_spikes) and g.model.spiking) for g in self._pops]  # type: ignore[union-attr]
+        if isinstance(record_spikes, (str, Group)):
+            record_spikes = [record_spikes]
+        try:
+            chosen = {self._group(g, "record_spikes").index for g in record_spikes}
+        except TypeError:
+            raise TypeError("record_spikes must be a bool or a list of populations") from None
+        return [int(g.index in chosen) for g in self._pops]
+
+    def _record_state_ids(self, rec: Any) -> tuple[np.ndarray, list[tuple[Group, np.ndarray]]]:
+        if rec is None:
+            return np.zeros(0, dtype=np.uint32), []
+        if isinstance(rec, (str, Group)):
+            rec = [rec]
+        items: list[tuple[Group, np.ndarray]] = []
+        if isinstance(rec, Mapping):
+            for key, idx in rec.items():
+                g = self._group(key, "record_state")
+                items.append((g, self._index_array(idx, g.n, f"record_state[{g.name!r}]")))
+        else:
+            for key in rec:
+                g = self._group(key, "record_state")
+                items.append((g, np.arange(g.n)))
+        for g, _ in items:
+            if g.is_input:
+                raise ValueError(f"record_state: {g.name!r} is an input group, not a population")
+        ids = np.concatenate([g.start + idx for g, idx in items]) if items else np.zeros(0)
+        return ids.astype(np.uint32), items
+
+
+# ---------------------------------------------------------------------- input decoding
+class _Input:
+    """Input of one group for one run, as per-trial event lists sorted by step."""
+
+    def __init__(self, B: int | None, T: int | None, per_trial: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 dtype: np.dtype) -> None:
+        self.B, self.T, self.per_trial, self.dtype = B, T, per_trial, dtype
+        self.max_step = max((int(s[-1]) for s, _, _ in per_trial if s.size), default=None)
+
+    def events(self, lo: int, hi: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(n_batch, offsets [n_batch * (hi - lo + 1)], channels, values) for steps [lo, hi)."""
+        n = hi - lo
+        ptrs, chs, vals = [], [], []
+        base = 0
+        for steps, ch, val in self.per_trial:
+            a, b = np.searchsorted(steps, [lo, hi])
+            counts = np.bincount(steps[a:b] - lo, minlength=n) if n else np.zeros(0, dtype=np.int64)
+            ptr = np.empty(n + 1, dtype=np.int64)
+            ptr[0] = base
+            np.cumsum(counts, out=ptr[1:])
+            ptr[1:] += base
+            base += b - a
+            ptrs.append(ptr)
+            chs.append(ch[a:b])
+            vals.append(val[a:b])
+        return (len(self.per_trial), np.concatenate(ptrs), np.ascontiguousarray(np.concatenate(chs), dtype=np.int32),
+                np.ascontiguousarray(np.concatenate(vals), dtype=self.dtype))
+
+
+def _decode_input(data: Any, g: Group, dtype: np.dtype) -> _Input:
+    name = f"inputs[{g.name!r}]"
+    if isinstance(data, tuple):
+        return _Input(None, None, [_decode_events(data, g, dtype, name)], dtype)
+    if isinstance(data, list) and data and all(isinstance(x, tuple) for x in data):
+        return _Input(len(data), None, [_decode_events(x, g, dtype, f"{name}[{b}]") for b, x in enumerate(data)], dtype)
+    arr = as_real_array(data, name, allow_bool=True)
+    if arr.ndim not in (2, 3) or arr.shape[-1] != g.n:
+        raise ValueError(f"{name} must have shape [T, {g.n}] or [B, T, {g.n}], got {arr.shape}")
+    B = arr.shape[0] if arr.ndim == 3 else None
+    arr3 = arr if arr.ndim == 3 else arr[None]
+    if arr3.dtype != np.bool_:
+        cast = arr3.astype(dtype)
+        if not np.all(np.isfinite(cast)):
+            raise ValueError(f"{name} overflows {dtype.name}")
+        arr3 = cast
+    per_trial = []
+    for b in range(arr3.shape[0]):
+        steps, ch = np.nonzero(arr3[b])
+        vals = arr3[b][steps, ch]
+        per_trial.append((steps.astype(np.int64), ch.astype(np.int32), vals.astype(dtype)))
+    return _Input(B, arr3.shape[1], per_trial, dtype)
+
+
+def _decode_events(ev: tuple, g: Group, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(ev) not in (2, 3):
+        raise ValueError(f"{name} events must be (steps, channels) or (steps, channels, values)")
+    steps = Network._index_array(ev[0], 2**62, f"{name} steps")
+    ch = Network._index_array(ev[1], g.n, f"{name} channels")
+    if steps.shape != ch.shape:
+        raise ValueError(f"{name}: steps and channels must have the same length")
+    vals = np.ones(steps.size) if len(ev) == 2 else Network._per_synapse(ev[2], steps.size, f"{name} values")
+    order = np.argsort(steps, kind="stable")
+    return steps[order], ch[order].astype(np.int32), vals[order].astype(dtype)
+
+
+def _chunks(T: int, progress: bool) -> list[tuple[int, int]]:
+    if not progress or T == 0:
+        return [(0, T)]
+    n = min(T, 100)
+    edges = np.linspace(0, T, n + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]

@@ -1,0 +1,250 @@
+"""Delays, continuation, store/restore, batching, threads, input forms and Poisson sources."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.stats as st
+
+import ahpsim
+
+
+def chain(delay, dtype="float64"):
+    net = ahpsim.Network(dtype=dtype)
+    x = net.add_input(1, "x")
+    a = net.add_population(1, ahpsim.LIF(tau_m=0.0, v_th=0.5), "a")
+    b = net.add_population(1, ahpsim.LIF(tau_m=0.0, v_th=10.0), "b")
+    net.connect(x, a, np.ones((1, 1)))
+    net.connect(a, b, np.array([[3.0]]), delay=delay)
+    return net, a, b
+
+
+@pytest.mark.parametrize("delay", [1, 2, 7, 63, 300])
+def test_delay_is_exact(delay):
+    net, a, b = chain(delay)
+    T = delay + 20
+    res = net.run(T, {"x": ([4], [0])}, record_state=[b])
+    assert res.spikes(0, a)[0].tolist() == [4]
+    vb = res.state("v", b)[0, :, 0]
+    assert np.flatnonzero(vb).tolist() == [4 + delay]  # tau_m 0: v is exactly this step's input
+    assert vb[4 + delay] == 3.0
+
+
+def random_net(seed=3, B=None, drive=True, n=200):
+    rng = np.random.default_rng(seed)
+    net = ahpsim.Network(seed=seed)
+    x = net.add_input(10, "x")
+    e = net.add_population(n, ahpsim.AHP(tau_ahp=200.0, beta=0.3), "e")
+    i = net.add_population(n // 4, ahpsim.LIF(n_ref=2), "i")
+    o = net.add_population(3, ahpsim.Readout(tau=10.0), "o")
+    net.connect(x, e, rng.normal(0, 1, (n, 10)) * (rng.random((n, 10)) < 0.3))
+    net.connect(e, e, rng.normal(0.05, 0.2, (n, n)) * (rng.random((n, n)) < 0.1), delay=rng.integers(1, 5, (n, n)))
+    net.connect(e, i, rng.random((n // 4, n)) * 0.3 * (rng.random((n // 4, n)) < 0.2), delay=2)
+    net.connect(i, e, -rng.random((n, n // 4)) * 0.5 * (rng.random((n, n // 4)) < 0.2), delay=1)
+    net.connect(e, o, rng.normal(0, 0.1, (3, n)), delay=0)
+    if drive:
+        net.add_poisson_drive(e, rate=2000.0, weight=0.08)
+    return net
+
+
+def inputs(T, B=None, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (T, 10) if B is None else (B, T, 10)
+    return {"x": (rng.random(shape) < 0.05).astype(np.float32)}
+
+
+def same(r1, r2):
+    assert r1.n_trials == r2.n_trials
+    for b in range(r1.n_trials):
+        for u, v in zip(r1.spikes(b), r2.spikes(b)):
+            np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(r1.readout(), r2.readout())
+
+
+def concat(r1, r2):
+    class R:  # minimal view of two consecutive results as one
+        n_trials = r1.n_trials
+
+        def spikes(self, b):
+            return tuple(np.concatenate([a, c]) for a, c in zip(r1.spikes(b), r2.spikes(b)))
+
+        def readout(self):
+            return np.concatenate([r1.readout(), r2.readout()], axis=1)
+    return R()
+
+
+def test_run_continues_exactly():
+    inp = inputs(200, B=3)
+    full = random_net().run(200, inp)
+    assert sum(full.spikes(b)[0].size for b in range(3)) > 500
+    net = random_net()
+    r1 = net.run(100, {"x": inp["x"][:, :100]})
+    r2 = net.run(100, {"x": inp["x"][:, 100:]})
+    assert net.t == 200 and r2.t0 == 100
+    same(full, concat(r1, r2))
+
+
+def test_store_restore_is_exact():
+    net = random_net()
+    inp = inputs(150, B=2)
+    net.run(50, {"x": inp["x"][:, :50]})
+    net.store("mid")
+    a = net.run(100, {"x": inp["x"][:, 50:]})
+    net.restore("mid")
+    assert net.t == 50
+    b = net.run(100, {"x": inp["x"][:, 50:]})
+    same(a, b)
+    with pytest.raises(KeyError, match="no stored state named 'nope'"):
+        net.restore("nope")
+
+
+def test_reset_state_keeps_connectivity():
+    net = random_net()
+    a = net.run(100, inputs(100))
+    net.reset_state()
+    assert net.t == 0 and net.n_trials == 0
+    b = net.run(100, inputs(100))
+    same(a, b)
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 8])
+def test_threads_do_not_change_results(n_threads):
+    inp = inputs(200, B=7)
+    a = random_net().run(200, inp, n_threads=1)
+    b = random_net().run(200, inp, n_threads=n_threads)
+    same(a, b)
+
+
+def test_batched_trial_equals_single_run():
+    inp = inputs(120, B=4, seed=5)
+    batch = random_net(drive=False).run(120, inp)
+    for b in range(4):
+        single = random_net(drive=False).run(120, {"x": inp["x"][b]})
+        for u, v in zip(single.spikes(0), batch.spikes(b)):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_trials_differ_with_poisson_drive_and_seed_matters():
+    r = random_net().run(100, n_trials=2)
+    assert not np.array_equal(r.raster()[0], r.raster()[1])
+    r2 = random_net(seed=4).run(100, n_trials=2)
+    assert r2.raster().sum() != r.raster().sum() or not np.array_equal(r2.raster(), r.raster())
+
+
+def test_connection_forms_agree():
+    rng = np.random.default_rng(0)
+    W = rng.normal(0, 1, (30, 40)) * (rng.random((30, 40)) < 0.2)
+    D = rng.integers(1, 4, W.shape)
+    post, pre = np.nonzero(W)
+
+    def make(form):
+        net = ahpsim.Network(dtype="float64")
+        x = net.add_input(40, "x")
+        a = net.add_population(40, ahpsim.LIF(tau_m=0.0, v_th=0.5), "a")
+        b = net.add_population(30, ahpsim.Readout(tau=0.0), "b")
+        net.connect(x, a, np.eye(40))
+        if form == "dense":
+            net.connect(a, b, W, delay=D)
+        elif form == "list":
+            net.connect(a, b, W[post, pre], pre=pre, post=post, delay=D[post, pre])
+        else:
+            for d in (1, 2, 3):
+                net.connect(a, b, sp.csr_matrix(np.where(D == d, W, 0.0)), delay=d)
+        return net.run(30, {"x": (rng.random((30, 40)) < 0.3)}).readout(b)
+
+    rng = np.random.default_rng(1)
+    dense = make("dense")
+    rng = np.random.default_rng(1)
+    lst = make("list")
+    rng = np.random.default_rng(1)
+    sparse = make("sparse")
+    np.testing.assert_allclose(dense, lst, atol=1e-12)
+    np.testing.assert_allclose(dense, sparse, atol=1e-12)
+    assert np.abs(dense).sum() > 0
+
+
+def test_projection_arrays_round_trip():
+    rng = np.random.default_rng(2)
+    W = rng.normal(0, 1, (20, 25)) * (rng.random((20, 25)) < 0.3)
+    D = rng.integers(1, 5, W.shape)
+    net = ahpsim.Network(dtype="float64")
+    a = net.add_population(25, ahpsim.LIF(), "a")
+    b = net.add_population(20, ahpsim.LIF(), "b")
+    k = net.connect(a, b, W, delay=D)
+    pre, post, w, d = net.projection_arrays(k)
+    W2 = np.zeros_like(W)
+    D2 = np.zeros_like(D)
+    W2[post, pre] = w
+    D2[post, pre] = d
+    np.testing.assert_array_equal(W2, W)
+    np.testing.assert_array_equal(D2[W != 0], D[W != 0])
+    assert np.all(np.diff(pre.astype(int)) >= 0)  # grouped by source
+
+
+def test_poisson_drive_counts_follow_poisson_distribution():
+    lam = 3.7  # events per step
+    net = ahpsim.Network(dtype="float64", seed=11)
+    o = net.add_population(50, ahpsim.Readout(tau=0.0), "o")  # tau 0: y[t] = this step's input
+    net.add_poisson_drive(o, rate=lam * 1000.0, weight=1.0)
+    y = net.run(2000, n_trials=2).readout(o)
+    counts = y.reshape(-1)
+    assert np.all(counts == np.round(counts))
+    assert abs(counts.mean() - lam) < 4 * np.sqrt(lam / counts.size)
+    k = np.arange(0, 15)
+    observed = np.array([(counts == kk).sum() for kk in k[:-1]] + [(counts >= k[-1]).sum()])
+    expected = np.r_[st.poisson.pmf(k[:-1], lam), st.poisson.sf(k[-2], lam)] * counts.size
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    assert st.chi2.sf(chi2, len(k) - 1) > 1e-4
+
+
+def test_poisson_input_group_rate():
+    net = ahpsim.Network(seed=2)
+    x = net.add_input(100, "x", rate=50.0)
+    o = net.add_population(100, ahpsim.Readout(tau=0.0), "o")
+    net.connect(x, o, np.eye(100))
+    y = net.run(2000).readout(o)
+    p = 50.0 / 1000.0
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    assert abs(y.mean() - p) < 4 * np.sqrt(p * (1 - p) / y.size)
+
+
+def test_initial_state_per_trial():
+    net = ahpsim.Network(dtype="float64")
+    a = net.add_population(2, ahpsim.LIF(tau_m=10.0, v_th=5.0), "a")
+    net.init_state(3)
+    v0 = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    net.set_state("v", v0, a)
+    res = net.run(1, record_state=[a])
+    np.testing.assert_allclose(res.state("v", a)[:, 0, :], v0 * np.exp(-0.1))
+    np.testing.assert_allclose(net.get_state("v", a), v0 * np.exp(-0.1))
+
+
+def test_connect_random_fixed_indegree():
+    net = ahpsim.Network(seed=1)
+    a = net.add_population(500, ahpsim.LIF(), "a")
+    net.connect_random(a, a, indegree=50, weight=0.1, delay=2)
+    assert net.n_synapses == 500 * 50
+    pre, post, w, d = net.projection_arrays(0)
+    np.testing.assert_array_equal(np.bincount(post, minlength=500), np.full(500, 50))
+    assert not np.any(pre == post)
+    assert np.all(w == np.float32(0.1)) and np.all(d == 2)
+    assert net.synapse_bytes / net.n_synapses < 9
+
+
+def test_progress_run_equals_plain_run():
+    inp = inputs(250, B=2)
+    a = random_net(drive=False).run(250, inp)
+    b = random_net(drive=False).run(250, inp, progress=True)
+    same(a, b)
+
+
+def test_counters_count_synaptic_events():
+    net = ahpsim.Network()
+    x = net.add_input(1, "x")
+    a = net.add_population(1, ahpsim.LIF(tau_m=0.0, v_th=0.5), "a")
+    b = net.add_population(7, ahpsim.LIF(v_th=100.0), "b")
+    net.connect(x, a, np.ones((1, 1)))
+    net.connect(a, b, np.ones((7, 1)))
+    net.run(10, {"x": ([1, 3, 5], [0, 0, 0])})
+    c = net.counters()
+    assert c["spikes"] == 3 and c["syn_events"] == 21 and c["input_events"] == 3
+    assert c["neuron_updates"] == 80
