@@ -112,6 +112,7 @@ void bind_network(py::module_& m, const char* name) {
                d["n_synapses"] = p.n_synapses();
                d["bytes"] = p.bytes();
                d["min_delay"] = p.min_delay();
+               d["homogeneous_weight"] = p.homogeneous();
                d["max_delay"] = p.max_delay();
                out.append(d);
              }
@@ -124,7 +125,8 @@ void bind_network(py::module_& m, const char* name) {
              const auto& p = net.projections()[k];
              const std::size_t n = p.target.size();
              std::vector<std::uint32_t> pre(n), post(p.target);
-             std::vector<Real> w(p.weight);
+             std::vector<Real> w(n);
+             for (std::size_t i = 0; i < n; ++i) w[i] = p.weight_of(i);
              std::vector<std::uint16_t> d(n);
              for (std::uint32_t r = 0; r < p.n_pre; ++r)
                for (std::uint64_t s = p.seg_ptr[r]; s < p.seg_ptr[r + 1]; ++s)

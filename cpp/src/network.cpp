@@ -138,7 +138,7 @@ std::uint32_t Network<Real>::connect_fixed_indegree(bool pre_is_input, std::uint
     for (std::uint64_t k = 0; k < n_syn; ++k) p.target[fill[src[k]]++] = off + static_cast<std::uint32_t>(k / indegree);
   }
   std::vector<std::uint32_t>().swap(src);
-  p.weight.assign(n_syn, weight);
+  p.hom_weight = weight;
   p.seg_ptr.resize(static_cast<std::size_t>(n_pre) + 1);
   for (std::uint32_t r = 0; r < n_pre; ++r) {
     p.seg_ptr[r] = p.seg_delay.size();
@@ -315,7 +315,10 @@ inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row,
     const std::uint64_t e = p.seg_end[s];
     const std::uint32_t* tg = p.target.data();
     const Real* w = p.weight.data();
-    if (x == Real(1)) {
+    if (p.homogeneous()) {
+      const Real wx = x == Real(1) ? p.hom_weight : p.hom_weight * x;
+      for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += wx;
+    } else if (x == Real(1)) {
       for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += w[k];
     } else {
       for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += w[k] * x;
@@ -367,25 +370,36 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
       const Population& pop = pops_[drives_[d].pop];
       const Real w = static_cast<Real>(drives_[d].weight);
       const PoissonTable& tab = drive_tables_[d];
-      for (std::uint32_t i = 0; i < pop.n; ++i) {
-        const std::uint32_t kcount = tab.sample(st.rng);
-        if (kcount) {
-          slot[pop.start + i] += w * static_cast<Real>(kcount);
-          st.counters.drive_events += kcount;
-        }
+      // two 32-bit draws per 64-bit random number
+      Real* dst = slot + pop.start;
+      std::uint64_t events = 0;
+      std::uint32_t i = 0;
+      for (; i + 2 <= pop.n; i += 2) {
+        const std::uint64_t r = st.rng.next();
+        const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r >> 32));
+        const std::uint32_t k1 = tab.sample(static_cast<std::uint32_t>(r));
+        if (k0) dst[i] += w * static_cast<Real>(k0);
+        if (k1) dst[i + 1] += w * static_cast<Real>(k1);
+        events += k0 + k1;
       }
+      if (i < pop.n) {
+        const std::uint32_t k0 = tab.sample(st.rng);
+        if (k0) dst[i] += w * static_cast<Real>(k0);
+        events += k0;
+      }
+      st.counters.drive_events += events;
     }
     // 3. spiking populations
     spiked.clear();
-    auto on_spike = [&](std::uint32_t j) { spiked.push_back(j); };
     for (std::size_t p = 0; p < pops_.size(); ++p) {
       const Population& pop = pops_[p];
       switch (pop.params.kind) {
-        case ModelKind::LIF: LIFModel::step(consts_[p], pop.start, pop.n, sv, on_spike); break;
-        case ModelKind::AHP: AHPModel::step(consts_[p], pop.start, pop.n, sv, on_spike); break;
-        case ModelKind::ALIF: ALIFModel::step(consts_[p], pop.start, pop.n, sv, on_spike); break;
-        case ModelKind::Readout: break;
+        case ModelKind::LIF: LIFModel::step(consts_[p], pop.start, pop.n, sv); break;
+        case ModelKind::AHP: AHPModel::step(consts_[p], pop.start, pop.n, sv); break;
+        case ModelKind::ALIF: ALIFModel::step(consts_[p], pop.start, pop.n, sv); break;
+        case ModelKind::Readout: continue;
       }
+      collect_spikes(sv.z + pop.start, pop.start, pop.n, spiked);
     }
     st.counters.spikes += spiked.size();
     st.counters.neuron_updates += N;

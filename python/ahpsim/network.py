@@ -338,7 +338,8 @@ class Network:
     def _index_array(idx: Any, n: int, name: str) -> np.ndarray:
         arr = np.asarray(idx)
         if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-            if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            if (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+                    and np.all(np.abs(arr) < 2**62)):
                 arr = arr.astype(np.int64)
             else:
                 raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ahpsim {
@@ -77,88 +79,136 @@ struct StateView {
 };
 
 // ---- models -------------------------------------------------------------------------------------
-// All spiking models share the soma update; they differ in the auxiliary compartment.
+// Each step is one branch-free loop over the population (so the compiler can vectorize it); it writes
+// this step's spikes into z, and the engine collects them afterwards (collect_spikes). Arithmetic
+// order is fixed and mirrored exactly by the numpy reference and ahpsim.torch:
+//   v = ((alpha * v + I) - c) - v_th * z_prev.
 
+#if defined(__GNUC__) || defined(__clang__)
+#define AHPSIM_RESTRICT __restrict__
+#else
+#define AHPSIM_RESTRICT
+#endif
+
+namespace detail {
+// Remaining refractory steps after this update (spikes allowed when 0).
+inline std::int32_t refractory(std::int32_t zp, std::int32_t r, std::int32_t n_ref) {
+  const std::int32_t dec = r > 0 ? r - 1 : 0;
+  return zp ? n_ref : dec;
+}
+
+// Soma update shared by the spiking models. Reset by subtraction, or (Zero) the leak term dropped
+// after a spike; `ahp` is the AHP current (0 for LIF/ALIF, a compile-time choice below).
+template <bool Zero, class Real>
+inline Real soma(Real v, Real I, Real ahp, Real zpf, Real alpha, Real vth) {
+  if constexpr (Zero) {
+    return ((alpha * v) * (Real(1) - zpf) + I) - ahp;
+  } else {
+    return ((alpha * v + I) - ahp) - vth * zpf;
+  }
+}
+
+enum class Aux { None, AHP, ALIF };
+
+// One population, one step: free function with restrict parameters so that GCC/Clang vectorize it.
+template <Aux kind, bool Zero, class Real>
+void spiking_step(std::uint32_t n, Real* AHPSIM_RESTRICT v, Real* AHPSIM_RESTRICT aux,
+                  std::int32_t* AHPSIM_RESTRICT refr, std::uint8_t* AHPSIM_RESTRICT z, Real* AHPSIM_RESTRICT in,
+                  const Real* AHPSIM_RESTRICT alpha, const Real* AHPSIM_RESTRICT rho,
+                  const Real* AHPSIM_RESTRICT beta, const Real* AHPSIM_RESTRICT vth,
+                  const Real* AHPSIM_RESTRICT bias, const std::int32_t* AHPSIM_RESTRICT nref) {
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::int32_t zp = z[i];
+    const Real zpf = static_cast<Real>(zp);
+    const Real I = in[i] + bias[i];
+    in[i] = Real(0);
+    Real thr = vth[i];
+    Real ahp = Real(0);
+    if constexpr (kind == Aux::AHP) {
+      // charged by the previous step's spike, enters the soma at once as a negative current
+      ahp = rho[i] * aux[i] + beta[i] * zpf;
+      aux[i] = ahp;
+    } else if constexpr (kind == Aux::ALIF) {
+      const Real a = rho[i] * aux[i] + zpf;
+      aux[i] = a;
+      thr = vth[i] + beta[i] * a;
+    }
+    Real vn;
+    if constexpr (kind == Aux::AHP) {
+      vn = soma<Zero>(v[i], I, ahp, zpf, alpha[i], vth[i]);
+    } else if constexpr (Zero) {
+      vn = (alpha[i] * v[i]) * (Real(1) - zpf) + I;
+    } else {
+      vn = (alpha[i] * v[i] + I) - vth[i] * zpf;
+    }
+    const std::int32_t r = refractory(zp, refr[i], nref[i]);
+    refr[i] = r;
+    v[i] = vn;
+    z[i] = static_cast<std::uint8_t>((vn > thr) & (r == 0));
+  }
+}
+
+template <Aux kind, class Real>
+void spiking_step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+  auto call = [&](auto zero) {
+    spiking_step<kind, decltype(zero)::value, Real>(n, s.v + start, s.aux + start, s.refr + start, s.z + start,
+                                                    s.in + start, c.alpha.data(), c.rho.data(), c.beta.data(),
+                                                    c.v_th.data(), c.bias.data(), c.n_ref.data());
+  };
+  c.reset_zero ? call(std::true_type{}) : call(std::false_type{});
+}
+}  // namespace detail
+
+// v[t] = alpha v[t-1] + I[t] - v_th z[t-1]
 struct LIFModel {
-  template <class Real, class Spike>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n,
-                   const StateView<Real>& s, Spike&& on_spike) {
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t j = start + i;
-      const bool zp = s.z[j] != 0;
-      const Real I = s.in[j] + c.bias[i];
-      s.in[j] = Real(0);
-      Real v = c.reset_zero ? (zp ? Real(0) : c.alpha[i] * s.v[j]) + I
-                            : (c.alpha[i] * s.v[j] + I) - (zp ? c.v_th[i] : Real(0));
-      const std::int32_t r = zp ? c.n_ref[i] : (s.refr[j] > 0 ? s.refr[j] - 1 : 0);
-      s.refr[j] = r;
-      s.v[j] = v;
-      const bool z = (v > c.v_th[i]) && r == 0;
-      s.z[j] = z;
-      if (z) on_spike(j);
-    }
+  template <class Real>
+  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+    detail::spiking_step<detail::Aux::None>(c, start, n, s);
   }
 };
 
+// c[t] = rho c[t-1] + beta z[t-1];  v[t] = alpha v[t-1] + I[t] - c[t] - v_th z[t-1]
 struct AHPModel {
-  template <class Real, class Spike>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n,
-                   const StateView<Real>& s, Spike&& on_spike) {
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t j = start + i;
-      const bool zp = s.z[j] != 0;
-      const Real I = s.in[j] + c.bias[i];
-      s.in[j] = Real(0);
-      // The AHP compartment is charged by the previous step's spike and enters the soma at once.
-      const Real ahp = c.rho[i] * s.aux[j] + (zp ? c.beta[i] : Real(0));
-      s.aux[j] = ahp;
-      Real v = c.reset_zero ? ((zp ? Real(0) : c.alpha[i] * s.v[j]) + I) - ahp
-                            : ((c.alpha[i] * s.v[j] + I) - ahp) - (zp ? c.v_th[i] : Real(0));
-      const std::int32_t r = zp ? c.n_ref[i] : (s.refr[j] > 0 ? s.refr[j] - 1 : 0);
-      s.refr[j] = r;
-      s.v[j] = v;
-      const bool z = (v > c.v_th[i]) && r == 0;
-      s.z[j] = z;
-      if (z) on_spike(j);
-    }
+  template <class Real>
+  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+    detail::spiking_step<detail::Aux::AHP>(c, start, n, s);
   }
 };
 
+// a[t] = rho a[t-1] + z[t-1];  threshold v_th + beta a[t]
 struct ALIFModel {
-  template <class Real, class Spike>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n,
-                   const StateView<Real>& s, Spike&& on_spike) {
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t j = start + i;
-      const bool zp = s.z[j] != 0;
-      const Real I = s.in[j] + c.bias[i];
-      s.in[j] = Real(0);
-      const Real a = c.rho[i] * s.aux[j] + (zp ? Real(1) : Real(0));
-      s.aux[j] = a;
-      const Real thr = c.v_th[i] + c.beta[i] * a;
-      Real v = c.reset_zero ? (zp ? Real(0) : c.alpha[i] * s.v[j]) + I
-                            : (c.alpha[i] * s.v[j] + I) - (zp ? c.v_th[i] : Real(0));
-      const std::int32_t r = zp ? c.n_ref[i] : (s.refr[j] > 0 ? s.refr[j] - 1 : 0);
-      s.refr[j] = r;
-      s.v[j] = v;
-      const bool z = (v > thr) && r == 0;
-      s.z[j] = z;
-      if (z) on_spike(j);
-    }
+  template <class Real>
+  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+    detail::spiking_step<detail::Aux::ALIF>(c, start, n, s);
   }
 };
 
 struct ReadoutModel {
   template <class Real>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n,
-                   const StateView<Real>& s) {
+  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+    Real* v = s.v + start;
+    Real* in = s.in + start;
     for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t j = start + i;
-      const Real I = s.in[j] + c.bias[i];
-      s.in[j] = Real(0);
-      s.v[j] = c.alpha[i] * s.v[j] + I;
+      const Real I = in[i] + c.bias[i];
+      in[i] = Real(0);
+      v[i] = c.alpha[i] * v[i] + I;
     }
   }
 };
+
+// Appends the ids (start + i) of the neurons with z != 0, scanning 8 flags at a time: spikes are sparse.
+template <class Vec>
+inline void collect_spikes(const std::uint8_t* z, std::uint32_t start, std::uint32_t n, Vec& out) {
+  std::uint32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, z + i, 8);
+    if (word == 0) continue;
+    for (std::uint32_t k = 0; k < 8; ++k)
+      if (z[i + k]) out.push_back(start + i + k);
+  }
+  for (; i < n; ++i)
+    if (z[i]) out.push_back(start + i);
+}
 
 }  // namespace ahpsim

@@ -1,6 +1,7 @@
 // Synapses of one projection, grouped by source neuron (CSR) and, inside a row, by delay.
 //
-// Layout (per synapse: one uint32 target + one weight = 8 bytes in float32):
+// Layout (per synapse: one uint32 target + one weight = 8 bytes in float32; 4 bytes when all weights
+// of the projection are equal and stored once):
 //   row r (source neuron r of the pre group) owns segments [seg_ptr[r], seg_ptr[r+1]);
 //   segment s has one delay seg_delay[s] (steps) and covers synapses [seg_begin(s), seg_end[s]);
 //   segments are contiguous, so seg_begin(s) = (s == 0 ? 0 : seg_end[s-1]).
@@ -27,7 +28,21 @@ struct Projection {
   std::vector<std::uint16_t> seg_delay;  // [n_seg] delay of the segment (steps)
   std::vector<std::uint64_t> seg_end;    // [n_seg] one past the last synapse of the segment
   std::vector<std::uint32_t> target;     // [n_syn] global index of the target neuron
-  std::vector<Real> weight;              // [n_syn] weight (units of the target's input current)
+  std::vector<Real> weight;              // [n_syn] weight (units of the target's input current);
+                                         // empty when all synapses share hom_weight
+  Real hom_weight = Real(0);             // the shared weight of a homogeneous projection
+
+  bool homogeneous() const { return weight.empty(); }
+  Real weight_of(std::uint64_t k) const { return weight.empty() ? hom_weight : weight[k]; }
+  // Store one shared weight when all synapses have the same one (NEST's static_synapse_hom_w):
+  // halves the memory per synapse in float32.
+  void compress_weights() {
+    if (weight.empty()) return;
+    for (const Real w : weight)
+      if (!(w == weight[0])) return;
+    hom_weight = weight[0];
+    std::vector<Real>().swap(weight);
+  }
 
   std::uint64_t n_synapses() const { return target.size(); }
   std::uint64_t seg_begin(std::uint64_t s) const { return s == 0 ? 0 : seg_end[s - 1]; }
@@ -98,6 +113,7 @@ Projection<Real> build_projection(std::uint32_t n_pre, std::uint64_t n_syn, cons
   p.seg_ptr[n_pre] = p.seg_delay.size();
   p.seg_delay.shrink_to_fit();
   p.seg_end.shrink_to_fit();
+  p.compress_weights();
   return p;
 }
 

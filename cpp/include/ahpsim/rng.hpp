@@ -63,8 +63,9 @@ class Rng {
   std::uint64_t s_[4];
 };
 
-// Exact Poisson(lambda) sampling by inversion of a precomputed CDF with a guide table: one uniform
-// and, on average, about one comparison per draw. Built once per drive (pre-run), shared by threads.
+// Poisson(lambda) sampling by inversion of a precomputed CDF with a guide table: one 32-bit uniform
+// and, on average, about one comparison per draw. The CDF is held as 32-bit fixed-point thresholds,
+// so probabilities are exact to 2^-32. Built once per drive (pre-run), shared read-only by threads.
 class PoissonTable {
  public:
   PoissonTable() = default;
@@ -74,43 +75,51 @@ class PoissonTable {
     if (!(lambda >= 0.0) || !std::isfinite(lambda) || lambda > 1e6)
       throw std::invalid_argument("Poisson mean per step must be finite and in [0, 1e6]");
     lambda_ = lambda;
-    cdf_.clear();
-    // Sum the pmf in log space until the tail mass is below 2^-60 of the total.
+    std::vector<double> cdf;
+    // Sum the pmf (log space) until the remaining tail is below 2^-40.
     const double mode = std::floor(lambda);
-    const double upper = lambda + 40.0 * std::sqrt(lambda + 1.0) + 40.0;
     double cum = 0.0;
-    for (std::uint64_t k = 0; static_cast<double>(k) <= upper || k <= mode; ++k) {
+    for (std::uint64_t k = 0;; ++k) {
       const double logp = lambda > 0 ? (static_cast<double>(k) * std::log(lambda) - lambda - std::lgamma(k + 1.0))
                                      : (k == 0 ? 0.0 : -std::numeric_limits<double>::infinity());
       cum += std::exp(logp);
-      cdf_.push_back(cum);
-      if (static_cast<double>(k) > mode && 1.0 - cum < 0x1.0p-60) break;
+      cdf.push_back(cum);
+      if (static_cast<double>(k) >= mode && (1.0 - cum < 0x1.0p-40 || k > mode + 60.0 * std::sqrt(lambda + 1.0)))
+        break;
     }
-    for (auto& c : cdf_) c /= cum;
-    cdf_.back() = 1.0;
-    const std::size_t g = cdf_.size() * 2;
+    // threshold[k] = P(X <= k) * 2^32, rounded; a draw u (uniform 32-bit) gives the first k with u < threshold[k].
+    thr_.resize(cdf.size());
+    for (std::size_t k = 0; k < cdf.size(); ++k) {
+      const double t = std::round(cdf[k] / cum * 4294967296.0);
+      thr_[k] = t >= 4294967296.0 ? std::uint64_t(1) << 32 : static_cast<std::uint64_t>(t);
+    }
+    thr_.back() = std::uint64_t(1) << 32;
+    shift_ = 32;
+    while ((std::size_t(1) << (32 - shift_)) < 2 * thr_.size() && shift_ > 16) --shift_;
+    const std::size_t g = std::size_t(1) << (32 - shift_);
     guide_.assign(g, 0);
     std::size_t k = 0;
     for (std::size_t i = 0; i < g; ++i) {
-      const double u = static_cast<double>(i) / static_cast<double>(g);
-      while (cdf_[k] <= u) ++k;
+      const std::uint64_t u = static_cast<std::uint64_t>(i) << shift_;  // smallest u of bucket i
+      while (thr_[k] <= u) ++k;
       guide_[i] = static_cast<std::uint32_t>(k);
     }
   }
 
   double mean() const { return lambda_; }
 
-  std::uint32_t sample(Rng& rng) const {
-    const double u = rng.uniform();
-    std::size_t k = guide_[static_cast<std::size_t>(u * static_cast<double>(guide_.size()))];
-    while (cdf_[k] <= u) ++k;
+  std::uint32_t sample(std::uint32_t u) const {
+    std::size_t k = guide_[u >> shift_];
+    while (thr_[k] <= u) ++k;
     return static_cast<std::uint32_t>(k);
   }
+  std::uint32_t sample(Rng& rng) const { return sample(static_cast<std::uint32_t>(rng.next() >> 32)); }
 
  private:
   double lambda_ = 0.0;
-  std::vector<double> cdf_;
+  std::vector<std::uint64_t> thr_;
   std::vector<std::uint32_t> guide_;
+  int shift_ = 32;
 };
 
 }  // namespace ahpsim
