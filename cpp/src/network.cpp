@@ -306,24 +306,33 @@ std::vector<std::uint32_t> Network<Real>::readout_ids() const {
 }
 
 template <class Real>
-inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* ring,
-                                   std::int64_t t, TrialState<Real>& st) const {
-  const std::size_t N = n_neurons_;
+inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* const* slots,
+                                   TrialState<Real>& st) const {
   const std::uint64_t s_end = p.seg_ptr[row + 1];
+  const std::uint32_t* tg = p.target.data();
   for (std::uint64_t s = p.seg_ptr[row]; s < s_end; ++s) {
-    Real* dst = ring + static_cast<std::size_t>((t + p.seg_delay[s]) % ring_slots_) * N;
+    Real* dst = slots[p.seg_delay[s]];
+    std::uint64_t k = p.seg_begin(s);
     const std::uint64_t e = p.seg_end[s];
-    const std::uint32_t* tg = p.target.data();
-    const Real* w = p.weight.data();
+    (p.pre_is_input ? st.counters.input_events : st.counters.syn_events) += e - k;
     if (p.homogeneous()) {
       const Real wx = x == Real(1) ? p.hom_weight : p.hom_weight * x;
-      for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += wx;
-    } else if (x == Real(1)) {
-      for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += w[k];
+      // unrolled: independent read-modify-writes overlap in the pipeline
+      for (; k + 4 <= e; k += 4) {
+        dst[tg[k]] += wx;
+        dst[tg[k + 1]] += wx;
+        dst[tg[k + 2]] += wx;
+        dst[tg[k + 3]] += wx;
+      }
+      for (; k < e; ++k) dst[tg[k]] += wx;
     } else {
-      for (std::uint64_t k = p.seg_begin(s); k < e; ++k) dst[tg[k]] += w[k] * x;
+      const Real* w = p.weight.data();
+      if (x == Real(1)) {
+        for (; k < e; ++k) dst[tg[k]] += w[k];
+      } else {
+        for (; k < e; ++k) dst[tg[k]] += w[k] * x;
+      }
     }
-    (p.pre_is_input ? st.counters.input_events : st.counters.syn_events) += e - p.seg_begin(s);
   }
 }
 
@@ -346,9 +355,11 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
   Real* ring = st.ring.data();
   StateView<Real> sv{st.v.data(), st.aux.data(), st.refr.data(), st.z.data(), nullptr};
 
+  std::vector<Real*> slots(S);  // slots[d]: the ring slot integrated d steps from now
   for (std::int64_t k = 0; k < T; ++k) {
     const std::int64_t t = t_ + k;
-    Real* slot = ring + static_cast<std::size_t>(t % static_cast<std::int64_t>(S)) * N;
+    for (std::size_t d = 0; d < S; ++d) slots[d] = ring + static_cast<std::size_t>((t + static_cast<std::int64_t>(d)) % static_cast<std::int64_t>(S)) * N;
+    Real* slot = slots[0];
     sv.in = slot;
     // 1. external input of this step, routed through the input projections
     for (const auto& in : inputs) {
@@ -356,14 +367,14 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
       const auto& projs = proj_from_input_[in.group];
       if (projs.empty()) continue;
       for (std::int64_t e = ptr[k]; e < ptr[k + 1]; ++e)
-        for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], ring, t, st);
+        for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], slots.data(), st);
     }
     for (std::size_t g = 0; g < inputs_.size(); ++g) {
       if (!inputs_[g].is_poisson()) continue;
       const double p = input_spike_prob_[g];
       for (std::uint32_t c = 0; c < inputs_[g].n; ++c)
         if (st.rng.uniform() < p)
-          for (auto pi : proj_from_input_[g]) deliver(projs_[pi], c, Real(1), ring, t, st);
+          for (auto pi : proj_from_input_[g]) deliver(projs_[pi], c, Real(1), slots.data(), st);
     }
     // 2. Poisson drives
     for (std::size_t d = 0; d < drives_.size(); ++d) {
@@ -407,7 +418,7 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
     std::size_t p = 0;
     for (std::uint32_t j : spiked) {
       while (j >= pops_[p].start + pops_[p].n) ++p;
-      for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], j - pops_[p].start, Real(1), ring, t, st);
+      for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], j - pops_[p].start, Real(1), slots.data(), st);
       if (!rec.spikes_of_pop.empty() && rec.spikes_of_pop[p]) {
         spk.step.push_back(t);
         spk.id.push_back(j);

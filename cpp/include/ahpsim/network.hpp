@@ -141,7 +141,7 @@ class Network {
   void prepare();
   void run_trial(std::uint32_t b, std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
                  const RecordSpec& rec, RunOutput<Real>& out) const;
-  void deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* ring, std::int64_t t,
+  void deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* const* slots,
                TrialState<Real>& st) const;
 
   double dt_;
