@@ -248,3 +248,30 @@ def test_counters_count_synaptic_events():
     c = net.counters()
     assert c["spikes"] == 3 and c["syn_events"] == 21 and c["input_events"] == 3
     assert c["neuron_updates"] == 80
+
+
+def big_net(seed=5):
+    rng = np.random.default_rng(seed)
+    net = ahpsim.Network(seed=seed)
+    x = net.add_input(20, "x", rate=30.0)
+    a = net.add_population(2500, ahpsim.AHP(tau_ahp=100.0, beta=0.2), "a")
+    l = net.add_population(1700, ahpsim.ALIF(n_ref=1), "l")
+    o = net.add_population(4, ahpsim.Readout(), "o")
+    net.connect(x, a, rng.normal(0.3, 0.3, (2500, 20)) * (rng.random((2500, 20)) < 0.2))
+    net.connect_random(a, l, indegree=40, weight=0.05, delay=3)
+    net.connect_random(l, a, indegree=30, weight=-0.04, delay=1)
+    net.connect_random(a, a, indegree=20, weight=0.03, delay=2)
+    net.connect(l, o, rng.normal(0, 0.1, (4, 1700)), delay=0)
+    net.add_poisson_drive(a, rate=800.0, weight=0.3)
+    net.add_poisson_drive(l, rate=1500.0, weight=0.3)
+    return net
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 5])
+def test_one_trial_split_over_threads_is_identical(n_threads):
+    a = big_net().run(150, n_threads=1, record_state={"a": [0, 1500, 2499], "l": [3]})
+    b = big_net().run(150, n_threads=n_threads, record_state={"a": [0, 1500, 2499], "l": [3]})
+    assert a.spikes(0)[0].size > 1000
+    same(a, b)
+    np.testing.assert_array_equal(a.state("v"), b.state("v"))
+    np.testing.assert_array_equal(a.state("aux"), b.state("aux"))

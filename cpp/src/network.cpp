@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <atomic>
 #include <thread>
 
 namespace ahpsim {
@@ -205,6 +206,8 @@ void Network<Real>::init_state(std::uint32_t n_trials) {
     st.z.assign(N, 0);
     st.ring.assign(N * ring_slots_, Real(0));
     st.rng.seed(seed_, 1, b);
+    st.block_rng.resize((N + kRngBlock - 1) / kRngBlock);
+    for (std::size_t k = 0; k < st.block_rng.size(); ++k) st.block_rng[k].seed(seed_, 2 + k, b);
   }
   t_ = 0;
 }
@@ -305,16 +308,51 @@ std::vector<std::uint32_t> Network<Real>::readout_ids() const {
   return ids;
 }
 
+namespace {
+
+// Barrier for a fixed team of threads: spins briefly, then yields (cores may be oversubscribed).
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(unsigned n) : n_(n) {}
+  void wait() {
+    if (n_ == 1) return;
+    const unsigned gen = gen_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
+      count_.store(0, std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    for (unsigned spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins)
+      if (spins > 4000) std::this_thread::yield();
+  }
+
+ private:
+  const unsigned n_;
+  std::atomic<unsigned> count_{0};
+  std::atomic<unsigned> gen_{0};
+};
+
+}  // namespace
+
+// Adds x * weight of every synapse of `row` whose target lies in [lo, hi) to the ring slot of its
+// delay. Targets are sorted inside a segment, so a thread owning [lo, hi) finds its part by bisection;
+// each target then receives its terms in the same order whatever the number of threads.
 template <class Real>
 inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* const* slots,
-                                   TrialState<Real>& st) const {
+                                   std::uint32_t lo, std::uint32_t hi, Counters& cnt) const {
   const std::uint64_t s_end = p.seg_ptr[row + 1];
   const std::uint32_t* tg = p.target.data();
+  const bool whole = lo == 0 && hi >= n_neurons_;
+  std::uint64_t delivered = 0;
   for (std::uint64_t s = p.seg_ptr[row]; s < s_end; ++s) {
     Real* dst = slots[p.seg_delay[s]];
     std::uint64_t k = p.seg_begin(s);
-    const std::uint64_t e = p.seg_end[s];
-    (p.pre_is_input ? st.counters.input_events : st.counters.syn_events) += e - k;
+    std::uint64_t e = p.seg_end[s];
+    if (!whole) {
+      k = static_cast<std::uint64_t>(std::lower_bound(tg + k, tg + e, lo) - tg);
+      e = static_cast<std::uint64_t>(std::lower_bound(tg + k, tg + e, hi) - tg);
+    }
+    delivered += e - k;
     if (p.homogeneous()) {
       const Real wx = x == Real(1) ? p.hom_weight : p.hom_weight * x;
       // unrolled: independent read-modify-writes overlap in the pipeline
@@ -334,11 +372,41 @@ inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row,
       }
     }
   }
+  (p.pre_is_input ? cnt.input_events : cnt.syn_events) += delivered;
+}
+
+// Poisson drives into the neurons [lo, hi) of the random-number block `blk`: drive by drive, two
+// 32-bit draws per 64-bit random word, from the block's own stream (independent of threads).
+template <class Real>
+inline void Network<Real>::drive_block(std::uint32_t lo, std::uint32_t hi, Rng& rng, Real* slot, Counters& cnt) const {
+  for (std::size_t d = 0; d < drives_.size(); ++d) {
+    const Population& pop = pops_[drives_[d].pop];
+    const std::uint32_t a = std::max(lo, pop.start), e = std::min(hi, pop.start + pop.n);
+    if (a >= e) continue;
+    const Real w = static_cast<Real>(drives_[d].weight);
+    const PoissonTable& tab = drive_tables_[d];
+    std::uint64_t events = 0;
+    std::uint32_t i = a;
+    for (; i + 2 <= e; i += 2) {
+      const std::uint64_t r = rng.next();
+      const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r >> 32));
+      const std::uint32_t k1 = tab.sample(static_cast<std::uint32_t>(r));
+      if (k0) slot[i] += w * static_cast<Real>(k0);
+      if (k1) slot[i + 1] += w * static_cast<Real>(k1);
+      events += k0 + k1;
+    }
+    if (i < e) {
+      const std::uint32_t k0 = tab.sample(rng);
+      if (k0) slot[i] += w * static_cast<Real>(k0);
+      events += k0;
+    }
+    cnt.drive_events += events;
+  }
 }
 
 template <class Real>
 void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
-                              const RecordSpec& rec, RunOutput<Real>& out) const {
+                              const RecordSpec& rec, RunOutput<Real>& out, unsigned team) const {
   // Trials never share mutable state, so this const_cast is confined to trial b.
   TrialState<Real>& st = const_cast<TrialState<Real>&>(trials_[b]);
   const std::size_t N = n_neurons_;
@@ -350,89 +418,125 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
   Real* a_tr = n_state ? out.aux_trace.data() + static_cast<std::size_t>(b) * T * n_state : nullptr;
   Real* y_tr = n_ro ? out.y_trace.data() + static_cast<std::size_t>(b) * T * n_ro : nullptr;
   TrialSpikes& spk = out.spikes[b];
-  std::vector<std::uint32_t> spiked;
-  spiked.reserve(1024);
   Real* ring = st.ring.data();
-  StateView<Real> sv{st.v.data(), st.aux.data(), st.refr.data(), st.z.data(), nullptr};
+  const std::uint32_t n_blocks = static_cast<std::uint32_t>(st.block_rng.size());
+  team = std::max(1u, std::min(team, n_blocks));
 
-  std::vector<Real*> slots(S);  // slots[d]: the ring slot integrated d steps from now
-  for (std::int64_t k = 0; k < T; ++k) {
-    const std::int64_t t = t_ + k;
-    for (std::size_t d = 0; d < S; ++d) slots[d] = ring + static_cast<std::size_t>((t + static_cast<std::int64_t>(d)) % static_cast<std::int64_t>(S)) * N;
-    Real* slot = slots[0];
-    sv.in = slot;
-    // 1. external input of this step, routed through the input projections
-    for (const auto& in : inputs) {
-      const std::int64_t* ptr = in.ptr + static_cast<std::size_t>(in.n_batch == 1 ? 0 : b) * (T + 1);
-      const auto& projs = proj_from_input_[in.group];
-      if (projs.empty()) continue;
-      for (std::int64_t e = ptr[k]; e < ptr[k + 1]; ++e)
-        for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], slots.data(), st);
-    }
-    for (std::size_t g = 0; g < inputs_.size(); ++g) {
-      if (!inputs_[g].is_poisson()) continue;
-      const double p = input_spike_prob_[g];
-      for (std::uint32_t c = 0; c < inputs_[g].n; ++c)
-        if (st.rng.uniform() < p)
-          for (auto pi : proj_from_input_[g]) deliver(projs_[pi], c, Real(1), slots.data(), st);
-    }
-    // 2. Poisson drives
-    for (std::size_t d = 0; d < drives_.size(); ++d) {
-      const Population& pop = pops_[drives_[d].pop];
-      const Real w = static_cast<Real>(drives_[d].weight);
-      const PoissonTable& tab = drive_tables_[d];
-      // two 32-bit draws per 64-bit random number
-      Real* dst = slot + pop.start;
-      std::uint64_t events = 0;
-      std::uint32_t i = 0;
-      for (; i + 2 <= pop.n; i += 2) {
-        const std::uint64_t r = st.rng.next();
-        const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r >> 32));
-        const std::uint32_t k1 = tab.sample(static_cast<std::uint32_t>(r));
-        if (k0) dst[i] += w * static_cast<Real>(k0);
-        if (k1) dst[i + 1] += w * static_cast<Real>(k1);
-        events += k0 + k1;
+  // Shared between the team, written by one thread between barriers.
+  std::vector<Real*> slots(S);                                   // slots[d]: integrated d steps from now
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> poisson_in;  // (group, channel) spikes this step
+  std::vector<std::vector<std::uint32_t>> spiked(team);          // this step's spikes, per thread range
+  std::vector<Counters> cnt(team);
+  SpinBarrier barrier(team);
+
+  auto worker = [&](unsigned th) {
+    // Neurons [lo, hi) belong to this thread: whole random-number blocks, so draws do not depend on team.
+    const std::uint32_t blk0 = static_cast<std::uint32_t>(static_cast<std::uint64_t>(n_blocks) * th / team);
+    const std::uint32_t blk1 = static_cast<std::uint32_t>(static_cast<std::uint64_t>(n_blocks) * (th + 1) / team);
+    const std::uint32_t lo = blk0 * kRngBlock;
+    const std::uint32_t hi = static_cast<std::uint32_t>(std::min<std::uint64_t>(N, std::uint64_t(blk1) * kRngBlock));
+    Counters& c = cnt[th];
+    std::vector<std::uint32_t>& mine = spiked[th];
+    mine.reserve(256);
+    for (std::int64_t k = 0; k < T; ++k) {
+      const std::int64_t t = t_ + k;
+      if (th == 0) {
+        // A. step set-up: ring slots, Poisson input spikes (one stream per trial)
+        for (std::size_t d = 0; d < S; ++d)
+          slots[d] = ring + static_cast<std::size_t>((t + static_cast<std::int64_t>(d)) % static_cast<std::int64_t>(S)) * N;
+        poisson_in.clear();
+        for (std::size_t g = 0; g < inputs_.size(); ++g) {
+          if (!inputs_[g].is_poisson()) continue;
+          const double p = input_spike_prob_[g];
+          for (std::uint32_t ch = 0; ch < inputs_[g].n; ++ch)
+            if (st.rng.uniform() < p) poisson_in.emplace_back(static_cast<std::uint32_t>(g), ch);
+        }
       }
-      if (i < pop.n) {
-        const std::uint32_t k0 = tab.sample(st.rng);
-        if (k0) dst[i] += w * static_cast<Real>(k0);
-        events += k0;
+      barrier.wait();
+      Real* slot = slots[0];
+      // B1. external input of this step, routed through the input projections
+      for (const auto& in : inputs) {
+        const auto& projs = proj_from_input_[in.group];
+        if (projs.empty()) continue;
+        const std::int64_t* ptr = in.ptr + static_cast<std::size_t>(in.n_batch == 1 ? 0 : b) * (T + 1);
+        for (std::int64_t e = ptr[k]; e < ptr[k + 1]; ++e)
+          for (auto pi : projs)
+            deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], slots.data(), lo, hi, c);
       }
-      st.counters.drive_events += events;
-    }
-    // 3. spiking populations
-    spiked.clear();
-    for (std::size_t p = 0; p < pops_.size(); ++p) {
-      const Population& pop = pops_[p];
-      switch (pop.params.kind) {
-        case ModelKind::LIF: LIFModel::step(consts_[p], pop.start, pop.n, sv); break;
-        case ModelKind::AHP: AHPModel::step(consts_[p], pop.start, pop.n, sv); break;
-        case ModelKind::ALIF: ALIFModel::step(consts_[p], pop.start, pop.n, sv); break;
-        case ModelKind::Readout: continue;
+      for (const auto& gc : poisson_in)
+        for (auto pi : proj_from_input_[gc.first]) deliver(projs_[pi], gc.second, Real(1), slots.data(), lo, hi, c);
+      // B2. Poisson drives, block by block
+      if (!drives_.empty())
+        for (std::uint32_t blk = blk0; blk < blk1; ++blk)
+          drive_block(blk * kRngBlock, std::min<std::uint32_t>(hi, (blk + 1) * kRngBlock), st.block_rng[blk], slot, c);
+      // B3. spiking populations
+      mine.clear();
+      StateView<Real> sv{st.v.data(), st.aux.data(), st.refr.data(), st.z.data(), slot};
+      for (std::size_t p = 0; p < pops_.size(); ++p) {
+        const Population& pop = pops_[p];
+        const std::uint32_t a = std::max(lo, pop.start), e = std::min(hi, pop.start + pop.n);
+        if (a >= e) continue;
+        const std::uint32_t off = a - pop.start;
+        switch (pop.params.kind) {
+          case ModelKind::LIF: LIFModel::step(consts_[p], off, a, e - a, sv); break;
+          case ModelKind::AHP: AHPModel::step(consts_[p], off, a, e - a, sv); break;
+          case ModelKind::ALIF: ALIFModel::step(consts_[p], off, a, e - a, sv); break;
+          case ModelKind::Readout: continue;
+        }
+        if (is_spiking(pop.params.kind)) collect_spikes(sv.z + a, a, e - a, mine);
       }
-      collect_spikes(sv.z + pop.start, pop.start, pop.n, spiked);
-    }
-    st.counters.spikes += spiked.size();
-    st.counters.neuron_updates += N;
-    // 4. route this step's spikes (pops are in index order, so `spiked` is sorted by neuron id)
-    std::size_t p = 0;
-    for (std::uint32_t j : spiked) {
-      while (j >= pops_[p].start + pops_[p].n) ++p;
-      for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], j - pops_[p].start, Real(1), slots.data(), st);
-      if (!rec.spikes_of_pop.empty() && rec.spikes_of_pop[p]) {
-        spk.step.push_back(t);
-        spk.id.push_back(j);
+      c.spikes += mine.size();
+      c.neuron_updates += hi - lo;
+      barrier.wait();
+      // C1. route this step's spikes (thread lists in order: sorted by neuron id) into [lo, hi)
+      std::size_t p = 0;
+      for (const auto& list : spiked)
+        for (std::uint32_t j : list) {
+          while (j >= pops_[p].start + pops_[p].n) ++p;
+          for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], j - pops_[p].start, Real(1), slots.data(), lo, hi, c);
+        }
+      // C2. readouts (they may receive this step's spikes through delay-0 synapses)
+      for (std::size_t q = 0; q < pops_.size(); ++q) {
+        const Population& pop = pops_[q];
+        if (pop.params.kind != ModelKind::Readout) continue;
+        const std::uint32_t a = std::max(lo, pop.start), e = std::min(hi, pop.start + pop.n);
+        if (a < e) ReadoutModel::step(consts_[q], a - pop.start, a, e - a, sv);
+      }
+      barrier.wait();
+      if (th == 0) {
+        // D. recording (reads state only; the next step writes state after its first barrier)
+        std::size_t q = 0;
+        for (const auto& list : spiked)
+          for (std::uint32_t j : list) {
+            while (j >= pops_[q].start + pops_[q].n) ++q;
+            if (!rec.spikes_of_pop.empty() && rec.spikes_of_pop[q]) {
+              spk.step.push_back(t);
+              spk.id.push_back(j);
+            }
+          }
+        for (std::size_t i = 0; i < n_state; ++i) {
+          v_tr[static_cast<std::size_t>(k) * n_state + i] = st.v[rec.state_ids[i]];
+          a_tr[static_cast<std::size_t>(k) * n_state + i] = st.aux[rec.state_ids[i]];
+        }
+        for (std::size_t i = 0; i < n_ro; ++i) y_tr[static_cast<std::size_t>(k) * n_ro + i] = st.v[ro_ids[i]];
       }
     }
-    // 5. readouts (they may receive this step's spikes through delay-0 synapses)
-    for (std::size_t q = 0; q < pops_.size(); ++q)
-      if (pops_[q].params.kind == ModelKind::Readout) ReadoutModel::step(consts_[q], pops_[q].start, pops_[q].n, sv);
-    // 6. traces
-    for (std::size_t i = 0; i < n_state; ++i) {
-      v_tr[static_cast<std::size_t>(k) * n_state + i] = st.v[rec.state_ids[i]];
-      a_tr[static_cast<std::size_t>(k) * n_state + i] = st.aux[rec.state_ids[i]];
-    }
-    for (std::size_t i = 0; i < n_ro; ++i) y_tr[static_cast<std::size_t>(k) * n_ro + i] = st.v[ro_ids[i]];
+  };
+
+  if (team == 1) {
+    worker(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned th = 1; th < team; ++th) pool.emplace_back(worker, th);
+    worker(0);
+    for (auto& th : pool) th.join();
+  }
+  for (const auto& c : cnt) {
+    st.counters.spikes += c.spikes;
+    st.counters.syn_events += c.syn_events;
+    st.counters.input_events += c.input_events;
+    st.counters.drive_events += c.drive_events;
+    st.counters.neuron_updates += c.neuron_updates;
   }
 }
 
@@ -466,16 +570,17 @@ RunOutput<Real> Network<Real>::run(std::int64_t T, const std::vector<InputEvents
   out.v_trace.resize(static_cast<std::size_t>(B) * T * rec.state_ids.size());
   out.aux_trace.resize(out.v_trace.size());
   out.y_trace.resize(static_cast<std::size_t>(B) * T * n_ro);
-  n_threads = std::max(1u, std::min<unsigned>(n_threads, B));
-  if (n_threads == 1) {
-    for (std::uint32_t b = 0; b < B; ++b) run_trial(b, T, inputs, rec, out);
+  n_threads = std::max(1u, n_threads);
+  if (n_threads == 1 || B < n_threads) {
+    // fewer trials than threads: one trial at a time, its neurons split over a team of threads
+    for (std::uint32_t b = 0; b < B; ++b) run_trial(b, T, inputs, rec, out, n_threads);
   } else {
     std::vector<std::thread> pool;
     std::vector<std::exception_ptr> errors(n_threads);
     for (unsigned th = 0; th < n_threads; ++th) {
       pool.emplace_back([&, th] {
         try {
-          for (std::uint32_t b = th; b < B; b += n_threads) run_trial(b, T, inputs, rec, out);
+          for (std::uint32_t b = th; b < B; b += n_threads) run_trial(b, T, inputs, rec, out, 1);
         } catch (...) {
           errors[th] = std::current_exception();
         }

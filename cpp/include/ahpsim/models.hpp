@@ -79,7 +79,8 @@ struct StateView {
 };
 
 // ---- models -------------------------------------------------------------------------------------
-// Each step is one branch-free loop over the population (so the compiler can vectorize it); it writes
+// `step(c, off, start, n, s)` advances neurons [start, start + n) whose constants start at c[off] (a
+// thread may own part of a population). Each step is one branch-free loop over the population (so the compiler can vectorize it); it writes
 // this step's spikes into z, and the engine collects them afterwards (collect_spikes). Arithmetic
 // order is fixed and mirrored exactly by the numpy reference and ahpsim.torch:
 //   v = ((alpha * v + I) - c) - v_th * z_prev.
@@ -149,11 +150,13 @@ void spiking_step(std::uint32_t n, Real* AHPSIM_RESTRICT v, Real* AHPSIM_RESTRIC
 }
 
 template <Aux kind, class Real>
-void spiking_step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+void spiking_step(const PopulationConstants<Real>& c, std::uint32_t off, std::uint32_t start, std::uint32_t n,
+                  const StateView<Real>& s) {
   auto call = [&](auto zero) {
     spiking_step<kind, decltype(zero)::value, Real>(n, s.v + start, s.aux + start, s.refr + start, s.z + start,
-                                                    s.in + start, c.alpha.data(), c.rho.data(), c.beta.data(),
-                                                    c.v_th.data(), c.bias.data(), c.n_ref.data());
+                                                    s.in + start, c.alpha.data() + off, c.rho.data() + off,
+                                                    c.beta.data() + off, c.v_th.data() + off, c.bias.data() + off,
+                                                    c.n_ref.data() + off);
   };
   c.reset_zero ? call(std::true_type{}) : call(std::false_type{});
 }
@@ -162,36 +165,42 @@ void spiking_step(const PopulationConstants<Real>& c, std::uint32_t start, std::
 // v[t] = alpha v[t-1] + I[t] - v_th z[t-1]
 struct LIFModel {
   template <class Real>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
-    detail::spiking_step<detail::Aux::None>(c, start, n, s);
+  static void step(const PopulationConstants<Real>& c, std::uint32_t off, std::uint32_t start, std::uint32_t n,
+                   const StateView<Real>& s) {
+    detail::spiking_step<detail::Aux::None>(c, off, start, n, s);
   }
 };
 
 // c[t] = rho c[t-1] + beta z[t-1];  v[t] = alpha v[t-1] + I[t] - c[t] - v_th z[t-1]
 struct AHPModel {
   template <class Real>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
-    detail::spiking_step<detail::Aux::AHP>(c, start, n, s);
+  static void step(const PopulationConstants<Real>& c, std::uint32_t off, std::uint32_t start, std::uint32_t n,
+                   const StateView<Real>& s) {
+    detail::spiking_step<detail::Aux::AHP>(c, off, start, n, s);
   }
 };
 
 // a[t] = rho a[t-1] + z[t-1];  threshold v_th + beta a[t]
 struct ALIFModel {
   template <class Real>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
-    detail::spiking_step<detail::Aux::ALIF>(c, start, n, s);
+  static void step(const PopulationConstants<Real>& c, std::uint32_t off, std::uint32_t start, std::uint32_t n,
+                   const StateView<Real>& s) {
+    detail::spiking_step<detail::Aux::ALIF>(c, off, start, n, s);
   }
 };
 
 struct ReadoutModel {
   template <class Real>
-  static void step(const PopulationConstants<Real>& c, std::uint32_t start, std::uint32_t n, const StateView<Real>& s) {
+  static void step(const PopulationConstants<Real>& c, std::uint32_t off, std::uint32_t start, std::uint32_t n,
+                   const StateView<Real>& s) {
     Real* v = s.v + start;
     Real* in = s.in + start;
+    const Real* kappa = c.alpha.data() + off;
+    const Real* bias = c.bias.data() + off;
     for (std::uint32_t i = 0; i < n; ++i) {
-      const Real I = in[i] + c.bias[i];
+      const Real I = in[i] + bias[i];
       in[i] = Real(0);
-      v[i] = c.alpha[i] * v[i] + I;
+      v[i] = kappa[i] * v[i] + I;
     }
   }
 };

@@ -70,13 +70,18 @@ struct Counters {
   std::uint64_t neuron_updates = 0;  // neuron-steps (spiking and readout)
 };
 
+// Neurons are grouped in blocks with their own random streams, so that a trial split over a team of
+// threads draws the same numbers whatever the team size.
+constexpr std::uint32_t kRngBlock = 1024;
+
 template <class Real>
 struct TrialState {
   std::vector<Real> v, aux;         // [N]
   std::vector<std::int32_t> refr;   // [N]
   std::vector<std::uint8_t> z;      // [N]
   std::vector<Real> ring;           // [S * N] delay ring buffer of input currents
-  Rng rng;
+  Rng rng;                          // Poisson input groups
+  std::vector<Rng> block_rng;       // Poisson drives: one stream per block of kRngBlock neurons
   Counters counters;
 };
 
@@ -121,7 +126,8 @@ class Network {
   Counters counters() const;  // summed over trials since init_state
 
   // ---- running ----
-  // Runs T steps of all trials; trials are spread over n_threads (results independent of it).
+  // Runs T steps of all trials. With at least as many trials as threads, trials are spread over the
+  // threads; otherwise each trial's neurons are split over a team. Results never depend on n_threads.
   RunOutput<Real> run(std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
                                      const RecordSpec& rec, unsigned n_threads);
 
@@ -140,9 +146,10 @@ class Network {
   void require_no_state(const char* what) const;
   void prepare();
   void run_trial(std::uint32_t b, std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
-                 const RecordSpec& rec, RunOutput<Real>& out) const;
-  void deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* const* slots,
-               TrialState<Real>& st) const;
+                 const RecordSpec& rec, RunOutput<Real>& out, unsigned team) const;
+  void deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* const* slots, std::uint32_t lo,
+               std::uint32_t hi, Counters& cnt) const;
+  void drive_block(std::uint32_t lo, std::uint32_t hi, Rng& rng, Real* slot, Counters& cnt) const;
 
   double dt_;
   std::uint64_t seed_;
