@@ -458,6 +458,9 @@ class Network:
         ``T`` may be omitted when inputs give it. The number of trials ``B`` comes from the state,
         else from ``n_trials`` or the inputs (default 1). Spikes, chosen state traces and readout
         traces come back in a :class:`SimResult`.
+
+        Long runs (and runs with ``progress=True``, which shows a tqdm bar) are executed in chunks;
+        Ctrl-C between chunks stops at a step boundary and leaves a consistent state (``net.t``).
         """
         inputs = dict(inputs or {})
         n_threads = self.n_threads if n_threads is None else as_int(n_threads, "n_threads", minimum=1, maximum=1024)
@@ -506,7 +509,9 @@ class Network:
         if not isinstance(record_readouts, (bool, np.bool_)):
             raise TypeError("record_readouts must be a bool")
         t0 = self._engine.t
-        chunks = _chunks(T, progress)
+        # Long runs go in chunks so that Ctrl-C (checked between chunks) stops them at a step boundary
+        # with a consistent state; results do not depend on the chunking.
+        chunks = _chunks(T, progress, T * B * max(self.n_neurons + self.n_synapses // 10, 1))
         parts = []
         bar = None
         if progress and T > 0:
@@ -620,8 +625,8 @@ def _decode_events(ev: tuple, g: Group, dtype: np.dtype, name: str) -> tuple[np.
     return steps[order], ch[order].astype(np.int32), vals[order].astype(dtype)
 
 
-def _chunks(T: int, progress: bool) -> list[tuple[int, int]]:
-    if not progress or T == 0:
+def _chunks(T: int, progress: bool, work: int) -> list[tuple[int, int]]:
+    if T == 0 or (not progress and work < 2e9):
         return [(0, T)]
     n = min(T, 100)
     edges = np.linspace(0, T, n + 1).astype(np.int64)
