@@ -275,3 +275,19 @@ def test_one_trial_split_over_threads_is_identical(n_threads):
     same(a, b)
     np.testing.assert_array_equal(a.state("v"), b.state("v"))
     np.testing.assert_array_equal(a.state("aux"), b.state("aux"))
+
+
+def test_save_and_load_network_round_trip(tmp_path):
+    net = random_net(drive=True)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    assert not list(tmp_path.glob("*.tmp*"))
+    again = ahpsim.load_network(path)
+    assert again.n_synapses == net.n_synapses and again.n_neurons == net.n_neurons
+    inp = inputs(120, B=2)
+    same(net.run(120, inp), again.run(120, inp))
+    with pytest.raises(FileNotFoundError, match="no network file"):
+        ahpsim.load_network(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable ahpsim network file"):
+        ahpsim.load_network(tmp_path / "bad.npz")

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _core
 from .models import AHP, ALIF, LIF, NeuronModel, Readout
-from .network import Group, Network
+from .network import Group, Network, load_network
 from .result import SimResult
 
 __version__: str = _core.__version__
@@ -27,6 +27,7 @@ __all__ = [
     "Readout",
     "SimResult",
     "__version__",
+    "load_network",
 ]
 
 _LAZY = ("datasets", "loihi", "torch", "energy", "demo")

@@ -6,7 +6,10 @@ holds no simulation state: before the first run, or after :meth:`Network.reset_s
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence, Union
 
@@ -17,7 +20,7 @@ from ._validation import as_int, as_real_array
 from .models import NeuronModel, Readout
 from .result import SimResult
 
-__all__ = ["Network", "Group"]
+__all__ = ["Network", "Group", "load_network"]
 
 MAX_DELAY = 4096  # steps; the ring buffer holds max_delay + 1 slots of every neuron's input
 _KINDS = {"LIF": _core.ModelKind.LIF, "ALIF": _core.ModelKind.ALIF, "AHP": _core.ModelKind.AHP,
@@ -95,6 +98,7 @@ class Network:
         self._inputs: list[Group] = []
         self._pops: list[Group] = []
         self._snapshots: dict[str, Any] = {}
+        self._drives: list[tuple[str, float, float]] = []  # (target, rate Hz, weight), for save()
 
     # ------------------------------------------------------------------ structure
     @property
@@ -317,6 +321,7 @@ class Network:
         if r < 0 or r * self.dt / 1000.0 > 1e6:
             raise ValueError(f"rate must be >= 0 Hz and give at most 1e6 events per step, got {r}")
         self._engine.add_poisson_drive(tgt.index, r, w)
+        self._drives.append((tgt.name, r, w))
 
     def projections(self) -> list[dict]:
         """One dict per projection: source, target, synapse count, bytes, delay range."""
@@ -373,6 +378,44 @@ class Network:
             raise ValueError(f"delay must be in [{minimum}, {MAX_DELAY}] steps {what}, got range "
                              f"[{arr.min()}, {arr.max()}]")
         return np.ascontiguousarray(arr, dtype=np.uint16)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the network's structure (groups, models, synapses, drives; not its state) to an
+        ``.npz`` file, atomically (a temporary file renamed into place). Read it with :func:`load_network`."""
+        header: dict[str, Any] = {"format": "ahpsim-network", "version": 1, "dt": self.dt, "dtype": self.dtype.name,
+                                  "seed": self.seed, "n_threads": self.n_threads, "inputs": [], "populations": [],
+                                  "projections": [], "drives": [list(d) for d in self._drives]}
+        arrays: dict[str, np.ndarray] = {}
+        for g in self._inputs:
+            header["inputs"].append({"name": g.name, "n": g.n, "rate": g.rate})
+        for g in self._pops:
+            m = g.model
+            params = {}
+            for f in dataclasses.fields(m):
+                v = getattr(m, f.name)
+                if isinstance(v, str):
+                    params[f.name] = v
+                else:
+                    key = f"pop{g.index}_{f.name}"
+                    arrays[key] = np.asarray(v)
+                    params[f.name] = {"array": key}
+            header["populations"].append({"name": g.name, "n": g.n, "model": m.kind, "params": params})
+        for k, info in enumerate(self.projections()):
+            pre, post, w, d = self.projection_arrays(k)
+            for name, arr in (("pre", pre), ("post", post), ("w", w), ("d", d)):
+                arrays[f"proj{k}_{name}"] = arr
+            header["projections"].append({"source": info["source"], "target": info["target"]})
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        tmp = f"{path}.tmp{os.getpid()}.npz"
+        try:
+            np.savez_compressed(tmp, __header__=np.array(json.dumps(header)), **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     # ------------------------------------------------------------------ state
     @property
@@ -631,3 +674,35 @@ def _chunks(T: int, progress: bool, work: int) -> list[tuple[int, int]]:
     n = min(T, 100)
     edges = np.linspace(0, T, n + 1).astype(np.int64)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def load_network(path: str | os.PathLike, *, dtype: Any = None, n_threads: int | None = None) -> Network:
+    """Rebuild a network written by :meth:`Network.save` (optionally in another ``dtype``)."""
+    from . import models
+
+    try:
+        data = np.load(os.fspath(path), allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no network file at {os.fspath(path)!r}") from None
+    except Exception as exc:
+        raise ValueError(f"{os.fspath(path)!r} is not a readable ahpsim network file: {exc}") from None
+    with data:
+        if "__header__" not in data.files:
+            raise ValueError(f"{os.fspath(path)!r} is not an ahpsim network file (no header)")
+        h = json.loads(str(data["__header__"]))
+        if h.get("format") != "ahpsim-network" or h.get("version") != 1:
+            raise ValueError(f"{os.fspath(path)!r}: unsupported format {h.get('format')!r} version {h.get('version')!r}")
+        net = Network(dt=h["dt"], dtype=dtype or h["dtype"], seed=h["seed"],
+                      n_threads=h["n_threads"] if n_threads is None else n_threads)
+        for g in h["inputs"]:
+            net.add_input(g["n"], g["name"], rate=g["rate"] or None)
+        kinds = {"LIF": models.LIF, "AHP": models.AHP, "ALIF": models.ALIF, "Readout": models.Readout}
+        for p in h["populations"]:
+            params = {k: (data[v["array"]] if isinstance(v, dict) else v) for k, v in p["params"].items()}
+            net.add_population(p["n"], kinds[p["model"]](**params), p["name"])
+        for k, pr in enumerate(h["projections"]):
+            net.connect(pr["source"], pr["target"], data[f"proj{k}_w"], pre=data[f"proj{k}_pre"],
+                        post=data[f"proj{k}_post"], delay=data[f"proj{k}_d"])
+        for target, rate, weight in h["drives"]:
+            net.add_poisson_drive(target, rate, weight)
+    return net
