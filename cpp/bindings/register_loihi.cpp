@@ -1,4 +1,164 @@
-// Binding of the Loihi integer engine (cpp/include/ahpsim/loihi); filled in by the Loihi work.
+// Binding of the Loihi integer engine (cpp/include/ahpsim/loihi). The Python layer
+// (ahpsim.loihi) validates first; the engine validates again and throws std::invalid_argument,
+// which pybind11 turns into ValueError.
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <variant>
+
+#include "ahpsim/loihi/engine.hpp"
 #include "bindings.hpp"
 
-void register_loihi(pybind11::module_& m) { (void)m; }
+namespace py = pybind11;
+namespace lh = ahpsim::loihi;
+using ahpsim_py::to_numpy;
+
+namespace {
+
+template <class T>
+using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// int64 array -> vector<int32>, naming the parameter if a value does not fit.
+std::vector<std::int32_t> to_i32(const carray<std::int64_t>& a, const char* what) {
+  std::vector<std::int32_t> out(static_cast<std::size_t>(a.size()));
+  const std::int64_t* p = a.data();
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (p[i] < std::numeric_limits<std::int32_t>::min() || p[i] > std::numeric_limits<std::int32_t>::max())
+      throw std::invalid_argument(std::string(what) + " = " + std::to_string(p[i]) + " does not fit in 32 bits");
+    out[i] = static_cast<std::int32_t>(p[i]);
+  }
+  return out;
+}
+
+using EngineVariant = std::variant<lh::Engine<lh::LavaRules>, lh::Engine<lh::Loihi1Rules>>;
+
+EngineVariant make_engine(const std::string& rules, const lh::NetworkSpec& s) {
+  if (rules == "lava") return EngineVariant(std::in_place_index<0>, s);
+  if (rules == "loihi1") return EngineVariant(std::in_place_index<1>, s);
+  throw std::invalid_argument("rules must be 'lava' or 'loihi1', got '" + rules + "'");
+}
+
+class PyLoihiEngine {
+ public:
+  PyLoihiEngine(const std::string& rules, std::int32_t n_inputs, const py::dict& cx, const py::list& projections)
+      : engine_(make_engine(rules, make_spec(n_inputs, cx, projections))), rules_(rules) {}
+
+  static lh::NetworkSpec make_spec(std::int32_t n_inputs, const py::dict& cx, const py::list& projections) {
+    lh::NetworkSpec s;
+    s.n_inputs = n_inputs;
+    auto arr = [&](const char* k) { return to_i32(cx[k].cast<carray<std::int64_t>>(), k); };
+    s.cx.du = arr("du");
+    s.cx.dv = arr("dv");
+    s.cx.vth_mant = arr("vth_mant");
+    s.cx.bias_mant = arr("bias_mant");
+    s.cx.bias_exp = arr("bias_exp");
+    s.cx.refractory = arr("refractory");
+    s.cx.parent = arr("parent");
+    for (auto x : arr("spiking")) s.cx.spiking.push_back(static_cast<std::uint8_t>(x != 0));
+    for (auto x : arr("join")) {
+      if (x < 0 || x > 1) throw std::invalid_argument("join must be 0 (none) or 1 (ADD)");
+      s.cx.join.push_back(static_cast<std::uint8_t>(x));
+    }
+    for (const auto& item : projections) {
+      const auto d = item.cast<py::dict>();
+      lh::ProjectionSpec p;
+      p.from_input = d["from_input"].cast<bool>();
+      p.pre_start = d["pre_start"].cast<std::int32_t>();
+      p.n_pre = d["n_pre"].cast<std::int32_t>();
+      p.post_start = d["post_start"].cast<std::int32_t>();
+      p.n_post = d["n_post"].cast<std::int32_t>();
+      p.weight_exp = d["weight_exponent"].cast<std::int32_t>();
+      p.pre = to_i32(d["pre"].cast<carray<std::int64_t>>(), "pre");
+      p.post = to_i32(d["post"].cast<carray<std::int64_t>>(), "post");
+      p.weight = to_i32(d["weight_mantissa"].cast<carray<std::int64_t>>(), "weight_mantissa");
+      p.delay = to_i32(d["delay"].cast<carray<std::int64_t>>(), "delay");
+      p.name = d["name"].cast<std::string>();
+      s.projections.push_back(std::move(p));
+    }
+    return s;
+  }
+
+  py::tuple run(std::int64_t steps, const py::object& inputs, std::int64_t trials, bool record_uv,
+                int n_threads) const {
+    const std::int64_t n_in = std::visit([](const auto& e) -> std::int64_t { return e.n_inputs(); }, engine_);
+    const std::int64_t n = std::visit([](const auto& e) -> std::int64_t { return static_cast<std::int64_t>(e.n_compartments()); }, engine_);
+    carray<std::uint8_t> x;
+    const std::uint8_t* xp = nullptr;
+    if (!inputs.is_none()) {
+      x = inputs.cast<carray<std::uint8_t>>();
+      if (x.ndim() != 3 || x.shape(0) != trials || x.shape(1) != steps || x.shape(2) != n_in)
+        throw std::invalid_argument("inputs must have shape [trials, steps, n_inputs] = [" + std::to_string(trials) +
+                                    ", " + std::to_string(steps) + ", " + std::to_string(n_in) + "]");
+      xp = x.data();
+    }
+    lh::RunOutput out;
+    {
+      py::gil_scoped_release release;
+      out = std::visit([&](const auto& e) { return e.run(steps, trials, xp, record_uv, n_threads); }, engine_);
+    }
+    std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(trials), static_cast<py::ssize_t>(steps),
+                                      static_cast<py::ssize_t>(n)};
+    py::object u = py::none(), v = py::none();
+    if (record_uv) {
+      u = to_numpy(std::move(out.u), shape);
+      v = to_numpy(std::move(out.v), shape);
+    }
+    return py::make_tuple(to_numpy(std::move(out.spikes), shape), u, v);
+  }
+
+  std::size_t n_compartments() const {
+    return std::visit([](const auto& e) { return e.n_compartments(); }, engine_);
+  }
+  std::size_t n_synapses() const {
+    return std::visit([](const auto& e) { return e.n_synapses(); }, engine_);
+  }
+  const std::string& rules() const { return rules_; }
+
+ private:
+  EngineVariant engine_;
+  std::string rules_;
+};
+
+template <class R>
+py::dict rule_limits() {
+  py::dict d;
+  d["du"] = py::make_tuple(0, R::kDuMax);
+  d["dv"] = py::make_tuple(0, R::kDvMax);
+  d["weight_mantissa"] = py::make_tuple(R::kWeightMantMin, R::kWeightMantMax);
+  d["weight_exponent"] = py::make_tuple(lh::bits::kWeightExpMin, lh::bits::kWeightExpMax);
+  d["delay"] = py::make_tuple(0, R::kDelayMax);
+  d["refractory"] = py::make_tuple(R::kRefractoryMin, R::kRefractoryMax);
+  d["vth_mant"] = py::make_tuple(0, lh::bits::kVthMantMax);
+  d["bias_mant"] = py::make_tuple(lh::bits::kBiasMantMin, lh::bits::kBiasMantMax);
+  d["bias_exp"] = py::make_tuple(0, lh::bits::kBiasExpMax);
+  d["multi_compartment"] = R::kMultiCompartment;
+  d["input_latency"] = R::kInputLatency;
+  d["recurrent_latency"] = R::kRecurrentLatency;
+  d["exponent_on_sum"] = R::kExponentOnSum;
+  d["state_bits"] = lh::bits::kStateBits;
+  d["vth_shift"] = lh::bits::kVthShift;
+  d["activation_shift"] = lh::bits::kActivationShift;
+  return d;
+}
+
+}  // namespace
+
+void register_loihi(pybind11::module_& m) {
+  py::class_<PyLoihiEngine>(m, "LoihiEngine")
+      .def(py::init<const std::string&, std::int32_t, const py::dict&, const py::list&>(), py::arg("rules"),
+           py::arg("n_inputs"), py::arg("compartments"), py::arg("projections"))
+      .def("run", &PyLoihiEngine::run, py::arg("steps"), py::arg("inputs"), py::arg("trials") = 1,
+           py::arg("record_uv") = true, py::arg("n_threads") = 1)
+      .def_property_readonly("n_compartments", &PyLoihiEngine::n_compartments)
+      .def_property_readonly("n_synapses", &PyLoihiEngine::n_synapses)
+      .def_property_readonly("rules", &PyLoihiEngine::rules);
+  m.def("loihi_limits", [](const std::string& rules) {
+    if (rules == "lava") return rule_limits<lh::LavaRules>();
+    if (rules == "loihi1") return rule_limits<lh::Loihi1Rules>();
+    throw std::invalid_argument("rules must be 'lava' or 'loihi1', got '" + rules + "'");
+  }, py::arg("rules"));
+}

@@ -1,0 +1,379 @@
+// Integer engine of the Loihi fixed-point emulation: a sibling of the float engine, templated over
+// a rule set (rules.hpp). A network is a flat array of compartments (each with its own du, dv,
+// threshold, bias, refractory delay, spiking mode and optional parent joined with ADD) and a list
+// of projections (weight mantissas with one weight exponent per projection, per-synapse delays).
+//
+// Step t, for every trial (state starts at zero):
+//   1. input spikes of step t are pushed into the delay ring buffer (latency kInputLatency + delay);
+//   2. every compartment, in index order (children before parents):
+//        u <- Rules::update_u(u, du, activation delivered for step t)
+//        if refractory: v <- 0 (held), no spike
+//        else: v <- sat24(decay(v, dv) + u + join + bias_mant << bias_exp);
+//              spike if spiking && v > vth_mant << 6, then v <- 0 and refractory-1 held steps
+//        a compartment with a parent adds its v to the parent's join input (ADD join);
+//   3. spikes of step t are pushed into the ring buffer (latency kRecurrentLatency + delay).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ahpsim/loihi/bits.hpp"
+#include "ahpsim/loihi/rules.hpp"
+
+namespace ahpsim::loihi {
+
+enum class JoinOp : std::uint8_t { kNone = 0, kAdd = 1 };
+
+// Parameters of all compartments, one entry per compartment.
+struct CompartmentSpec {
+  std::vector<std::int32_t> du, dv, vth_mant, bias_mant, bias_exp, refractory;
+  std::vector<std::uint8_t> spiking;   // 1: spike and reset; 0: never spikes (pass v to parent)
+  std::vector<std::int32_t> parent;    // -1, or the index (> own index) of the parent compartment
+  std::vector<std::uint8_t> join;      // JoinOp a parent applies to its children's voltages
+  std::size_t size() const { return du.size(); }
+};
+
+// One projection: synapses as (pre, post) local indices, weight mantissas, delays.
+struct ProjectionSpec {
+  bool from_input = false;
+  std::int32_t pre_start = 0, n_pre = 0, post_start = 0, n_post = 0;
+  std::int32_t weight_exp = 0;
+  std::vector<std::int32_t> pre, post, weight, delay;
+  std::string name;
+};
+
+struct NetworkSpec {
+  std::int32_t n_inputs = 0;
+  CompartmentSpec cx;
+  std::vector<ProjectionSpec> projections;
+};
+
+namespace detail {
+inline void check_range(const std::string& what, std::int64_t x, std::int64_t lo, std::int64_t hi) {
+  if (x < lo || x > hi)
+    throw std::invalid_argument(what + " = " + std::to_string(x) + " is out of range [" +
+                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+}  // namespace detail
+
+// Validates a network against a rule set; throws std::invalid_argument naming the parameter and
+// its range.
+template <class Rules>
+void validate(const NetworkSpec& s) {
+  using detail::check_range;
+  const auto& c = s.cx;
+  const std::size_t n = c.size();
+  if (s.n_inputs < 0) throw std::invalid_argument("n_inputs must be >= 0");
+  for (auto* v : {&c.dv, &c.vth_mant, &c.bias_mant, &c.bias_exp, &c.refractory, &c.parent})
+    if (v->size() != n) throw std::invalid_argument("compartment parameter arrays differ in length");
+  if (c.spiking.size() != n || c.join.size() != n)
+    throw std::invalid_argument("compartment parameter arrays differ in length");
+  const std::string rs = std::string(" (rule set ") + Rules::kName + ")";
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string at = "[compartment " + std::to_string(i) + "]";
+    check_range("du" + at, c.du[i], 0, Rules::kDuMax);
+    check_range("dv" + at, c.dv[i], 0, Rules::kDvMax);
+    check_range("vth_mant" + at, c.vth_mant[i], 0, bits::kVthMantMax);
+    check_range("bias_mant" + at, c.bias_mant[i], bits::kBiasMantMin, bits::kBiasMantMax);
+    check_range("bias_exp" + at, c.bias_exp[i], 0, bits::kBiasExpMax);
+    check_range("refractory" + at + rs, c.refractory[i], Rules::kRefractoryMin,
+                Rules::kRefractoryMax);
+    if (c.join[i] > 1) throw std::invalid_argument("join" + at + " must be 0 (none) or 1 (ADD)");
+    if (c.parent[i] != -1) {
+      if (!Rules::kMultiCompartment)
+        throw std::invalid_argument("parent" + at + ": multi-compartment neurons are not part" + rs);
+      check_range("parent" + at, c.parent[i], static_cast<std::int64_t>(i) + 1,
+                  static_cast<std::int64_t>(n) - 1);
+      if (c.join[c.parent[i]] != static_cast<std::uint8_t>(JoinOp::kAdd))
+        throw std::invalid_argument("parent" + at + ": the parent compartment needs join = ADD");
+    }
+    if (c.join[i] != 0 && !Rules::kMultiCompartment)
+      throw std::invalid_argument("join" + at + ": multi-compartment neurons are not part" + rs);
+  }
+  for (std::size_t k = 0; k < s.projections.size(); ++k) {
+    const auto& p = s.projections[k];
+    const std::string at = "[projection " + std::to_string(k) + (p.name.empty() ? "" : " '" + p.name + "'") + "]";
+    check_range("weight_exponent" + at, p.weight_exp, bits::kWeightExpMin, bits::kWeightExpMax);
+    const std::int64_t pre_lim = p.from_input ? s.n_inputs : static_cast<std::int64_t>(n);
+    if (p.pre_start < 0 || p.n_pre < 0 || p.pre_start + static_cast<std::int64_t>(p.n_pre) > pre_lim)
+      throw std::invalid_argument("pre range" + at + " is outside the source");
+    if (p.post_start < 0 || p.n_post < 0 ||
+        p.post_start + static_cast<std::int64_t>(p.n_post) > static_cast<std::int64_t>(n))
+      throw std::invalid_argument("post range" + at + " is outside the compartments");
+    const std::size_t m = p.pre.size();
+    if (p.post.size() != m || p.weight.size() != m || p.delay.size() != m)
+      throw std::invalid_argument("synapse arrays" + at + " differ in length");
+    for (std::size_t e = 0; e < m; ++e) {
+      check_range("pre index" + at, p.pre[e], 0, p.n_pre - 1);
+      check_range("post index" + at, p.post[e], 0, p.n_post - 1);
+      check_range("weight_mantissa" + at + rs, p.weight[e], Rules::kWeightMantMin,
+                  Rules::kWeightMantMax);
+      check_range("delay" + at + rs, p.delay[e], 0, Rules::kDelayMax);
+    }
+  }
+}
+
+// Results of a run: [trials, steps, compartments] row-major.
+struct RunOutput {
+  std::vector<std::uint8_t> spikes;
+  std::vector<std::int32_t> u, v;
+};
+
+template <class Rules>
+class Engine {
+ public:
+  explicit Engine(const NetworkSpec& spec) {
+    validate<Rules>(spec);
+    build(spec);
+  }
+
+  std::size_t n_compartments() const { return n_; }
+  std::int32_t n_inputs() const { return n_in_; }
+  std::size_t n_synapses() const { return in_.syn.size() + cx_.syn.size(); }
+
+  // inputs: [trials, steps, n_inputs] spikes (nonzero = spike), or null for none. record_uv: also
+  // fill u and v. Trials are independent (each starts from the zero state) and are spread over
+  // n_threads threads; the result does not depend on n_threads.
+  RunOutput run(std::int64_t steps, std::int64_t trials, const std::uint8_t* inputs, bool record_uv,
+                int n_threads = 1) const {
+    if (steps < 0) throw std::invalid_argument("steps must be >= 0");
+    if (trials < 1) throw std::invalid_argument("trials must be >= 1");
+    if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
+    RunOutput out;
+    const std::size_t total = static_cast<std::size_t>(trials * steps) * n_;
+    out.spikes.assign(total, 0);
+    if (record_uv) {
+      out.u.assign(total, 0);
+      out.v.assign(total, 0);
+    }
+    auto work = [&](std::int64_t b0, std::int64_t b1) {
+      State st = make_state();
+      for (std::int64_t b = b0; b < b1; ++b) run_trial(st, b, steps, inputs, record_uv, out);
+    };
+    const std::int64_t nt = std::min<std::int64_t>(n_threads, trials);
+    if (nt <= 1) {
+      work(0, trials);
+    } else {
+      std::vector<std::thread> pool;
+      std::vector<std::exception_ptr> errors(static_cast<std::size_t>(nt));
+      for (std::int64_t k = 0; k < nt; ++k) {
+        pool.emplace_back([&, k] {
+          try {
+            work(trials * k / nt, trials * (k + 1) / nt);
+          } catch (...) {
+            errors[static_cast<std::size_t>(k)] = std::current_exception();
+          }
+        });
+      }
+      for (auto& th : pool) th.join();
+      for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    }
+    return out;
+  }
+
+ private:
+  struct Syn {  // one synapse while building
+    std::int32_t offset;  // column in the accumulator: lane offset + post index within the lane
+    std::int32_t weight;
+    std::int32_t latency;
+  };
+  struct Target {  // one stored synapse
+    std::int32_t offset, weight;
+  };
+  struct Segment {  // synapses of one source with one latency: syn[begin, end)
+    std::int32_t latency;
+    std::uint32_t begin, end;
+  };
+  struct SourceTable {  // synapses grouped by source, then by latency
+    std::vector<std::size_t> seg_ptr;  // segments of source i: [seg_ptr[i], seg_ptr[i + 1])
+    std::vector<Segment> segs;
+    std::vector<Target> syn;
+  };
+  struct Lane {
+    std::int32_t start, n, exp, offset;  // post range, exponent, first accumulator column
+  };
+  struct State {
+    std::vector<std::int64_t> u, v, join, total;
+    std::vector<std::int32_t> ref;
+    std::vector<std::int64_t> acc;  // delay ring buffer [ring][width]: slot-major, lanes side by side
+  };
+
+  void build(const NetworkSpec& s) {
+    const auto& c = s.cx;
+    n_ = c.size();
+    n_in_ = s.n_inputs;
+    du_.assign(c.du.begin(), c.du.end());
+    dv_.assign(c.dv.begin(), c.dv.end());
+    vth_.resize(n_);
+    bias_.resize(n_);
+    for (std::size_t i = 0; i < n_; ++i) {
+      vth_[i] = static_cast<std::int64_t>(c.vth_mant[i]) << bits::kVthShift;
+      bias_[i] = static_cast<std::int64_t>(c.bias_mant[i]) * (std::int64_t{1} << c.bias_exp[i]);
+    }
+    ref_delay_ = c.refractory;
+    spiking_ = c.spiking;
+    parent_ = c.parent;
+    has_parent_ = std::any_of(parent_.begin(), parent_.end(), [](std::int32_t p) { return p >= 0; });
+
+    // lanes: one per projection when the exponent acts on the summed input, else one in all
+    if (Rules::kExponentOnSum) {
+      for (const auto& p : s.projections) {
+        lanes_.push_back({p.post_start, p.n_post, p.weight_exp, static_cast<std::int32_t>(width_)});
+        width_ += static_cast<std::size_t>(p.n_post);
+      }
+    } else {
+      lanes_.push_back({0, static_cast<std::int32_t>(n_), 0, 0});
+      width_ = n_;
+    }
+    int max_lat = 1;
+    std::vector<std::vector<Syn>> by_in(static_cast<std::size_t>(n_in_)), by_cx(n_);
+    for (std::size_t k = 0; k < s.projections.size(); ++k) {
+      const auto& p = s.projections[k];
+      const std::int32_t post_off = Rules::kExponentOnSum ? lanes_[k].offset : p.post_start;
+      const int base_lat = p.from_input ? Rules::kInputLatency : Rules::kRecurrentLatency;
+      for (std::size_t e = 0; e < p.pre.size(); ++e) {
+        const std::int64_t w = Rules::synapse_weight(p.weight[e], p.weight_exp);
+        if (w == 0) continue;
+        Syn sy{post_off + p.post[e], static_cast<std::int32_t>(w), base_lat + p.delay[e]};
+        max_lat = std::max(max_lat, static_cast<int>(sy.latency));
+        auto& dst = p.from_input ? by_in[static_cast<std::size_t>(p.pre_start + p.pre[e])]
+                                 : by_cx[static_cast<std::size_t>(p.pre_start + p.pre[e])];
+        dst.push_back(sy);
+      }
+    }
+    ring_ = 1;
+    while (ring_ < static_cast<std::size_t>(max_lat) + 1) ring_ <<= 1;
+    flatten(by_in, in_);
+    flatten(by_cx, cx_);
+  }
+
+  static void flatten(std::vector<std::vector<Syn>>& by, SourceTable& tab) {
+    tab.seg_ptr.assign(by.size() + 1, 0);
+    for (std::size_t i = 0; i < by.size(); ++i) {
+      auto& v = by[i];
+      std::stable_sort(v.begin(), v.end(), [](const Syn& a, const Syn& b) { return a.latency < b.latency; });
+      for (std::size_t k = 0; k < v.size(); ++k) {
+        if (k == 0 || v[k].latency != v[k - 1].latency) {
+          const auto at = static_cast<std::uint32_t>(tab.syn.size());
+          tab.segs.push_back({v[k].latency, at, at});
+        }
+        tab.syn.push_back({v[k].offset, v[k].weight});
+        tab.segs.back().end = static_cast<std::uint32_t>(tab.syn.size());
+      }
+      tab.seg_ptr[i + 1] = tab.segs.size();
+    }
+  }
+
+  State make_state() const {
+    State st;
+    st.u.assign(n_, 0);
+    st.v.assign(n_, 0);
+    st.join.assign(n_, 0);
+    st.total.assign(n_, 0);
+    st.ref.assign(n_, 0);
+    st.acc.assign(ring_ * width_, 0);
+    return st;
+  }
+  void reset(State& st) const {
+    std::fill(st.u.begin(), st.u.end(), 0);
+    std::fill(st.v.begin(), st.v.end(), 0);
+    std::fill(st.ref.begin(), st.ref.end(), 0);
+    std::fill(st.acc.begin(), st.acc.end(), 0);
+  }
+
+  void run_trial(State& st, std::int64_t b, std::int64_t steps, const std::uint8_t* inputs, bool record_uv,
+                 RunOutput& out) const {
+    reset(st);
+    const std::uint8_t* x = inputs ? inputs + static_cast<std::size_t>(b * steps) * n_in_ : nullptr;
+    const std::size_t base = static_cast<std::size_t>(b * steps) * n_;
+    for (std::int64_t t = 0; t < steps; ++t) {
+      const std::size_t o = base + static_cast<std::size_t>(t) * n_;
+      step(st, t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o);
+      if (record_uv) {
+        for (std::size_t c = 0; c < n_; ++c) {
+          out.u[o + c] = static_cast<std::int32_t>(st.u[c]);
+          out.v[o + c] = static_cast<std::int32_t>(st.v[c]);
+        }
+      }
+    }
+  }
+
+  void deliver(State& st, const SourceTable& tab, std::size_t src, std::int64_t t) const {
+    const std::size_t mask = ring_ - 1;
+    const Target* syn = tab.syn.data();
+    for (std::size_t k = tab.seg_ptr[src]; k < tab.seg_ptr[src + 1]; ++k) {
+      const Segment& sg = tab.segs[k];
+      std::int64_t* row = st.acc.data() + (static_cast<std::size_t>(t + sg.latency) & mask) * width_;
+      for (std::uint32_t i = sg.begin; i < sg.end; ++i) row[syn[i].offset] += syn[i].weight;
+    }
+  }
+
+  void step(State& st, std::int64_t t, const std::uint8_t* x, std::uint8_t* spk) const {
+    // 1. external input of step t
+    if (x) {
+      for (std::int32_t m = 0; m < n_in_; ++m)
+        if (x[m]) deliver(st, in_, static_cast<std::size_t>(m), t);
+    }
+    // 2a. activation delivered for step t (and clear its ring slot)
+    const std::size_t slot = static_cast<std::size_t>(t) & (ring_ - 1);
+    std::int64_t* row = st.acc.data() + slot * width_;
+    if (Rules::kExponentOnSum) {
+      std::fill(st.total.begin(), st.total.end(), 0);
+      for (const Lane& ln : lanes_) {
+        std::int64_t* a = row + ln.offset;
+        std::int64_t* tot = st.total.data() + ln.start;
+        for (std::int32_t j = 0; j < ln.n; ++j)
+          tot[j] = bits::wrap32(tot[j] + Rules::projection_output(a[j], ln.exp));
+      }
+    } else {
+      std::copy(row, row + n_, st.total.begin());
+    }
+    std::fill(row, row + width_, 0);
+    // 2b. compartments in index order (children before parents)
+    if (has_parent_) std::fill(st.join.begin(), st.join.end(), 0);
+    for (std::size_t c = 0; c < n_; ++c) {
+      const std::int64_t u = Rules::update_u(st.u[c], du_[c], Rules::activation(st.total[c]));
+      st.u[c] = u;
+      std::int64_t v;
+      std::uint8_t fired = 0;
+      if (st.ref[c] > 0) {
+        --st.ref[c];
+        v = 0;
+      } else {
+        v = bits::saturate(Rules::decay_v(st.v[c], dv_[c]) + u + st.join[c] + bias_[c],
+                           -bits::kStateMax, bits::kStateMax);
+        if (spiking_[c] && v > vth_[c]) {
+          fired = 1;
+          v = 0;
+          st.ref[c] = ref_delay_[c] - 1;
+        }
+      }
+      st.v[c] = v;
+      spk[c] = fired;
+      if (has_parent_ && parent_[c] >= 0) st.join[static_cast<std::size_t>(parent_[c])] += v;
+    }
+    // 3. spikes of step t
+    for (std::size_t c = 0; c < n_; ++c)
+      if (spk[c]) deliver(st, cx_, c, t);
+  }
+
+  std::size_t n_ = 0;
+  std::int32_t n_in_ = 0;
+  std::vector<std::int64_t> du_, dv_, vth_, bias_;
+  std::vector<std::int32_t> ref_delay_, parent_;
+  std::vector<std::uint8_t> spiking_;
+  bool has_parent_ = false;
+  std::vector<Lane> lanes_;
+  std::size_t ring_ = 2;
+  std::size_t width_ = 0;  // accumulator columns (sum of lane sizes)
+  SourceTable in_, cx_;  // synapses of the input channels / of the compartments
+};
+
+}  // namespace ahpsim::loihi

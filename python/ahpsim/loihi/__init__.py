@@ -1,0 +1,43 @@
+"""Loihi fixed-point emulation on ahpsim's C++ integer engine.
+
+Build a network directly in Loihi units (:class:`LoihiNetwork`: integer weight mantissas with a
+weight exponent per projection, 12-bit decays, threshold/bias mantissas, refractory and synaptic
+delays, two-compartment AHP neurons) or convert a float network with :func:`quantize`; run it with
+the same ``run(T, inputs=...)`` call as the float engine. Two rule sets: ``"loihi1"`` (NxSDK / the
+paper's deployment) and ``"lava"`` (bit-identical to Lava's ``bit_accurate_loihi`` LIF + Dense).
+See ``docs/loihi.md``.
+"""
+
+from __future__ import annotations
+
+from .network import (
+    RULE_SETS,
+    VTH_MANT_MAX,
+    AHPGroup,
+    CompartmentGroup,
+    InputGroup,
+    LoihiNetwork,
+    LoihiResult,
+    lava_dense_weights,
+    limits,
+)
+from .quantize import QuantizedNetwork, QuantizationReport, decay_from_tau, quantize, split_weights
+from .resources import estimate_resources
+
+__all__ = [
+    "RULE_SETS",
+    "VTH_MANT_MAX",
+    "AHPGroup",
+    "CompartmentGroup",
+    "InputGroup",
+    "LoihiNetwork",
+    "LoihiResult",
+    "QuantizationReport",
+    "QuantizedNetwork",
+    "decay_from_tau",
+    "estimate_resources",
+    "lava_dense_weights",
+    "limits",
+    "quantize",
+    "split_weights",
+]

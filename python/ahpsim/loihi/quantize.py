@@ -1,0 +1,274 @@
+"""Quantization of float AHP / LIF networks to Loihi units (rule set "loihi1").
+
+Each population ``p`` gets its own voltage scale ``s_p`` (integer voltage units per float unit):
+``vth_mant = round(v_th * s_p / 64)``; a weight ``w`` into ``p`` becomes ``mantissa *
+2**(6 + exponent) ~= w * s_p`` with one exponent per projection, the smallest that keeps every
+|mantissa| <= 255 (so the largest weight uses the full 8 bits); decays ``d = round(4096 * (1 -
+exp(-dt / tau)))``; the AHP increment ``beta`` becomes the soma -> aux synapse ``-beta * s_p``;
+a bias becomes ``bias_mant * 2**bias_exp``. Exponents are 0..7: Loihi 1 keeps the 6 low bits of an
+effective weight zero, so the finest weight step is ``2**6`` and negative exponents only lose bits. The float input current enters v directly, so
+``du = 4096`` (no carry-over). Delays: a float delay ``d >= 1`` between neurons is Loihi delay
+``d - 1`` (compartment spikes take one step), a float input delay ``d`` is Loihi delay ``d``.
+
+Semantic differences (listed in the report): Loihi resets v to 0 (a float ``reset="subtract"``
+population changes behaviour), Loihi's refractory period holds v at 0 (float ``n_ref`` only blocks
+spikes), a readout is a compartment with the maximal threshold (it would spike and reset past
+``(2**17 - 1) * 64``), and a float delay 0 from a neuron into a readout becomes one step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
+
+__all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "decay_from_tau", "split_weights"]
+
+_W_MANT_MAX = 255
+# Loihi 1 keeps the 6 low bits of an effective weight zero (floor(m * 2**e) * 2**6), so a negative
+# exponent only drops mantissa bits: the finest weight step is 2**6, at exponent 0.
+_EXP_MIN, _EXP_MAX = 0, 7
+
+
+def decay_from_tau(tau: Any, dt: float = 1.0) -> np.ndarray:
+    """12-bit decay ``round(4096 * (1 - exp(-dt / tau)))``; ``tau = 0`` gives 4096 (no carry-over)."""
+    tau = np.asarray(tau, np.float64)
+    with np.errstate(divide="ignore"):
+        keep = np.where(tau > 0, np.exp(-dt / np.where(tau > 0, tau, 1.0)), 0.0)
+    return np.rint(4096.0 * (1.0 - keep)).astype(np.int64)
+
+
+def _tau_from_decay(d: np.ndarray, dt: float) -> np.ndarray:
+    keep = 1.0 - np.asarray(d, np.float64) / 4096.0
+    with np.errstate(divide="ignore"):
+        return np.where(keep > 0, -dt / np.log(np.where(keep > 0, keep, 1.0)), 0.0)
+
+
+def split_weights(w_scaled: np.ndarray) -> tuple[np.ndarray, int]:
+    """Mantissas and the one exponent of a projection: ``mantissa * 2**(6 + exponent) ~= w_scaled``
+    with the smallest exponent in [0, 7] keeping every |mantissa| <= 255 (round to nearest). Negative
+    exponents are never chosen: Loihi 1 drops the bits of an effective weight below 2**6."""
+    w_scaled = np.asarray(w_scaled, np.float64)
+    m = float(np.max(np.abs(w_scaled))) if w_scaled.size else 0.0
+    if m == 0.0:
+        return np.zeros(w_scaled.shape, np.int64), 0
+    exp = max(_EXP_MIN, math.ceil(math.log2(m / _W_MANT_MAX)) - 6)
+    while exp <= _EXP_MAX and np.max(np.abs(np.rint(w_scaled / 2.0 ** (6 + exp)))) > _W_MANT_MAX:
+        exp += 1
+    if exp > _EXP_MAX:
+        raise ValueError(f"weights up to {m:.4g} (in voltage units) exceed the largest Loihi weight "
+                         f"{_W_MANT_MAX} * 2**{6 + _EXP_MAX}: lower vth_mant")
+    return np.rint(w_scaled / 2.0 ** (6 + exp)).astype(np.int64), int(exp)
+
+
+def _split_bias(b_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    b_scaled = np.asarray(b_scaled, np.float64)
+    exp = np.zeros(b_scaled.shape, np.int64)
+    big = np.abs(b_scaled) > 4095
+    exp[big] = np.ceil(np.log2(np.abs(b_scaled[big]) / 4095)).astype(np.int64)
+    if (exp > 7).any():
+        raise ValueError("a bias exceeds 4095 * 2**7 voltage units: lower vth_mant")
+    mant = np.clip(np.rint(b_scaled / 2.0**exp), -4096, 4095).astype(np.int64)
+    return mant, exp
+
+
+@dataclass
+class QuantizationReport:
+    """Quantization errors of every population and projection (relative errors are w.r.t. the
+    float value; ``zeroed`` counts nonzero float weights that became 0)."""
+
+    populations: list[dict[str, Any]] = field(default_factory=list)
+    projections: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = ["population       kind     scale     vth_mant  vth_err   dv  tau_m_eff  aux_dv  tau_ahp_eff  ahp_w_err"]
+        for p in self.populations:
+            lines.append(
+                f"{p['name']:<16} {p['kind']:<8} {p['scale']:<9.4g} {p.get('vth_mant', '-')!s:<9} "
+                f"{p.get('vth_rel_err', 0):<9.2e} {p['dv_min']:<4} {p['tau_m_eff']:<10.4g} "
+                f"{p.get('aux_dv', '-')!s:<7} {p.get('tau_ahp_eff', float('nan')):<12.4g} "
+                f"{p.get('ahp_rel_err', float('nan')):.2e}")
+        lines.append("projection               exp  synapses  max_rel_err  rms_rel_err  zeroed")
+        for q in self.projections:
+            lines.append(f"{q['name']:<24} {q['weight_exponent']:<4} {q['synapses']:<9} "
+                         f"{q['max_rel_err']:<12.3e} {q['rms_rel_err']:<12.3e} {q['zeroed']}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+class QuantizedResult(LoihiResult):
+    """Integer results plus float views (``readout``: output voltages divided by the scale)."""
+
+    def __init__(self, qnet: "QuantizedNetwork", res: LoihiResult):
+        super().__init__(res._net, res.spikes_all.view(np.uint8), res.u_all, res.v_all)
+        self._q = qnet
+
+    def readout(self, group: Any) -> np.ndarray:
+        name = group if isinstance(group, str) else group.name
+        return self.v(name).astype(np.float64) / self._q.scale[name]
+
+
+class QuantizedNetwork:
+    """A float network converted to Loihi units; :meth:`run` has the float engine's call shape."""
+
+    def __init__(self, net: LoihiNetwork, scale: dict[str, float], report: QuantizationReport, dt: float):
+        self.net = net
+        self.scale = scale
+        self.report = report
+        self.dt = dt
+
+    def run(self, T: int, inputs: Mapping[Any, Any] | None = None, *, record_uv: bool = True,
+            n_threads: int = 1) -> QuantizedResult:
+        """Run on the integer engine; inputs as for the float engine (nonzero = spike)."""
+        inputs = {(k if isinstance(k, str) else k.name): np.asarray(v) != 0 for k, v in (inputs or {}).items()}
+        return QuantizedResult(self, self.net.run(T, inputs, record_uv=record_uv, n_threads=n_threads))
+
+    def resources(self) -> dict[str, Any]:
+        return self.net.resources()
+
+
+def _describe(model: Any) -> dict[str, Any]:
+    """Plain description of a float network: ahpsim.Network or a dict (see quantize)."""
+    if isinstance(model, Mapping):
+        return dict(model)
+    if hasattr(model, "effective_weights") and hasattr(model, "state_dict"):  # ahpsim.torch.SpikingRNN
+        from ..torch import to_network
+
+        model = to_network(model, dtype="float64")
+    if hasattr(model, "populations") and hasattr(model, "projection_arrays"):
+        pops = []
+        for g in model.populations:
+            m = g.model
+            d = dict(name=g.name, kind=m.kind, n=g.n)
+            d.update(m.arrays(g.n))
+            d["reset"] = getattr(m, "reset", None)
+            pops.append(d)
+        projs = []
+        for k, p in enumerate(model.projections()):
+            pre, post, w, dl = model.projection_arrays(k)
+            n_pre = next(g.n for g in (model.inputs if p["pre_is_input"] else model.populations) if g.name == p["source"])
+            n_post = next(g.n for g in model.populations if g.name == p["target"])
+            W = np.zeros((n_post, n_pre))
+            D = np.zeros((n_post, n_pre), np.int64)
+            np.add.at(W, (post.astype(np.int64), pre.astype(np.int64)), np.asarray(w, np.float64))
+            D[post.astype(np.int64), pre.astype(np.int64)] = dl
+            projs.append(dict(pre=p["source"], post=p["target"], weights=W, delay=D))
+        return dict(dt=model.dt, inputs={g.name: g.n for g in model.inputs}, populations=pops, projections=projs)
+    raise TypeError("quantize expects an ahpsim.Network, an ahpsim.torch.SpikingRNN, or a dict with 'inputs', "
+                    "'populations', 'projections'")
+
+
+def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: float | None = None) -> QuantizedNetwork:
+    """Quantize a float network to Loihi 1 units (rule set ``"loihi1"``).
+
+    model : ``ahpsim.Network`` (populations AHP / LIF / Readout), a trained
+        ``ahpsim.torch.SpikingRNN`` (converted with ``ahpsim.torch.to_network``), or a dict ``{"dt": 1.0, "inputs":
+        {name: n}, "populations": [{"name", "kind" ("AHP", "LIF", "Readout"), "n", "tau_m",
+        "tau_ahp", "beta", "v_th", "n_ref", "bias", "reset", "tau"}], "projections": [{"pre",
+        "post", "weights" [n_post, n_pre], "delay"}]}``.
+    vth_mant : threshold mantissa of every spiking population (default 4096: threshold 2**18,
+        leaving v a range of +-32 thresholds before saturation; the paper's authors used 508).
+    readout_mant : the largest weight into a readout maps to this mantissa at exponent 0.
+
+    Returns a :class:`QuantizedNetwork` with ``.net`` (the :class:`LoihiNetwork`), ``.scale``
+    (integer voltage units per float unit, per population) and ``.report``.
+    """
+    d = _describe(model)
+    dt = float(dt if dt is not None else d.get("dt", 1.0))
+    if not 1 <= vth_mant <= VTH_MANT_MAX:
+        raise ValueError(f"vth_mant = {vth_mant} is out of range [1, {VTH_MANT_MAX}]")
+    net = LoihiNetwork(rules="loihi1")
+    rep = QuantizationReport()
+    scale: dict[str, float] = {}
+    groups: dict[str, Any] = {}
+    for name, n in d.get("inputs", {}).items():
+        groups[name] = net.add_input(int(n), name=name)
+    pops = {p["name"]: p for p in d["populations"]}
+    kinds = {}
+    max_in: dict[str, float] = {}
+    for q in d["projections"]:
+        max_in[q["post"]] = max(max_in.get(q["post"], 0.0), float(np.max(np.abs(q["weights"]))) if np.size(q["weights"]) else 0.0)
+    for p in d["populations"]:
+        name, kind, n = p["name"], p["kind"], int(p["n"])
+        kinds[name] = kind
+        arr = lambda k, default=0.0: np.broadcast_to(np.asarray(p.get(k, default), np.float64), (n,))  # noqa: E731
+        bias = arr("bias")
+        entry: dict[str, Any] = dict(name=name, kind=kind)
+        if kind in ("AHP", "LIF"):
+            v_th = arr("v_th", 1.0)
+            if np.any(v_th <= 0):
+                raise ValueError(f"population {name!r}: v_th must be > 0 to quantize")
+            if np.ptp(v_th) > 0:
+                raise ValueError(f"population {name!r}: quantize needs one v_th per population")
+            s = vth_mant * 64.0 / float(v_th[0])
+            dv = decay_from_tau(arr("tau_m", 20.0), dt)
+            n_ref = np.rint(arr("n_ref")).astype(np.int64)
+            b_m, b_e = _split_bias(bias * s)
+            if p.get("reset", "zero") != "zero":
+                rep.warnings.append(f"{name}: float reset={p.get('reset')!r}; Loihi resets v to 0 (reset='zero')")
+            if np.any(n_ref > 0):
+                rep.warnings.append(f"{name}: Loihi's refractory period holds v at 0 (the float n_ref only blocks spikes)")
+            common = dict(dv=np.minimum(dv, 4095), vth_mant=vth_mant, bias_mant=b_m, bias_exp=b_e,
+                          refractory=np.clip(n_ref + 1, 1, 63))
+            entry.update(scale=s, vth_mant=vth_mant, vth_rel_err=0.0, dv_min=int(dv.min()),
+                         tau_m_eff=float(_tau_from_decay(dv, dt).mean()))
+            if kind == "AHP":
+                beta = arr("beta")
+                aux_dv = decay_from_tau(arr("tau_ahp", 700.0), dt)
+                if np.ptp(beta) > 0:
+                    raise ValueError(f"population {name!r}: quantize needs one beta per population")
+                w_ahp, e_ahp = split_weights(np.array([-float(beta[0]) * s]))
+                g = net.add_ahp(n, du=4096, aux_dv=np.minimum(aux_dv, 4095), ahp_weight_mantissa=int(w_ahp[0]),
+                                ahp_weight_exponent=e_ahp, name=name, **common)
+                got = float(w_ahp[0]) * 2.0 ** (6 + e_ahp) / s
+                entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(_tau_from_decay(aux_dv, dt).mean()),
+                             ahp_weight_mantissa=int(w_ahp[0]), ahp_weight_exponent=e_ahp,
+                             ahp_rel_err=abs(got + beta[0]) / beta[0] if beta[0] else 0.0)
+            else:
+                g = net.add_compartments(n, du=4096, name=name, **common)
+        elif kind == "Readout":
+            wmax = max_in.get(name, 0.0) or 1.0
+            s = readout_mant * 64.0 / wmax
+            dv = decay_from_tau(arr("tau", 20.0), dt)
+            b_m, b_e = _split_bias(bias * s)
+            g = net.add_compartments(n, du=4096, dv=np.minimum(dv, 4095), vth_mant=VTH_MANT_MAX, bias_mant=b_m,
+                                     bias_exp=b_e, name=name)
+            entry.update(scale=s, dv_min=int(dv.min()), tau_m_eff=float(_tau_from_decay(dv, dt).mean()))
+        else:
+            raise NotImplementedError(f"population {name!r}: quantize supports AHP, LIF and Readout, not {kind!r}")
+        scale[name] = s
+        groups[name] = g
+        rep.populations.append(entry)
+
+    for q in d["projections"]:
+        pre, post = q["pre"], q["post"]
+        W = np.asarray(q["weights"], np.float64)
+        s = scale[post]
+        mant, exp = split_weights(W * s)
+        if mant.size and 0 < np.abs(mant).max() < 128:
+            rep.warnings.append(f"{pre}->{post}: the largest weight uses mantissa {int(np.abs(mant).max())} < 128 "
+                                f"(weights small against the threshold): raise vth_mant for more precision")
+        from_input = pre in d.get("inputs", {})
+        D = np.broadcast_to(np.asarray(q.get("delay", 0 if from_input else 1), np.int64), W.shape)
+        if from_input:
+            Dl = D
+        else:
+            if np.any(D[W != 0] < 1):
+                rep.warnings.append(f"{pre}->{post}: float delay 0 from a neuron becomes one step on Loihi")
+            Dl = np.maximum(D - 1, 0)
+        if np.any(Dl > 62):
+            raise ValueError(f"{pre}->{post}: delays above {62 + (0 if from_input else 1)} steps do not fit Loihi 1")
+        net.connect(groups[pre], groups[post], mant, weight_exponent=exp, delay=Dl, name=f"{pre}->{post}")
+        nz = W != 0
+        got = mant * 2.0 ** (6 + exp) / s
+        rel = np.abs(got[nz] - W[nz]) / np.abs(W[nz]) if nz.any() else np.zeros(0)
+        rep.projections.append(dict(name=f"{pre}->{post}", weight_exponent=exp, synapses=int((mant != 0).sum()),
+                                    max_rel_err=float(rel.max()) if rel.size else 0.0,
+                                    rms_rel_err=float(np.sqrt(np.mean(rel**2))) if rel.size else 0.0,
+                                    zeroed=int((nz & (mant == 0)).sum())))
+    return QuantizedNetwork(net, scale, rep, dt)
