@@ -9,7 +9,8 @@ import sys
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, steps=args.steps, seed=args.seed, trials=args.trials, plot=not args.no_plot)
+    run_demo(args.out, network=args.network, steps=args.steps, seed=args.seed, trials=args.trials,
+             n_threads=args.threads, plot=not args.no_plot, loihi=not args.no_loihi)
     return 0
 
 
@@ -19,11 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ahpsim", description="Sparse-firing recurrent spiking networks with AHP currents")
     p.add_argument("--version", action="version", version=f"ahpsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="simulate a recurrent AHP network and save figures")
+    d = sub.add_parser("demo", help="classify bundled MNIST digits with the shipped trained AHP network "
+                                     "(float kernel and Loihi integer engine) and save a raster plot")
     d.add_argument("--out", default="ahpsim-demo", help="output directory (default: ahpsim-demo)")
-    d.add_argument("--steps", type=int, default=2000)
-    d.add_argument("--trials", type=int, default=4)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--network", choices=["trained", "random"], default="trained",
+                   help="'trained': the shipped sMNIST network (default); 'random': a random AHP network")
+    d.add_argument("--threads", type=int, default=2)
+    d.add_argument("--no-loihi", action="store_true", help="skip the Loihi integer engine")
+    d.add_argument("--steps", type=int, default=2000, help="random network: steps")
+    d.add_argument("--trials", type=int, default=4, help="random network: trials")
+    d.add_argument("--seed", type=int, default=0, help="random network: seed")
     d.add_argument("--no-plot", action="store_true", help="skip the figures")
     d.set_defaults(func=_demo)
     try:

@@ -58,6 +58,11 @@ class SimResult:
                     off += g.n
         return r
 
+    @property
+    def populations(self) -> list:
+        """The network's populations (groups) at the time of the run."""
+        return list(self._pops)
+
     def __repr__(self) -> str:
         n = sum(s.size for s in self._spike_steps)
         return f"SimResult(trials={self.n_trials}, steps={self.t0}..{self.t0 + self.T}, spikes={n})"
