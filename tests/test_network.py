@@ -291,3 +291,26 @@ def test_save_and_load_network_round_trip(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not a readable ahpsim network file"):
         ahpsim.load_network(tmp_path / "bad.npz")
+
+
+def test_dense_rows_split_over_threads_are_identical():
+    rng = np.random.default_rng(9)
+
+    def make():
+        net = ahpsim.Network(seed=1)
+        x = net.add_input(30, "x")
+        a = net.add_population(3000, ahpsim.AHP(tau_ahp=50.0, beta=0.3), "a")
+        o = net.add_population(5, ahpsim.Readout(), "o")
+        r = np.random.default_rng(9)
+        net.connect(x, a, r.normal(0.2, 0.5, (3000, 30)))  # full: dense rows, split over threads
+        net.connect(a, a, r.normal(0.0, 0.05, (3000, 3000)) * (r.random((3000, 3000)) < 0.6), delay=2)
+        net.connect(a, o, r.normal(0, 0.1, (5, 3000)), delay=0)
+        return net
+
+    net = make()
+    assert all(p["dense_rows"] for p in net.projections())
+    x = (rng.random((80, 30)) < 0.2) * rng.random((80, 30))
+    r1 = net.run(inputs={"x": x}, n_threads=1)
+    r3 = make().run(inputs={"x": x}, n_threads=3)
+    assert r1.spikes(0)[0].size > 500
+    same(r1, r3)

@@ -44,7 +44,8 @@ def build(seed, n_lif=120, n_ahp=110, n_alif=90, n_out=5, n_in=20, p_conn=0.1, m
         net.connect(x, groups[tgt], W, delay=D)
         ref.projections.append(("input", tgt, W, D))
         for src in sizes:
-            W = rng.normal(0.0, 0.35, (sizes[tgt], sizes[src])) * (rng.random((sizes[tgt], sizes[src])) < p_conn)
+            W = rng.normal(0.0, 0.35 * np.sqrt(0.1 / p_conn), (sizes[tgt], sizes[src])) \
+                * (rng.random((sizes[tgt], sizes[src])) < p_conn)
             if src == "ahp" or src == "lif":
                 W[:, : sizes[src] // 3] = -np.abs(W[:, : sizes[src] // 3])  # some inhibition
             D = rng.integers(1, max_delay + 1, W.shape)
@@ -58,10 +59,13 @@ def build(seed, n_lif=120, n_ahp=110, n_alif=90, n_out=5, n_in=20, p_conn=0.1, m
     return net, ref, xs
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_random_mixed_network_matches_numpy_reference(seed):
+@pytest.mark.parametrize("seed, p_conn", [(1, 0.1), (2, 0.1), (3, 0.7)])
+def test_random_mixed_network_matches_numpy_reference(seed, p_conn):
+    """p_conn 0.7: the kernel stores the projections as dense rows (>= 50% full); 0.1: sparse."""
     T = 1000
-    net, ref, xs = build(seed, T=T)
+    net, ref, xs = build(seed, T=T, p_conn=p_conn, max_delay=1 if p_conn > 0.5 else 6)
+    if p_conn > 0.5:
+        assert net.projections()[1]["dense_rows"]
     assert net.n_neurons >= 300
     res = net.run(T, {"x": xs}, record_state=[net["ahp"], net["alif"]])
     r = simulate(ref, xs, T)

@@ -113,6 +113,7 @@ void bind_network(py::module_& m, const char* name) {
                d["bytes"] = p.bytes();
                d["min_delay"] = p.min_delay();
                d["homogeneous_weight"] = p.homogeneous();
+               d["dense_rows"] = p.dense();
                d["max_delay"] = p.max_delay();
                out.append(d);
              }

@@ -91,6 +91,7 @@ std::uint32_t Network<Real>::connect(bool pre_is_input, std::uint32_t pre, std::
     if (delay[k] == 0 && !zero_ok) fail("delay must be >= 1 step between spiking neurons");
   }
   Projection<Real> p = build_projection<Real>(n_pre, n_syn, pre_idx, post_idx, weight, delay, pops_[post].start);
+  p.build_dense_rows();
   p.pre_group = pre;
   p.pre_is_input = pre_is_input;
   p.post_pop = post;
@@ -332,6 +333,16 @@ class SpinBarrier {
   std::atomic<unsigned> gen_{0};
 };
 
+// dst[i] += w[i] * x over a contiguous run (x == 1: dst[i] += w[i], the same rounding as the sparse path).
+template <class Real>
+inline void add_run(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_RESTRICT w, Real x, std::uint32_t n) {
+  if (x == Real(1)) {
+    for (std::uint32_t i = 0; i < n; ++i) dst[i] += w[i];
+  } else {
+    for (std::uint32_t i = 0; i < n; ++i) dst[i] += w[i] * x;
+  }
+}
+
 }  // namespace
 
 // Adds x * weight of every synapse of `row` whose target lies in [lo, hi) to the ring slot of its
@@ -353,7 +364,19 @@ inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row,
       e = static_cast<std::uint64_t>(std::lower_bound(tg + k, tg + e, hi) - tg);
     }
     delivered += e - k;
-    if (p.homogeneous()) {
+    if (p.dense()) {
+      // contiguous run of weights (zeros where no synapse): a vectorizable loop over targets
+      std::uint32_t t0 = p.dense_t0[s], t1 = t0 + p.dense_len[s];
+      const Real* w = p.dense_w.data() + p.dense_off[s];
+      if (!whole) {
+        const std::uint32_t a = std::max(t0, lo), b = std::min(t1, hi);
+        if (a >= b) continue;
+        w += a - t0;
+        t0 = a;
+        t1 = b;
+      }
+      add_run(dst + t0, w, x, t1 - t0);
+    } else if (p.homogeneous()) {
       const Real wx = x == Real(1) ? p.hom_weight : p.hom_weight * x;
       // unrolled: independent read-modify-writes overlap in the pipeline
       for (; k + 4 <= e; k += 4) {
