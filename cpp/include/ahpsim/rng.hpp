@@ -3,6 +3,7 @@
 // depend on how trials are spread over threads.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -95,7 +96,9 @@ class PoissonTable {
     }
     thr_.back() = std::uint64_t(1) << 32;
     shift_ = 32;
-    while ((std::size_t(1) << (32 - shift_)) < 2 * thr_.size() && shift_ > 16) --shift_;
+    // A guide table much larger than the support (L1-resident): the search after the lookup almost
+    // never steps, so its branch is predictable.
+    while ((std::size_t(1) << (32 - shift_)) < std::max<std::size_t>(4096, 64 * thr_.size()) && shift_ > 16) --shift_;
     const std::size_t g = std::size_t(1) << (32 - shift_);
     guide_.assign(g, 0);
     std::size_t k = 0;
