@@ -298,9 +298,15 @@ def test_speech_commands_layout_and_twelve_classes(speech_commands_tree):
 
 
 @needs_speech
-def test_speech_commands_missing_archive_is_explained(tmp_path):
+def test_speech_commands_missing_archive_is_explained(tmp_path, monkeypatch):
+    from ahpsim.datasets import _common
+
+    def offline(url, timeout=None):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(_common, "_urlopen", offline)
     with pytest.raises(ds.MissingFileError, match="validation_list.txt") as info:
-        ds.load_speech_commands(tmp_path, "train")
+        ds.load_speech_commands(tmp_path, "train", progress=False)
     assert "speech_commands_v0.02.tar.gz" in str(info.value)
 
 
@@ -314,3 +320,40 @@ def test_torch_dataset(data_root, fsdd_test):
     assert length == fsdd_test[1][7] and y == fsdd_test[2][7]
     xb, lb, yb = next(iter(torch.utils.data.DataLoader(d, batch_size=16)))
     assert xb.shape[0] == lb.shape[0] == yb.shape[0] == 16
+
+
+@needs_speech
+def test_speech_commands_download_is_checked_and_extracted(speech_commands_tree, tmp_path_factory, monkeypatch):
+    import hashlib
+    import tarfile
+
+    from ahpsim.datasets import speech
+
+    # pack the synthetic tree the way the real archive is laid out ("./word/file.wav")
+    src = speech_commands_tree / "speech_commands_v0.02"
+    archive = tmp_path_factory.mktemp("mirror") / "speech_commands_v0.02.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for p in sorted(src.rglob("*")):
+            if p.is_file():
+                tf.add(p, arcname="./" + p.relative_to(src).as_posix())
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    root = tmp_path_factory.mktemp("fresh")
+    monkeypatch.setattr(speech, "SPEECH_COMMANDS_URLS", (archive.as_uri(),))
+    monkeypatch.setattr(speech, "SPEECH_COMMANDS_SHA256", "0" * 64)
+    with pytest.raises(ds.ChecksumError, match="expected 0000"):
+        ds.load_speech_commands(root, "train", progress=False)
+    assert not (root / "speech_commands_v0.02" / "testing_list.txt").exists()
+    monkeypatch.setattr(speech, "SPEECH_COMMANDS_SHA256", sha)
+    x, _, y = ds.load_speech_commands(root, "train", progress=False)
+    x0, _, y0 = ds.load_speech_commands(speech_commands_tree, "train")
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+    assert not (root / "speech_commands_v0.02.tar.gz").exists()  # archive removed after extraction
+    assert speech.SPEECH_COMMANDS_SHA256 == sha
+
+
+def test_speech_commands_pinned_checksum_is_the_published_one():
+    from ahpsim.datasets import speech
+
+    # TensorFlow Datasets checksums.tsv and torchaudio publish this SHA-256 for the v0.02 archive
+    assert speech.SPEECH_COMMANDS_SHA256 == "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"

@@ -36,6 +36,7 @@ from ._common import (
 
 __all__ = [
     "FSDD_COMMIT", "FSDD_URL", "FSDD_SPEAKERS", "SPEECH_COMMANDS_CLASSES", "SPEECH_COMMANDS_URL",
+    "SPEECH_COMMANDS_SHA256",
     "fsdd_files", "load_fsdd", "load_speech_commands", "mfcc", "mfcc_batch", "crossing_encode",
 ]
 
@@ -47,6 +48,13 @@ _FSDD_TREE_SHA256 = "1801eae019c063377d98f831d3f93574f259475df7332bb0e3d1b080fb5
 _FSDD_VERIFIED: set = set()
 
 SPEECH_COMMANDS_URL = "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+SPEECH_COMMANDS_URLS = (
+    "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+    SPEECH_COMMANDS_URL,
+)
+# SHA-256 of the v0.02 archive (2,428,923,189 bytes) as published by TensorFlow Datasets
+# (datasets/speech_commands/checksums.tsv) and torchaudio (SPEECHCOMMANDS _CHECKSUMS).
+SPEECH_COMMANDS_SHA256 = "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"
 SPEECH_COMMANDS_CLASSES = ("_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right",
                            "on", "off", "stop", "go")
 _FEATURE_CACHE_VERSION = 1
@@ -371,15 +379,35 @@ def load_fsdd(root=None, split: str = "train", n_mfcc: int = 13, *, n_mels: int 
 # --------------------------------------------------------------------------- Speech Commands
 
 
-def _sc_split_lists(base: Path):
+def _sc_download(base: Path, progress: bool) -> None:
+    """Fetch the v0.02 archive (checked against its published SHA-256) and extract it into ``base``."""
+    archive = base.parent / "speech_commands_v0.02.tar.gz"
+    download(list(SPEECH_COMMANDS_URLS), archive, sha256=SPEECH_COMMANDS_SHA256, progress=progress,
+             what="Speech Commands v0.02 archive (2.3 GB)")
+
+    def pick(name: str):
+        while name.startswith("./"):
+            name = name[2:]
+        return name or None
+
+    extract_members(archive, base, pick)
+    archive.unlink()
+
+
+def _sc_split_lists(base: Path, download_missing: bool = False, progress: bool = True):
+    if download_missing and not (base / "testing_list.txt").is_file():
+        try:
+            _sc_download(base, progress)
+        except MissingFileError:
+            pass  # explained below, with the file that is missing
     lists = {}
     for name in ("validation_list.txt", "testing_list.txt"):
         p = base / name
         if not p.is_file():
             raise MissingFileError(
-                f"Speech Commands file '{p}' is missing. Download {SPEECH_COMMANDS_URL} (2.3 GB), "
-                f"extract it into '{base}' and check it against the archive's published checksum; "
-                "ahpsim does not fetch it automatically (no pinned checksum)."
+                f"Speech Commands file '{p}' is missing and the archive could not be downloaded. Download "
+                f"{SPEECH_COMMANDS_URL} (2.3 GB; SHA-256 {SPEECH_COMMANDS_SHA256}), extract it into '{base}', "
+                "or load with download=True while online."
             )
         lists[name] = {ln.strip() for ln in p.read_text().splitlines() if ln.strip()}
     return lists["validation_list.txt"], lists["testing_list.txt"]
@@ -389,8 +417,12 @@ def load_speech_commands(root=None, split: str = "train", n_mfcc: int = 13, *, n
                          win_ms: float = 25.0, hop_ms: float = 10.0, deltas: bool = False,
                          normalize: str | None = "utterance", silence_fraction: float = 0.1,
                          unknown_fraction: float = 0.1, seed: int = 0, spikes: bool = False,
-                         spike_thresholds=8, return_files: bool = False):
+                         spike_thresholds=8, return_files: bool = False, download: bool = True,
+                         progress: bool = True):
     """Google Speech Commands v0.02, standard 12-class task, as MFCC frames.
+
+    When the files are missing and ``download`` is true, the archive is fetched from its canonical
+    location, checked against its published SHA-256 and extracted into ``root/speech_commands_v0.02``.
 
     Returns ``(features float32 [N, T, F], lengths int64 [N], labels int64 [N])`` with labels
     indexing :data:`SPEECH_COMMANDS_CLASSES` (``_silence_``, ``_unknown_``, then the ten keywords
@@ -413,7 +445,7 @@ def load_speech_commands(root=None, split: str = "train", n_mfcc: int = 13, *, n
     params = dict(n_mfcc=_check_int("n_mfcc", n_mfcc, 1), n_mels=_check_int("n_mels", n_mels, 1),
                   win_ms=float(win_ms), hop_ms=float(hop_ms), deltas=bool(deltas))
     base = data_root(root) / "speech_commands_v0.02"
-    val, test = _sc_split_lists(base)
+    val, test = _sc_split_lists(base, download, progress)
     words = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith("_"))
     keywords = SPEECH_COMMANDS_CLASSES[2:]
     missing_kw = [k for k in keywords if k not in words]
