@@ -92,6 +92,12 @@ std::uint32_t Network<Real>::connect(bool pre_is_input, std::uint32_t pre, std::
   }
   Projection<Real> p = build_projection<Real>(n_pre, n_syn, pre_idx, post_idx, weight, delay, pops_[post].start);
   p.build_dense_rows();
+  return add_projection(std::move(p), pre_is_input, pre, post);
+}
+
+template <class Real>
+std::uint32_t Network<Real>::add_projection(Projection<Real>&& p, bool pre_is_input, std::uint32_t pre,
+                                            std::uint32_t post) {
   p.pre_group = pre;
   p.pre_is_input = pre_is_input;
   p.post_pop = post;
@@ -150,12 +156,7 @@ std::uint32_t Network<Real>::connect_fixed_indegree(bool pre_is_input, std::uint
     }
   }
   p.seg_ptr[n_pre] = p.seg_delay.size();
-  p.pre_group = pre;
-  p.pre_is_input = pre_is_input;
-  p.post_pop = post;
-  projs_.push_back(std::move(p));
-  prepared_ = false;
-  return static_cast<std::uint32_t>(projs_.size() - 1);
+  return add_projection(std::move(p), pre_is_input, pre, post);
 }
 
 template <class Real>

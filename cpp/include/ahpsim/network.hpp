@@ -144,6 +144,7 @@ class Network {
 
  private:
   void require_no_state(const char* what) const;
+  std::uint32_t add_projection(Projection<Real>&& p, bool pre_is_input, std::uint32_t pre, std::uint32_t post);
   void prepare();
   void run_trial(std::uint32_t b, std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
                  const RecordSpec& rec, RunOutput<Real>& out, unsigned team) const;
