@@ -314,3 +314,13 @@ def test_dense_rows_split_over_threads_are_identical():
     r3 = make().run(inputs={"x": x}, n_threads=3)
     assert r1.spikes(0)[0].size > 500
     same(r1, r3)
+
+
+def test_summary_lists_every_group_and_projection():
+    net = random_net()
+    text = net.summary()
+    assert f"{net.n_synapses} synapses" in text
+    for name in ("x", "e", "i", "o"):
+        assert f" {name} " in text
+    assert text.count("projection ") == len(net.projections()) == 5
+    assert "Poisson 2000.0 Hz" in text and "AHP(" in text and "tau_ahp=200" in text

@@ -142,6 +142,25 @@ class Network:
         return (f"Network(dt={self.dt}, dtype={self.dtype.name}, inputs={[g.name for g in self._inputs]}, "
                 f"populations=[{pops}], synapses={self.n_synapses})")
 
+    def summary(self) -> str:
+        """A table of the groups, projections and drives, with synapse counts and memory."""
+        lines = [f"Network: dt = {self.dt} ms, {self.dtype.name}, seed {self.seed}, {self.n_neurons} neurons, "
+                 f"{self.n_synapses} synapses ({self.synapse_bytes / 1e6:.2f} MB), "
+                 f"{'state for %d trials at step %d' % (self.n_trials, self.t) if self.n_trials else 'no state'}"]
+        for g in self._inputs:
+            lines.append(f"  input      {g.name:<12} n={g.n:<8} {'Poisson %.1f Hz' % g.rate if g.rate else 'external'}")
+        for g in self._pops:
+            m = g.model
+            params = ", ".join(f"{f.name}={_short(getattr(m, f.name))}" for f in dataclasses.fields(m))
+            lines.append(f"  population {g.name:<12} n={g.n:<8} {m.kind}({params})")
+        for p in self.projections():
+            kind = "dense rows" if p["dense_rows"] else ("shared weight" if p["homogeneous_weight"] else "sparse")
+            lines.append(f"  projection {p['source']} -> {p['target']}: {p['n_synapses']} synapses, delays "
+                         f"{p['min_delay']}..{p['max_delay']}, {kind}, {p['bytes'] / 1e3:.1f} kB")
+        for target, rate, weight in self._drives:
+            lines.append(f"  drive      Poisson {rate:.1f} Hz x weight {weight:g} -> {target}")
+        return "\n".join(lines)
+
     def _new_name(self, name: str | None, prefix: str) -> str:
         if name is None:
             k = len(self._groups)
@@ -601,6 +620,16 @@ class Network:
                 raise ValueError(f"record_state: {g.name!r} is an input group, not a population")
         ids = np.concatenate([g.start + idx for g, idx in items]) if items else np.zeros(0)
         return ids.astype(np.uint32), items
+
+
+def _short(v: Any) -> str:
+    """A parameter for display: the value, or the range of a per-neuron array."""
+    if isinstance(v, str):
+        return repr(v)
+    a = np.asarray(v)
+    if a.ndim == 0:
+        return f"{a.item():g}"
+    return f"[{a.min():g}..{a.max():g}]" if a.size else "[]"
 
 
 # ---------------------------------------------------------------------- input decoding
