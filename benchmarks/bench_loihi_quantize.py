@@ -196,7 +196,11 @@ def main(argv=None) -> int:
 
     acc_float = accuracy(run_float, Xte, yte)
     q = quantize(net, vth_mant=args.vth_mant)
-    acc_int = accuracy(lambda X: q.run(X.shape[1], inputs={"x": X}, record_uv=True).readout("out"), Xte, yte)
+    def run_int(X):
+        q.reset_state()  # runs continue from the state: start each chunk at zero
+        return q.run(X.shape[1], inputs={"x": X}, record_uv=True).readout("out")
+
+    acc_int = accuracy(run_int, Xte, yte)
     res = dict(task="row-wise MNIST spikes (28 steps x 28 channels + cue)", train_images=len(Xtr),
                test_images=len(Xte), epochs=args.epochs, neurons=args.neurons, train_s=round(t_train, 1),
                float_accuracy=acc_float, integer_accuracy=acc_int,

@@ -169,15 +169,18 @@ def test_sMNIST_ahp_neuron_in_loihi_units():
 
 
 def test_trials_threads_and_zero_start():
-    """Trials are independent runs from the zero state; threads do not change any bit."""
+    """Trials are independent runs from the zero state; threads do not change any bit; a run after
+    reset_state() starts from zero again."""
     net, conns, X = _make(seed=3)
     Xb = np.stack([X, np.roll(X, 7, axis=0), X])
     r1 = net.run(T, inputs={"x": Xb}, n_threads=1)
+    net.reset_state()
     r3 = net.run(T, inputs={"x": Xb}, n_threads=3)
     for a, b in ((r1.spikes_all, r3.spikes_all), (r1.u_all, r3.u_all), (r1.v_all, r3.v_all)):
         assert np.array_equal(a, b)
     assert np.array_equal(r1.v_all[0], r1.v_all[2]) and not np.array_equal(r1.v_all[0], r1.v_all[1])
-    single = net.run(T, inputs={"x": X})  # a second run starts from zero again
+    net.reset_state()
+    single = net.run(T, inputs={"x": X})  # after reset_state() a run starts from zero again
     assert np.array_equal(single.v_all[0], r1.v_all[0])
     with pytest.raises(ValueError, match="n_threads"):
         net.run(T, inputs={"x": X}, n_threads=0)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <variant>
 
 #include "ahpsim/loihi/engine.hpp"
@@ -100,6 +101,115 @@ class PyLoihiEngine {
       py::gil_scoped_release release;
       out = std::visit([&](const auto& e) { return e.run(steps, trials, xp, record_uv, n_threads); }, engine_);
     }
+    return outputs(std::move(out), trials, steps, n, record_uv);
+  }
+
+  // ---- stateful interface (continues from the held state, as the float engine's run)
+  void init_state(std::int64_t trials) {
+    std::visit([&](auto& e) { e.init_state(trials); }, engine_);
+  }
+  void reset_state() {
+    std::visit([](auto& e) { e.reset_state(); }, engine_);
+  }
+  bool has_state() const {
+    return std::visit([](const auto& e) { return e.has_state(); }, engine_);
+  }
+  std::int64_t n_trials() const {
+    return std::visit([](const auto& e) { return e.n_trials(); }, engine_);
+  }
+  std::int64_t t() const {
+    return std::visit([](const auto& e) { return e.t(); }, engine_);
+  }
+  std::size_t ring_slots() const {
+    return std::visit([](const auto& e) { return e.ring_size(); }, engine_);
+  }
+
+  py::tuple advance(std::int64_t steps, const py::object& inputs, bool record_uv, int n_threads) {
+    if (!has_state()) throw std::invalid_argument("no state: call init_state(trials) first");
+    const std::int64_t trials = n_trials();
+    const std::int64_t n_in = std::visit([](const auto& e) -> std::int64_t { return e.n_inputs(); }, engine_);
+    const std::int64_t n = static_cast<std::int64_t>(n_compartments());
+    if (steps < 0) throw std::invalid_argument("steps must be >= 0");
+    carray<std::uint8_t> x;
+    const std::uint8_t* xp = nullptr;
+    if (!inputs.is_none()) {
+      x = inputs.cast<carray<std::uint8_t>>();
+      if (x.ndim() != 3 || x.shape(0) != trials || x.shape(1) != steps || x.shape(2) != n_in)
+        throw std::invalid_argument("inputs must have shape [n_trials, steps, n_inputs] = [" + std::to_string(trials) +
+                                    ", " + std::to_string(steps) + ", " + std::to_string(n_in) + "]");
+      xp = x.data();
+    }
+    lh::RunOutput out;
+    {
+      py::gil_scoped_release release;
+      out = std::visit([&](auto& e) { return e.advance(steps, xp, record_uv, n_threads); }, engine_);
+    }
+    return outputs(std::move(out), trials, steps, n, record_uv);
+  }
+
+  // The held state as arrays: t, u / v (int64 [n_trials, n]), ref (int32 [n_trials, n]: held
+  // steps left), acc (int64 [n_trials, ring_slots * width]: pending synaptic input).
+  py::dict get_state() const {
+    if (!has_state()) throw std::invalid_argument("no state: call init_state(trials) first");
+    return std::visit([](const auto& e) {
+      const auto& s = e.state();
+      const std::size_t B = s.trials.size(), n = e.n_compartments(), w = e.ring_size() * e.acc_width();
+      std::vector<std::int64_t> u(B * n), v(B * n), acc(B * w);
+      std::vector<std::int32_t> ref(B * n);
+      for (std::size_t b = 0; b < B; ++b) {
+        const auto& st = s.trials[b];
+        std::copy(st.u.begin(), st.u.end(), u.begin() + static_cast<std::ptrdiff_t>(b * n));
+        std::copy(st.v.begin(), st.v.end(), v.begin() + static_cast<std::ptrdiff_t>(b * n));
+        std::copy(st.ref.begin(), st.ref.end(), ref.begin() + static_cast<std::ptrdiff_t>(b * n));
+        std::copy(st.acc.begin(), st.acc.end(), acc.begin() + static_cast<std::ptrdiff_t>(b * w));
+      }
+      const auto sb = static_cast<py::ssize_t>(B);
+      py::dict d;
+      d["t"] = s.t;
+      d["u"] = to_numpy(std::move(u), {sb, static_cast<py::ssize_t>(n)});
+      d["v"] = to_numpy(std::move(v), {sb, static_cast<py::ssize_t>(n)});
+      d["ref"] = to_numpy(std::move(ref), {sb, static_cast<py::ssize_t>(n)});
+      d["acc"] = to_numpy(std::move(acc), {sb, static_cast<py::ssize_t>(w)});
+      return d;
+    }, engine_);
+  }
+
+  void set_state(const py::dict& d) {
+    std::visit([&](auto& e) {
+      using State = typename std::decay_t<decltype(e)>::State;
+      typename std::decay_t<decltype(e)>::Snapshot s;
+      s.t = d["t"].cast<std::int64_t>();
+      const auto u = d["u"].cast<carray<std::int64_t>>();
+      const auto v = d["v"].cast<carray<std::int64_t>>();
+      const auto ref = d["ref"].cast<carray<std::int64_t>>();
+      const auto acc = d["acc"].cast<carray<std::int64_t>>();
+      const std::size_t n = e.n_compartments(), w = e.ring_size() * e.acc_width();
+      if (u.ndim() != 2 || v.ndim() != 2 || ref.ndim() != 2 || acc.ndim() != 2 || u.shape(0) < 1 ||
+          v.shape(0) != u.shape(0) || ref.shape(0) != u.shape(0) || acc.shape(0) != u.shape(0) ||
+          static_cast<std::size_t>(u.shape(1)) != n || static_cast<std::size_t>(v.shape(1)) != n ||
+          static_cast<std::size_t>(ref.shape(1)) != n || static_cast<std::size_t>(acc.shape(1)) != w)
+        throw std::invalid_argument("state arrays must be u, v, ref [n_trials, " + std::to_string(n) +
+                                    "] and acc [n_trials, " + std::to_string(w) + "]");
+      const auto B = static_cast<std::size_t>(u.shape(0));
+      s.trials.resize(B);
+      for (std::size_t b = 0; b < B; ++b) {
+        State& st = s.trials[b];
+        st.u.assign(u.data() + b * n, u.data() + (b + 1) * n);
+        st.v.assign(v.data() + b * n, v.data() + (b + 1) * n);
+        st.ref.resize(n);
+        for (std::size_t c = 0; c < n; ++c) {
+          const std::int64_t r = ref.data()[b * n + c];
+          if (r < 0 || r > 63) throw std::invalid_argument("ref = " + std::to_string(r) + " is out of range [0, 63]");
+          st.ref[c] = static_cast<std::int32_t>(r);
+        }
+        st.acc.assign(acc.data() + b * w, acc.data() + (b + 1) * w);
+      }
+      e.set_state(std::move(s));
+    }, engine_);
+  }
+
+  static py::tuple outputs(lh::RunOutput&& out, std::int64_t trials, std::int64_t steps, std::int64_t n,
+                           bool record_uv) {
     std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(trials), static_cast<py::ssize_t>(steps),
                                       static_cast<py::ssize_t>(n)};
     py::object u = py::none(), v = py::none();
@@ -153,6 +263,16 @@ void register_loihi(pybind11::module_& m) {
            py::arg("n_inputs"), py::arg("compartments"), py::arg("projections"))
       .def("run", &PyLoihiEngine::run, py::arg("steps"), py::arg("inputs"), py::arg("trials") = 1,
            py::arg("record_uv") = true, py::arg("n_threads") = 1)
+      .def("init_state", &PyLoihiEngine::init_state, py::arg("trials"))
+      .def("reset_state", &PyLoihiEngine::reset_state)
+      .def("advance", &PyLoihiEngine::advance, py::arg("steps"), py::arg("inputs"), py::arg("record_uv") = true,
+           py::arg("n_threads") = 1)
+      .def("get_state", &PyLoihiEngine::get_state)
+      .def("set_state", &PyLoihiEngine::set_state, py::arg("state"))
+      .def_property_readonly("has_state", &PyLoihiEngine::has_state)
+      .def_property_readonly("n_trials", &PyLoihiEngine::n_trials)
+      .def_property_readonly("t", &PyLoihiEngine::t)
+      .def_property_readonly("ring_slots", &PyLoihiEngine::ring_slots)
       .def_property_readonly("n_compartments", &PyLoihiEngine::n_compartments)
       .def_property_readonly("n_synapses", &PyLoihiEngine::n_synapses)
       .def_property_readonly("rules", &PyLoihiEngine::rules);

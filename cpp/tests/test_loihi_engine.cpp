@@ -156,6 +156,38 @@ static void test_trials_and_threads() {
   assert(spikes > 10);
   const std::size_t per = static_cast<std::size_t>(T) * 6;
   for (std::size_t k = 0; k < per; ++k) assert(o1.v[k] == o1.v[2 * per + k] && o1.spikes[k] == o1.spikes[2 * per + k]);
+
+  // stateful: advance(a) + advance(T - a) == run(T) bit for bit (pending delayed spikes and
+  // refractory counters carry over), for any split, thread count and snapshot / restore
+  for (int a : {0, 1, 7, 23, 49, 50}) {
+    e.init_state(B);
+    std::vector<std::uint8_t> x1, x2;
+    for (int b = 0; b < B; ++b) {
+      const auto* xb = x.data() + static_cast<std::size_t>(b * T * 4);
+      x1.insert(x1.end(), xb, xb + a * 4);
+      x2.insert(x2.end(), xb + a * 4, xb + T * 4);
+    }
+    auto p1 = e.advance(a, x1.data(), true, a % 2 ? 2 : 1);
+    const auto snap = e.state();
+    auto p2 = e.advance(T - a, x2.data(), true, 3);
+    assert(e.t() == T && e.n_trials() == B);
+    for (int b = 0; b < B; ++b)
+      for (int t = 0; t < T; ++t)
+        for (int c = 0; c < 6; ++c) {
+          const std::size_t k = (static_cast<std::size_t>(b) * T + t) * 6 + c;
+          const std::size_t k1 = (static_cast<std::size_t>(b) * a + t) * 6 + c;
+          const std::size_t k2 = (static_cast<std::size_t>(b) * (T - a) + (t - a)) * 6 + c;
+          if (t < a) assert(p1.v[k1] == o1.v[k] && p1.u[k1] == o1.u[k] && p1.spikes[k1] == o1.spikes[k]);
+          else assert(p2.v[k2] == o1.v[k] && p2.u[k2] == o1.u[k] && p2.spikes[k2] == o1.spikes[k]);
+        }
+    e.set_state(snap);
+    assert(e.t() == a);
+    auto p3 = e.advance(T - a, x2.data(), true, 1);
+    assert(p3.spikes == p2.spikes && p3.u == p2.u && p3.v == p2.v);
+  }
+  e.reset_state();
+  assert(!e.has_state() && e.t() == 0);
+  assert(throws_with([&] { e.advance(1, nullptr, true); }, "init_state"));
 }
 
 static void test_validation() {

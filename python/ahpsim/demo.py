@@ -121,6 +121,7 @@ def _trained(out: Path, n_threads: int, plot: bool, loihi: bool) -> dict:
         from .loihi import quantize
 
         q = quantize(net)
+        q.reset_state()
         t0 = time.perf_counter()
         qres = q.run(T, inputs={"x": X}, n_threads=n_threads, record_uv=True)
         qwall = time.perf_counter() - t0

@@ -2,8 +2,10 @@
 
 Build a network directly in Loihi units (:class:`LoihiNetwork`: integer weight mantissas with a
 weight exponent per projection, 12-bit decays, threshold/bias mantissas, refractory and synaptic
-delays, two-compartment AHP neurons) or convert a float network with :func:`quantize`; run it with
-the same ``run(T, inputs=...)`` call as the float engine. Two rule sets: ``"loihi1"`` (NxSDK / the
+delays, two-compartment AHP neurons) or convert a float network with :func:`quantize` (AHP, LIF,
+ALIF, Readout populations); run it with the float engine's API: ``run(T, inputs=...)`` continues from
+the network's state (``reset_state``, ``init_state``, ``store`` / ``restore``, ``t``), and the
+result has ``SimResult``'s accessors (``raster``, ``spikes``, ``readout``, ``rate``, ``state``). Two rule sets: ``"loihi1"`` (NxSDK / the
 paper's deployment) and ``"lava"`` (bit-identical to Lava's ``bit_accurate_loihi`` LIF + Dense).
 See ``docs/loihi.md``.
 """

@@ -61,6 +61,18 @@ def _int_array(value: Any, shape: tuple[int, ...], name: str, lo: int, hi: int) 
     return np.ascontiguousarray(arr)
 
 
+def _positive(n: Any, name: str) -> int:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 2**31 - 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _check_spikes(a: np.ndarray, what: str) -> None:
+    if a.dtype != np.bool_:
+        if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 1)):
+            raise ValueError(f"{what} must hold spikes: bool or 0/1 integers")
+
+
 @dataclass(frozen=True)
 class InputGroup:
     """External spike input channels (spike generators)."""
@@ -111,33 +123,100 @@ GroupLike = Union[InputGroup, CompartmentGroup, AHPGroup, str]
 
 
 class LoihiResult:
-    """Per-step spikes (and optionally u, v) of every compartment: arrays ``[trials, steps, n]``."""
+    """What one :meth:`LoihiNetwork.run` recorded: per-step spikes (and optionally u, v) of every
+    compartment, arrays ``[n_trials, T, n]`` (``spikes_all``, ``u_all``, ``v_all``), with the accessor
+    names of the float engine's :class:`ahpsim.SimResult`. Steps are absolute (counted from the
+    last state reset): this run covers steps ``t0 .. t0 + T - 1``. Global neuron ids are compartment
+    indices; a group may be a compartment group, an AHP group (its soma) or a name (``"ahp.aux"``).
+    """
 
-    def __init__(self, net: "LoihiNetwork", spikes: np.ndarray, u: np.ndarray | None, v: np.ndarray | None):
+    dt = 1.0  # one Loihi time step, taken as 1 ms for rate_hz
+
+    def __init__(self, net: "LoihiNetwork", spikes: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
+                 t0: int = 0):
         self._net = net
         self.spikes_all = spikes.view(np.bool_)
         self.u_all = u
         self.v_all = v
+        self.t0 = int(t0)
+        self.n_trials, self.T = int(spikes.shape[0]), int(spikes.shape[1])
 
-    def _slice(self, arr: np.ndarray | None, group: GroupLike, what: str) -> np.ndarray:
+    def __repr__(self) -> str:
+        return (f"LoihiResult(trials={self.n_trials}, steps={self.t0}..{self.t0 + self.T}, "
+                f"spikes={int(self.spikes_all.sum())})")
+
+    def _range(self, group: GroupLike | None) -> tuple[int, int]:
+        if group is None:
+            return 0, int(self.spikes_all.shape[2])
+        g = self._net._cgroup(group, "group")
+        return g.start, g.n
+
+    def _slice(self, arr: np.ndarray | None, group: GroupLike | None, what: str) -> np.ndarray:
         if arr is None:
             raise ValueError(f"{what} was not recorded: run with record_uv=True")
-        g = self._net._cgroup(group, "group")
-        return arr[:, :, g.start:g.start + g.n]
+        lo, n = self._range(group)
+        return arr[:, :, lo:lo + n]
 
-    def raster(self, group: GroupLike) -> np.ndarray:
-        """bool ``[trials, steps, n]`` spikes of a group (of the soma for an AHP group)."""
-        return self._slice(self.spikes_all, group, "spikes")
+    def _trial(self, trial: Any) -> int:
+        if isinstance(trial, (bool, np.bool_)) or not isinstance(trial, (int, np.integer)):
+            raise TypeError(f"trial must be an int, got {type(trial).__name__}")
+        if not -self.n_trials <= trial < self.n_trials:
+            raise IndexError(f"trial must be in [0, {self.n_trials}), got {trial}")
+        return int(trial) % self.n_trials
 
-    def u(self, group: GroupLike) -> np.ndarray:
-        """int32 ``[trials, steps, n]`` current of a group."""
+    # ------------------------------------------------------------------ spikes
+    def raster(self, group: GroupLike | None = None, trial: int | None = None) -> np.ndarray:
+        """bool ``[n_trials, T, n]`` spikes of a group (of the soma for an AHP group; all
+        compartments when ``group`` is None); ``[T, n]`` for one ``trial``."""
+        r = self._slice(self.spikes_all, group, "spikes")
+        return r if trial is None else r[self._trial(trial)]
+
+    def spikes(self, trial: int = 0, group: GroupLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, ids)`` of one trial, ordered by step then id; steps are absolute
+        (``t0 + k``). Without ``group``: global compartment ids; with it: ids within the group."""
+        steps, ids = np.nonzero(self.raster(group, self._trial(trial)))
+        return steps.astype(np.int64) + self.t0, ids.astype(np.int64)
+
+    def spike_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(trial, step, compartment_id)`` of every spike of every trial (absolute steps)."""
+        b, t, i = np.nonzero(self.spikes_all)
+        return b.astype(np.int64), t.astype(np.int64) + self.t0, i.astype(np.int64)
+
+    def spike_counts(self, group: GroupLike | None = None) -> np.ndarray:
+        """Spikes per trial and neuron ``[n_trials, n]``."""
+        return self.raster(group).sum(axis=1)
+
+    def rate(self, group: GroupLike | None = None) -> float:
+        """Mean spikes per neuron per step over trials and steps."""
+        r = self.raster(group)
+        return float(r.mean()) if r.size else 0.0
+
+    def rate_hz(self, group: GroupLike | None = None) -> float:
+        """Mean firing rate in Hz, taking one step as 1 ms."""
+        return self.rate(group) * 1000.0 / self.dt
+
+    # ------------------------------------------------------------------ traces
+    def u(self, group: GroupLike | None = None) -> np.ndarray:
+        """int32 ``[n_trials, T, n]`` current of a group (all compartments when None)."""
         return self._slice(self.u_all, group, "u")
 
-    def v(self, group: GroupLike) -> np.ndarray:
-        """int32 ``[trials, steps, n]`` voltage of a group (after the spike reset)."""
+    def v(self, group: GroupLike | None = None) -> np.ndarray:
+        """int32 ``[n_trials, T, n]`` voltage of a group (after the spike reset)."""
         return self._slice(self.v_all, group, "v")
 
-    def readout(self, group: GroupLike) -> np.ndarray:
+    def state(self, var: str = "v", group: GroupLike | None = None) -> np.ndarray:
+        """Trace of ``"u"``, ``"v"`` or ``"aux"`` (the voltage of an AHP group's auxiliary
+        compartment, the integer counterpart of the float AHP's ``aux``) ``[n_trials, T, n]``."""
+        if var == "aux":
+            g = self._net._any_group(group, "group") if group is not None else None
+            if not isinstance(g, AHPGroup):
+                raise ValueError("state('aux', group) needs an AHP group")
+            return self.v(g.aux)
+        if var not in ("u", "v"):
+            raise ValueError(f"var must be 'u', 'v' or 'aux', got {var!r}")
+        return self.u(group) if var == "u" else self.v(group)
+
+    def readout(self, group: GroupLike | None = None) -> np.ndarray:
         """Voltage trace of an output group (same as :meth:`v`)."""
         return self.v(group)
 
@@ -165,6 +244,12 @@ class LoihiNetwork:
         self._n_in = 0
         self._proj: list[dict[str, Any]] = []
         self._engine: Any = None
+        self._snapshots: dict[str, dict[str, Any]] = {}
+
+    def _invalidate(self) -> None:
+        """A structural change: the engine is rebuilt at the next run, state and stored states go."""
+        self._engine = None
+        self._snapshots.clear()
 
     # ------------------------------------------------------------------ structure
     @property
@@ -214,7 +299,7 @@ class LoihiNetwork:
         g = InputGroup(self._name(name, "input"), n, self._n_in)
         self._n_in += n
         self._groups[g.name] = g
-        self._engine = None
+        self._invalidate()
         return g
 
     def add_compartments(self, n: int, *, du: Any, dv: Any, vth_mant: Any, bias_mant: Any = 0,
@@ -259,7 +344,7 @@ class LoihiNetwork:
         g = CompartmentGroup(name, n, self._n_cx, bool(vals["spiking"][0]))
         self._n_cx += n
         self._groups[name] = g
-        self._engine = None
+        self._invalidate()
         return g
 
     def join(self, child: GroupLike, parent: GroupLike, op: str = "add") -> None:
@@ -282,7 +367,7 @@ class LoihiNetwork:
         join_arr[p.start:p.start + p.n] = 1
         self._cx["parent"] = [parent_arr]
         self._cx["join"] = [join_arr]
-        self._engine = None
+        self._invalidate()
 
     def add_ahp(self, n: int, *, dv: Any, vth_mant: Any, aux_dv: Any, ahp_weight_mantissa: Any,
                 ahp_weight_exponent: int, du: Any = 4096, aux_du: Any = 4096, bias_mant: Any = 0,
@@ -385,7 +470,7 @@ class LoihiNetwork:
             pre=np.ascontiguousarray(pre, np.int64), post=np.ascontiguousarray(post, np.int64),
             weight_mantissa=np.ascontiguousarray(w, np.int64), delay=np.ascontiguousarray(delay, np.int64),
             source=src.name, target=dst.name))
-        self._engine = None
+        self._invalidate()
         return len(self._proj) - 1
 
     # ------------------------------------------------------------------ simulation
@@ -400,52 +485,216 @@ class LoihiNetwork:
             self._engine = _core.LoihiEngine(self.rules, self._n_in, self.compartment_arrays(), self._proj)
         return self._engine
 
-    def run(self, T: int, inputs: Mapping[GroupLike, Any] | None = None, *, record_uv: bool = True,
-            n_threads: int = 1) -> LoihiResult:
-        """Simulate ``T`` steps from the zero state (one trial per leading index of the inputs).
+    # ------------------------------------------------------------------ state
+    @property
+    def t(self) -> int:
+        """Steps simulated since the last state reset."""
+        return int(self._engine.t) if self._engine is not None else 0
 
-        inputs : {input group or name: spikes}; spikes are ``[T, n]`` or ``[trials, T, n]`` of bool
-            or 0/1 integers. Input groups not given receive no spikes.
-        record_uv : also return the per-step ``u`` and ``v`` (int32) of all compartments.
+    @property
+    def n_trials(self) -> int:
+        """Number of trials in the current state (0 without state)."""
+        return int(self._engine.n_trials) if self._engine is not None else 0
+
+    def init_state(self, n_trials: int = 1) -> None:
+        """Create fresh state (``u = v = 0``, nothing pending, t = 0) for ``n_trials`` trials."""
+        self._build().init_state(_positive(n_trials, "n_trials"))
+
+    def reset_state(self) -> None:
+        """Drop all simulation state (t back to 0): the next run starts from zero. Stored states
+        (:meth:`store`) are kept."""
+        if self._engine is not None:
+            self._engine.reset_state()
+
+    def _require_state(self) -> Any:
+        if self._engine is None or not self._engine.has_state:
+            raise RuntimeError("the network holds no state yet (run it or call init_state)")
+        return self._engine
+
+    def store(self, name: str = "default") -> None:
+        """Keep a copy of the full state (u, v, refractory counters, pending delayed spikes, t).
+        A structural change (adding groups or projections) drops stored states."""
+        if self._engine is None or not self._engine.has_state:
+            raise RuntimeError("nothing to store: the network holds no state yet (run it or call init_state)")
+        self._snapshots[str(name)] = self._engine.get_state()
+
+    def restore(self, name: str = "default") -> None:
+        """Return to the state kept by :meth:`store` under ``name``."""
+        try:
+            snap = self._snapshots[str(name)]
+        except KeyError:
+            raise KeyError(f"no stored state named {name!r}; stored: {sorted(self._snapshots)}") from None
+        self._build().set_state(snap)
+
+    _STATE_VARS = ("u", "v", "ref")
+
+    def get_state(self, var: str = "v", group: GroupLike | None = None) -> np.ndarray:
+        """Copy of a state variable ``[n_trials, n]``: ``u``, ``v`` (int64) or ``ref`` (held
+        refractory steps left)."""
+        if var not in self._STATE_VARS:
+            raise ValueError(f"var must be one of {self._STATE_VARS}, got {var!r}")
+        arr = self._require_state().get_state()[var]
+        if group is not None:
+            g = self._cgroup(group, "group")
+            arr = arr[:, g.start:g.start + g.n]
+        return arr
+
+    def set_state(self, var: str, values: Any, group: GroupLike | None = None) -> None:
+        """Set ``u``, ``v`` or ``ref`` for all trials: integer ``values`` of shape ``[n]`` or
+        ``[n_trials, n]`` (``v`` within +-(2**23 - 1), ``ref`` within 0..refractory - 1)."""
+        if var not in self._STATE_VARS:
+            raise ValueError(f"var must be one of {self._STATE_VARS}, got {var!r}")
+        st = self._require_state().get_state()
+        full = st[var].astype(np.int64)
+        lo, hi = 0, self._n_cx
+        if group is not None:
+            g = self._cgroup(group, "group")
+            lo, hi = g.start, g.start + g.n
+        full[:, lo:hi] = _int_array(values, (full.shape[0], hi - lo), f"values of {var!r}", -(2**31), 2**31 - 1)
+        st[var] = full
+        self._engine.set_state(st)
+
+    # ------------------------------------------------------------------ running
+    def run(self, T: int | None = None, inputs: Mapping[GroupLike, Any] | None = None, *,
+            n_trials: int | None = None, n_threads: int | None = None, record_uv: bool = True,
+            progress: bool = False) -> LoihiResult:
+        """Simulate ``T`` steps of every trial, continuing from the current state (as
+        :meth:`ahpsim.Network.run`): ``run(a)`` then ``run(b)`` gives bit for bit what
+        ``run(a + b)`` gives, pending delayed spikes and refractory counters included. Call
+        :meth:`reset_state` to start again from zero.
+
+        inputs : {input group or name: spikes}, for this run: a dense ``[T, n]`` (the same for
+            every trial) or ``[B, T, n]`` array of bool or 0/1 integers, or events ``(steps,
+            channels[, values])`` with steps relative to this run (values 0/1), or a list of B such
+            tuples. Input groups not given receive no spikes. ``T`` may be omitted when a dense
+            input gives it.
+        n_trials : number of trials ``B`` when the network holds no state yet (else it must match
+            the state's; default: from the inputs, or 1).
         n_threads : threads over which the trials are spread (results do not depend on it).
+        record_uv : also return the per-step ``u`` and ``v`` (int32) of all compartments.
+        progress : run in chunks with a tqdm progress bar (results do not depend on it).
         """
+        if n_threads is None:
+            n_threads = 1
+        if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)) \
+                or not 1 <= n_threads <= 1024:
+            raise ValueError(f"n_threads must be an integer in [1, 1024], got {n_threads!r}")
+        decoded = self._decode_inputs(inputs or {})
+        lengths = {d[1] for d in decoded.values() if d[1] is not None}
+        if T is None:
+            if not lengths:
+                raise ValueError("T is required when no dense input gives the number of steps")
+            if len(lengths) > 1:
+                raise ValueError(f"inputs disagree on the number of steps: {sorted(lengths)}")
+            T = lengths.pop()
         if isinstance(T, (bool, np.bool_)) or not isinstance(T, (int, np.integer)) or T < 0:
             raise ValueError(f"T must be a non-negative integer, got {T!r}")
         T = int(T)
-        if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, (int, np.integer)) or not 1 <= n_threads <= 1024:
-            raise ValueError(f"n_threads must be an integer in [1, 1024], got {n_threads!r}")
+        batch = {d[0] for d in decoded.values() if d[0] is not None}
+        if len(batch) > 1:
+            raise ValueError("all inputs must have the same number of trials")
+        if n_trials is not None:
+            n_trials = _positive(n_trials, "n_trials")
+            if batch and n_trials not in batch:
+                raise ValueError(f"n_trials={n_trials} but inputs hold {batch.pop()} trials")
+        B_req = n_trials if n_trials is not None else (batch.pop() if batch else None)
         engine = self._build()
-        X, B = self._assemble_inputs(T, inputs or {})
-        spikes, u, v = engine.run(T, X, B, bool(record_uv), int(n_threads))
-        return LoihiResult(self, spikes, u, v)
+        if engine.has_state:
+            B = int(engine.n_trials)
+            if B_req is not None and B_req != B:
+                raise ValueError(f"the network holds state for {B} trials but this run has {B_req}; "
+                                 "call reset_state() to change the number of trials")
+        else:
+            B = B_req or 1
+        X = self._dense_inputs(decoded, T, B)
+        if not engine.has_state:
+            engine.init_state(B)
+        t0 = int(engine.t)
+        chunks = [(0, T)]
+        bar = None
+        if progress and T > 0:
+            from tqdm.auto import tqdm
 
-    def _assemble_inputs(self, T: int, inputs: Mapping[GroupLike, Any]) -> tuple[np.ndarray | None, int]:
-        if not inputs:
-            return None, 1
-        B: int | None = None
-        parts: list[tuple[InputGroup, np.ndarray]] = []
+            edges = np.linspace(0, T, min(T, 100) + 1).astype(np.int64)
+            chunks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+            bar = tqdm(total=T, unit="step", desc="ahpsim.loihi.run", leave=False)
+        parts = []
+        try:
+            for lo, hi in chunks:
+                x = None if X is None else np.ascontiguousarray(X[:, lo:hi])
+                parts.append(engine.advance(hi - lo, x, bool(record_uv), int(n_threads)))
+                if bar is not None:
+                    bar.update(hi - lo)
+        finally:
+            if bar is not None:
+                bar.close()
+        if len(parts) == 1:
+            spikes, u, v = parts[0]
+        else:
+            spikes = np.concatenate([p[0] for p in parts], axis=1)
+            u = np.concatenate([p[1] for p in parts], axis=1) if record_uv else None
+            v = np.concatenate([p[2] for p in parts], axis=1) if record_uv else None
+        return LoihiResult(self, spikes, u, v, t0)
+
+    def _decode_inputs(self, inputs: Mapping[GroupLike, Any]) -> dict[InputGroup, tuple[Any, Any, Any]]:
+        """{group: (B or None, T or None, data)}: data a bool/int array [B or 1, T, n], or a list of
+        per-trial (steps, channels) event arrays (T None)."""
+        out: dict[InputGroup, tuple[Any, Any, Any]] = {}
         for key, data in inputs.items():
             g = self._any_group(key, "inputs key")
             if not isinstance(g, InputGroup):
                 raise ValueError(f"inputs key {g.name!r} is not an input group")
+            if isinstance(data, tuple):
+                out[g] = (None, None, [self._decode_events(data, g, f"input {g.name!r}")])
+                continue
+            if isinstance(data, list) and data and all(isinstance(x, tuple) for x in data):
+                out[g] = (len(data), None, [self._decode_events(x, g, f"input {g.name!r}[{b}]")
+                                            for b, x in enumerate(data)])
+                continue
             a = np.asarray(data)
-            if a.ndim == 2:
-                a = a[None]
-            if a.ndim != 3 or a.shape[1:] != (T, g.n):
-                raise ValueError(f"input {g.name!r} must have shape [T, n] = [{T}, {g.n}] or [trials, T, n], "
-                                 f"got {list(np.shape(data))}")
-            if a.dtype != np.bool_:
-                if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 1)):
-                    raise ValueError(f"input {g.name!r} must hold spikes: bool or 0/1 integers")
-            if B is None:
-                B = a.shape[0]
-            elif a.shape[0] != B:
-                raise ValueError("all inputs must have the same number of trials")
-            parts.append((g, a))
+            if a.ndim not in (2, 3) or a.shape[-1] != g.n:
+                raise ValueError(f"input {g.name!r} must have shape [T, n] = [T, {g.n}] or [trials, T, n], "
+                                 f"got {list(a.shape)}")
+            _check_spikes(a, f"input {g.name!r}")
+            out[g] = (a.shape[0] if a.ndim == 3 else None, int(a.shape[-2]), a if a.ndim == 3 else a[None])
+        return out
+
+    @staticmethod
+    def _decode_events(ev: tuple, g: InputGroup, what: str) -> tuple[np.ndarray, np.ndarray]:
+        if len(ev) not in (2, 3):
+            raise ValueError(f"{what}: events must be (steps, channels) or (steps, channels, values)")
+        steps = _int_array(ev[0], np.shape(ev[0]), f"{what} steps", 0, 2**62)
+        ch = _int_array(ev[1], np.shape(ev[1]), f"{what} channels", 0, g.n - 1)
+        if steps.ndim != 1 or steps.shape != ch.shape:
+            raise ValueError(f"{what}: steps and channels must be 1-d and of the same length")
+        if len(ev) == 3:
+            vals = np.asarray(ev[2])
+            if vals.shape != steps.shape:
+                raise ValueError(f"{what}: values must have the length of steps")
+            _check_spikes(vals, f"{what} values")
+            keep = vals.astype(bool)
+            steps, ch = steps[keep], ch[keep]
+        return steps, ch
+
+    def _dense_inputs(self, decoded: dict[InputGroup, tuple[Any, Any, Any]], T: int, B: int) -> np.ndarray | None:
+        if not decoded:
+            return None
         X = np.zeros((B, T, self._n_in), np.uint8)
-        for g, a in parts:
-            X[:, :, g.start:g.start + g.n] = a
-        return X, int(B)
+        for g, (Bg, Tg, data) in decoded.items():
+            if Tg is not None and Tg != T:
+                raise ValueError(f"input {g.name!r} must have shape [T, n] = [{T}, {g.n}] or [trials, T, n], "
+                                 f"got {Tg} steps")
+            if Bg is not None and Bg != B:
+                raise ValueError(f"input {g.name!r} holds {Bg} trials but the run has {B}")
+            if Tg is not None:
+                X[:, :, g.start:g.start + g.n] = data  # [1 or B, T, n] broadcasts over the trials
+                continue
+            for b in range(B):
+                steps, ch = data[b if len(data) > 1 else 0]
+                if steps.size and steps.max() >= T:
+                    raise ValueError(f"input {g.name!r}: event step {int(steps.max())} is outside [0, {T})")
+                X[b, steps, g.start + ch] = 1
+        return X
 
     def resources(self) -> dict[str, Any]:
         """Loihi 1 resource estimate (see :func:`ahpsim.loihi.estimate_resources`)."""

@@ -10,6 +10,19 @@ effective weight zero, so the finest weight step is ``2**6`` and negative expone
 ``du = 4096`` (no carry-over). Delays: a float delay ``d >= 1`` between neurons is Loihi delay
 ``d - 1`` (compartment spikes take one step), a float input delay ``d`` is Loihi delay ``d``.
 
+ALIF populations (``reset="subtract"``, no bias) are two-compartment neurons too, built from the
+same parts as the AHP neuron: the soma's current ``u`` carries the float membrane potential (``du``
+from ``tau_m``; ``dv = 4095`` so that ``v`` keeps only ``v / 4096`` of the previous step, under 64
+units below threshold 2**18), the auxiliary compartment holds ``-beta * s_p * a`` (``aux_dv`` from
+``tau_a``, charged one step after each spike) and its voltage is added to the soma's ``v`` by the
+ADD join, so ``v > vth`` is the float test ``v > v_th + beta * a``; the reset by subtraction is a
+soma -> soma synapse of ``-v_th * s_p``. Loihi's refractory hold of ``v`` then only blocks spikes
+(``u`` keeps integrating), as the float ``n_ref`` does. This relies on the engine's reading that the
+join enters the parent's ``v`` and is not stored in its ``u`` (docs/loihi.md, open point 1), and
+``u`` wraps at 24 bits (+-32 thresholds at the default ``vth_mant``). ``reset="zero"`` (it would need
+``u <- 0`` on a spike; Loihi resets only ``v``) and a bias (Loihi adds it to ``v``, not ``u``) raise
+``NotImplementedError``.
+
 Semantic differences (listed in the report): Loihi resets v to 0 (a float ``reset="subtract"``
 population changes behaviour), Loihi's refractory period holds v at 0 (float ``n_ref`` only blocks
 spikes), a readout is a compartment with the maximal threshold (it would spike and reset past
@@ -105,16 +118,23 @@ class QuantizedResult(LoihiResult):
     """Integer results plus float views (``readout``: output voltages divided by the scale)."""
 
     def __init__(self, qnet: "QuantizedNetwork", res: LoihiResult):
-        super().__init__(res._net, res.spikes_all.view(np.uint8), res.u_all, res.v_all)
+        super().__init__(res._net, res.spikes_all.view(np.uint8), res.u_all, res.v_all, res.t0)
         self._q = qnet
 
-    def readout(self, group: Any) -> np.ndarray:
+    def readout(self, group: Any = None) -> np.ndarray:
+        """Float readout trace ``[n_trials, T, n]``: the output group's voltage divided by its scale."""
+        if group is None:  # all readout populations, side by side (as SimResult.readout())
+            names = [p["name"] for p in self._q.report.populations if p["kind"] == "Readout"]
+            if not names:
+                raise ValueError("no readout traces: the network has no readout population")
+            return np.concatenate([self.readout(n) for n in names], axis=2)
         name = group if isinstance(group, str) else group.name
         return self.v(name).astype(np.float64) / self._q.scale[name]
 
 
 class QuantizedNetwork:
-    """A float network converted to Loihi units; :meth:`run` has the float engine's call shape."""
+    """A float network converted to Loihi units; :meth:`run` has the float engine's call shape and,
+    as the float engine, continues from the current state (:meth:`reset_state` starts again)."""
 
     def __init__(self, net: LoihiNetwork, scale: dict[str, float], report: QuantizationReport, dt: float):
         self.net = net
@@ -122,11 +142,48 @@ class QuantizedNetwork:
         self.report = report
         self.dt = dt
 
-    def run(self, T: int, inputs: Mapping[Any, Any] | None = None, *, record_uv: bool = True,
-            n_threads: int = 1) -> QuantizedResult:
-        """Run on the integer engine; inputs as for the float engine (nonzero = spike)."""
-        inputs = {(k if isinstance(k, str) else k.name): np.asarray(v) != 0 for k, v in (inputs or {}).items()}
-        return QuantizedResult(self, self.net.run(T, inputs, record_uv=record_uv, n_threads=n_threads))
+    def run(self, T: int | None = None, inputs: Mapping[Any, Any] | None = None, *,
+            n_trials: int | None = None, n_threads: int | None = None, record_uv: bool = True,
+            progress: bool = False) -> QuantizedResult:
+        """Run on the integer engine, continuing from the current state; inputs as for the float
+        engine (dense arrays: nonzero = spike; event tuples ``(steps, channels[, values])``)."""
+        conv: dict[Any, Any] = {}
+        for k, v in (inputs or {}).items():
+            key = k if isinstance(k, str) else k.name
+            if isinstance(v, tuple) or (isinstance(v, list) and v and all(isinstance(x, tuple) for x in v)):
+                one = lambda ev: ev[:2] + ((np.asarray(ev[2]) != 0),) if len(ev) == 3 else ev  # noqa: E731
+                conv[key] = one(v) if isinstance(v, tuple) else [one(x) for x in v]
+            else:
+                conv[key] = np.asarray(v) != 0
+        res = self.net.run(T, conv, n_trials=n_trials, n_threads=n_threads, record_uv=record_uv, progress=progress)
+        return QuantizedResult(self, res)
+
+    # state, as LoihiNetwork / ahpsim.Network
+    @property
+    def t(self) -> int:
+        return self.net.t
+
+    @property
+    def n_trials(self) -> int:
+        return self.net.n_trials
+
+    def init_state(self, n_trials: int = 1) -> None:
+        self.net.init_state(n_trials)
+
+    def reset_state(self) -> None:
+        self.net.reset_state()
+
+    def store(self, name: str = "default") -> None:
+        self.net.store(name)
+
+    def restore(self, name: str = "default") -> None:
+        self.net.restore(name)
+
+    def get_state(self, var: str = "v", group: Any = None) -> np.ndarray:
+        return self.net.get_state(var, group)
+
+    def set_state(self, var: str, values: Any, group: Any = None) -> None:
+        self.net.set_state(var, values, group)
 
     def resources(self) -> dict[str, Any]:
         return self.net.resources()
@@ -166,10 +223,10 @@ def _describe(model: Any) -> dict[str, Any]:
 def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: float | None = None) -> QuantizedNetwork:
     """Quantize a float network to Loihi 1 units (rule set ``"loihi1"``).
 
-    model : ``ahpsim.Network`` (populations AHP / LIF / Readout), a trained
+    model : ``ahpsim.Network`` (populations AHP / LIF / ALIF / Readout), a trained
         ``ahpsim.torch.SpikingRNN`` (converted with ``ahpsim.torch.to_network``), or a dict ``{"dt": 1.0, "inputs":
-        {name: n}, "populations": [{"name", "kind" ("AHP", "LIF", "Readout"), "n", "tau_m",
-        "tau_ahp", "beta", "v_th", "n_ref", "bias", "reset", "tau"}], "projections": [{"pre",
+        {name: n}, "populations": [{"name", "kind" ("AHP", "LIF", "ALIF", "Readout"), "n", "tau_m",
+        "tau_ahp", "tau_a", "beta", "v_th", "n_ref", "bias", "reset", "tau"}], "projections": [{"pre",
         "post", "weights" [n_post, n_pre], "delay"}]}``.
     vth_mant : threshold mantissa of every spiking population (default 4096: threshold 2**18,
         leaving v a range of +-32 thresholds before saturation; the paper's authors used 508).
@@ -199,7 +256,20 @@ def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: f
         arr = lambda k, default=0.0: np.broadcast_to(np.asarray(p.get(k, default), np.float64), (n,))  # noqa: E731
         bias = arr("bias")
         entry: dict[str, Any] = dict(name=name, kind=kind)
-        if kind in ("AHP", "LIF"):
+        if kind == "ALIF":
+            reset = p.get("reset", "zero")
+            if reset != "subtract":
+                raise NotImplementedError(
+                    f"population {name!r}: ALIF with reset={reset!r} cannot be quantized. On Loihi the "
+                    "adaptive neuron keeps its membrane potential in the soma's current u (the soma's v "
+                    "only adds the auxiliary compartment's -beta * a through the ADD join and tests the "
+                    "threshold), and Loihi resets v, never u: a reset to zero would need u <- 0 on a spike. "
+                    "Use reset='subtract' (a soma -> soma synapse of -v_th), which is exact")
+            if np.any(bias != 0):
+                raise NotImplementedError(
+                    f"population {name!r}: ALIF with a bias cannot be quantized: Loihi adds the bias to v, "
+                    "not to the current u that holds the ALIF membrane potential, so it would not be integrated")
+        if kind in ("AHP", "LIF", "ALIF"):
             v_th = arr("v_th", 1.0)
             if np.any(v_th <= 0):
                 raise ValueError(f"population {name!r}: v_th must be > 0 to quantize")
@@ -209,7 +279,7 @@ def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: f
             dv = decay_from_tau(arr("tau_m", 20.0), dt)
             n_ref = np.rint(arr("n_ref")).astype(np.int64)
             b_m, b_e = _split_bias(bias * s)
-            if p.get("reset", "zero") != "zero":
+            if kind != "ALIF" and p.get("reset", "zero") != "zero":
                 rep.warnings.append(f"{name}: float reset={p.get('reset')!r}; Loihi resets v to 0 (reset='zero')")
             if np.any(n_ref > 0):
                 rep.warnings.append(f"{name}: Loihi's refractory period holds v at 0 (the float n_ref only blocks spikes)")
@@ -229,6 +299,29 @@ def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: f
                 entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(_tau_from_decay(aux_dv, dt).mean()),
                              ahp_weight_mantissa=int(w_ahp[0]), ahp_weight_exponent=e_ahp,
                              ahp_rel_err=abs(got + beta[0]) / beta[0] if beta[0] else 0.0)
+            elif kind == "ALIF":
+                # Adaptive threshold with a second compartment (see the module docstring): the soma's
+                # current u is the float v (du from tau_m, dv = 4095: v holds almost nothing over), the
+                # auxiliary compartment's voltage is -beta * s * a (aux_dv from tau_a, charged by each
+                # spike one step later) and is added to the soma's v by the ADD join, so the soma
+                # spikes when u - beta * s * a > vth, i.e. v_float > v_th + beta * a. Reset by
+                # subtraction: a soma -> soma synapse of -v_th * s, one step later, into u.
+                beta = arr("beta", 1.8)
+                aux_dv = decay_from_tau(arr("tau_a", 700.0), dt)
+                if np.ptp(beta) > 0:
+                    raise ValueError(f"population {name!r}: quantize needs one beta per population")
+                w_ahp, e_ahp = split_weights(np.array([-float(beta[0]) * s]))
+                common.update(dv=4095)
+                g = net.add_ahp(n, du=dv, aux_dv=np.minimum(aux_dv, 4095), ahp_weight_mantissa=int(w_ahp[0]),
+                                ahp_weight_exponent=e_ahp, name=name, **common)
+                w_rst, e_rst = split_weights(np.array([-float(vth_mant) * 64.0]))
+                net.connect(g, g, np.diag(np.full(n, int(w_rst[0]))), weight_exponent=e_rst, name=f"{name}.reset")
+                got = float(w_ahp[0]) * 2.0 ** (6 + e_ahp) / s
+                entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(_tau_from_decay(aux_dv, dt).mean()),
+                             ahp_weight_mantissa=int(w_ahp[0]), ahp_weight_exponent=e_ahp,
+                             ahp_rel_err=abs(got + beta[0]) / beta[0] if beta[0] else 0.0,
+                             reset_weight_rel_err=abs(float(w_rst[0]) * 2.0 ** (6 + e_rst) + vth_mant * 64.0)
+                             / (vth_mant * 64.0))
             else:
                 g = net.add_compartments(n, du=4096, name=name, **common)
         elif kind == "Readout":
@@ -240,7 +333,8 @@ def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: f
                                      bias_exp=b_e, name=name)
             entry.update(scale=s, dv_min=int(dv.min()), tau_m_eff=float(_tau_from_decay(dv, dt).mean()))
         else:
-            raise NotImplementedError(f"population {name!r}: quantize supports AHP, LIF and Readout, not {kind!r}")
+            raise NotImplementedError(
+                f"population {name!r}: quantize supports AHP, LIF, ALIF and Readout, not {kind!r}")
         scale[name] = s
         groups[name] = g
         rep.populations.append(entry)

@@ -3,7 +3,7 @@
 // threshold, bias, refractory delay, spiking mode and optional parent joined with ADD) and a list
 // of projections (weight mantissas with one weight exponent per projection, per-synapse delays).
 //
-// Step t, for every trial (state starts at zero):
+// Step t (absolute; the state carries over between advance() calls, run() starts from zero):
 //   1. input spikes of step t are pushed into the delay ring buffer (latency kInputLatency + delay);
 //   2. every compartment, in index order (children before parents):
 //        u <- Rules::update_u(u, du, activation delivered for step t)
@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -137,13 +138,80 @@ class Engine {
   std::int32_t n_inputs() const { return n_in_; }
   std::size_t n_synapses() const { return in_.syn.size() + cx_.syn.size(); }
 
-  // inputs: [trials, steps, n_inputs] spikes (nonzero = spike), or null for none. record_uv: also
-  // fill u and v. Trials are independent (each starts from the zero state) and are spread over
-  // n_threads threads; the result does not depend on n_threads.
+  // State of one trial: current, voltage, refractory counter and the delay ring buffer of pending
+  // synaptic input (join / total are per-step scratch).
+  struct State {
+    std::vector<std::int64_t> u, v, join, total;
+    std::vector<std::int32_t> ref;
+    std::vector<std::int64_t> acc;  // delay ring buffer [ring][width]: slot-major, lanes side by side
+  };
+  // The whole simulation state: every trial, and the absolute step t (the ring buffer is indexed by
+  // t mod ring_size, so t is part of the state).
+  struct Snapshot {
+    std::int64_t t = 0;
+    std::vector<State> trials;
+  };
+
+  std::size_t ring_size() const { return ring_; }
+  std::size_t acc_width() const { return width_; }
+
+  // ---- stateful interface (as the float engine): run() continues from the held state
+  void init_state(std::int64_t trials) {
+    if (trials < 1) throw std::invalid_argument("trials must be >= 1");
+    state_.t = 0;
+    state_.trials.assign(static_cast<std::size_t>(trials), make_state());
+  }
+  void reset_state() {
+    state_.t = 0;
+    state_.trials.clear();
+  }
+  bool has_state() const { return !state_.trials.empty(); }
+  std::int64_t n_trials() const { return static_cast<std::int64_t>(state_.trials.size()); }
+  std::int64_t t() const { return state_.t; }
+  const Snapshot& state() const { return state_; }
+  // Replaces the state; throws std::invalid_argument if the arrays do not fit this network.
+  void set_state(Snapshot s) {
+    if (s.trials.empty()) throw std::invalid_argument("a state needs at least one trial");
+    if (s.t < 0) throw std::invalid_argument("t must be >= 0");
+    for (auto& st : s.trials) {
+      if (st.u.size() != n_ || st.v.size() != n_ || st.ref.size() != n_ || st.acc.size() != ring_ * width_)
+        throw std::invalid_argument("state arrays do not match this network (u, v, ref: " + std::to_string(n_) +
+                                    ", acc: " + std::to_string(ring_ * width_) + " per trial)");
+      for (std::size_t c = 0; c < n_; ++c) {
+        detail::check_range("u", st.u[c], INT32_MIN, INT32_MAX);
+        detail::check_range("v", st.v[c], -bits::kStateMax, bits::kStateMax);
+        detail::check_range("ref", st.ref[c], 0, std::max(ref_delay_[c] - 1, 0));
+      }
+      st.join.assign(n_, 0);
+      st.total.assign(n_, 0);
+    }
+    state_ = std::move(s);
+  }
+  // Simulates `steps` more steps of every held trial (inputs: [n_trials, steps, n_inputs] or null);
+  // run(a) then run(b) gives bit for bit what run(a + b) gives. Does not depend on n_threads.
+  RunOutput advance(std::int64_t steps, const std::uint8_t* inputs, bool record_uv, int n_threads = 1) {
+    if (!has_state()) throw std::invalid_argument("no state: call init_state(trials) first");
+    RunOutput out = simulate(&state_.trials, n_trials(), state_.t, steps, inputs, record_uv, n_threads);
+    state_.t += steps;
+    return out;
+  }
+
+  // ---- stateless interface: every trial starts from the zero state at t = 0 (the held state is
+  // not touched). inputs: [trials, steps, n_inputs] spikes (nonzero = spike), or null for none.
+  // record_uv: also fill u and v. Trials are independent and spread over n_threads threads; the
+  // result does not depend on n_threads.
   RunOutput run(std::int64_t steps, std::int64_t trials, const std::uint8_t* inputs, bool record_uv,
                 int n_threads = 1) const {
-    if (steps < 0) throw std::invalid_argument("steps must be >= 0");
     if (trials < 1) throw std::invalid_argument("trials must be >= 1");
+    return simulate(nullptr, trials, 0, steps, inputs, record_uv, n_threads);
+  }
+
+ private:
+  // states: the trials' states, advanced in place; null: every trial from the zero state, with one
+  // scratch state per thread (no per-trial state is kept).
+  RunOutput simulate(std::vector<State>* states, std::int64_t trials, std::int64_t t0, std::int64_t steps,
+                     const std::uint8_t* inputs, bool record_uv, int n_threads) const {
+    if (steps < 0) throw std::invalid_argument("steps must be >= 0");
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
     RunOutput out;
     const std::size_t total = static_cast<std::size_t>(trials * steps) * n_;
@@ -153,8 +221,16 @@ class Engine {
       out.v.assign(total, 0);
     }
     auto work = [&](std::int64_t b0, std::int64_t b1) {
-      State st = make_state();
-      for (std::int64_t b = b0; b < b1; ++b) run_trial(st, b, steps, inputs, record_uv, out);
+      if (states) {
+        for (std::int64_t b = b0; b < b1; ++b)
+          run_trial((*states)[static_cast<std::size_t>(b)], b, t0, steps, inputs, record_uv, out);
+      } else {
+        State st = make_state();
+        for (std::int64_t b = b0; b < b1; ++b) {
+          if (b > b0) clear(st);
+          run_trial(st, b, t0, steps, inputs, record_uv, out);
+        }
+      }
     };
     const std::int64_t nt = std::min<std::int64_t>(n_threads, trials);
     if (nt <= 1) {
@@ -178,7 +254,6 @@ class Engine {
     return out;
   }
 
- private:
   struct Syn {  // one synapse while building
     std::int32_t offset;  // column in the accumulator: lane offset + post index within the lane
     std::int32_t weight;
@@ -199,12 +274,6 @@ class Engine {
   struct Lane {
     std::int32_t start, n, exp, offset;  // post range, exponent, first accumulator column
   };
-  struct State {
-    std::vector<std::int64_t> u, v, join, total;
-    std::vector<std::int32_t> ref;
-    std::vector<std::int64_t> acc;  // delay ring buffer [ring][width]: slot-major, lanes side by side
-  };
-
   void build(const NetworkSpec& s) {
     const auto& c = s.cx;
     n_ = c.size();
@@ -281,21 +350,20 @@ class Engine {
     st.acc.assign(ring_ * width_, 0);
     return st;
   }
-  void reset(State& st) const {
+  void clear(State& st) const {
     std::fill(st.u.begin(), st.u.end(), 0);
     std::fill(st.v.begin(), st.v.end(), 0);
     std::fill(st.ref.begin(), st.ref.end(), 0);
     std::fill(st.acc.begin(), st.acc.end(), 0);
   }
 
-  void run_trial(State& st, std::int64_t b, std::int64_t steps, const std::uint8_t* inputs, bool record_uv,
-                 RunOutput& out) const {
-    reset(st);
+  void run_trial(State& st, std::int64_t b, std::int64_t t0, std::int64_t steps, const std::uint8_t* inputs,
+                 bool record_uv, RunOutput& out) const {
     const std::uint8_t* x = inputs ? inputs + static_cast<std::size_t>(b * steps) * n_in_ : nullptr;
     const std::size_t base = static_cast<std::size_t>(b * steps) * n_;
     for (std::int64_t t = 0; t < steps; ++t) {
       const std::size_t o = base + static_cast<std::size_t>(t) * n_;
-      step(st, t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o);
+      step(st, t0 + t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o);
       if (record_uv) {
         for (std::size_t c = 0; c < n_; ++c) {
           out.u[o + c] = static_cast<std::int32_t>(st.u[c]);
@@ -374,6 +442,7 @@ class Engine {
   std::size_t ring_ = 2;
   std::size_t width_ = 0;  // accumulator columns (sum of lane sizes)
   SourceTable in_, cx_;  // synapses of the input channels / of the compartments
+  Snapshot state_;       // held state of the stateful interface (no trials: none yet)
 };
 
 }  // namespace ahpsim::loihi
