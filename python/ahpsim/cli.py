@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     if cli_train is not None:
         cli_train.add_train_parser(sub)
         cli_train.add_eval_parser(sub)
+    from .energy import add_energy_parser
+
+    add_energy_parser(sub)
     return p
 
 

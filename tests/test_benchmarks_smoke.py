@@ -1,0 +1,78 @@
+"""Smoke test of the benchmark suite (``python -m benchmarks --quick``): the harness runs end to end on
+tiny sizes and writes a valid JSON, markdown and plot. Timings are never checked. Peers run only where
+their virtual environment exists; the ahpsim side always runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+
+def _suite():
+    spec = importlib.util.spec_from_file_location("ahpsim_bench_suite", BENCH / "suite.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quick_suite_end_to_end(tmp_path: Path) -> None:
+    suite = _suite()
+    peers = [p for p, s in suite.PEERS.items() if (ROOT / s["venv"] / "bin" / "python").exists()]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python")] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "brunel,scaling", "--peers", ",".join(peers),
+           "--out-dir", str(tmp_path), "--timeout", "600"]
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((tmp_path / "suite.json").read_text())
+    assert suite.validate(res) == []
+    assert res["quick"] is True
+    b = res["benchmarks"]["brunel"]
+    a = b["results"]["ahpsim"]
+    assert a["status"] == "ok" and a["synapses"] == b["params"]["n"] * (b["params"]["c_e"] + b["params"]["c_i"])
+    assert a["syn_events"] > 0 and a["rate_hz"] > 0
+    for peer in suite.PEERS:
+        r = b["results"][peer]
+        if peer in peers:
+            assert r["status"] in ("ok", "failed", "timeout")
+            if r["status"] == "ok":
+                assert r["synapses"] == a["synapses"] and r["neurons"] == a["neurons"]
+                assert peer in b["comparisons"]
+        else:
+            assert peer not in b["results"] or r["status"] == "not installed"
+    runs = res["benchmarks"]["scaling"]["runs"]
+    assert runs and all(r["status"] == "ok" for r in runs)
+    assert {r["threads"] for r in runs} == {1, 2}
+    md = (tmp_path / "suite.md").read_text()
+    assert "QUICK" in md and "| ahpsim |" in md
+    assert (tmp_path / "suite.png").stat().st_size > 1000
+
+
+def test_missing_peer_and_external_are_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = _suite()
+    monkeypatch.setitem(suite.PEERS, "ghost", {"venv": ".venv-does-not-exist", "script": "x.py", "pip": ["ghost"],
+                                               "import": "ghost"})
+    r = suite.run_peer_brunel("ghost", {"n": 10}, 1, 0, True, 10.0)
+    assert r["status"] == "not installed" and ".venv-does-not-exist" in r["error"]
+    monkeypatch.setitem(suite.EXTERNAL, "ghost", ("bench_does_not_exist.py", "self", [], [], None))
+    e = suite.bench_external("ghost", True, 10.0)
+    assert e["status"] == "not available" and "bench_does_not_exist.py" in e["error"]
+    monkeypatch.setitem(suite.EXTERNAL, "ghost2", ("suite.py", ".venv-does-not-exist", [], [], None))
+    assert suite.bench_external("ghost2", True, 10.0)["status"] == "not available"
+
+
+def test_last_json() -> None:
+    suite = _suite()
+    text = 'log line {not json}\n{"a": 1}\nmore\n{\n  "b": {"c": [1, 2]}\n}\ntrailing'
+    assert suite._last_json(text) == {"b": {"c": [1, 2]}}
+    assert suite._last_json("nothing") is None
