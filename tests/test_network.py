@@ -324,3 +324,18 @@ def test_summary_lists_every_group_and_projection():
         assert f" {name} " in text
     assert text.count("projection ") == len(net.projections()) == 5
     assert "Poisson 2000.0 Hz" in text and "AHP(" in text and "tau_ahp=200" in text
+
+
+def test_dense_and_event_inputs_give_identical_runs():
+    rng = np.random.default_rng(4)
+    x = (rng.random((3, 90, 10)) < 0.1) * rng.normal(1.0, 0.5, (3, 90, 10))
+    events = [tuple(np.nonzero(x[b])) + (x[b][np.nonzero(x[b])],) for b in range(3)]
+    spikes = x != 0
+    spike_events = [tuple(np.nonzero(spikes[b])) for b in range(3)]
+    a = random_net(drive=False).run(inputs={"x": x})
+    b = random_net(drive=False).run(90, {"x": events})
+    same(a, b)
+    c = random_net(drive=False).run(inputs={"x": spikes}, progress=True)  # chunked dense input
+    d = random_net(drive=False).run(90, {"x": spike_events})
+    same(c, d)
+    assert a.spikes(0)[0].size != c.spikes(0)[0].size or not np.array_equal(a.readout(), c.readout())

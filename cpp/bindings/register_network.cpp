@@ -150,6 +150,29 @@ void bind_network(py::module_& m, const char* name) {
             std::vector<py::object> keep;
             for (const auto& item : inputs) {
               auto tup = item.cast<py::tuple>();
+              if (tup.size() == 3) {
+                // dense: (group, n_batch, array [n_batch, T, n]) of bool spikes or Real values
+                const auto n_batch = tup[1].cast<std::uint32_t>();
+                ahpsim::InputEvents<Real> e;
+                e.group = tup[0].cast<std::uint32_t>();
+                e.n_batch = n_batch;
+                py::array arr = tup[2].cast<py::array>();
+                if (arr.ndim() != 3 || arr.shape(0) != static_cast<py::ssize_t>(n_batch) || arr.shape(1) != T)
+                  throw std::invalid_argument("inputs: dense input must have shape [n_batch, T, n]");
+                e.n_channels = static_cast<std::uint32_t>(arr.shape(2));
+                if (arr.dtype().is(py::dtype::of<bool>())) {
+                  auto a = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(arr);
+                  e.dense_spikes = reinterpret_cast<const std::uint8_t*>(a.data());
+                  keep.push_back(a);
+                } else {
+                  auto a = carray<Real>::ensure(arr);
+                  if (!a) throw std::invalid_argument("inputs: dense input must be numeric");
+                  e.dense_value = a.data();
+                  keep.push_back(a);
+                }
+                ev.push_back(e);
+                continue;
+              }
               auto ptr = tup[2].cast<carray<std::int64_t>>();
               auto ch = tup[3].cast<carray<std::int32_t>>();
               auto val = tup[4].cast<carray<Real>>();
@@ -159,7 +182,13 @@ void bind_network(py::module_& m, const char* name) {
               if (ch.size() != val.size()) throw std::invalid_argument("inputs: channel and value lengths differ");
               for (py::ssize_t i = 0; i < ptr.size(); ++i)
                 if (ptr.data()[i] > ch.size()) throw std::invalid_argument("inputs: offsets exceed the event arrays");
-              ev.push_back({tup[0].cast<std::uint32_t>(), n_batch, ptr.data(), ch.data(), val.data()});
+              ahpsim::InputEvents<Real> e;
+              e.group = tup[0].cast<std::uint32_t>();
+              e.n_batch = n_batch;
+              e.ptr = ptr.data();
+              e.channel = ch.data();
+              e.value = val.data();
+              ev.push_back(e);
               keep.push_back(ptr);
               keep.push_back(ch);
               keep.push_back(val);

@@ -497,7 +497,23 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
       for (const auto& in : inputs) {
         const auto& projs = proj_from_input_[in.group];
         if (projs.empty()) continue;
-        const std::int64_t* ptr = in.ptr + static_cast<std::size_t>(in.n_batch == 1 ? 0 : b) * (T + 1);
+        const std::size_t bi = in.n_batch == 1 ? 0 : b;
+        if (in.dense()) {
+          const std::size_t n = in.n_channels, row = (bi * static_cast<std::size_t>(T) + k) * n;
+          if (in.dense_spikes) {
+            const std::uint8_t* x = in.dense_spikes + row;
+            for (std::size_t ch = 0; ch < n; ++ch)
+              if (x[ch])
+                for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(ch), Real(1), slots.data(), lo, hi, c);
+          } else {
+            const Real* x = in.dense_value + row;
+            for (std::size_t ch = 0; ch < n; ++ch)
+              if (x[ch] != Real(0))
+                for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(ch), x[ch], slots.data(), lo, hi, c);
+          }
+          continue;
+        }
+        const std::int64_t* ptr = in.ptr + bi * (T + 1);
         for (std::int64_t e = ptr[k]; e < ptr[k + 1]; ++e)
           for (auto pi : projs)
             deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], slots.data(), lo, hi, c);
@@ -589,6 +605,13 @@ RunOutput<Real> Network<Real>::run(std::int64_t T, const std::vector<InputEvents
     if (in.group >= inputs_.size()) fail("inputs: no such input group");
     if (inputs_[in.group].is_poisson()) fail("inputs: '" + inputs_[in.group].name + "' is a Poisson group and takes no data");
     if (in.n_batch != 1 && in.n_batch != trials_.size()) fail("inputs: batch size must be 1 or n_trials");
+    if (in.dense()) {
+      if (in.n_channels != inputs_[in.group].n) fail("inputs: dense input must have one column per channel");
+      if (in.dense_value)
+        for (std::size_t i = 0, m = static_cast<std::size_t>(in.n_batch) * T * in.n_channels; i < m; ++i)
+          if (!std::isfinite(static_cast<double>(in.dense_value[i]))) fail("inputs: values must be finite");
+      continue;
+    }
     const std::size_t n_ptr = static_cast<std::size_t>(in.n_batch) * (T + 1);
     for (std::size_t i = 0; i < n_ptr; ++i)
       if (in.ptr[i] < 0 || (i % (T + 1) != 0 && in.ptr[i] < in.ptr[i - 1])) fail("inputs: event offsets must be non-decreasing");

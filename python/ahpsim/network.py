@@ -581,7 +581,7 @@ class Network:
             bar = tqdm(total=T, unit="step", desc="ahpsim.run", leave=False)
         try:
             for lo, hi in chunks:
-                ev = [(g.index,) + d.events(lo, hi) for g, d in decoded.items()]
+                ev = [(g.index,) + d.kernel_input(lo, hi) for g, d in decoded.items()]
                 parts.append(self._engine.run(hi - lo, ev, pop_flags, state_ids, bool(record_readouts), n_threads))
                 if bar is not None:
                     bar.update(hi - lo)
@@ -634,39 +634,48 @@ def _short(v: Any) -> str:
 
 # ---------------------------------------------------------------------- input decoding
 class _Input:
-    """Input of one group for one run, as per-trial event lists sorted by step."""
+    """Input of one group for one run: events (trial, step, channel, value) sorted by (trial, step)."""
 
-    def __init__(self, B: int | None, T: int | None, per_trial: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                 dtype: np.dtype) -> None:
-        self.B, self.T, self.per_trial, self.dtype = B, T, per_trial, dtype
-        self.max_step = max((int(s[-1]) for s, _, _ in per_trial if s.size), default=None)
+    def __init__(self, B: int | None, T: int | None, trial: np.ndarray, step: np.ndarray, channel: np.ndarray,
+                 value: np.ndarray, n_batch: int, dense: np.ndarray | None = None) -> None:
+        self.B, self.T, self.n_batch, self.dense = B, T, n_batch, dense
+        self.trial, self.step, self.channel, self.value = trial, step, channel, value
+        self.max_step = int(step.max()) if step.size else None
+
+    def kernel_input(self, lo: int, hi: int) -> tuple:
+        """What the kernel takes for steps [lo, hi): (n_batch, dense [n_batch, hi - lo, n]) for arrays,
+        which the kernel scans itself, else events (n_batch, offsets, channels, values)."""
+        if self.dense is not None:
+            return (self.n_batch, self.dense if (lo, hi) == (0, self.dense.shape[1]) else self.dense[:, lo:hi])
+        return self.events(lo, hi)
 
     def events(self, lo: int, hi: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """(n_batch, offsets [n_batch * (hi - lo + 1)], channels, values) for steps [lo, hi)."""
         n = hi - lo
-        ptrs, chs, vals = [], [], []
-        base = 0
-        for steps, ch, val in self.per_trial:
-            a, b = np.searchsorted(steps, [lo, hi])
-            counts = np.bincount(steps[a:b] - lo, minlength=n) if n else np.zeros(0, dtype=np.int64)
-            ptr = np.empty(n + 1, dtype=np.int64)
-            ptr[0] = base
-            np.cumsum(counts, out=ptr[1:])
-            ptr[1:] += base
-            base += b - a
-            ptrs.append(ptr)
-            chs.append(ch[a:b])
-            vals.append(val[a:b])
-        return (len(self.per_trial), np.concatenate(ptrs), np.ascontiguousarray(np.concatenate(chs), dtype=np.int32),
-                np.ascontiguousarray(np.concatenate(vals), dtype=self.dtype))
+        if lo == 0 and (self.max_step is None or self.max_step < hi):
+            trial, step, ch, val = self.trial, self.step, self.channel, self.value
+        else:
+            m = (self.step >= lo) & (self.step < hi)
+            trial, step, ch, val = self.trial[m], self.step[m] - lo, self.channel[m], self.value[m]
+        # events are sorted by (trial, step): offsets of every (trial, step) from one cumulative count
+        counts = np.bincount(trial * n + step, minlength=self.n_batch * n) if n else np.zeros(0, dtype=np.int64)
+        cum = np.zeros(self.n_batch * n + 1, dtype=np.int64)
+        np.cumsum(counts, out=cum[1:])
+        idx = np.arange(self.n_batch)[:, None] * n + np.arange(n + 1)[None, :]
+        return (self.n_batch, np.ascontiguousarray(cum[idx].ravel()), np.ascontiguousarray(ch, dtype=np.int32),
+                np.ascontiguousarray(val))
 
 
 def _decode_input(data: Any, g: Group, dtype: np.dtype) -> _Input:
     name = f"inputs[{g.name!r}]"
-    if isinstance(data, tuple):
-        return _Input(None, None, [_decode_events(data, g, dtype, name)], dtype)
-    if isinstance(data, list) and data and all(isinstance(x, tuple) for x in data):
-        return _Input(len(data), None, [_decode_events(x, g, dtype, f"{name}[{b}]") for b, x in enumerate(data)], dtype)
+    if isinstance(data, tuple) or (isinstance(data, list) and data and all(isinstance(x, tuple) for x in data)):
+        trials = [data] if isinstance(data, tuple) else data
+        parts = [_decode_events(x, g, dtype, name if isinstance(data, tuple) else f"{name}[{b}]")
+                 for b, x in enumerate(trials)]
+        trial = np.concatenate([np.full(p[0].size, b, dtype=np.int64) for b, p in enumerate(parts)])
+        step, ch, val = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        return _Input(None if isinstance(data, tuple) else len(data), None, trial, step, ch, val.astype(dtype),
+                      len(parts))
     arr = as_real_array(data, name, allow_bool=True)
     if arr.ndim not in (2, 3) or arr.shape[-1] != g.n:
         raise ValueError(f"{name} must have shape [T, {g.n}] or [B, T, {g.n}], got {arr.shape}")
@@ -677,12 +686,10 @@ def _decode_input(data: Any, g: Group, dtype: np.dtype) -> _Input:
         if not np.all(np.isfinite(cast)):
             raise ValueError(f"{name} overflows {dtype.name}")
         arr3 = cast
-    per_trial = []
-    for b in range(arr3.shape[0]):
-        steps, ch = np.nonzero(arr3[b])
-        vals = arr3[b][steps, ch]
-        per_trial.append((steps.astype(np.int64), ch.astype(np.int32), vals.astype(dtype)))
-    return _Input(B, arr3.shape[1], per_trial, dtype)
+    # the kernel scans dense arrays itself (in channel order, as events of one step would be delivered)
+    empty = np.zeros(0, dtype=np.int64)
+    return _Input(B, arr3.shape[1], empty, empty, empty, np.zeros(0, dtype=dtype), arr3.shape[0],
+                  dense=np.ascontiguousarray(arr3))
 
 
 def _decode_events(ev: tuple, g: Group, dtype: np.dtype, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -694,7 +701,7 @@ def _decode_events(ev: tuple, g: Group, dtype: np.dtype, name: str) -> tuple[np.
         raise ValueError(f"{name}: steps and channels must have the same length")
     vals = np.ones(steps.size) if len(ev) == 2 else Network._per_synapse(ev[2], steps.size, f"{name} values")
     order = np.argsort(steps, kind="stable")
-    return steps[order], ch[order].astype(np.int32), vals[order].astype(dtype)
+    return steps[order], ch[order].astype(np.int64), vals[order].astype(dtype)
 
 
 def _chunks(T: int, progress: bool, work: int) -> list[tuple[int, int]]:

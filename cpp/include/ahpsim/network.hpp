@@ -36,12 +36,19 @@ struct PoissonDrive {
 
 // External input of one input group for one run: per (trial, step) a list of (channel, value).
 template <class Real>
+// Either events (ptr/channel/value) or a dense array [n_batch, T, n_channels] of spikes
+// (dense_spikes, 0/1 bytes) or values (dense_value); nonzero entries are delivered in channel order,
+// as the events of one step are.
 struct InputEvents {
   std::uint32_t group = 0;
   std::uint32_t n_batch = 1;          // 1: the same input for every trial
   const std::int64_t* ptr = nullptr;  // [n_batch * (T + 1)] offsets into channel/value
   const std::int32_t* channel = nullptr;
   const Real* value = nullptr;
+  const std::uint8_t* dense_spikes = nullptr;
+  const Real* dense_value = nullptr;
+  std::uint32_t n_channels = 0;
+  bool dense() const { return dense_spikes != nullptr || dense_value != nullptr; }
 };
 
 struct RecordSpec {
