@@ -9,6 +9,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+try:  # hypothesis: the same examples on every CI run; AHPSIM_FUZZ=random explores new ones
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True)
+    settings.register_profile("random", derandomize=False)
+    settings.load_profile("random" if os.environ.get("AHPSIM_FUZZ") == "random" else "ci")
+except ImportError:
+    pass
+
 
 def _data_root() -> Path:
     env = os.environ.get("AHPSIM_TEST_DATA")

@@ -25,11 +25,19 @@ def _suite():
     return mod
 
 
+def _ahpsim_parent() -> Path:
+    import ahpsim
+
+    return Path(ahpsim.__file__).resolve().parents[1]
+
+
 def test_quick_suite_end_to_end(tmp_path: Path) -> None:
     suite = _suite()
     peers = [p for p, s in suite.PEERS.items() if (ROOT / s["venv"] / "bin" / "python").exists()]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python")] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # The ahpsim this test imports (installed, or the in-place build under python/), never a source
+    # tree without the compiled _core.
+    env["PYTHONPATH"] = os.pathsep.join([str(_ahpsim_parent())] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--only", "brunel,scaling", "--peers", ",".join(peers),
            "--out-dir", str(tmp_path), "--timeout", "600"]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)

@@ -168,7 +168,7 @@ junk = st.one_of(
               st.floats(allow_nan=True, allow_infinity=True)),
     st.builds(lambda s: np.zeros(s, dtype=np.int64), st.tuples(st.integers(0, 4), st.integers(0, 12), st.integers(0, 5))),
 )
-OK = (ValueError, TypeError, KeyError, IndexError, RuntimeError, OverflowError)
+OK = (ValueError, TypeError, KeyError, IndexError, RuntimeError, OverflowError, MemoryError)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
@@ -203,3 +203,15 @@ def test_random_bad_arguments_never_crash(op, a, b, c):
     # whatever happened, the network is still usable
     net.reset_state()
     net.run(3, n_trials=1)
+
+
+def test_state_beyond_memory_is_a_memory_error_not_a_kill(net):
+    """Linux overcommits: without a check, a state too large for the machine is allocated and the process
+    killed when it is touched. ahpsim raises first, naming the argument."""
+    with pytest.raises(MemoryError, match="n_trials=2147483647"):
+        net.init_state(2**31 - 1)
+    with pytest.raises(MemoryError, match="n_trials=2147483647"):
+        net.run(1, n_trials=2**31 - 1)
+    with pytest.raises(MemoryError, match=r"add_population\(n=2147483647\)"):
+        net.add_population(2**31 - 1, ahpsim.LIF())
+    net.run(2, n_trials=2)  # still usable

@@ -48,6 +48,17 @@ def as_real_array(value: Any, name: str, *, allow_bool: bool = False) -> np.ndar
     return arr
 
 
+def cast_checked(arr: np.ndarray, dtype: Any, name: str) -> np.ndarray:
+    """``arr`` (finite) as a contiguous array of the float ``dtype``; values beyond its range are a
+    ValueError naming ``name``, not a RuntimeWarning and an inf."""
+    dtype = np.dtype(dtype)
+    arr = np.asarray(arr)
+    big = float(np.finfo(dtype).max)
+    if arr.size and np.issubdtype(arr.dtype, np.number) and float(np.max(np.abs(arr))) > big:
+        raise ValueError(f"{name} overflows {dtype.name}: magnitudes must be <= {big:.6g}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
 def as_param_array(value: Any, n: int, name: str, *, nonneg: bool = False, integer: bool = False) -> np.ndarray:
     """A neuron parameter: scalar or one value per neuron, broadcast to ``n`` values (float64 / int32)."""
     arr = as_real_array(value, name)
@@ -65,3 +76,30 @@ def as_param_array(value: Any, n: int, name: str, *, nonneg: bool = False, integ
     if np.any(np.abs(arr) > 1e30):
         raise ValueError(f"{name} must have magnitude <= 1e30")
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the process can still use (Linux MemAvailable; else physical memory; None if
+    unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """MemoryError naming ``what`` when ``nbytes`` exceed the memory available. Linux overcommits, so
+    an allocation that cannot be backed would otherwise succeed and the process be killed later."""
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than the {avail / 2**30:.3g} GiB "
+                          "of memory available")

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._validation import as_int, as_real_array
+from ._validation import as_int, as_real_array, cast_checked, check_memory
 from .models import NeuronModel, Readout
 from .result import SimResult
 
@@ -61,6 +61,10 @@ class Group:
 
 GroupLike = Union[Group, str]
 InputLike = Any
+
+
+# bytes of per-neuron parameters and state kept while building (an upper estimate)
+_PARAM_BYTES_PER_NEURON = 128
 
 
 class Network:
@@ -202,6 +206,9 @@ class Network:
         """Add ``n`` neurons of one model (:class:`LIF`, :class:`AHP`, :class:`ALIF`, :class:`Readout`)."""
         self._check_mutable("add a population")
         n = as_int(n, "n", minimum=1, maximum=2**31 - 1)
+        if self.n_neurons + n > 2**32 - 1:
+            raise ValueError(f"n = {n}: a network holds at most 2**32 - 1 neurons, it has {self.n_neurons}")
+        check_memory(n * _PARAM_BYTES_PER_NEURON, f"add_population(n={n})")
         if not isinstance(model, NeuronModel) or model.kind not in _KINDS:
             raise TypeError(f"model must be an ahpsim.LIF, AHP, ALIF or Readout instance, got {model!r}")
         p = model.arrays(n)
@@ -293,9 +300,7 @@ class Network:
                 if D.shape != W.shape:
                     raise ValueError(f"delay must be an int or have the shape of weights {W.shape}, got {D.shape}")
                 d = self._delays(D[post_i, pre_i], w.size, min_delay)
-        w = np.ascontiguousarray(w, dtype=self.dtype)
-        if w.size and not np.all(np.isfinite(w)):
-            raise ValueError(f"weights overflow {self.dtype.name}")
+        w = cast_checked(w, self.dtype, "weights")
         return self._engine.connect(src.is_input, src.index, tgt.index, pre_i.astype(np.uint32),
                                     post_i.astype(np.uint32), w, d)
 
@@ -445,7 +450,14 @@ class Network:
     def init_state(self, n_trials: int = 1) -> None:
         """Create fresh state (all zero, t = 0) for ``n_trials`` independent trials."""
         n_trials = as_int(n_trials, "n_trials", minimum=1, maximum=2**31 - 1)
+        self._check_state_memory(n_trials)
         self._engine.init_state(n_trials)
+
+    def _check_state_memory(self, n_trials: int) -> None:
+        r = self.dtype.itemsize
+        n = self.n_neurons
+        per_trial = n * (2 * r + 5) + self._engine.ring_slots * n * r + (n // 1024 + 2) * 64 + 256
+        check_memory(float(n_trials) * per_trial, f"simulation state of n_trials={n_trials}")
 
     def reset_state(self) -> None:
         """Drop all simulation state (t back to 0); connectivity and parameters are kept."""
@@ -564,12 +576,16 @@ class Network:
             B = B_req or 1
             if not self._pops:
                 raise RuntimeError("the network has no populations; add one with add_population()")
+            self._check_state_memory(B)
             self._engine.init_state(B)
 
         pop_flags = self._record_flags(record_spikes)
         state_ids, state_groups = self._record_state_ids(record_state)
         if not isinstance(record_readouts, (bool, np.bool_)):
             raise TypeError("record_readouts must be a bool")
+        n_readout = sum(g.n for g in self._pops if g.model.kind == "Readout") if record_readouts else 0
+        check_memory(float(B) * T * (2 * len(state_ids) + n_readout) * self.dtype.itemsize,
+                     f"recording state / readout traces of {B} trials x {T} steps")
         t0 = self._engine.t
         # Long runs go in chunks so that Ctrl-C (checked between chunks) stops them at a step boundary
         # with a consistent state; results do not depend on the chunking.
@@ -682,10 +698,7 @@ def _decode_input(data: Any, g: Group, dtype: np.dtype) -> _Input:
     B = arr.shape[0] if arr.ndim == 3 else None
     arr3 = arr if arr.ndim == 3 else arr[None]
     if arr3.dtype != np.bool_:
-        cast = arr3.astype(dtype)
-        if not np.all(np.isfinite(cast)):
-            raise ValueError(f"{name} overflows {dtype.name}")
-        arr3 = cast
+        arr3 = cast_checked(arr3, dtype, name)
     # the kernel scans dense arrays itself (in channel order, as events of one step would be delivered)
     empty = np.zeros(0, dtype=np.int64)
     return _Input(B, arr3.shape[1], empty, empty, empty, np.zeros(0, dtype=dtype), arr3.shape[0],
@@ -701,7 +714,7 @@ def _decode_events(ev: tuple, g: Group, dtype: np.dtype, name: str) -> tuple[np.
         raise ValueError(f"{name}: steps and channels must have the same length")
     vals = np.ones(steps.size) if len(ev) == 2 else Network._per_synapse(ev[2], steps.size, f"{name} values")
     order = np.argsort(steps, kind="stable")
-    return steps[order], ch[order].astype(np.int64), vals[order].astype(dtype)
+    return steps[order], ch[order].astype(np.int64), cast_checked(vals[order], dtype, f"{name} values")
 
 
 def _chunks(T: int, progress: bool, work: int) -> list[tuple[int, int]]:
