@@ -1,0 +1,205 @@
+"""Training-step throughput (forward + loss + backward) of the paper's sMNIST LSNN in ``ahpsim.torch``
+against snnTorch and Norse built the same way, in one process, one run.
+
+Network (all frameworks): 80 input channels (threshold-crossing spikes, 5% density), 240 recurrent
+spiking neurons with all-to-all recurrent weights (delay 1), membrane tau 20 steps, threshold 1,
+reset by subtraction (Norse: to v_reset = 0, its only mode), 10 leaky readouts (tau 20), cross-entropy
+on the readout at the last step; batch 64, 840 steps (sMNIST), float32, CPU, ``torch.set_num_threads``.
+Variants: ahpsim.torch 140 LIF + 100 AHP (the paper), 140 LIF + 100 ALIF, 240 LIF; snnTorch 240 ``RLeaky``
+(all-to-all) + ``Leaky`` readout (no reset); Norse 240 ``LIFRecurrent`` (synaptic decay set to one step)
+and 240 ``LSNNRecurrent`` (adaptive threshold, Bellec's LSNN) + ``LI`` readout.  Repetitions are
+interleaved so that load from other processes hits every framework alike; the median is reported.
+
+Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse):
+
+    PYTHONPATH=python .venv-peers/bin/python benchmarks/bench_train_step_vs_peers.py --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as tnf
+
+
+def ahpsim_factory(n_lif, n_ahp=0, n_alif=0):
+    from ahpsim.torch.modules import SpikingRNN
+
+    def make(n_in, n_out):
+        m = SpikingRNN(n_in, n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, tau_m=20.0, tau_ahp=700.0,
+                       beta_ahp=0.756, tau_a=700.0, beta_alif=0.756, tau_out=20.0, w_in_scale=3.0, seed=0)
+
+        def step(x, lab):
+            out = m(x)
+            loss = tnf.cross_entropy(out.y[:, -1], lab)
+            m.zero_grad(set_to_none=True)
+            loss.backward()
+            return float(out.z.detach().mean())
+
+        return m, step
+
+    return make
+
+
+def snntorch_factory():
+    import snntorch as snn
+
+    def make(n_in, n_out, n_rec=240):
+        alpha = math.exp(-1.0 / 20.0)
+        fc_in = torch.nn.Linear(n_in, n_rec, bias=False)
+        torch.nn.init.normal_(fc_in.weight, 0.0, 3.0 / math.sqrt(n_in))
+        rlif = snn.RLeaky(beta=alpha, linear_features=n_rec, all_to_all=True, threshold=1.0,
+                          reset_mechanism="subtract")
+        fc_out = torch.nn.Linear(n_rec, n_out)
+        readout = snn.Leaky(beta=alpha, reset_mechanism="none")
+        params = list(fc_in.parameters()) + list(rlif.parameters()) + list(fc_out.parameters())
+
+        def step(x, lab):
+            x_tm = x.float().transpose(0, 1)
+            # input currents of all steps in one product; unbind (not cur[t]) so that the backward pass
+            # stacks the per-step gradients once instead of filling a [T, B, N] tensor per step
+            cur = fc_in(x_tm).unbind(0)
+            spk, mem = rlif.reset_mem()
+            mem_o = readout.reset_mem()
+            spikes = []
+            for t in range(x_tm.shape[0]):
+                spk, mem = rlif(cur[t], spk, mem)
+                spikes.append(spk)
+                _, mem_o = readout(fc_out(spk), mem_o)
+            loss = tnf.cross_entropy(mem_o, lab)
+            for p in params:
+                p.grad = None
+            loss.backward()
+            return float(torch.stack(spikes).detach().mean())
+
+        return (fc_in, rlif, fc_out), step
+
+    return make
+
+
+def norse_factory(kind):
+    import norse.torch as norse
+
+    def make(n_in, n_out, n_rec=240):
+        if kind == "lif":
+            p = norse.LIFParameters(tau_syn_inv=torch.as_tensor(1000.0), tau_mem_inv=torch.as_tensor(50.0),
+                                    v_th=torch.as_tensor(1.0), v_reset=torch.as_tensor(0.0))
+            rec = norse.LIFRecurrent(n_in, n_rec, p=p, dt=1e-3)
+        else:
+            p = norse.LSNNParameters(tau_syn_inv=torch.as_tensor(1000.0), tau_mem_inv=torch.as_tensor(50.0),
+                                     tau_adapt_inv=torch.as_tensor(1.0 / 700.0), v_th=torch.as_tensor(1.0),
+                                     v_reset=torch.as_tensor(0.0), beta=torch.as_tensor(0.756))
+            rec = norse.LSNNRecurrent(n_in, n_rec, p=p, dt=1e-3)
+        fc_out = torch.nn.Linear(n_rec, n_out)
+        li = norse.LI(p=norse.LIParameters(tau_syn_inv=torch.as_tensor(1000.0), tau_mem_inv=torch.as_tensor(50.0)),
+                      dt=1e-3)
+        params = list(rec.parameters()) + list(fc_out.parameters())
+
+        def step(x, lab):
+            x_tm = x.float().transpose(0, 1)
+            z, _ = rec(x_tm)
+            y, _ = li(fc_out(z))
+            loss = tnf.cross_entropy(y[-1], lab)
+            for q in params:
+                q.grad = None
+            loss.backward()
+            return float(z.detach().mean())
+
+        return (rec, fc_out, li), step
+
+    return make
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=840)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", default="benchmarks/results/train_step_vs_peers.json")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x = torch.rand(args.batch, args.steps, 80, generator=torch.Generator().manual_seed(0)) < 0.05
+    lab = torch.randint(0, 10, (args.batch,), generator=torch.Generator().manual_seed(1))
+
+    candidates = {
+        "ahpsim.torch 140 LIF + 100 AHP (paper)": lambda: ahpsim_factory(140, n_ahp=100),
+        "ahpsim.torch 140 LIF + 100 ALIF": lambda: ahpsim_factory(140, n_alif=100),
+        "ahpsim.torch 240 LIF": lambda: ahpsim_factory(240),
+        "snnTorch 240 RLeaky (all-to-all)": snntorch_factory,
+        "Norse 240 LIFRecurrent": lambda: norse_factory("lif"),
+        "Norse 240 LSNNRecurrent (ALIF)": lambda: norse_factory("lsnn"),
+    }
+    versions = {"torch": torch.__version__}
+    for mod in ("snntorch", "norse"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception as e:  # report a peer that is not installed, never a made-up figure
+            versions[mod] = f"not available: {type(e).__name__}: {e}"
+    steps = {}
+    errors = {}
+    for name, fac in candidates.items():
+        try:
+            _, step = fac()(80, 10)
+            step(x, lab)  # warm-up
+            steps[name] = step
+        except Exception as e:
+            errors[name] = f"{type(e).__name__}: {e}"
+            print(f"{name}: FAILED {errors[name]}", flush=True)
+    times = {n: [] for n in steps}
+    cpu = {n: [] for n in steps}
+    rates = {}
+    for r in range(args.reps):
+        for name, step in steps.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            rates[name] = step(x, lab)
+            times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+            print(f"rep {r}: {name}: {times[name][-1]:.3f} s wall, {cpu[name][-1]:.3f} s CPU", flush=True)
+    # The machine is shared: the CPU time of this (single-threaded) process is the robust measure of the
+    # work per training step; wall-clock medians are reported beside it.
+    wall_med = {n: statistics.median(t) for n, t in times.items()}
+    med = {n: statistics.median(t) for n, t in cpu.items()}
+    ours = med.get("ahpsim.torch 140 LIF + 100 AHP (paper)")
+    peers = {n: t for n, t in med.items() if not n.startswith("ahpsim")}
+    fastest_peer = min(peers, key=peers.get) if peers else None
+    res = {
+        "config": {"batch": args.batch, "steps": args.steps, "threads": args.threads, "reps": args.reps,
+                   "n_in": 80, "n_rec": 240, "n_out": 10, "dtype": "float32"},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine()},
+        "versions": versions,
+        "median_cpu_s_per_train_step": med,
+        "median_wall_s_per_train_step": wall_med,
+        "all_cpu_s": cpu,
+        "all_wall_s": times,
+        "spike_rate": rates,
+        "samples_per_s": {n: args.batch / t for n, t in med.items()},
+        "failed": errors,
+        "fastest_peer": fastest_peer,
+        "speedup_vs_fastest_peer": (peers[fastest_peer] / ours) if (ours and fastest_peer) else None,
+        "speedup_measure": "median CPU seconds per training step (single-threaded process)",
+        "speedup_vs_each_peer": {n: t / ours for n, t in peers.items()} if ours else {},
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.out).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, args.out)
+    print(json.dumps({k: res[k] for k in ("median_cpu_s_per_train_step", "median_wall_s_per_train_step", "fastest_peer",
+                                          "speedup_vs_fastest_peer")},
+                     indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

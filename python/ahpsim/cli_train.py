@@ -1,0 +1,156 @@
+"""``python -m ahpsim train TASK ...`` and ``python -m ahpsim eval CHECKPOINT ...`` (need PyTorch).
+
+This module imports torch only when a command runs, so ``python -m ahpsim --help`` works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_train_parser", "add_eval_parser", "train_command", "eval_command"]
+
+_TASKS = ("memory", "smnist", "psmnist", "fsdd", "jv", "ucr")
+
+
+def _kv(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    try:
+        v = json.loads(v)
+    except json.JSONDecodeError:
+        pass
+    return k, v
+
+
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train a spiking network with surrogate gradients (needs torch)",
+                              description="Train an LSNN-style network (LIF + AHP/ALIF) with BPTT and surrogate "
+                                          "gradients; checkpoints in --out are resumed automatically.")
+    p.add_argument("task", choices=_TASKS, help="memory | smnist | psmnist | fsdd | jv (JapaneseVowels) | ucr")
+    p.add_argument("--root", default=None, help="data root laid out like shared/data (default: $AHPSIM_DATA / download)")
+    p.add_argument("--out", default=None, help="checkpoint folder (default: runs/TASK-NEURONS-seedS)")
+    p.add_argument("--neurons", default="ahp", choices=["ahp", "alif", "lif"],
+                   help="adaptive neurons of the recurrent layer (lif = same size, no adaptation)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--max-batches", type=int, default=None, help="batches per epoch at most")
+    p.add_argument("--time-budget", type=float, default=None, help="stop (checkpointed) after this many seconds")
+    p.add_argument("--rate-weight", type=float, default=None, help="firing-rate regulariser weight")
+    p.add_argument("--rate-target", type=float, default=None, help="target spikes per neuron per step")
+    p.add_argument("--task-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="task option, e.g. n_train=2000, delay=300 (repeatable)")
+    p.add_argument("--model-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="network option, e.g. n_lif=100, tau_ahp=500 (repeatable)")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds a checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=train_command)
+    return p
+
+
+def add_eval_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint (torch and, with --kernel, the exported network)")
+    p.add_argument("checkpoint", help="last.pt / best.pt written by 'ahpsim train'")
+    p.add_argument("--root", default=None)
+    p.add_argument("--kernel", action="store_true", help="also run the exported C++ network and compare spikes")
+    p.add_argument("--quantize", type=float, default=None, metavar="STEP",
+                   help="round weights to multiples of STEP first (e.g. 2**-12)")
+    p.add_argument("--n-test", type=int, default=None, help="evaluate the first N test samples only")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=eval_command)
+    return p
+
+
+def train_command(args) -> int:
+    import torch
+
+    from .torch.tasks import build_model, make_task
+    from .torch.trainer import Trainer, evaluate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task = make_task(args.task, root=args.root, **dict(args.task_opt))
+    model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
+    cfg = task.train_config
+    for name, val in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
+                      ("max_batches_per_epoch", args.max_batches), ("rate_weight", args.rate_weight),
+                      ("rate_target", args.rate_target)):
+        if val is not None:
+            setattr(cfg, name, val)
+    cfg.seed = args.seed
+    cfg.progress = not args.no_progress
+    out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
+    meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt)}
+    tr = Trainer(model, task.train, task.val or task.test, cfg, ckpt_dir=out, meta=meta)
+    t0 = time.perf_counter()
+    tr.fit(resume=not args.no_resume, max_wall_s=args.time_budget)
+    summary = {"task": task.name, "neurons": args.neurons, "epochs_done": tr.epoch, "steps": tr.step,
+               "stopped_early": tr.stopped, "best_val_acc": tr.best_acc if tr.history else None,
+               "best_epoch": tr.best_epoch, "wall_s": time.perf_counter() - t0, "checkpoint": str(out / "last.pt"),
+               "history": tr.history}
+    if not tr.stopped and task.val is not None:
+        tr.load_best()
+        summary["test"] = evaluate(model, task.test, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
+    (out / "history.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+    return 0
+
+
+def eval_command(args) -> int:
+    import numpy as np
+    import torch
+
+    from .torch import losses as L
+    from .torch.tasks import make_task
+    from .torch.trainer import evaluate, load_checkpoint, load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ck = load_checkpoint(args.checkpoint)
+    model = load_model(ck)
+    if args.quantize:
+        model.quantize_(args.quantize)
+    spec = ck.get("meta", {}).get("task")
+    if not spec:
+        print("checkpoint has no task description; cannot rebuild the test set", file=sys.stderr)
+        return 2
+    task = make_task(spec["name"], root=args.root, **spec.get("options", {}))
+    test = task.test
+    if args.n_test:
+        test = test.subset(np.arange(min(args.n_test, len(test))))
+    tc = ck.get("train_config", {})
+    res = {"checkpoint": str(args.checkpoint), "task": task.name, "n_test": len(test),
+           "torch": evaluate(model, test, args.batch_size, tc.get("loss_mode", "last"), tc.get("window", 1))}
+    if args.kernel:
+        from .torch.export import run_network, to_network
+
+        net = to_network(model)
+        n_ok = n_same = n_spk_t = n_spk_k = n_diff = 0
+        idx = np.arange(len(test))
+        t0 = time.perf_counter()
+        for s in range(0, len(test), args.batch_size):
+            x, lab, ln = test.get(idx[s:s + args.batch_size])
+            with torch.no_grad():
+                o = model(x)
+            z, y = run_network(net, x, n_threads=args.threads or 1)
+            zt = o.z.numpy().astype(bool)
+            pk = L.readout_logits(torch.from_numpy(np.asarray(y, np.float32)), ln).argmax(-1)
+            pt = L.readout_logits(o.y, ln).argmax(-1)
+            n_ok += int((pk == lab).sum())
+            n_same += int((pk == pt).sum())
+            n_spk_t += int(zt.sum())
+            n_spk_k += int(z.sum())
+            n_diff += int((zt != z).sum())
+        res["kernel"] = {"acc": n_ok / len(test), "same_prediction": n_same / len(test), "spikes_torch": n_spk_t,
+                         "spikes_kernel": n_spk_k, "differing_spike_entries": n_diff,
+                         "differing_fraction": n_diff / max(n_spk_t, 1), "wall_s": time.perf_counter() - t0}
+    print(json.dumps(res))
+    return 0

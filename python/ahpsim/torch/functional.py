@@ -1,0 +1,570 @@
+"""Pure step functions and the fused BPTT kernel of ``ahpsim.torch``.
+
+Every function follows ``docs/equations.md`` exactly, including the float evaluation order of the C++
+kernel (no fused multiply-add; each arithmetic operation is one rounded torch op):
+
+    I      = W_in x + W_rec z_delayed + bias
+    c[t]   = rho_c * c[t-1] + beta_c * z[t-1]                       (AHP)
+    a[t]   = rho_a * a[t-1] + z[t-1]                                (ALIF)
+    v[t]   = ((alpha * v[t-1] + I[t]) - c[t]) - v_th * z[t-1]       (reset="subtract")
+    v[t]   = (alpha * (1 - z[t-1])) * v[t-1] + I[t] - c[t]          (reset="zero")
+    A[t]   = v_th + beta_a * a[t]                                   (ALIF; v_th otherwise)
+    r[t]   = n_ref if z[t-1] else max(r[t-1] - 1, 0)
+    z[t]   = H(v[t] - A[t]) * (r[t] == 0)                           (strict threshold)
+    y[t]   = kappa * y[t-1] + I[t]                                  (leaky readout)
+
+The Heaviside gets a surrogate derivative (Bellec et al. 2018): with ``x = (v - A) / A``,
+``dz/dv = psi(x) / A`` and ``dz/dA = -psi(x) v / A**2`` (the chain rule through ``x``, as in LSNN),
+``psi(x) = dampening * max(0, 1 - |x|)`` by default.  Surrogates are pluggable objects with
+``pseudo_derivative(x)`` (and ``primitive(x)``, the antiderivative, used by ``smooth_forward=True`` to
+make the forward pass differentiable so that ``torch.autograd.gradcheck`` can check the backward path).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Optional, Sequence
+
+import torch
+
+__all__ = [
+    "Surrogate",
+    "Triangle",
+    "FastSigmoid",
+    "Gaussian",
+    "decay",
+    "spike_fn",
+    "LIFState",
+    "AHPState",
+    "ALIFState",
+    "ReadoutState",
+    "LIFParams",
+    "AHPParams",
+    "ALIFParams",
+    "ReadoutParams",
+    "lif_step",
+    "ahp_step",
+    "alif_step",
+    "readout_step",
+    "LayerConstants",
+    "recurrent_layer",
+    "leaky_scan",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Surrogate derivatives
+# --------------------------------------------------------------------------------------------------
+
+
+class Surrogate:
+    """Base class: ``pseudo_derivative(x)`` of the spike w.r.t. the normalised voltage ``x``."""
+
+    smooth_forward: bool = False
+
+    def pseudo_derivative(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def primitive(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError(f"{type(self).__name__} has no primitive (smooth_forward unsupported)")
+
+    def forward_value(self, v: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+        if self.smooth_forward:
+            return self.primitive((v - thr) / thr)
+        return (v > thr).to(v.dtype)
+
+
+@dataclass
+class Triangle(Surrogate):
+    """Bellec's triangular pseudo-derivative ``dampening * max(0, 1 - |x|)`` (default 0.3)."""
+
+    dampening: float = 0.3
+    smooth_forward: bool = False
+
+    def pseudo_derivative(self, x):
+        return self.dampening * torch.clamp(1.0 - x.abs(), min=0.0)
+
+    def primitive(self, x):
+        xc = x.clamp(-1.0, 1.0)
+        lower = 0.5 * (xc + 1.0) ** 2
+        upper = 1.0 - 0.5 * (1.0 - xc) ** 2
+        return self.dampening * torch.where(xc < 0, lower, upper)
+
+
+@dataclass
+class FastSigmoid(Surrogate):
+    """``dampening / (1 + slope |x|)**2`` (SuperSpike-style)."""
+
+    dampening: float = 0.3
+    slope: float = 10.0
+    smooth_forward: bool = False
+
+    def pseudo_derivative(self, x):
+        return self.dampening / (1.0 + self.slope * x.abs()) ** 2
+
+    def primitive(self, x):
+        return self.dampening * x / (1.0 + self.slope * x.abs())
+
+
+@dataclass
+class Gaussian(Surrogate):
+    """``dampening * exp(-x**2 / (2 sigma**2))``."""
+
+    dampening: float = 0.3
+    sigma: float = 0.5
+    smooth_forward: bool = False
+
+    def pseudo_derivative(self, x):
+        return self.dampening * torch.exp(-0.5 * (x / self.sigma) ** 2)
+
+    def primitive(self, x):
+        s = self.sigma
+        return self.dampening * s * math.sqrt(math.pi / 2.0) * (1.0 + torch.erf(x / (s * math.sqrt(2.0))))
+
+
+def decay(tau, dt: float = 1.0, dtype=torch.float32) -> torch.Tensor:
+    """``exp(-dt / tau)`` computed in float64 (``tau == 0`` gives 0), then rounded to ``dtype``."""
+    t = torch.as_tensor(tau, dtype=torch.float64)
+    out = torch.where(t > 0, torch.exp(-dt / torch.where(t > 0, t, torch.ones_like(t))), torch.zeros_like(t))
+    return out.to(dtype)
+
+
+class _SpikeFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, v, thr, surrogate):
+        ctx.save_for_backward(v, thr)
+        ctx.surrogate = surrogate
+        return surrogate.forward_value(v, thr)
+
+    @staticmethod
+    def backward(ctx, g):
+        v, thr = ctx.saved_tensors
+        psi = ctx.surrogate.pseudo_derivative((v - thr) / thr)
+        gv = g * psi / thr if ctx.needs_input_grad[0] else None
+        gthr = None
+        if ctx.needs_input_grad[1]:
+            gthr = (-g * psi * v / (thr * thr)).sum_to_size(thr.shape)
+        return gv, gthr, None
+
+
+def spike_fn(v: torch.Tensor, thr, surrogate: Optional[Surrogate] = None) -> torch.Tensor:
+    """``H(v - thr)`` (strict) with the surrogate gradient; ``thr`` broadcastable to ``v``."""
+    surrogate = surrogate or Triangle()
+    thr = torch.as_tensor(thr, dtype=v.dtype, device=v.device)
+    return _SpikeFunction.apply(v, thr, surrogate)
+
+
+# --------------------------------------------------------------------------------------------------
+# Step functions (reference path; autograd through plain torch ops)
+# --------------------------------------------------------------------------------------------------
+
+
+class LIFState(NamedTuple):
+    v: torch.Tensor
+    z: torch.Tensor
+    r: torch.Tensor
+
+
+class AHPState(NamedTuple):
+    v: torch.Tensor
+    z: torch.Tensor
+    c: torch.Tensor
+    r: torch.Tensor
+
+
+class ALIFState(NamedTuple):
+    v: torch.Tensor
+    z: torch.Tensor
+    a: torch.Tensor
+    r: torch.Tensor
+
+
+class ReadoutState(NamedTuple):
+    y: torch.Tensor
+
+
+@dataclass
+class LIFParams:
+    """Decays are already rounded to the model dtype (see :func:`decay`)."""
+
+    alpha: torch.Tensor | float
+    v_th: torch.Tensor | float = 1.0
+    n_ref: int = 0
+    reset: str = "subtract"
+    detach_reset: bool = False
+
+
+@dataclass
+class AHPParams(LIFParams):
+    rho: torch.Tensor | float = 0.0
+    beta: torch.Tensor | float = 0.0
+
+
+@dataclass
+class ALIFParams(LIFParams):
+    rho: torch.Tensor | float = 0.0
+    beta: torch.Tensor | float = 0.0
+
+
+@dataclass
+class ReadoutParams:
+    kappa: torch.Tensor | float
+
+
+def _zeros_like_state(cls, x):
+    z = torch.zeros_like(x)
+    return cls(*([z] * len(cls._fields)))
+
+
+def _membrane(I, state_v, z_prev, c, params):
+    zr = z_prev.detach() if params.detach_reset else z_prev
+    if params.reset == "subtract":
+        v = params.alpha * state_v + I
+        if c is not None:
+            v = v - c
+        return v - params.v_th * zr
+    if params.reset == "zero":
+        v = (params.alpha * (1.0 - zr)) * state_v + I
+        return v - c if c is not None else v
+    raise ValueError(f"unknown reset {params.reset!r}")
+
+
+def _refractory(state_r, z_prev, n_ref):
+    if not n_ref:
+        return state_r, None
+    zp = z_prev.detach() > 0
+    r = torch.where(zp, torch.full_like(state_r, float(n_ref)), torch.clamp(state_r - 1.0, min=0.0))
+    return r, (r == 0).to(z_prev.dtype)
+
+
+def lif_step(I: torch.Tensor, state: Optional[LIFState], params: LIFParams, surrogate: Optional[Surrogate] = None):
+    """One LIF step: input current ``I[t]`` -> ``(z[t], state[t])``."""
+    if state is None:
+        state = _zeros_like_state(LIFState, I)
+    v = _membrane(I, state.v, state.z, None, params)
+    r, free = _refractory(state.r, state.z, params.n_ref)
+    z = spike_fn(v, params.v_th, surrogate)
+    if free is not None:
+        z = z * free
+    return z, LIFState(v, z, r)
+
+
+def ahp_step(I: torch.Tensor, state: Optional[AHPState], params: AHPParams, surrogate: Optional[Surrogate] = None):
+    """One AHP step (Rao et al. 2022): ``c = rho c + beta z[t-1]`` enters ``v`` as ``-c``."""
+    if state is None:
+        state = _zeros_like_state(AHPState, I)
+    c = params.rho * state.c + params.beta * state.z
+    v = _membrane(I, state.v, state.z, c, params)
+    r, free = _refractory(state.r, state.z, params.n_ref)
+    z = spike_fn(v, params.v_th, surrogate)
+    if free is not None:
+        z = z * free
+    return z, AHPState(v, z, c, r)
+
+
+def alif_step(I: torch.Tensor, state: Optional[ALIFState], params: ALIFParams, surrogate: Optional[Surrogate] = None):
+    """One ALIF step (Bellec et al. 2018): threshold ``A = v_th + beta a``, ``a = rho a + z[t-1]``."""
+    if state is None:
+        state = _zeros_like_state(ALIFState, I)
+    a = params.rho * state.a + state.z
+    v = _membrane(I, state.v, state.z, None, params)
+    thr = params.v_th + params.beta * a
+    r, free = _refractory(state.r, state.z, params.n_ref)
+    z = spike_fn(v, thr, surrogate)
+    if free is not None:
+        z = z * free
+    return z, ALIFState(v, z, a, r)
+
+
+def readout_step(I: torch.Tensor, state: Optional[ReadoutState], params: ReadoutParams):
+    """Leaky readout ``y = kappa y + I`` -> ``(y, state)``."""
+    y = I if state is None else params.kappa * state.y + I
+    return y, ReadoutState(y)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fused recurrent layer: forward loop without autograd graph + hand-written BPTT
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerConstants:
+    """Per-neuron constants of a heterogeneous recurrent layer (tensors of shape [N], model dtype).
+
+    LIF neurons have ``beta_c = 0`` and ``beta_a = 0``: then ``c`` stays exactly 0 and ``A = v_th``
+    exactly, so one set of equations covers LIF, AHP and ALIF neurons bit-for-bit.
+    """
+
+    alpha: torch.Tensor
+    v_th: torch.Tensor
+    rho_c: torch.Tensor
+    beta_c: torch.Tensor
+    rho_a: torch.Tensor
+    beta_a: torch.Tensor
+    n_ref: int = 0
+    reset: str = "subtract"
+    detach_reset: bool = False
+    has_ahp: bool = True
+    has_alif: bool = True
+    delays: Sequence[int] = (1,)
+    surrogate: Surrogate = None  # type: ignore[assignment]
+
+
+def _surrogate_dzdv_dzdA(sur: Surrogate, v_all, A, has_alif: bool, free_all=None, inplace: bool = False):
+    """dz/dv (and dz/dA for adaptive thresholds) of all steps at once (``inplace``: overwrite ``v_all``)."""
+    if not has_alif and type(sur) is Triangle:
+        # psi(x)/thr with x = (v - thr)/thr  ==  (d / thr^2) * relu(thr - |v - thr|): 5 in-place passes
+        t = v_all.sub_(A) if inplace else v_all - A
+        t.abs_()
+        t.neg_()
+        t.add_(A)
+        t.clamp_(min=0.0)
+        t.mul_(sur.dampening / (A * A))
+        if free_all is not None:
+            t.mul_(free_all)
+        return t, None
+    if has_alif and type(sur) is Triangle:
+        # A varies per step: dz/dv = (d / A^2) relu(A - |v - A|), dz/dA = -(dz/dv) v / A
+        t = v_all - A
+        t.abs_()
+        torch.sub(A, t, out=t)
+        t.clamp_(min=0.0)
+        t.mul_(sur.dampening)
+        t.div_(A).div_(A)
+        if free_all is not None:
+            t.mul_(free_all)
+        dzdA = v_all.mul_(t) if inplace else v_all * t
+        dzdA.div_(A).neg_()
+        return t, dzdA
+    inv = 1.0 / A
+    psi = sur.pseudo_derivative((v_all - A) * inv)
+    if free_all is not None:
+        psi = psi * free_all
+    dzdv = psi * inv
+    dzdA = -dzdv * v_all * inv if has_alif else None
+    return dzdv, dzdA
+
+
+class _RecurrentLayerFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, E, bias, k: LayerConstants, *Ws):
+        T, B, N = E.shape
+        dtype, dev = E.dtype, E.device
+        sur = k.surrogate
+        smooth = bool(getattr(sur, "smooth_forward", False))
+        WTs = [W.t().contiguous() for W in Ws]
+        fast = k.reset == "subtract" and not smooth and not k.n_ref
+        z_all = (torch.empty if fast else torch.zeros)(T, B, N, dtype=dtype, device=dev)
+        v_all = torch.empty(T, B, N, dtype=dtype, device=dev)
+        A_all = torch.empty(T, B, N, dtype=dtype, device=dev) if k.has_alif else None
+        free_all = torch.empty(T, B, N, dtype=torch.bool, device=dev) if k.n_ref else None
+        v = torch.zeros(B, N, dtype=dtype, device=dev)
+        c = torch.zeros_like(v)
+        a = torch.zeros_like(v)
+        r = torch.zeros_like(v)
+        z_prev = torch.zeros_like(v)
+        has_bias = bias.numel() > 0
+        neg_vth = -k.v_th
+        Es, zs, vs = E.unbind(0), z_all.unbind(0), v_all.unbind(0)
+        As = A_all.unbind(0) if k.has_alif else None
+        rec = torch.empty(B, N, dtype=dtype, device=dev)
+        rev_pairs = list(zip(k.delays, WTs))[::-1]
+        for t in range(T):
+            # I = (W_rec z_delayed) + W_in x + bias: recurrent sum first, as the kernel's ring buffer
+            # (whose slot receives the oldest spikes, i.e. the longest delays, first)
+            I = Es[t]
+            first = True
+            for d, WT in rev_pairs:
+                if t - d >= 0:
+                    if first:
+                        torch.mm(zs[t - d], WT, out=rec)
+                        first = False
+                    else:
+                        rec.addmm_(zs[t - d], WT)
+            if not first:
+                I = rec.add_(I)
+            if has_bias:
+                I = I + bias
+            # NB: products with z (0/1) are exact, so c = rho c + beta z rounds once, as in the kernel.
+            if k.has_ahp:
+                c = k.rho_c * c
+                c.addcmul_(z_prev, k.beta_c)
+            if k.has_alif:
+                a = k.rho_a * a
+                a.add_(z_prev)
+            if fast:
+                u = k.alpha * v
+                u.add_(I)
+                if k.has_ahp:
+                    u.sub_(c)
+                v = torch.addcmul(u, z_prev, neg_vth, out=vs[t])
+            else:
+                if k.reset == "subtract":
+                    v = k.alpha * v + I
+                    if k.has_ahp:
+                        v = v - c
+                    v = v - k.v_th * z_prev
+                else:
+                    v = (k.alpha * (1.0 - z_prev)) * v + I
+                    if k.has_ahp:
+                        v = v - c
+                vs[t].copy_(v)
+            if k.has_alif:
+                A = torch.add(k.v_th, k.beta_a * a, out=As[t])
+            else:
+                A = k.v_th
+            if fast:
+                z = torch.gt(v, A, out=zs[t])
+            else:
+                if smooth:
+                    z = sur.primitive((v - A) / A)
+                else:
+                    z = (v > A).to(dtype)
+                if k.n_ref:
+                    r = torch.where(z_prev > 0, torch.full_like(r, float(k.n_ref)), torch.clamp(r - 1.0, min=0.0))
+                    free = r == 0
+                    free_all[t] = free
+                    z = z * free
+                zs[t].copy_(z)
+                z = zs[t]
+            z_prev = z
+        ctx.k = k
+        ctx.has_bias = has_bias
+        saved = [z_all, v_all] + ([A_all] if k.has_alif else []) + ([free_all] if k.n_ref else []) + list(Ws)
+        ctx.save_for_backward(*saved)
+        return z_all
+
+    @staticmethod
+    def backward(ctx, G):
+        k: LayerConstants = ctx.k
+        saved = list(ctx.saved_tensors)
+        z_all, v_all = saved[0], saved[1]
+        i = 2
+        A_all = None
+        free_all = None
+        if k.has_alif:
+            A_all = saved[i]
+            i += 1
+        if k.n_ref:
+            free_all = saved[i]
+            i += 1
+        Ws = saved[i:]
+        T, B, N = z_all.shape
+        A = A_all if A_all is not None else k.v_th
+        # (saved tensors stay untouched, so that a retained graph can be differentiated again)
+        dzdv, dzdA = _surrogate_dzdv_dzdA(k.surrogate, v_all, A, k.has_alif, free_all)
+        # one buffer for dL/dz (filled from the future) and dL/dI: slot t turns from the first into the
+        # second when step t is processed; only earlier slots are written afterwards
+        gz_buf = torch.empty_like(z_all)
+        if G is not None:
+            gz_buf.copy_(G)
+        else:
+            gz_buf.zero_()
+        gI_all = gz_buf
+        gv = torch.zeros(B, N, dtype=z_all.dtype, device=z_all.device)
+        gc = torch.zeros_like(gv)
+        ga = torch.zeros_like(gv)
+        reset_grad = not k.detach_reset
+        subtract = k.reset == "subtract"
+        # The reset term -v_th z[t-1] of v[t] is folded into the delay-1 matrix of the backward matmul.
+        Wb = [W for W in Ws]
+        fold = subtract and reset_grad and 1 in k.delays
+        if fold:
+            j1 = list(k.delays).index(1)
+            Wb[j1] = Ws[j1] - torch.diag(k.v_th.expand(N))
+        gzs, gIs, dzdvs = gz_buf.unbind(0), gI_all.unbind(0), dzdv.unbind(0)
+        alpha_scalar = None
+        if subtract and bool((k.alpha == k.alpha.reshape(-1)[0]).all()):
+            alpha_scalar = float(k.alpha.reshape(-1)[0])
+        gv_carry = None
+        for t in range(T - 1, -1, -1):
+            gz = gzs[t]
+            if k.has_alif:
+                gzdA = gz * dzdA[t]
+            gv = gz.mul_(dzdvs[t])  # gz is not needed any more (ALIF used it above)
+            if t < T - 1:
+                if subtract:
+                    if alpha_scalar is not None:
+                        gv.add_(gv_prev, alpha=alpha_scalar)
+                    else:
+                        gv.add_(k.alpha * gv_prev)
+                else:
+                    gv.add_(gv_carry)
+            gv_prev = gv
+            if k.has_ahp:
+                gc.mul_(k.rho_c).sub_(gv)
+            if k.has_alif:
+                ga = k.rho_a * ga
+                ga.add_(gzdA.mul_(k.beta_a))
+            if t >= 1:
+                acc = gzs[t - 1]
+                if reset_grad and not fold:
+                    if subtract:
+                        acc.sub_(gv * k.v_th)
+                    else:
+                        acc.sub_(k.alpha * v_all[t - 1] * gv)
+                if k.has_ahp:
+                    acc.addcmul_(gc, k.beta_c)
+                if k.has_alif:
+                    acc.add_(ga)
+                for d, W in zip(k.delays, Wb):
+                    if t - d >= 0:
+                        gzs[t - d].addmm_(gv, W)
+                if not subtract:
+                    gv_carry = (k.alpha * (1.0 - z_all[t - 1])) * gv
+        gE = gI_all if ctx.needs_input_grad[0] else None
+        gbias = gI_all.sum((0, 1)) if (ctx.has_bias and ctx.needs_input_grad[1]) else None
+        gWs = []
+        for j, d in enumerate(k.delays):
+            if not ctx.needs_input_grad[3 + j]:
+                gWs.append(None)
+            elif d >= T:
+                gWs.append(torch.zeros_like(Ws[j]))
+            else:
+                gWs.append(gI_all[d:].reshape(-1, N).t() @ z_all[: T - d].reshape(-1, N))
+        return (gE, gbias, None, *gWs)
+
+
+def recurrent_layer(E: torch.Tensor, Ws: Sequence[torch.Tensor], k: LayerConstants,
+                    bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Runs a recurrent spiking layer over time with the fused BPTT.
+
+    ``E``: [T, B, N] external current (``W_in x``, already delayed); ``Ws[j]``: [N, N] recurrent weights
+    of the synapses with delay ``k.delays[j]`` (>= 1); ``bias``: [N] or None. Returns spikes [T, B, N].
+    """
+    if any(int(d) < 1 for d in k.delays):
+        raise ValueError("recurrent delays must be >= 1")
+    if k.surrogate is None:
+        k.surrogate = Triangle()
+    b = bias if bias is not None else E.new_zeros(0)
+    return _RecurrentLayerFn.apply(E, b, k, *Ws)
+
+
+class _LeakyScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, kappa):
+        T = u.shape[0]
+        y = torch.empty_like(u)
+        prev = None
+        for t in range(T):
+            prev = u[t] if prev is None else kappa * prev + u[t]
+            y[t] = prev
+        ctx.save_for_backward(kappa)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (kappa,) = ctx.saved_tensors
+        T = gy.shape[0]
+        gu = torch.empty_like(gy)
+        acc = None
+        for t in range(T - 1, -1, -1):
+            acc = gy[t] if acc is None else gy[t] + kappa * acc
+            gu[t] = acc
+        return gu, None
+
+
+def leaky_scan(u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """``y[t] = kappa * y[t-1] + u[t]`` along dim 0 (``y[-1] = 0``); ``kappa`` is a constant."""
+    return _LeakyScanFn.apply(u, kappa.detach())

@@ -1,0 +1,219 @@
+"""Training tasks: sequential MNIST (threshold-crossing spikes, the paper's encoding), permuted sMNIST, a
+synthetic delayed-classification memory task, the Free Spoken Digit Dataset and JapaneseVowels (UEA).
+
+``make_task(name, root=None, **options) -> Task`` returns the train/test data, the network defaults and
+the training defaults of each task; ``Task.spec`` (name + options) is stored in checkpoints so that
+``python -m ahpsim eval`` can rebuild the test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .modules import SpikingRNN
+from .trainer import SequenceData, TrainConfig
+
+__all__ = ["Task", "make_task", "TASKS", "delayed_classification", "build_model", "NEURON_PRESETS"]
+
+# neuron mixes of the same size, for comparisons (the paper: 140 LIF + 100 AHP on sMNIST)
+NEURON_PRESETS = ("ahp", "alif", "lif")
+
+
+@dataclass
+class Task:
+    name: str
+    train: SequenceData
+    test: SequenceData
+    n_in: int
+    n_out: int
+    model_kwargs: dict
+    train_config: TrainConfig
+    spec: dict = field(default_factory=dict)
+    val: Optional[SequenceData] = None
+
+
+def build_model(task: Task, neurons: str = "ahp", seed: int = 0, **overrides) -> SpikingRNN:
+    """The task's network with its recurrent neurons as ``neurons``: "ahp" (n_lif LIF + n_adapt AHP),
+    "alif" (n_lif LIF + n_adapt ALIF) or "lif" (n_lif + n_adapt LIF, same size)."""
+    kw = dict(task.model_kwargs)
+    kw.update(overrides)
+    n_lif = kw.pop("n_lif")
+    n_adapt = kw.pop("n_adapt")
+    if neurons == "ahp":
+        counts = dict(n_lif=n_lif, n_ahp=n_adapt)
+    elif neurons == "alif":
+        counts = dict(n_lif=n_lif, n_alif=n_adapt)
+    elif neurons == "lif":
+        counts = dict(n_lif=n_lif + n_adapt)
+    else:
+        raise ValueError(f"neurons must be one of {NEURON_PRESETS}, not {neurons!r}")
+    return SpikingRNN(task.n_in, task.n_out, **counts, seed=seed, **kw)
+
+
+# ---------------------------------------------------------------------------------------- memory task
+
+
+def delayed_classification(n: int, n_classes: int = 4, ch_per_class: int = 5, n_cue: int = 5, t_pattern: int = 20,
+                           delay: int = 200, t_cue: int = 30, p_on: float = 0.25, p_noise: float = 0.0,
+                           seed: int = 0):
+    """Delayed pattern classification (synthetic, seeded).
+
+    A class is shown for ``t_pattern`` steps (its ``ch_per_class`` input channels fire with probability
+    ``p_on`` per step), then ``delay`` silent steps (optional background noise ``p_noise`` on all
+    channels), then a recall cue (``n_cue`` channels, ``t_cue`` steps).  The answer (the readout at the last
+    step) is the class: a network must hold one of ``n_classes`` values for ``delay`` + ``t_cue`` steps,
+    far beyond ``tau_m``.  Returns (x bool [n, T, C], labels int64 [n]).
+    """
+    rng = np.random.default_rng(seed)
+    C = n_classes * ch_per_class + n_cue
+    T = t_pattern + delay + t_cue
+    labels = rng.integers(0, n_classes, size=n)
+    x = rng.random((n, T, C)) < p_noise if p_noise > 0 else np.zeros((n, T, C), dtype=bool)
+    on = rng.random((n, t_pattern, ch_per_class)) < p_on
+    for k in range(n_classes):
+        sel = labels == k
+        x[sel, :t_pattern, k * ch_per_class:(k + 1) * ch_per_class] |= on[sel]
+    x[:, T - t_cue:, n_classes * ch_per_class:] |= rng.random((n, t_cue, n_cue)) < p_on
+    return x, labels.astype(np.int64)
+
+
+def _memory(root=None, n_train: int = 1024, n_test: int = 256, delay: int = 300, n_classes: int = 4,
+            p_noise: float = 0.01, seed: int = 0, **kw):
+    kw.update(n_classes=n_classes, delay=delay, p_noise=p_noise)
+    xtr, ytr = delayed_classification(n_train, seed=seed, **kw)
+    xte, yte = delayed_classification(n_test, seed=seed + 1_000_003, **kw)
+    model = dict(n_lif=30, n_adapt=30, tau_m=20.0, tau_ahp=700.0, beta_ahp=0.756, tau_a=700.0, beta_alif=0.756,
+                 tau_out=20.0, w_in_scale=3.0, w_rec_scale=1.0)
+    t_cue = kw.get("t_cue", 30)
+    cfg = TrainConfig(epochs=7, batch_size=64, lr=1e-2, loss_mode="window", window=t_cue // 2,
+                      rate_target=0.02, rate_weight=0.0)
+    return Task("memory", SequenceData.from_arrays(xtr, ytr), SequenceData.from_arrays(xte, yte),
+                xtr.shape[2], n_classes, model, cfg)
+
+
+# ---------------------------------------------------------------------------------------- sMNIST
+
+
+def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optional[int] = None,
+            n_test: Optional[int] = None, n_val: int = 0, encoding: str = "spikes"):
+    """``encoding="spikes"``: the paper's 80 threshold-crossing channels, 784 + 56 cue steps;
+    ``"pixels"``: one grey value (0..1) per step on one channel, 784 steps, answer at the last step."""
+    from ahpsim import datasets as D
+
+    if encoding not in ("spikes", "pixels"):
+        raise ValueError(f"encoding must be 'spikes' or 'pixels', not {encoding!r}")
+
+    xi, yi = D.load_mnist(root, "train", download=root is None, progress=False)
+    xt, yt = D.load_mnist(root, "test", download=root is None, progress=False)
+    perm = D.mnist_permutation(perm_seed) if permute else None
+
+    def make(images, labels):
+        rows = images.reshape(len(images), 784)
+        if perm is not None:
+            rows = rows[:, perm]
+
+        def get(idx):
+            if encoding == "pixels":
+                x = torch.from_numpy(D.sequential_mnist(rows[idx]))  # (permutation already applied)
+            else:
+                x = torch.from_numpy(D.threshold_crossing_encode(rows[idx]))
+            return x, torch.from_numpy(labels[idx]), None
+
+        return SequenceData(len(labels), get, labels)
+
+    train, test = make(xi, yi), make(xt, yt)
+    val = None
+    if n_val:
+        val = train.subset(np.arange(len(train) - n_val, len(train)))
+        train = train.subset(np.arange(len(train) - n_val))
+    if n_train:
+        train = train.subset(np.arange(min(n_train, len(train))))
+    if n_test:
+        test = test.subset(np.arange(min(n_test, len(test))))
+    model = dict(n_lif=140, n_adapt=100, tau_m=20.0, tau_ahp=700.0, beta_ahp=0.756, tau_a=700.0, beta_alif=0.756,
+                 n_ref=0, tau_out=20.0, surrogate={"kind": "triangle", "dampening": 0.3},
+                 w_in_scale=3.0, w_rec_scale=1.0)
+    cfg = TrainConfig(epochs=36, batch_size=64, lr=1e-2, lr_decay=0.8, loss_mode="window", window=56,
+                      rate_target=0.02, rate_weight=0.1)
+    n_in = 80
+    if encoding == "pixels":
+        n_in = 1
+        model["w_in_scale"] = 10.0
+        cfg.loss_mode, cfg.window = "window", 20
+    return Task("psmnist" if permute else "smnist", train, test, n_in, 10, model, cfg, val=val)
+
+
+# ---------------------------------------------------------------------------------------- real sequences
+
+
+def _standardise(xtr, ltr, xte):
+    T = xtr.shape[1]
+    m = np.arange(T)[None, :] < ltr[:, None]
+    vals = xtr[m]
+    mu, sd = vals.mean(0), vals.std(0) + 1e-6
+    return ((xtr - mu) / sd * (np.arange(T)[None, :, None] < ltr[:, None, None])).astype(np.float32), \
+        mu.astype(np.float32), sd.astype(np.float32)
+
+
+def _apply_std(x, lengths, mu, sd):
+    T = x.shape[1]
+    return ((x - mu) / sd * (np.arange(T)[None, :, None] < lengths[:, None, None])).astype(np.float32)
+
+
+def _sequences(name, xtr, ltr, ytr, xte, lte, yte, n_classes, model, cfg):
+    xtr_s, mu, sd = _standardise(np.asarray(xtr, np.float32), np.asarray(ltr), None)
+    xte_s = _apply_std(np.asarray(xte, np.float32), np.asarray(lte), mu, sd)
+    return Task(name, SequenceData.from_arrays(xtr_s, ytr, ltr), SequenceData.from_arrays(xte_s, yte, lte),
+                xtr_s.shape[2], n_classes, model, cfg)
+
+
+def _fsdd(root=None, n_mfcc: int = 13):
+    from ahpsim import datasets as D
+
+    opt = dict(n_mfcc=n_mfcc, download=root is None, progress=False)
+    xtr, ltr, ytr = D.load_fsdd(root, split="train", **opt)
+    xte, lte, yte = D.load_fsdd(root, split="test", **opt)
+    model = dict(n_lif=60, n_adapt=40, tau_m=20.0, tau_ahp=200.0, beta_ahp=0.3, tau_a=200.0, beta_alif=0.3,
+                 tau_out=20.0, w_in_scale=1.0, w_rec_scale=1.0)
+    cfg = TrainConfig(epochs=10, batch_size=32, lr=5e-3, loss_mode="window", window=10)
+    return _sequences("fsdd", xtr, ltr, ytr, xte, lte, yte, 10, model, cfg)
+
+
+def _ucr_uea(root=None, name: str = "JapaneseVowels", repeat: int = 1):
+    from ahpsim import datasets as D
+
+    opt = dict(download=root is None, progress=False)
+    xtr, ltr, ytr, classes = D.load_ucr_uea(name, root, split="train", **opt)
+    xte, lte, yte, _ = D.load_ucr_uea(name, root, split="test", **opt)
+    xtr, xte = np.nan_to_num(xtr), np.nan_to_num(xte)
+    if repeat > 1:  # hold each sample for `repeat` steps
+        xtr, xte = np.repeat(xtr, repeat, 1), np.repeat(xte, repeat, 1)
+        ltr, lte = np.asarray(ltr) * repeat, np.asarray(lte) * repeat
+    model = dict(n_lif=40, n_adapt=40, tau_m=20.0, tau_ahp=100.0, beta_ahp=0.3, tau_a=100.0, beta_alif=0.3,
+                 tau_out=5.0, w_in_scale=1.0, w_rec_scale=1.0)
+    cfg = TrainConfig(epochs=20, batch_size=16, lr=5e-3, loss_mode="window", window=3)
+    return _sequences(name.lower(), xtr, ltr, ytr, xte, lte, yte, len(classes), model, cfg)
+
+
+TASKS = {
+    "memory": _memory,
+    "smnist": lambda root=None, **kw: _smnist(root, permute=False, **kw),
+    "psmnist": lambda root=None, **kw: _smnist(root, permute=True, **kw),
+    "fsdd": _fsdd,
+    "jv": lambda root=None, **kw: _ucr_uea(root, "JapaneseVowels", **kw),
+    "ucr": _ucr_uea,
+}
+
+
+def make_task(name: str, root=None, **options) -> Task:
+    """Builds a task: ``memory``, ``smnist``, ``psmnist``, ``fsdd``, ``jv`` (JapaneseVowels) or ``ucr``
+    (``name=`` any UCR/UEA set)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
+    task = TASKS[name](root, **options)
+    task.spec = {"name": name, "options": dict(options)}
+    return task

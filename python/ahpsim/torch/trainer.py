@@ -1,0 +1,302 @@
+"""Seeded, batched, resumable training loop with tqdm progress, evaluation, atomic checkpoints and best-model
+selection.
+
+Resumption: the batch order of epoch ``e`` is ``numpy.random.default_rng([seed, e]).permutation(n)``, so a
+run killed at any point and restarted from ``<ckpt_dir>/last.pt`` continues with exactly the batches it
+had not done yet (model, optimiser, history and the best model are restored).  Checkpoints are written
+to a temporary file in the same folder, flushed and fsync'ed, then ``os.replace``d over the old one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import losses as L
+from .modules import SpikingRNN
+
+__all__ = ["SequenceData", "TrainConfig", "Trainer", "save_checkpoint", "load_checkpoint", "load_model",
+           "evaluate"]
+
+
+class SequenceData:
+    """A labelled set of sequences served by index: ``get(idx) -> (x [B,T,C], labels [B], lengths [B]|None)``.
+
+    Build it from arrays (``SequenceData.from_arrays``) or from a function that encodes on the fly
+    (sMNIST: the threshold-crossing code of 60k images would take 4 GB)."""
+
+    def __init__(self, n: int, get: Callable[[np.ndarray], tuple], labels: Optional[np.ndarray] = None):
+        self.n = int(n)
+        self._get = get
+        self.labels = labels
+
+    def __len__(self):
+        return self.n
+
+    def get(self, idx):
+        return self._get(np.asarray(idx, dtype=np.int64))
+
+    def subset(self, idx) -> "SequenceData":
+        idx = np.asarray(idx, dtype=np.int64)
+        return SequenceData(len(idx), lambda j: self._get(idx[j]),
+                            None if self.labels is None else np.asarray(self.labels)[idx])
+
+    @classmethod
+    def from_arrays(cls, x, labels, lengths=None) -> "SequenceData":
+        x = torch.as_tensor(np.asarray(x))
+        lab = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        ln = None if lengths is None else torch.as_tensor(np.asarray(lengths, dtype=np.int64))
+
+        def get(idx):
+            i = torch.as_tensor(idx)
+            return x[i], lab[i], (None if ln is None else ln[i])
+
+        return cls(len(lab), get, np.asarray(labels))
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-2
+    lr_decay: float = 1.0            # lr of epoch e = lr * lr_decay ** e
+    weight_decay: float = 0.0
+    grad_clip: Optional[float] = None
+    loss_mode: str = "last"          # "last" | "window" | "window_mean" (see losses.readout_cross_entropy)
+    window: int = 1
+    rate_target: float = 0.02        # spikes per neuron per step
+    rate_weight: float = 0.0
+    seed: int = 0
+    eval_batch_size: int = 256
+    max_batches_per_epoch: Optional[int] = None
+    ckpt_every: int = 50             # batches between checkpoints (and at every epoch end)
+    progress: bool = True
+    num_threads: Optional[int] = None
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_checkpoint(path, model: SpikingRNN, **extra) -> None:
+    """Writes ``{"model": state_dict, **extra}`` atomically (temp file + fsync + ``os.replace``)."""
+    _atomic_torch_save({"format": "ahpsim.torch/1", "model": model.state_dict(), **extra}, Path(path))
+
+
+def load_checkpoint(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_model(path_or_ckpt) -> SpikingRNN:
+    ck = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    return SpikingRNN.from_state_dict(ck["model"])
+
+
+@torch.no_grad()
+def evaluate(model: SpikingRNN, data: SequenceData, batch_size: int = 256, loss_mode: str = "last",
+             window: int = 1, progress: bool = False) -> dict:
+    """Accuracy (argmax of the readout at the last valid step), loss and spikes per neuron per step."""
+    model.eval()
+    n_ok, loss_sum, spikes, neuron_steps = 0, 0.0, 0.0, 0.0
+    idx = np.arange(len(data))
+    it = range(0, len(data), batch_size)
+    for s in tqdm(it, desc="eval", disable=not progress, leave=False):
+        x, lab, ln = data.get(idx[s:s + batch_size])
+        out = model(x)
+        lab = lab.to(out.y.device)
+        n_ok += int((L.readout_logits(out.y, ln).argmax(-1) == lab).sum())
+        loss_sum += float(L.readout_cross_entropy(out.y, lab, loss_mode, window, ln)) * len(lab)
+        if ln is None:
+            spikes += float(out.z.sum())
+            neuron_steps += out.z.numel()
+        else:
+            m = torch.arange(out.z.shape[1])[None] < ln[:, None]
+            spikes += float((out.z * m[:, :, None]).sum())
+            neuron_steps += float(m.sum()) * out.z.shape[2]
+    n = max(len(data), 1)
+    return {"acc": n_ok / n, "loss": loss_sum / n, "rate": spikes / max(neuron_steps, 1.0)}
+
+
+class Trainer:
+    """Trains a :class:`SpikingRNN` on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``."""
+
+    def __init__(self, model: SpikingRNN, train: SequenceData, val: Optional[SequenceData] = None,
+                 config: Optional[TrainConfig] = None, ckpt_dir=None, meta: Optional[dict] = None,
+                 on_epoch: Optional[Callable[[dict], None]] = None):
+        self.model = model
+        self.train = train
+        self.val = val
+        self.cfg = config or TrainConfig()
+        self.ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
+        self.meta = dict(meta or {})
+        self.on_epoch = on_epoch
+        self.opt = torch.optim.Adam(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        self.epoch, self.batch, self.step = 0, 0, 0
+        self.history: list[dict] = []
+        self.best_acc = -math.inf
+        self.best_epoch = -1
+        self.wall = 0.0
+        self._epoch_stats = self._new_stats()
+        self._best_state = None
+        self.stopped = False
+
+    @staticmethod
+    def _new_stats():
+        return {"loss": 0.0, "ok": 0, "n": 0, "spikes": 0.0, "neuron_steps": 0.0}
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self) -> dict:
+        return {"optimizer": self.opt.state_dict(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
+                "history": self.history, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
+                "wall": self.wall, "epoch_stats": self._epoch_stats,
+                "train_config": dataclasses.asdict(self.cfg), "meta": self.meta}
+
+    def save(self, name: str = "last.pt") -> None:
+        if self.ckpt_dir is not None:
+            save_checkpoint(self.ckpt_dir / name, self.model, **self._state())
+
+    def try_resume(self) -> bool:
+        if self.ckpt_dir is None or not (self.ckpt_dir / "last.pt").is_file():
+            return False
+        ck = load_checkpoint(self.ckpt_dir / "last.pt")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.epoch, self.batch, self.step = ck["epoch"], ck["batch"], ck["step"]
+        self.history, self.best_acc, self.best_epoch = ck["history"], ck["best_acc"], ck["best_epoch"]
+        self.wall = ck.get("wall", 0.0)
+        self._epoch_stats = ck.get("epoch_stats", self._new_stats())
+        return True
+
+    # ------------------------------------------------------------------ training
+    def _set_lr(self):
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.lr * self.cfg.lr_decay ** self.epoch
+
+    def train_step(self, x, lab, ln) -> tuple[float, int, float, float]:
+        cfg = self.cfg
+        self.model.train()
+        out = self.model(x)
+        loss = L.readout_cross_entropy(out.y, lab, cfg.loss_mode, cfg.window, ln)
+        if cfg.rate_weight > 0:
+            loss = loss + L.firing_rate_regularizer(out.z, cfg.rate_target, cfg.rate_weight, ln)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        with torch.no_grad():
+            ok = int((L.readout_logits(out.y, ln).argmax(-1) == lab).sum())
+            z = out.z.detach()
+            if ln is None:
+                spikes, neuron_steps = float(z.sum()), float(z.numel())
+            else:  # padding after a sequence's end is not counted
+                m = torch.arange(z.shape[1])[None] < ln[:, None]
+                spikes, neuron_steps = float((z * m[:, :, None]).sum()), float(m.sum()) * z.shape[2]
+        return float(loss.detach()), ok, spikes, neuron_steps
+
+    def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
+        """Trains until ``cfg.epochs``; with ``max_wall_s`` it stops (checkpointed, ``self.stopped``) once
+        that much wall time has passed in this call."""
+        cfg = self.cfg
+        t_start = time.perf_counter()
+        self.stopped = False
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        if resume:
+            self.try_resume()
+        n = len(self.train)
+        n_batches = math.ceil(n / cfg.batch_size)
+        if cfg.max_batches_per_epoch:
+            n_batches = min(n_batches, cfg.max_batches_per_epoch)
+        while self.epoch < cfg.epochs:
+            perm = np.random.default_rng([cfg.seed, self.epoch]).permutation(n)
+            self._set_lr()
+            t_ep = time.perf_counter()
+            bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+                       disable=not cfg.progress, leave=False)
+            while self.batch < n_batches:
+                idx = perm[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
+                x, lab, ln = self.train.get(idx)
+                t0 = time.perf_counter()
+                loss, ok, spk, ns = self.train_step(x, lab, ln)
+                self.wall += time.perf_counter() - t0
+                st = self._epoch_stats
+                st["loss"] += loss * len(idx)
+                st["ok"] += ok
+                st["n"] += len(idx)
+                st["spikes"] += spk
+                st["neuron_steps"] += ns
+                self.batch += 1
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{st['loss'] / st['n']:.3f}", acc=f"{st['ok'] / st['n']:.3f}")
+                if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.batch < n_batches:
+                    self.save()
+                if max_wall_s is not None and time.perf_counter() - t_start > max_wall_s and self.batch < n_batches:
+                    self.stopped = True
+                    break
+            bar.close()
+            if self.stopped:
+                self.save()
+                return self.history
+            st = self._epoch_stats
+            rec = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": st["loss"] / max(st["n"], 1),
+                   "train_acc": st["ok"] / max(st["n"], 1),
+                   "train_rate": st["spikes"] / max(st["neuron_steps"], 1.0),
+                   "epoch_wall_s": time.perf_counter() - t_ep, "train_wall_s": self.wall}
+            if self.val is not None:
+                t0 = time.perf_counter()
+                ev = evaluate(self.model, self.val, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
+                rec.update({"val_acc": ev["acc"], "val_loss": ev["loss"], "val_rate": ev["rate"],
+                            "eval_wall_s": time.perf_counter() - t0})
+                score = ev["acc"]
+            else:
+                score = rec["train_acc"]
+            self.history.append(rec)
+            self.epoch += 1
+            self.batch = 0
+            self._epoch_stats = self._new_stats()
+            if score > self.best_acc:
+                self.best_acc, self.best_epoch = score, self.epoch
+                self._best_state = {k: v.detach().clone() if torch.is_tensor(v) else v
+                                    for k, v in self.model.state_dict().items()}
+                self.save("best.pt")
+            self.save()
+            if self.on_epoch is not None:
+                self.on_epoch(rec)
+        return self.history
+
+    def load_best(self) -> SpikingRNN:
+        """Loads the best model's weights into ``self.model`` (if a best checkpoint exists)."""
+        if self.ckpt_dir is not None and (self.ckpt_dir / "best.pt").is_file():
+            self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt")["model"])
+        elif self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        return self.model

@@ -1,0 +1,191 @@
+"""ahpsim.torch: step functions, surrogate gradients, fused BPTT (gradcheck), modules and state_dict."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ahpsim.torch import functional as F  # noqa: E402
+from ahpsim.torch import losses as L  # noqa: E402
+from ahpsim.torch.modules import SpikingRNN  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_import_ahpsim_does_not_import_torch():
+    code = "import sys, ahpsim; assert 'torch' not in sys.modules and 'ahpsim.torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_decay_is_float64_exp_rounded():
+    for tau in (20.0, 700.0, 40.3, 7.0):
+        assert F.decay(tau).item() == np.float32(math.exp(-1.0 / tau))
+        assert F.decay(tau, 0.5, torch.float64).item() == math.exp(-0.5 / tau)
+    assert F.decay(0.0).item() == 0.0
+
+
+def test_spike_is_strict_and_surrogate_is_triangle():
+    v = torch.tensor([0.5, 1.0, 1.0000001, 1.5, 2.5], dtype=torch.float64, requires_grad=True)
+    z = F.spike_fn(v, 1.0)
+    assert z.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    (g,) = torch.autograd.grad(z.sum(), v)
+    expect = 0.3 * np.maximum(0.0, 1.0 - np.abs(v.detach().numpy() - 1.0))
+    np.testing.assert_allclose(g.numpy(), expect, rtol=1e-12)
+    z2 = F.spike_fn(v, 1.0, F.FastSigmoid(dampening=1.0, slope=2.0))
+    (g2,) = torch.autograd.grad(z2.sum(), v)
+    np.testing.assert_allclose(g2.numpy(), 1.0 / (1.0 + 2.0 * np.abs(v.detach().numpy() - 1.0)) ** 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("sur", [F.Triangle(0.3, smooth_forward=True), F.FastSigmoid(0.5, 3.0, smooth_forward=True),
+                                 F.Gaussian(0.3, 0.5, smooth_forward=True)])
+def test_gradcheck_spike_function(sur):
+    v = (torch.rand(7, dtype=torch.float64) * 2.0).requires_grad_()
+    thr = (1.0 + torch.rand(7, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v, t: F.spike_fn(v, t, sur), (v, thr))
+
+
+def _smooth_layer(reset, n_ref=0):
+    net = SpikingRNN(3, 2, n_lif=2, n_ahp=2, n_alif=2, dtype=torch.float64, reset=reset, n_ref=n_ref,
+                     tau_ahp=30.0, tau_a=30.0, beta_alif=0.5, surrogate=F.Triangle(0.3, smooth_forward=True))
+    return net.layer_constants()
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_gradcheck_fused_bptt(reset):
+    """The hand-written BPTT equals finite differences of the network whose Heaviside is replaced by the
+    surrogate's primitive (float64): checks every path (v, c, a, reset, recurrence, delays)."""
+    g = torch.Generator().manual_seed(1)
+    k = _smooth_layer(reset)
+    k.delays = (1, 3)
+    E = torch.randn(14, 2, 6, dtype=torch.float64, generator=g).mul(1.5).requires_grad_()
+    W1 = torch.randn(6, 6, dtype=torch.float64, generator=g).mul(0.6).requires_grad_()
+    W3 = torch.randn(6, 6, dtype=torch.float64, generator=g).mul(0.6).requires_grad_()
+    b = torch.randn(6, dtype=torch.float64, generator=g).mul(0.2).requires_grad_()
+    assert torch.autograd.gradcheck(lambda E, W1, W3, b: F.recurrent_layer(E, [W1, W3], k, b), (E, W1, W3, b))
+
+
+def test_gradcheck_step_functions_and_readout():
+    """The autograd path through lif/ahp/alif/readout_step (the reference) also passes gradcheck."""
+    sur = F.Triangle(0.3, smooth_forward=True)
+    g = torch.Generator().manual_seed(2)
+    I = torch.randn(10, 2, 3, dtype=torch.float64, generator=g).mul(1.5).requires_grad_()
+    p = dict(alpha=math.exp(-1 / 20), v_th=torch.tensor([0.8, 1.0, 1.2], dtype=torch.float64))
+
+    def run(I):
+        s1 = s2 = s3 = ro = None
+        out = []
+        for t in range(I.shape[0]):
+            z1, s1 = F.lif_step(I[t], s1, F.LIFParams(**p), sur)
+            z2, s2 = F.ahp_step(I[t], s2, F.AHPParams(**p, rho=0.9, beta=0.5), sur)
+            z3, s3 = F.alif_step(I[t], s3, F.ALIFParams(**p, rho=0.9, beta=0.5), sur)
+            y, ro = F.readout_step(z1 + z2 + z3, ro, F.ReadoutParams(0.8))
+            out.append(y)
+        return torch.stack(out)
+
+    assert torch.autograd.gradcheck(run, (I,))
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(reset="zero"), dict(n_ref=2), dict(delays=True)])
+def test_fused_equals_step_reference(opts):
+    """Fused forward == per-model step functions (spikes identical), fused BPTT == autograd (1e-12)."""
+    opts = dict(opts)
+    if opts.pop("delays", False):
+        rng = np.random.default_rng(0)
+        opts.update(rec_delay=rng.integers(1, 4, (12, 12)), in_delay=rng.integers(0, 3, (12, 5)), out_delay=0)
+    net = SpikingRNN(5, 3, n_lif=4, n_ahp=4, n_alif=4, w_in_scale=3.0, bias=True, dtype=torch.float64, seed=3,
+                     tau_ahp=50.0, tau_a=50.0, **opts)
+    x = torch.rand(2, 80, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) < 0.3
+    o1, o2 = net(x), net.step_forward(x)
+    assert o1.z.sum() > 20
+    assert torch.equal(o1.z, o2.z)
+    torch.testing.assert_close(o1.y, o2.y, rtol=1e-12, atol=1e-12)
+    lab = torch.tensor([0, 2])
+
+    def loss(o):
+        return L.readout_cross_entropy(o.y, lab, "window", 10) + L.firing_rate_regularizer(o.z, 0.05, 1.0)
+
+    g1 = torch.autograd.grad(loss(o1), list(net.parameters()))
+    g2 = torch.autograd.grad(loss(o2), list(net.parameters()))
+    for a, b in zip(g1, g2):
+        assert b.abs().max() > 0
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_float32_evaluation_order_matches_contract():
+    """float32 membrane update is ((alpha*v + I) - c) - v_th*z in separate roundings (no FMA)."""
+    net = SpikingRNN(2, 1, n_ahp=3, w_in_scale=5.0, seed=0).quantize_()  # sums exact in any order
+    x = torch.rand(1, 60, 2, generator=torch.Generator().manual_seed(0)) < 0.5
+    k = net.layer_constants()
+    with torch.no_grad():
+        out = net(x)
+        W_in, _, _ = net.effective_weights()
+        E = (x.float() @ W_in.t())[0].numpy()
+    alpha, rho, beta, vth = (np.float32(k.alpha[0]), np.float32(k.rho_c[0]), np.float32(k.beta_c[0]),
+                             np.float32(k.v_th[0]))
+    W = net.w_rec.detach().numpy() * net.rec_mask.numpy()
+    v = np.zeros(3, np.float32)
+    c = np.zeros(3, np.float32)
+    z = np.zeros(3, np.float32)
+    n_spikes = 0
+    for t in range(60):
+        I = E[t] + (W @ z).astype(np.float32) if t else E[t]
+        c = rho * c + beta * z
+        v = ((alpha * v + I) - c) - vth * z
+        z = (v > vth).astype(np.float32)
+        n_spikes += z.sum()
+        assert np.array_equal(z, out.z[0, t].numpy()), t
+    assert n_spikes > 5
+
+
+def test_state_dict_roundtrip_carries_constants():
+    net = SpikingRNN(4, 3, n_lif=3, n_ahp=2, n_alif=1, tau_m=[10, 20, 30, 40, 50, 60], tau_ahp=123.0, beta_ahp=0.5,
+                     n_ref=1, reset="zero", tau_out=7.0, p_rec=0.5, rec_delay=2, out_delay=0,
+                     surrogate={"kind": "gaussian", "dampening": 0.4, "sigma": 0.3}, seed=5)
+    sd = net.state_dict()
+    assert "_extra_state" in sd and "rec_mask" in sd and "rec_delay" in sd
+    net2 = SpikingRNN.from_state_dict(sd)
+    assert net2.config() == net.config()
+    assert isinstance(net2.surrogate, F.Gaussian) and net2.surrogate.sigma == 0.3
+    x = torch.rand(2, 40, 4, generator=torch.Generator().manual_seed(0)) < 0.4
+    with torch.no_grad():
+        a, b = net(x), net2(x)
+    assert torch.equal(a.z, b.z) and torch.equal(a.y, b.y)
+
+
+def test_losses():
+    y = torch.zeros(2, 5, 3)
+    y[0, 4, 1] = 5.0
+    y[1, 2, 2] = 5.0
+    lab = torch.tensor([1, 2])
+    assert L.accuracy(y, lab, torch.tensor([5, 3])) == 1.0
+    assert L.accuracy(y, lab) == 0.5
+    assert L.readout_window(y, 2, torch.tensor([5, 3])).shape == (2, 2, 3)
+    z = torch.zeros(1, 10, 2)
+    z[0, :5, 0] = 1
+    assert L.spike_rate(z).tolist() == [0.5, 0.0]
+    assert L.firing_rate_regularizer(z, 0.5, 2.0).item() == pytest.approx(2 * 0.25)
+
+
+def test_backward_twice_with_retained_graph():
+    net = SpikingRNN(4, 2, n_lif=3, n_ahp=3, n_alif=3, w_in_scale=3.0, dtype=torch.float64, seed=2)
+    x = torch.rand(2, 50, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) < 0.3
+    out = net(x)
+    loss = (out.y[:, -1] ** 2).sum() + out.z.mean()
+    g1 = torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)
+    g2 = torch.autograd.grad(loss, list(net.parameters()))
+    for a, b in zip(g1, g2):
+        assert torch.equal(a, b)

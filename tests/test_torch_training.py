@@ -1,0 +1,202 @@
+"""ahpsim.torch training: the memory task (AHP and ALIF >> LIF), JapaneseVowels well above chance, the
+trained models exported to the kernel spike for spike, trainer resumption and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ahpsim.torch import losses as L  # noqa: E402
+from ahpsim.torch.tasks import build_model, delayed_classification, make_task  # noqa: E402
+from ahpsim.torch.trainer import Trainer, TrainConfig, load_model  # noqa: E402
+
+pytestmark = pytest.mark.torch
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+
+
+@pytest.fixture(scope="module")
+def memory_results():
+    """Trains the same-size AHP, ALIF and LIF networks on the delayed-classification task (4 classes,
+    300 silent-but-noisy steps between pattern and cue), fixed seeds; about 15 s each on one core."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    task = make_task("memory")
+    res = {}
+    for neurons in ("ahp", "alif", "lif"):
+        model = build_model(task, neurons, seed=0)
+        cfg = task.train_config
+        cfg.progress = False
+        tr = Trainer(model, task.train, task.test, cfg)
+        hist = tr.fit()
+        res[neurons] = {"model": model, "final": hist[-1]["val_acc"], "best": tr.best_acc, "history": hist}
+    torch.set_num_threads(old)
+    res["task"] = task
+    return res
+
+
+def test_delayed_classification_is_seeded():
+    a, la = delayed_classification(8, seed=3)
+    b, lb = delayed_classification(8, seed=3)
+    assert a.dtype == bool and a.shape == (8, 250, 25)
+    assert np.array_equal(a, b) and np.array_equal(la, lb)
+    assert not np.array_equal(a, delayed_classification(8, seed=4)[0])
+
+
+@pytest.mark.slow
+def test_memory_task_ahp_and_alif_beat_lif(memory_results):
+    r = {k: memory_results[k]["final"] for k in ("ahp", "alif", "lif")}
+    print("memory task final test accuracy:", r)
+    assert r["ahp"] >= 0.85, r
+    assert r["alif"] >= 0.85, r
+    assert r["lif"] <= 0.45, r  # chance is 0.25
+    assert r["ahp"] - r["lif"] >= 0.4 and r["alif"] - r["lif"] >= 0.4
+
+
+def _agreement(model, x, lengths=None):
+    from ahpsim.torch.export import run_network, to_network
+
+    with torch.no_grad():
+        o = model(x)
+    z, y = run_network(to_network(model), x)
+    zt = o.z.numpy().astype(bool)
+    pt = L.readout_logits(o.y, lengths).argmax(-1)
+    pk = L.readout_logits(torch.from_numpy(np.asarray(y)), lengths).argmax(-1)
+    return int(zt.sum()), int((zt != z).sum()), int((pt != pk).sum()), float(np.abs(o.y.numpy() - y).max())
+
+
+@pytest.mark.slow
+def test_trained_memory_model_matches_kernel(memory_results):
+    """Trained AHP and ALIF networks: torch (float32) and the exported kernel network give identical spike
+    trains and predictions on the test set; with weights on a 2**-12 grid the readouts agree bit for bit."""
+    task = memory_results["task"]
+    x, lab, _ = task.test.get(np.arange(len(task.test)))
+    for neurons in ("ahp", "alif"):
+        model = memory_results[neurons]["model"]
+        n_spk, n_diff, n_pred, ydiff = _agreement(model, x)
+        print(f"{neurons}: {n_spk} spikes, {n_diff} differ, {n_pred} predictions differ, max |dy| {ydiff:.3g}")
+        assert n_spk > 1000
+        assert n_diff <= 0.001 * n_spk and n_pred == 0
+        q = load_model({"model": model.state_dict()}).quantize_(2.0 ** -12)
+        n_spk, n_diff, n_pred, ydiff = _agreement(q, x)
+        assert n_diff == 0 and n_pred == 0 and ydiff == 0.0
+
+
+def test_japanese_vowels_learns(data_root):
+    task = make_task("jv", root=data_root)
+    assert task.n_out == 9 and task.n_in == 12
+    model = build_model(task, "ahp", seed=0)
+    cfg = task.train_config
+    cfg.epochs, cfg.progress = 6, False
+    tr = Trainer(model, task.train, task.test, cfg)
+    hist = tr.fit()
+    acc = hist[-1]["val_acc"]
+    print("JapaneseVowels test accuracy per epoch:", [round(h["val_acc"], 3) for h in hist])
+    assert acc >= 0.80  # chance 1/9
+    # float inputs: the kernel sums w*x in another order; differences must stay < 0.1% of spikes
+    x, lab, ln = task.test.get(np.arange(len(task.test)))
+    n_spk, n_diff, n_pred, _ = _agreement(model, x, ln)
+    print(f"JV torch vs kernel: {n_spk} spikes, {n_diff} differ, {n_pred} predictions differ")
+    assert n_diff <= 0.001 * n_spk and n_pred <= 1
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_trainer_resumes_where_it_left_off(tmp_path):
+    """A run killed in the middle of an epoch and restarted from its checkpoint ends with exactly the
+    weights of an uninterrupted run; checkpoints are written atomically (no temp files left)."""
+    x, y = delayed_classification(96, delay=20, seed=1)
+    from ahpsim.torch.trainer import SequenceData
+
+    data = SequenceData.from_arrays(x, y)
+    cfg = dict(epochs=2, batch_size=16, lr=1e-2, progress=False, ckpt_every=2, loss_mode="window", window=5)
+
+    def new():
+        from ahpsim.torch.modules import SpikingRNN
+
+        return SpikingRNN(25, 4, n_lif=10, n_ahp=10, w_in_scale=3.0, seed=0)
+
+    ref = new()
+    Trainer(ref, data, data, TrainConfig(**cfg)).fit()
+
+    m1 = new()
+    tr1 = Trainer(m1, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    orig = tr1.train_step
+    calls = {"n": 0}
+
+    def dying(*a):
+        calls["n"] += 1
+        if calls["n"] == 10:  # second epoch, batch 4 (after the checkpoint at step 8)
+            raise _Killed
+        return orig(*a)
+
+    tr1.train_step = dying
+    with pytest.raises(_Killed):
+        tr1.fit()
+    m2 = new()
+    tr2 = Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    assert tr2.try_resume() and (tr2.epoch, tr2.batch) == (1, 2)
+    tr2.fit(resume=False)
+    for a, b in zip(ref.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    assert len(tr2.history) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+    best = load_model(tmp_path / "best.pt")
+    assert best.N == 20
+
+
+@pytest.mark.slow
+def test_cli_train_and_eval(tmp_path):
+    import ahpsim  # the one this test imports (installed, or the in-place build), so _core is there
+
+    pkg_parent = str(Path(ahpsim.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ahpsim", "train", "memory", "--out", str(out), "--epochs", "1", "--threads", "1",
+           "--no-progress", "--task-opt", "n_train=128", "--task-opt", "n_test=64", "--task-opt", "delay=50"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["epochs_done"] == 1 and (out / "last.pt").is_file() and (out / "best.pt").is_file()
+    cmd = [sys.executable, "-m", "ahpsim", "eval", str(out / "best.pt"), "--threads", "1"]
+    cmd.append("--kernel")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["n_test"] == 64 and 0.0 <= res["torch"]["acc"] <= 1.0
+    assert res["kernel"]["same_prediction"] == 1.0
+    assert res["kernel"]["differing_fraction"] <= 0.001
+
+
+def test_smnist_tasks(data_root):
+    """The paper's sMNIST input (80 threshold-crossing channels, 56-step cue), the permuted variant and the
+    one-pixel-per-step encoding; the network defaults are the paper's (140 LIF + 100 AHP)."""
+    s = make_task("smnist", root=data_root, n_train=8, n_test=8)
+    p = make_task("psmnist", root=data_root, n_train=8, n_test=8)
+    x, y, ln = s.train.get(np.arange(4))
+    xp, yp, _ = p.train.get(np.arange(4))
+    assert x.shape == (4, 840, 80) and x.dtype == torch.bool and ln is None
+    assert bool(x[:, 784:, 79].all()) and not bool(x[:, :784, 79].any())
+    assert torch.equal(y, yp) and not torch.equal(x, xp)
+    m = build_model(s, "ahp")
+    assert (m.n_lif, m.n_ahp, m.n_out) == (140, 100, 10)
+    assert m.config()["beta_ahp"][-1] == 0.756 and m.config()["tau_ahp"][-1] == 700.0
+    px = make_task("smnist", root=data_root, n_train=8, n_test=8, encoding="pixels").train.get(np.arange(2))[0]
+    assert px.shape == (2, 784, 1) and float(px.max()) <= 1.0
