@@ -81,7 +81,7 @@ def _dequantized(q, recurrent, n_ref):
 @pytest.mark.parametrize("recurrent, n_ref", [(False, 0), (False, 2), (True, 0), (True, 2)])
 def test_alif_integer_arithmetic_tracks_float(data, recurrent, n_ref):
     W, R, X = data
-    q = quantize(_float_net(W, R if recurrent else None, n_ref=n_ref))
+    q = quantize(_float_net(W, R if recurrent else None, n_ref=n_ref), vth_mant=4096)
     res = q.run(T, inputs={"x": X})
     S_int = res.raster("alif")[0]
     fres = _dequantized(q, recurrent, n_ref).run(T, inputs={"x": X}, record_state=["alif"])
@@ -108,7 +108,7 @@ def test_alif_integer_arithmetic_tracks_float(data, recurrent, n_ref):
 
 def test_alif_structure_and_report(data):
     W, R, X = data
-    q = quantize(_float_net(W, R, beta=0.5))
+    q = quantize(_float_net(W, R, beta=0.5), vth_mant=4096)
     g = q.net["alif"]
     arrs = q.net.compartment_arrays()
     assert arrs["dv"][g.soma.start] == 4095 and arrs["du"][g.soma.start] == 200  # tau_m 20

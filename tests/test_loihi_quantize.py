@@ -55,7 +55,7 @@ def tracking():
     X = rng.random((T, N_IN)) < 0.1
     net = _float_net(W)
     S_float = net.run(T, inputs={"x": X}).raster("ahp")[0]
-    q = quantize(net)
+    q = quantize(net, vth_mant=4096)
     S_int = q.run(T, inputs={"x": X}).raster("ahp")[0]
     # float network with the dequantized parameters
     p = next(pp for pp in q.net.projections if pp["name"] == "x->ahp")
@@ -109,7 +109,7 @@ def test_quantize_from_dict_and_warnings():
                           dict(name="out", kind="Readout", n=2, tau=20.0)],
              projections=[dict(pre="x", post="lif", weights=rng.normal(size=(3, 4))),
                           dict(pre="lif", post="out", weights=rng.normal(size=(2, 3)), delay=0)])
-    q = quantize(d)
+    q = quantize(d, vth_mant=4096)
     assert any("reset" in w for w in q.report.warnings)
     assert any("refractory" in w for w in q.report.warnings)
     assert any("delay 0" in w for w in q.report.warnings)
@@ -150,7 +150,7 @@ def test_resource_estimate_sMNIST_sized():
                           dict(pre="lif", post="lif", weights=W(140, 140)), dict(pre="ahp", post="lif", weights=W(140, 100)),
                           dict(pre="lif", post="ahp", weights=W(100, 140)), dict(pre="ahp", post="ahp", weights=W(100, 100)),
                           dict(pre="lif", post="out", weights=W(10, 140)), dict(pre="ahp", post="out", weights=W(10, 100))])
-    q = quantize(d)
+    q = quantize(d, vth_mant=4096)
     r = estimate_resources(q.net)
     assert r["compartments"] == 140 + 2 * 100 + 10 and r["neurons"] == 250
     possible = 80 * 240 + 240 * 240 + 240 * 10

@@ -19,7 +19,7 @@ ADD join, so ``v > vth`` is the float test ``v > v_th + beta * a``; the reset by
 soma -> soma synapse of ``-v_th * s_p``. Loihi's refractory hold of ``v`` then only blocks spikes
 (``u`` keeps integrating), as the float ``n_ref`` does. This relies on the engine's reading that the
 join enters the parent's ``v`` and is not stored in its ``u`` (docs/loihi.md, open point 1), and
-``u`` wraps at 24 bits (+-32 thresholds at the default ``vth_mant``). ``reset="zero"`` (it would need
+``u`` wraps at 24 bits (+-258 thresholds at the default ``vth_mant`` 508, +-32 at 4096). ``reset="zero"`` (it would need
 ``u <- 0`` on a spike; Loihi resets only ``v``) and a bias (Loihi adds it to ``v``, not ``u``) raise
 ``NotImplementedError``.
 
@@ -220,7 +220,7 @@ def _describe(model: Any) -> dict[str, Any]:
                     "'populations', 'projections'")
 
 
-def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: float | None = None) -> QuantizedNetwork:
+def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: float | None = None) -> QuantizedNetwork:
     """Quantize a float network to Loihi 1 units (rule set ``"loihi1"``).
 
     model : ``ahpsim.Network`` (populations AHP / LIF / ALIF / Readout), a trained
@@ -228,8 +228,10 @@ def quantize(model: Any, *, vth_mant: int = 4096, readout_mant: int = 255, dt: f
         {name: n}, "populations": [{"name", "kind" ("AHP", "LIF", "ALIF", "Readout"), "n", "tau_m",
         "tau_ahp", "tau_a", "beta", "v_th", "n_ref", "bias", "reset", "tau"}], "projections": [{"pre",
         "post", "weights" [n_post, n_pre], "delay"}]}``.
-    vth_mant : threshold mantissa of every spiking population (default 4096: threshold 2**18,
-        leaving v a range of +-32 thresholds before saturation; the paper's authors used 508).
+    vth_mant : threshold mantissa of every spiking population (default 508, the paper's authors'
+        value: threshold 32512, leaving the 24-bit u and v a range of +-258 thresholds; trained networks
+        drive strongly inhibited neurons tens of thresholds below zero, and a current past 2**23
+        wraps to the opposite sign on Loihi. Larger values give finer weights and less headroom).
     readout_mant : the largest weight into a readout maps to this mantissa at exponent 0.
 
     Returns a :class:`QuantizedNetwork` with ``.net`` (the :class:`LoihiNetwork`), ``.scale``
