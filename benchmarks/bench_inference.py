@@ -3,7 +3,7 @@ input channels, 840 steps, 10 leaky outputs): the C++ kernel against the same mo
 pass on the CPU, at batch 1 and batch 256, with the same number of threads. Reports samples/s, the
 ratio, and checks that both predict the same classes.
 
-    PYTHONPATH=python python benchmarks/bench_inference.py [--ckpt benchmarks/results/smnist_ckpt/last.pt]
+    PYTHONPATH=python python benchmarks/bench_inference.py [--ckpt shipped | CHECKPOINT]
         [--threads 1] [--quick] [--out benchmarks/results/inference.json]
 
 Without a checkpoint the network is the untrained paper-shaped model (same sizes and sparsity),
@@ -38,8 +38,11 @@ def bundled_spikes(n: int) -> np.ndarray:
 def load_model(ckpt: str | None):
     import torch  # noqa: F401
 
-    from ahpsim.torch import SpikingRNN, load_model as load
+    from ahpsim.torch import SpikingRNN, from_network, load_model as load
 
+    if ckpt == "shipped":  # the trained network that `python -m ahpsim demo` runs (in every checkout)
+        with resources.as_file(resources.files("ahpsim") / "data" / "smnist_ahp.npz") as p:
+            return from_network(ahpsim.load_network(p)), "the shipped demo network (python/ahpsim/data/smnist_ahp.npz)"
     if ckpt and Path(ckpt).exists():
         return load(ckpt), f"checkpoint {ckpt}"
     model = SpikingRNN(80, 10, n_lif=140, n_ahp=100, p_in=0.2, p_rec=0.2, p_out=1.0, seed=0)
@@ -59,7 +62,8 @@ def time_it(fn, min_time: float = 1.0, max_reps: int = 20) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", default=str(Path(__file__).parent / "results" / "smnist_ckpt" / "last.pt"))
+    ap.add_argument("--ckpt", default="shipped",
+                    help="'shipped' (the demo's trained network, default) or an ahpsim.torch checkpoint")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="small batch, one repetition: checks the harness only")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "inference.json"))
