@@ -174,3 +174,39 @@ def test_quantize_accepts_a_torch_model():
     assert q.net.n_compartments == 4 + 2 * 5 + 3
     with pytest.raises(TypeError, match="quantize expects"):
         quantize(42)
+
+
+def test_overflow_is_counted_and_warned():
+    """A quantized network whose float currents leave the 24-bit range: the engine counts the wrapped
+    currents per group (against a numpy count from the integer weights), and QuantizedNetwork.run
+    warns; with enough headroom (the default vth_mant) nothing is counted or warned."""
+    import warnings
+
+    from ahpsim.loihi import QuantizationOverflowWarning
+
+    W = np.zeros((3, 9))
+    W[0, :8] = -7.0   # 8 inputs of -7 thresholds at once: -56, beyond +-32 at vth_mant 4096
+    W[1, :8] = -3.0   # -24: fits
+    W[:, 8] = 0.5
+    d = dict(dt=1.0, inputs={"x": 9},
+             populations=[dict(name="a", kind="LIF", n=3, tau_m=20.0, v_th=1.0, reset="zero")],
+             projections=[dict(pre="x", post="a", weights=W)])
+    X = np.zeros((1, 30, 9), bool)
+    X[0, ::10, :8] = True
+    X[0, :, 8] = True
+    q = quantize(d, vth_mant=4096)
+    with pytest.warns(QuantizationOverflowWarning, match="overflowed"):
+        r = q.run(30, inputs={"x": X})
+    p = q.net.projections[0]
+    eff = np.zeros((3, 9), np.int64)
+    eff[p["post"], p["pre"]] = np.asarray(p["weight_mantissa"], np.int64) * 2 ** (6 + int(p["weight_exponent"]))
+    cur = X[0].astype(np.int64) @ eff.T  # du = 4096: u is this step's input
+    expect = int(((cur < -2**23) | (cur >= 2**23)).sum())
+    assert expect == 3 and q.overflows()["a"]["u_wraps"] == expect
+    # the wrapped neuron fires on its inhibitory input, which the float network never does
+    assert r.raster("a")[0, ::10, 0].all()
+    q2 = quantize(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r2 = q2.run(30, inputs={"x": X})
+    assert q2.overflows() == {} and not r2.raster("a")[0, ::10, 0].any()

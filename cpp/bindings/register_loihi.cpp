@@ -147,6 +147,21 @@ class PyLoihiEngine {
     return outputs(std::move(out), trials, steps, n, record_uv);
   }
 
+  // Steps whose u wrapped / v saturated, per compartment (uint64 [n]), summed over the trials since
+  // init_state.
+  py::dict overflows() const {
+    return std::visit([](const auto& e) {
+      const auto n = static_cast<py::ssize_t>(e.n_compartments());
+      std::vector<std::uint64_t> uw = e.u_wraps_total(), vs = e.v_saturations_total();
+      uw.resize(static_cast<std::size_t>(n), 0);
+      vs.resize(static_cast<std::size_t>(n), 0);
+      py::dict d;
+      d["u_wraps"] = to_numpy(std::move(uw), {n});
+      d["v_saturations"] = to_numpy(std::move(vs), {n});
+      return d;
+    }, engine_);
+  }
+
   // The held state as arrays: t, u / v (int64 [n_trials, n]), ref (int32 [n_trials, n]: held
   // steps left), acc (int64 [n_trials, ring_slots * width]: pending synaptic input).
   py::dict get_state() const {
@@ -268,6 +283,7 @@ void register_loihi(pybind11::module_& m) {
       .def("advance", &PyLoihiEngine::advance, py::arg("steps"), py::arg("inputs"), py::arg("record_uv") = true,
            py::arg("n_threads") = 1)
       .def("get_state", &PyLoihiEngine::get_state)
+      .def("overflows", &PyLoihiEngine::overflows)
       .def("set_state", &PyLoihiEngine::set_state, py::arg("state"))
       .def_property_readonly("has_state", &PyLoihiEngine::has_state)
       .def_property_readonly("n_trials", &PyLoihiEngine::n_trials)

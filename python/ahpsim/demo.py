@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -118,21 +119,28 @@ def _trained(out: Path, n_threads: int, plot: bool, loihi: bool) -> dict:
           f"{B / wall:,.0f} digits/s ({n_threads} threads)")
 
     if loihi:
-        from .loihi import quantize
+        from .loihi import QuantizationOverflowWarning, quantize
 
         q = quantize(net)
         q.reset_state()
         t0 = time.perf_counter()
-        qres = q.run(T, inputs={"x": X}, n_threads=n_threads, record_uv=True)
+        with warnings.catch_warnings():  # reported below, with the counts
+            warnings.simplefilter("ignore", QuantizationOverflowWarning)
+            qres = q.run(T, inputs={"x": X}, n_threads=n_threads, record_uv=True)
         qwall = time.perf_counter() - t0
+        overflows = q.overflows()
         qpred = np.asarray(qres.readout("out"))[:, -1].argmax(-1)
         qacc = float(np.mean(qpred == labels))
         qrate = sum(float(np.mean(qres.raster(g.name))) * g.n for g in spiking) / n_spk
         agree = float(np.mean(qpred == pred))
         summary["loihi"] = {"accuracy": qacc, "spikes_per_neuron_per_step": qrate, "agreement_with_float": agree,
+                            "vth_mant": q.vth_mant, "overflows": overflows,
                             "wall_s": qwall, "resources": _jsonable(q.resources())}
         print(f"  Loihi integer : accuracy {100 * qacc:5.1f}%   spikes/neuron/step {qrate:.4f}   "
               f"same class as float for {100 * agree:.1f}% of digits")
+        n_over = sum(v["u_wraps"] + v["v_saturations"] for v in overflows.values())
+        print(f"                  vth_mant {q.vth_mant}; 24-bit overflows: "
+              + ("none" if not n_over else f"{n_over} compartment-steps {overflows}"))
 
     summary.update(_energy_report(net, res, B, T))
     if plot:

@@ -23,7 +23,8 @@ from .network import (
     lava_dense_weights,
     limits,
 )
-from .quantize import QuantizedNetwork, QuantizationReport, decay_from_tau, quantize, split_weights
+from .quantize import (QuantizationOverflowWarning, QuantizationReport, QuantizedNetwork, decay_from_tau, quantize,
+                       split_weights)
 from .resources import estimate_resources
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "InputGroup",
     "LoihiNetwork",
     "LoihiResult",
+    "QuantizationOverflowWarning",
     "QuantizationReport",
     "QuantizedNetwork",
     "decay_from_tau",

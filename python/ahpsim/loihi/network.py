@@ -511,6 +511,29 @@ class LoihiNetwork:
             raise RuntimeError("the network holds no state yet (run it or call init_state)")
         return self._engine
 
+    def overflows(self) -> dict[str, dict[str, int]]:
+        """Steps (summed over trials, since the state was created) in which a compartment's current
+        ``u`` wrapped at 24 bits or its voltage ``v`` was clipped at +-(2**23 - 1), per compartment
+        group (AHP neurons: ``"name.soma"``, ``"name.aux"``); only groups where it happened. Loihi does
+        the same, but a network quantized from float values with too little headroom then computes
+        something else than the float network (a wrapped inhibitory current turns excitatory)."""
+        if self._engine is None or not self._engine.has_state:
+            return {}
+        d = self._engine.overflows()
+        groups = []
+        for g in self._groups.values():
+            if isinstance(g, AHPGroup):
+                groups += [g.soma, g.aux]
+            elif isinstance(g, CompartmentGroup):
+                groups.append(g)
+        out: dict[str, dict[str, int]] = {}
+        for g in groups:
+            uw = int(d["u_wraps"][g.start:g.start + g.n].sum())
+            vs = int(d["v_saturations"][g.start:g.start + g.n].sum())
+            if uw or vs:
+                out[g.name] = {"u_wraps": uw, "v_saturations": vs}
+        return out
+
     def store(self, name: str = "default") -> None:
         """Keep a copy of the full state (u, v, refractory counters, pending delayed spikes, t).
         A structural change (adding groups or projections) drops stored states."""

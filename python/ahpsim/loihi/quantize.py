@@ -32,6 +32,7 @@ spikes), a readout is a compartment with the maximal threshold (it would spike a
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -39,7 +40,7 @@ import numpy as np
 
 from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
 
-__all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "decay_from_tau", "split_weights"]
+__all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "QuantizationOverflowWarning", "decay_from_tau", "split_weights"]
 
 _W_MANT_MAX = 255
 # Loihi 1 keeps the 6 low bits of an effective weight zero (floor(m * 2**e) * 2**6), so a negative
@@ -89,6 +90,10 @@ def _split_bias(b_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mant, exp
 
 
+class QuantizationOverflowWarning(RuntimeWarning):
+    """The quantized network's integer state wrapped or saturated during a run."""
+
+
 @dataclass
 class QuantizationReport:
     """Quantization errors of every population and projection (relative errors are w.r.t. the
@@ -136,8 +141,10 @@ class QuantizedNetwork:
     """A float network converted to Loihi units; :meth:`run` has the float engine's call shape and,
     as the float engine, continues from the current state (:meth:`reset_state` starts again)."""
 
-    def __init__(self, net: LoihiNetwork, scale: dict[str, float], report: QuantizationReport, dt: float):
+    def __init__(self, net: LoihiNetwork, scale: dict[str, float], report: QuantizationReport, dt: float,
+                 vth_mant: int = 508):
         self.net = net
+        self.vth_mant = vth_mant
         self.scale = scale
         self.report = report
         self.dt = dt
@@ -155,8 +162,20 @@ class QuantizedNetwork:
                 conv[key] = one(v) if isinstance(v, tuple) else [one(x) for x in v]
             else:
                 conv[key] = np.asarray(v) != 0
+        before = self.net.overflows()
         res = self.net.run(T, conv, n_trials=n_trials, n_threads=n_threads, record_uv=record_uv, progress=progress)
+        after = self.net.overflows()
+        if after != before:
+            total = sum(v["u_wraps"] + v["v_saturations"] for v in after.values())
+            warnings.warn(f"the integer engine overflowed ({total} compartment-steps so far: "
+                          f"{after}); the float network leaves the 24-bit range at vth_mant = "
+                          f"{self.vth_mant}: quantize with a smaller vth_mant for more headroom",
+                          QuantizationOverflowWarning, stacklevel=2)
         return QuantizedResult(self, res)
+
+    def overflows(self) -> dict[str, dict[str, int]]:
+        """See :meth:`LoihiNetwork.overflows`."""
+        return self.net.overflows()
 
     # state, as LoihiNetwork / ahpsim.Network
     @property
@@ -367,4 +386,4 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                                     max_rel_err=float(rel.max()) if rel.size else 0.0,
                                     rms_rel_err=float(np.sqrt(np.mean(rel**2))) if rel.size else 0.0,
                                     zeroed=int((nz & (mant == 0)).sum())))
-    return QuantizedNetwork(net, scale, rep, dt)
+    return QuantizedNetwork(net, scale, rep, dt, vth_mant)

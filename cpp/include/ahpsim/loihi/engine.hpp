@@ -124,6 +124,10 @@ void validate(const NetworkSpec& s) {
 struct RunOutput {
   std::vector<std::uint8_t> spikes;
   std::vector<std::int32_t> u, v;
+  // [trials * n] per compartment: steps whose current wrapped at 24 bits, and whose voltage was
+  // clipped at +-(2^23 - 1). Faithful to the chip, but a float network quantized with too little
+  // headroom computes something else: quantize() users check these.
+  std::vector<std::uint32_t> u_wraps, v_saturations;
 };
 
 template <class Rules>
@@ -160,11 +164,18 @@ class Engine {
     if (trials < 1) throw std::invalid_argument("trials must be >= 1");
     state_.t = 0;
     state_.trials.assign(static_cast<std::size_t>(trials), make_state());
+    u_wraps_total_.assign(n_, 0);
+    v_saturations_total_.assign(n_, 0);
   }
   void reset_state() {
     state_.t = 0;
     state_.trials.clear();
+    u_wraps_total_.assign(n_, 0);
+    v_saturations_total_.assign(n_, 0);
   }
+  // Per compartment, summed over trials, since init_state: steps whose u wrapped / v saturated.
+  const std::vector<std::uint64_t>& u_wraps_total() const { return u_wraps_total_; }
+  const std::vector<std::uint64_t>& v_saturations_total() const { return v_saturations_total_; }
   bool has_state() const { return !state_.trials.empty(); }
   std::int64_t n_trials() const { return static_cast<std::int64_t>(state_.trials.size()); }
   std::int64_t t() const { return state_.t; }
@@ -193,6 +204,12 @@ class Engine {
     if (!has_state()) throw std::invalid_argument("no state: call init_state(trials) first");
     RunOutput out = simulate(&state_.trials, n_trials(), state_.t, steps, inputs, record_uv, n_threads);
     state_.t += steps;
+    u_wraps_total_.resize(n_, 0);
+    v_saturations_total_.resize(n_, 0);
+    for (std::size_t i = 0; i < out.u_wraps.size(); ++i) {
+      u_wraps_total_[i % n_] += out.u_wraps[i];
+      v_saturations_total_[i % n_] += out.v_saturations[i];
+    }
     return out;
   }
 
@@ -216,6 +233,8 @@ class Engine {
     RunOutput out;
     const std::size_t total = static_cast<std::size_t>(trials * steps) * n_;
     out.spikes.assign(total, 0);
+    out.u_wraps.assign(static_cast<std::size_t>(trials) * n_, 0);
+    out.v_saturations.assign(static_cast<std::size_t>(trials) * n_, 0);
     if (record_uv) {
       out.u.assign(total, 0);
       out.v.assign(total, 0);
@@ -361,9 +380,11 @@ class Engine {
                  bool record_uv, RunOutput& out) const {
     const std::uint8_t* x = inputs ? inputs + static_cast<std::size_t>(b * steps) * n_in_ : nullptr;
     const std::size_t base = static_cast<std::size_t>(b * steps) * n_;
+    Overflows ov{out.u_wraps.data() + static_cast<std::size_t>(b) * n_,
+                 out.v_saturations.data() + static_cast<std::size_t>(b) * n_};
     for (std::int64_t t = 0; t < steps; ++t) {
       const std::size_t o = base + static_cast<std::size_t>(t) * n_;
-      step(st, t0 + t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o);
+      step(st, t0 + t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o, ov);
       if (record_uv) {
         for (std::size_t c = 0; c < n_; ++c) {
           out.u[o + c] = static_cast<std::int32_t>(st.u[c]);
@@ -383,7 +404,12 @@ class Engine {
     }
   }
 
-  void step(State& st, std::int64_t t, const std::uint8_t* x, std::uint8_t* spk) const {
+  struct Overflows {
+    std::uint32_t* u_wraps;  // [n] of this trial
+    std::uint32_t* v_saturations;
+  };
+
+  void step(State& st, std::int64_t t, const std::uint8_t* x, std::uint8_t* spk, Overflows ov) const {
     // 1. external input of step t
     if (x) {
       for (std::int32_t m = 0; m < n_in_; ++m)
@@ -407,7 +433,9 @@ class Engine {
     // 2b. compartments in index order (children before parents)
     if (has_parent_) std::fill(st.join.begin(), st.join.end(), 0);
     for (std::size_t c = 0; c < n_; ++c) {
-      const std::int64_t u = Rules::update_u(st.u[c], du_[c], Rules::activation(st.total[c]));
+      const std::int64_t u_raw = Rules::u_unwrapped(st.u[c], du_[c], Rules::activation(st.total[c]));
+      const std::int64_t u = Rules::wrap_u(u_raw);
+      ov.u_wraps[c] += u != u_raw;
       st.u[c] = u;
       std::int64_t v;
       std::uint8_t fired = 0;
@@ -415,8 +443,9 @@ class Engine {
         --st.ref[c];
         v = 0;
       } else {
-        v = bits::saturate(Rules::decay_v(st.v[c], dv_[c]) + u + st.join[c] + bias_[c],
-                           -bits::kStateMax, bits::kStateMax);
+        const std::int64_t v_raw = Rules::decay_v(st.v[c], dv_[c]) + u + st.join[c] + bias_[c];
+        v = bits::saturate(v_raw, -bits::kStateMax, bits::kStateMax);
+        ov.v_saturations[c] += v != v_raw;
         if (spiking_[c] && v > vth_[c]) {
           fired = 1;
           v = 0;
@@ -443,6 +472,7 @@ class Engine {
   std::size_t width_ = 0;  // accumulator columns (sum of lane sizes)
   SourceTable in_, cx_;  // synapses of the input channels / of the compartments
   Snapshot state_;       // held state of the stateful interface (no trials: none yet)
+  std::vector<std::uint64_t> u_wraps_total_, v_saturations_total_;  // [n], since init_state
 };
 
 }  // namespace ahpsim::loihi

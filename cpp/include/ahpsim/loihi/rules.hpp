@@ -36,12 +36,18 @@ struct LavaRules {
   }
   // u <- decay(u, du + 1) + a_in, then Lava's one-shot 24-bit wrap: values > 2^23 lose 2^24,
   // values <= -2^23 gain 2^24 (so +2^23 itself stays, -2^23 becomes +2^23).
-  static constexpr std::int64_t update_u(std::int64_t u, std::int64_t du, std::int64_t act) {
-    const std::int64_t x = bits::wrap32(bits::decay(u, du + 1) + act);
+  // (update_u = wrap_u(u_unwrapped(...)); the engine uses the two parts to count wraps.)
+  static constexpr std::int64_t u_unwrapped(std::int64_t u, std::int64_t du, std::int64_t act) {
+    return bits::wrap32(bits::decay(u, du + 1) + act);
+  }
+  static constexpr std::int64_t wrap_u(std::int64_t x) {
     constexpr std::int64_t lim = std::int64_t{1} << (bits::kStateBits - 1);
     if (x > lim) return x - 2 * lim;
     if (x <= -lim) return x + 2 * lim;
     return x;
+  }
+  static constexpr std::int64_t update_u(std::int64_t u, std::int64_t du, std::int64_t act) {
+    return wrap_u(u_unwrapped(u, du, act));
   }
   static constexpr std::int64_t decay_v(std::int64_t v, std::int64_t dv) {
     return bits::decay(v, dv);  // dm_offset = 0
@@ -74,8 +80,12 @@ struct Loihi1Rules {
   }
   static constexpr std::int64_t activation(std::int64_t summed) { return summed; }
   // u <- decay(u, du) + input, wrapped to 24-bit two's complement.
+  static constexpr std::int64_t u_unwrapped(std::int64_t u, std::int64_t du, std::int64_t act) {
+    return bits::decay(u, du) + act;
+  }
+  static constexpr std::int64_t wrap_u(std::int64_t x) { return bits::wrap_bits(x, bits::kStateBits); }
   static constexpr std::int64_t update_u(std::int64_t u, std::int64_t du, std::int64_t act) {
-    return bits::wrap_bits(bits::decay(u, du) + act, bits::kStateBits);
+    return wrap_u(u_unwrapped(u, du, act));
   }
   static constexpr std::int64_t decay_v(std::int64_t v, std::int64_t dv) {
     return bits::decay(v, dv);
