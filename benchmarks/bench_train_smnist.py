@@ -49,19 +49,21 @@ def main(argv=None):
     ap.add_argument("--ckpt-dir", default="benchmarks/results/smnist_ckpt")
     ap.add_argument("--out", default="benchmarks/results/train_smnist.json")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reset", default="subtract", choices=["subtract", "zero"],
+                    help="'zero' resets as Loihi does (the network to deploy with ahpsim.loihi)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     task = make_task("psmnist" if args.permute else "smnist", root=args.root,
                      n_test=args.n_eval or None)
-    model = build_model(task, args.neurons, seed=args.seed)
+    model = build_model(task, args.neurons, seed=args.seed, reset=args.reset)
     cfg = task.train_config
     cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed = args.epochs, args.batch_size, args.lr, args.seed
     cfg.progress = not args.no_progress
     cfg.ckpt_every = 20
     out_path = Path(args.out)
-    info = {"task": task.name, "neurons": args.neurons, "n_lif": model.n_lif, "n_ahp": model.n_ahp,
+    info = {"task": task.name, "neurons": args.neurons, "reset": args.reset, "n_lif": model.n_lif, "n_ahp": model.n_ahp,
             "n_alif": model.n_alif, "batch_size": cfg.batch_size, "lr": cfg.lr, "lr_decay": cfg.lr_decay,
             "loss": f"{cfg.loss_mode} ({cfg.window} cue steps)", "rate_weight": cfg.rate_weight,
             "threads": args.threads, "machine": platform.processor() or platform.machine(),
