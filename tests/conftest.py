@@ -30,3 +30,14 @@ def data_root() -> Path:
     if not root.is_dir():
         pytest.fail(f"test data not found at {root} (set AHPSIM_TEST_DATA)")
     return root
+
+
+@pytest.fixture
+def torch_one_thread():
+    """PyTorch on one thread for the test (the tests compare against one-threaded kernel runs and
+    share 2 cores), restored afterwards."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

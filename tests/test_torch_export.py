@@ -11,15 +11,8 @@ import ahpsim  # noqa: E402
 from ahpsim.torch.export import from_network, run_network, to_network  # noqa: E402
 from ahpsim.torch.modules import SpikingRNN  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _random_model(dtype=torch.float32, **opts):

@@ -15,15 +15,8 @@ from ahpsim.torch import functional as F  # noqa: E402
 from ahpsim.torch import losses as L  # noqa: E402
 from ahpsim.torch.modules import SpikingRNN  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def test_import_ahpsim_does_not_import_torch():

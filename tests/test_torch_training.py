@@ -18,16 +18,9 @@ from ahpsim.torch import losses as L  # noqa: E402
 from ahpsim.torch.tasks import build_model, delayed_classification, make_task  # noqa: E402
 from ahpsim.torch.trainer import Trainer, TrainConfig, load_model  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 REPO = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 
