@@ -138,9 +138,12 @@ def _trained(out: Path, n_threads: int, plot: bool, loihi: bool) -> dict:
                             "wall_s": qwall, "resources": _jsonable(q.resources())}
         print(f"  Loihi integer : accuracy {100 * qacc:5.1f}%   spikes/neuron/step {qrate:.4f}   "
               f"same class as float for {100 * agree:.1f}% of digits")
-        n_over = sum(v["u_wraps"] + v["v_saturations"] for v in overflows.values())
-        print(f"                  vth_mant {q.vth_mant}; 24-bit overflows: "
-              + ("none" if not n_over else f"{n_over} compartment-steps {overflows}"))
+        n_cs = B * T * q.net.n_compartments
+        n_wrap = sum(v["u_wraps"] for v in overflows.values())
+        n_sat = sum(v["v_saturations"] for v in overflows.values())
+        # (Loihi clips v at -(2**23 - 1) where the float voltage goes on down: the chip does the same)
+        print(f"                  threshold mantissa {q.vth_mant}: u wrapped in {n_wrap:,}, v clipped at "
+              f"+-(2^23 - 1) in {n_sat:,} of {n_cs:,} compartment-steps ({100 * n_sat / n_cs:.2f}%)")
 
     summary.update(_energy_report(net, res, B, T))
     if plot:
