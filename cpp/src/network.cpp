@@ -414,6 +414,18 @@ inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row,
   (p.pre_is_input ? cnt.input_events : cnt.syn_events) += delivered;
 }
 
+// Starts loading the first synapses (targets, and weights where they differ) of source `row`.
+template <class Real>
+inline void prefetch_synapses(const Projection<Real>& p, std::uint32_t row) {
+  const std::uint64_t s = p.seg_ptr[row];
+  if (s >= p.seg_ptr[row + 1] || p.dense()) return;
+  const std::uint64_t b = p.seg_begin(s), n = p.seg_end[p.seg_ptr[row + 1] - 1] - b;
+  const char* t = reinterpret_cast<const char*>(p.target.data() + b);
+  const std::uint64_t bytes = std::min<std::uint64_t>(n * sizeof(std::uint32_t), 512);
+  for (std::uint64_t o = 0; o < bytes; o += 64) __builtin_prefetch(t + o);
+  if (!p.homogeneous()) __builtin_prefetch(p.weight.data() + b);
+}
+
 // Poisson drives into the neurons [lo, hi) of the random-number block `blk`: drive by drive, two
 // 32-bit draws per 64-bit random word, from the block's own stream (independent of threads).
 template <class Real>
@@ -546,11 +558,26 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
       c.neuron_updates += hi - lo;
       barrier.wait();
       // C1. route this step's spikes (thread lists in order: sorted by neuron id) into [lo, hi)
-      std::size_t p = 0;
+      // The synapse lists of the spiking sources lie scattered in memory (L3 at best): while one
+      // spike is delivered, the row index of a spike 8 ahead and the synapses of one 4 ahead load.
+      std::size_t p = 0, p_near = 0, p_far = 0;
+      auto row_of = [&](std::uint32_t jj, std::size_t& q) {
+        while (jj >= pops_[q].start + pops_[q].n) ++q;
+        return jj - pops_[q].start;
+      };
       for (const auto& list : spiked)
-        for (std::uint32_t j : list) {
-          while (j >= pops_[p].start + pops_[p].n) ++p;
-          for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], j - pops_[p].start, Real(1), slots.data(), lo, hi, c);
+        for (std::size_t i = 0; i < list.size(); ++i) {
+          const std::uint32_t j = list[i];
+          if (i + 8 < list.size()) {
+            const std::uint32_t r = row_of(list[i + 8], p_far);
+            for (auto pi : proj_from_pop_[p_far]) __builtin_prefetch(projs_[pi].seg_ptr.data() + r);
+          }
+          if (i + 4 < list.size()) {
+            const std::uint32_t r = row_of(list[i + 4], p_near);
+            for (auto pi : proj_from_pop_[p_near]) prefetch_synapses(projs_[pi], r);
+          }
+          const std::uint32_t row = row_of(j, p);
+          for (auto pi : proj_from_pop_[p]) deliver(projs_[pi], row, Real(1), slots.data(), lo, hi, c);
         }
       // C2. readouts (they may receive this step's spikes through delay-0 synapses)
       for (std::size_t q = 0; q < pops_.size(); ++q) {
