@@ -435,24 +435,27 @@ inline void Network<Real>::drive_block(std::uint32_t lo, std::uint32_t hi, Rng& 
     const std::uint32_t a = std::max(lo, pop.start), e = std::min(hi, pop.start + pop.n);
     if (a >= e) continue;
     const Real w = static_cast<Real>(drives_[d].weight);
-    const PoissonTable& tab = drive_tables_[d];
+    const PoissonTable::View tab = drive_tables_[d].view();
+    Rng r_local = rng;  // a local copy keeps the generator state in registers across the slot stores
+    Real* const out = slot;
     std::uint64_t events = 0;
     std::uint32_t i = a;
     for (; i + 2 <= e; i += 2) {
-      const std::uint64_t r = rng.next();
+      const std::uint64_t r = r_local.next();
       const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r >> 32));
       const std::uint32_t k1 = tab.sample(static_cast<std::uint32_t>(r));
       // Unconditional adds (adding 0 is exact): at a few events per step k = 0 is too common and
       // too random for a branch to pay.
-      slot[i] += w * static_cast<Real>(k0);
-      slot[i + 1] += w * static_cast<Real>(k1);
+      out[i] += w * static_cast<Real>(k0);
+      out[i + 1] += w * static_cast<Real>(k1);
       events += k0 + k1;
     }
     if (i < e) {
-      const std::uint32_t k0 = tab.sample(rng);
-      if (k0) slot[i] += w * static_cast<Real>(k0);
+      const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r_local.next() >> 32));
+      if (k0) out[i] += w * static_cast<Real>(k0);
       events += k0;
     }
+    rng = r_local;
     cnt.drive_events += events;
   }
 }

@@ -110,6 +110,18 @@ class PoissonTable {
   }
 
   double mean() const { return lambda_; }
+  // Raw pointers for hot loops (members read through a reference are reloaded after every store).
+  struct View {
+    const std::uint32_t* guide;
+    const std::uint64_t* thr;
+    int shift;
+    std::uint32_t sample(std::uint32_t u) const {
+      std::size_t k = guide[u >> shift];
+      while (thr[k] <= u) ++k;
+      return static_cast<std::uint32_t>(k);
+    }
+  };
+  View view() const { return View{guide_.data(), thr_.data(), shift_}; }
 
   std::uint32_t sample(std::uint32_t u) const {
     std::size_t k = guide_[u >> shift_];
