@@ -21,9 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no spinning BLAS threads beside the timed one
+import numpy as np  # noqa: E402
 
-import ahpsim
+import ahpsim  # noqa: E402
 
 # Brunel (2000) model A (voltages in mV relative to rest); reset to rest, J and eta chosen for 10-20 Hz.
 TAU_M, THETA, T_REF, J, G, ETA = 20.0, 20.0, 2, 0.5, 5.0, 1.0

@@ -176,7 +176,7 @@ def brunel_params(quick: bool) -> tuple[dict[str, Any], int, int]:
     nu_th = bb.THETA / (bb.J * c_e * bb.TAU_M)
     params = {"n": n, "c_e": c_e, "c_i": c_i, "j": bb.J, "g": bb.G, "theta": bb.THETA, "tau_m": bb.TAU_M,
               "n_ref": bb.T_REF, "delay_ms": float(delay), "ext_rate_hz": bb.ETA * nu_th * c_e * 1000.0,
-              "dt": 1.0, "seed": 1, "threads": 1}
+              "dt": 1.0, "seed": 1, "threads": 1, "repeats": 3}
     steps, warmup = (200, 50) if quick else (1000, 100)
     return params, steps, warmup
 
@@ -241,7 +241,7 @@ def run_peer_brunel(name: str, params: dict[str, Any], steps: int, warmup: int, 
 def bench_brunel(quick: bool, peers: list[str], timeout: float) -> dict[str, Any]:
     params, steps, warmup = brunel_params(quick)
     print(f"[brunel] {params['n']:,} LIF, in-degree {params['c_e'] + params['c_i']}, {steps} steps", flush=True)
-    rows = {"ahpsim": run_ahpsim_brunel(params, steps, warmup, repeats=3)}
+    rows = {"ahpsim": run_ahpsim_brunel(params, steps, warmup, repeats=params["repeats"])}
     a = rows["ahpsim"]
     print(f"  ahpsim: {a['wall_s']:.3f} s, {a['rate_hz']:.2f} Hz, {a['syn_events_per_s']:.3e} events/s", flush=True)
     for name in peers:
@@ -397,9 +397,8 @@ def markdown(res: dict[str, Any]) -> str:
                          f"{r['syn_events_per_s']:.3g} | {r['rate_hz']:.2f} ({r['rate_hz_exc']:.2f} / {r['rate_hz_inh']:.2f}) | "
                          f"{_fmt(r.get('network_memory_mb'), '.0f')} | {sp} | {agree} |")
         lines += ["", f"Rates agree when within {100 * b['rate_tolerance']:.0f}% of ahpsim's. {b['semantics']}",
-                  "ahpsim: wall time of the median of 3 consecutive runs of the same network, rate over all 3; "
-                  "peers: one run after a warm-up "
-                  f"({b['warmup_steps']} steps; Brian2's code generation happens there). Network memory: ahpsim "
+                  "Every simulator: the median wall time of 3 consecutive 1 s runs of its network after a warm-up "
+                  f"({b['warmup_steps']} steps; Brian2's code generation happens there), rate over all 3. Network memory: ahpsim "
                   "RSS growth across build + runs in the suite's process; peers peak RSS minus RSS after import.", ""]
     s = res["benchmarks"].get("scaling")
     if s:
