@@ -65,17 +65,6 @@ ALL = ["brunel", "scaling", "inference", "loihi", "train"]
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def _last_json(text: str) -> Any:
     """The last complete top-level JSON object in ``text`` (scripts print logs before it)."""
     dec = json.JSONDecoder()
@@ -184,6 +173,7 @@ def brunel_params(quick: bool) -> tuple[dict[str, Any], int, int]:
 def run_ahpsim_brunel(params: dict[str, Any], steps: int, warmup: int, repeats: int) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     import bench_brunel as bb
+    from bench_scaling import _rss_mb
 
     import ahpsim
 

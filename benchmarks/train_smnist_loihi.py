@@ -73,9 +73,11 @@ def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, th
         sq += sum(float(np.asarray(rq.raster(g.name)).sum()) for g in spiking)
         steps += X.shape[0] * X.shape[1]
     pf, pq, y = np.concatenate(pf), np.concatenate(pq), labels[idx]
+    d = (pf == y).astype(np.float64) - (pq == y)  # paired per-digit difference
     return {"test_digits": [int(idx[0]), int(idx[-1])], "n": int(idx.size), "vth_mant": vth_mant,
             "float_acc": float(np.mean(pf == y)), "loihi_acc": float(np.mean(pq == y)),
-            "difference_pp": float(100 * (np.mean(pf == y) - np.mean(pq == y))),
+            "difference_pp": float(100 * d.mean()),
+            "difference_standard_error_pp": float(100 * d.std(ddof=1) / np.sqrt(d.size)),
             "same_prediction": float(np.mean(pf == pq)),
             "float_spikes_per_neuron_step": sf / (steps * n_spk), "loihi_spikes_per_neuron_step": sq / (steps * n_spk),
             "float_wall_s": t_f, "loihi_wall_s": t_q, "quantization_report": str(q.report)}

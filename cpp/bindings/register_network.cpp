@@ -75,6 +75,7 @@ void bind_network(py::module_& m, const char* name) {
       .def_property_readonly("n_neurons", &Net::n_neurons)
       .def_property_readonly("n_synapses", &Net::n_synapses)
       .def_property_readonly("synapse_bytes", &Net::synapse_bytes)
+      .def_property_readonly("state_bytes_per_trial", &Net::state_bytes_per_trial)
       .def_property_readonly("ring_slots", &Net::ring_slots)
       .def("snapshot", &Net::snapshot)
       .def("restore", &Net::restore, py::arg("snapshot"))

@@ -196,7 +196,7 @@ void Network<Real>::init_state(std::uint32_t n_trials) {
   if (n_neurons_ == 0) fail("the network has no neurons; add a population first");
   prepare();
   const std::size_t N = n_neurons_;
-  const double bytes = static_cast<double>(n_trials) * N * (ring_slots_ + 2.0) * sizeof(Real);
+  const double bytes = static_cast<double>(n_trials) * static_cast<double>(state_bytes_per_trial());
   if (bytes > 64e9) fail("state of " + std::to_string(n_trials) + " trials would need more than 64 GB");
   trials_.clear();
   trials_.resize(n_trials);
@@ -299,6 +299,15 @@ std::size_t Network<Real>::synapse_bytes() const {
   std::size_t n = 0;
   for (const auto& p : projs_) n += p.bytes();
   return n;
+}
+
+template <class Real>
+std::size_t Network<Real>::state_bytes_per_trial() const {
+  std::uint32_t max_d = 0;
+  for (const auto& p : projs_) max_d = std::max<std::uint32_t>(max_d, p.max_delay());
+  const std::size_t N = n_neurons_;
+  return sizeof(TrialState<Real>) + N * (2 * sizeof(Real) + sizeof(std::int32_t) + sizeof(std::uint8_t)) +
+         N * (max_d + 1) * sizeof(Real) + (N + kRngBlock - 1) / kRngBlock * sizeof(Rng);
 }
 
 template <class Real>

@@ -48,6 +48,15 @@ def as_real_array(value: Any, name: str, *, allow_bool: bool = False) -> np.ndar
     return arr
 
 
+def trial_index(trial: Any, n_trials: int) -> int:
+    """``trial`` as an index into ``n_trials`` trials (negative counts from the end)."""
+    if isinstance(trial, (bool, np.bool_)) or not isinstance(trial, (int, np.integer)):
+        raise TypeError(f"trial must be an int, got {type(trial).__name__}")
+    if not -n_trials <= trial < n_trials:
+        raise IndexError(f"trial must be in [0, {n_trials}), got {trial}")
+    return int(trial) % n_trials
+
+
 def cast_checked(arr: np.ndarray, dtype: Any, name: str) -> np.ndarray:
     """``arr`` (finite) as a contiguous array of the float ``dtype``; values beyond its range are a
     ValueError naming ``name``, not a RuntimeWarning and an inf."""
@@ -99,6 +108,8 @@ def available_memory() -> int | None:
 def check_memory(nbytes: float, what: str) -> None:
     """MemoryError naming ``what`` when ``nbytes`` exceed the memory available. Linux overcommits, so
     an allocation that cannot be backed would otherwise succeed and the process be killed later."""
+    if nbytes < 2**26:  # small requests: not worth reading /proc/meminfo on every run
+        return
     avail = available_memory()
     if avail is not None and nbytes > avail:
         raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than the {avail / 2**30:.3g} GiB "

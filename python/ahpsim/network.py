@@ -454,10 +454,7 @@ class Network:
         self._engine.init_state(n_trials)
 
     def _check_state_memory(self, n_trials: int) -> None:
-        r = self.dtype.itemsize
-        n = self.n_neurons
-        per_trial = n * (2 * r + 5) + self._engine.ring_slots * n * r + (n // 1024 + 2) * 64 + 256
-        check_memory(float(n_trials) * per_trial, f"simulation state of n_trials={n_trials}")
+        check_memory(float(n_trials) * self._engine.state_bytes_per_trial, f"simulation state of n_trials={n_trials}")
 
     def reset_state(self) -> None:
         """Drop all simulation state (t back to 0); connectivity and parameters are kept."""

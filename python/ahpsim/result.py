@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validation import trial_index
+
 if TYPE_CHECKING:  # pragma: no cover
     from .network import Group, Network
 
@@ -74,11 +76,7 @@ class SimResult:
         return self._groups[name]
 
     def _trial(self, trial: Any) -> int:
-        if isinstance(trial, (bool, np.bool_)) or not isinstance(trial, (int, np.integer)):
-            raise TypeError(f"trial must be an int, got {type(trial).__name__}")
-        if not -self.n_trials <= trial < self.n_trials:
-            raise IndexError(f"trial must be in [0, {self.n_trials}), got {trial}")
-        return int(trial) % self.n_trials
+        return trial_index(trial, self.n_trials)
 
     # ------------------------------------------------------------------ spikes
     def spikes(self, trial: int = 0, group: Any = None) -> tuple[np.ndarray, np.ndarray]:

@@ -143,6 +143,7 @@ class Network {
   std::uint32_t n_neurons() const { return n_neurons_; }
   std::uint64_t n_synapses() const;
   std::size_t synapse_bytes() const;  // bytes held by all projections
+  std::size_t state_bytes_per_trial() const;  // bytes init_state allocates per trial
   std::uint32_t ring_slots() const { return ring_slots_; }
   const std::vector<Population>& populations() const { return pops_; }
   const std::vector<InputGroup>& inputs() const { return inputs_; }

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Union
 import numpy as np
 
 from .. import _core
+from .._validation import trial_index
 
 __all__ = [
     "RULE_SETS",
@@ -158,11 +159,7 @@ class LoihiResult:
         return arr[:, :, lo:lo + n]
 
     def _trial(self, trial: Any) -> int:
-        if isinstance(trial, (bool, np.bool_)) or not isinstance(trial, (int, np.integer)):
-            raise TypeError(f"trial must be an int, got {type(trial).__name__}")
-        if not -self.n_trials <= trial < self.n_trials:
-            raise IndexError(f"trial must be in [0, {self.n_trials}), got {trial}")
-        return int(trial) % self.n_trials
+        return trial_index(trial, self.n_trials)
 
     # ------------------------------------------------------------------ spikes
     def raster(self, group: GroupLike | None = None, trial: int | None = None) -> np.ndarray:

@@ -40,7 +40,8 @@ import numpy as np
 
 from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
 
-__all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "QuantizationOverflowWarning", "decay_from_tau", "split_weights"]
+__all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "QuantizationOverflowWarning", "decay_from_tau",
+           "split_weights", "weight_exponent"]
 
 _W_MANT_MAX = 255
 # Loihi 1 keeps the 6 low bits of an effective weight zero (floor(m * 2**e) * 2**6), so a negative
@@ -62,21 +63,27 @@ def _tau_from_decay(d: np.ndarray, dt: float) -> np.ndarray:
         return np.where(keep > 0, -dt / np.log(np.where(keep > 0, keep, 1.0)), 0.0)
 
 
-def split_weights(w_scaled: np.ndarray) -> tuple[np.ndarray, int]:
-    """Mantissas and the one exponent of a projection: ``mantissa * 2**(6 + exponent) ~= w_scaled``
-    with the smallest exponent in [0, 7] keeping every |mantissa| <= 255 (round to nearest). Negative
-    exponents are never chosen: Loihi 1 drops the bits of an effective weight below 2**6."""
-    w_scaled = np.asarray(w_scaled, np.float64)
-    m = float(np.max(np.abs(w_scaled))) if w_scaled.size else 0.0
-    if m == 0.0:
-        return np.zeros(w_scaled.shape, np.int64), 0
-    exp = max(_EXP_MIN, math.ceil(math.log2(m / _W_MANT_MAX)) - 6)
-    while exp <= _EXP_MAX and np.max(np.abs(np.rint(w_scaled / 2.0 ** (6 + exp)))) > _W_MANT_MAX:
+def weight_exponent(max_abs: float) -> int:
+    """The exponent of a projection whose largest |weight| is ``max_abs`` (in voltage units): the
+    smallest in [0, 7] that keeps every rounded |mantissa| <= 255. Negative exponents are never
+    chosen: Loihi 1 drops the bits of an effective weight below 2**6."""
+    if max_abs == 0.0:
+        return 0
+    exp = max(_EXP_MIN, math.ceil(math.log2(max_abs / _W_MANT_MAX)) - 6)
+    while exp <= _EXP_MAX and np.rint(max_abs / 2.0 ** (6 + exp)) > _W_MANT_MAX:
         exp += 1
     if exp > _EXP_MAX:
-        raise ValueError(f"weights up to {m:.4g} (in voltage units) exceed the largest Loihi weight "
+        raise ValueError(f"weights up to {max_abs:.4g} (in voltage units) exceed the largest Loihi weight "
                          f"{_W_MANT_MAX} * 2**{6 + _EXP_MAX}: lower vth_mant")
-    return np.rint(w_scaled / 2.0 ** (6 + exp)).astype(np.int64), int(exp)
+    return int(exp)
+
+
+def split_weights(w_scaled: np.ndarray) -> tuple[np.ndarray, int]:
+    """Mantissas and the one exponent of a projection: ``mantissa * 2**(6 + exponent) ~= w_scaled``
+    (round to nearest), the exponent from :func:`weight_exponent`."""
+    w_scaled = np.asarray(w_scaled, np.float64)
+    exp = weight_exponent(float(np.max(np.abs(w_scaled))) if w_scaled.size else 0.0)
+    return np.rint(w_scaled / 2.0 ** (6 + exp)).astype(np.int64), exp
 
 
 def _split_bias(b_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -353,17 +353,15 @@ def _pop_slices(model: "SpikingRNN") -> list[slice]:
 
 
 def _grid_round(w: torch.Tensor, scale: float) -> torch.Tensor:
-    """``w`` on the grid of one Loihi projection into a population of voltage scale ``scale``: the
-    smallest exponent e in [0, 7] with every |round(w * scale / 2**(6+e))| <= 255 (as
-    ``ahpsim.loihi.quantize.split_weights``), straight-through gradient."""
+    """``w`` on the grid of one Loihi projection into a population of voltage scale ``scale`` (the
+    exponent ``ahpsim.loihi.quantize`` will choose, 8-bit mantissas), straight-through gradient."""
+    from ..loihi.quantize import weight_exponent
+
     with torch.no_grad():
         m = float(w.detach().abs().max()) * scale
         if m == 0.0:
             return w
-        e = max(0, math.ceil(math.log2(m / 255.0)) - 6)
-        while e < 7 and round(m / 2.0 ** (6 + e)) > 255:
-            e += 1
-        step = 2.0 ** (6 + e) / scale
+        step = 2.0 ** (6 + weight_exponent(m)) / scale
         q = torch.round(w.detach() / step) * step
     return w + (q - w.detach())
 
