@@ -21,13 +21,14 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ahpsim.datasets import load_mnist, threshold_crossing_encode
-from ahpsim.loihi import quantize
+from ahpsim.loihi import QuantizationOverflowWarning, quantize
 from ahpsim.torch import load_checkpoint, load_model, to_network
 from ahpsim.torch.loihi import LOIHI_VTH_MANT, loihi_aware
 from ahpsim.torch.tasks import make_task
@@ -56,6 +57,7 @@ def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, th
     n_spk = sum(g.n for g in spiking)
     pf, pq, sf, sq, steps = [], [], 0.0, 0.0, 0
     t_f = t_q = 0.0
+    overflows: dict = {}  # per group: steps with a wrapped u / a clipped v, summed over digits
     for lo in range(0, idx.size, batch):
         sel = idx[lo:lo + batch]
         X = threshold_crossing_encode(images[sel])
@@ -67,7 +69,13 @@ def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, th
         sf += sum(float(r.raster(g.name).sum()) for g in spiking)
         t0 = time.perf_counter()
         q.reset_state()
-        rq = q.run(X.shape[1], inputs={"x": X}, n_threads=threads, record_uv=True)
+        with warnings.catch_warnings():  # counted below instead
+            warnings.simplefilter("ignore", QuantizationOverflowWarning)
+            rq = q.run(X.shape[1], inputs={"x": X}, n_threads=threads, record_uv=True)
+        for g, c in q.overflows().items():
+            for k, v in c.items():
+                overflows.setdefault(g, {}).setdefault(k, 0)
+                overflows[g][k] += v
         t_q += time.perf_counter() - t0
         pq.append(np.asarray(rq.readout("out"))[:, -1].argmax(-1))
         sq += sum(float(np.asarray(rq.raster(g.name)).sum()) for g in spiking)
@@ -80,6 +88,7 @@ def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, th
             "difference_standard_error_pp": float(100 * d.std(ddof=1) / np.sqrt(d.size)),
             "same_prediction": float(np.mean(pf == pq)),
             "float_spikes_per_neuron_step": sf / (steps * n_spk), "loihi_spikes_per_neuron_step": sq / (steps * n_spk),
+            "overflows": overflows, "compartment_steps": int(idx.size) * int(X.shape[1]) * q.net.n_compartments,
             "float_wall_s": t_f, "loihi_wall_s": t_q, "quantization_report": str(q.report)}
 
 
