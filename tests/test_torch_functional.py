@@ -182,3 +182,100 @@ def test_backward_twice_with_retained_graph():
     g2 = torch.autograd.grad(loss, list(net.parameters()))
     for a, b in zip(g1, g2):
         assert torch.equal(a, b)
+
+
+def test_delayed_outer_equals_numpy_loops():
+    """The spike-sparse weight gradient of the C++ layer kernel against plain loops (per-synapse delays)."""
+    rng = np.random.default_rng(4)
+    T, B, P, N = 30, 3, 7, 5
+    s = (rng.random((T, B, P)) < 0.2) * rng.choice([1.0, 0.5, -2.0], (T, B, P))
+    g = rng.normal(size=(T, B, N))
+    d = rng.integers(0, 4, (N, P))  # [post, pre]
+    ref = np.zeros((N, P))
+    for i in range(N):
+        for j in range(P):
+            for t in range(T - d[i, j]):
+                ref[i, j] += (s[t, :, j] * g[t + d[i, j], :, i]).sum()
+    got = F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), torch.as_tensor(d))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
+    got1 = F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), 2)
+    ref1 = np.einsum("tbj,tbi->ij", s[: T - 2], g[2:])
+    np.testing.assert_allclose(got1.numpy(), ref1, rtol=1e-12, atol=1e-12)
+
+
+def test_input_gradient_of_the_kernel_layer_equals_autograd():
+    """Gradients w.r.t. real-valued inputs (a layer stacked on another) through the C++ layer == autograd."""
+    rng = np.random.default_rng(1)
+    net = SpikingRNN(4, 2, n_lif=3, n_ahp=3, n_alif=3, w_in_scale=3.0, dtype=torch.float64, seed=4,
+                     in_delay=rng.integers(0, 3, (9, 4)), rec_delay=rng.integers(1, 3, (9, 9)))
+    x = (torch.rand(2, 60, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) < 0.3).double()
+    x = (x * 1.5).requires_grad_()
+    o1, o2 = net(x), net.step_forward(x)
+    assert torch.equal(o1.z, o2.z) and o1.z.sum() > 10
+    (g1,) = torch.autograd.grad((o1.y[:, -1] ** 2).sum(), x)
+    (g2,) = torch.autograd.grad((o2.y[:, -1] ** 2).sum(), x)
+    assert g2.abs().max() > 0
+    torch.testing.assert_close(g1, g2, rtol=1e-9, atol=1e-12)
+
+
+def test_kernel_layer_does_not_depend_on_thread_count():
+    """Same spikes with 1 and 2 threads (trials split over threads, each summed in a fixed order)."""
+    net = SpikingRNN(8, 3, n_lif=20, n_ahp=20, n_alif=20, n_ref=1, w_in_scale=3.0, seed=6)
+    x = torch.rand(5, 200, 8, generator=torch.Generator().manual_seed(0)) < 0.1
+    lab = torch.tensor([0, 1, 2, 0, 1])
+    res = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            out = net(x)
+            loss = L.readout_cross_entropy(out.y, lab, "last") + L.firing_rate_regularizer(out.z, 0.02, 1.0)
+            res.append((out.z.detach().clone(), torch.autograd.grad(loss, list(net.parameters()))))
+        finally:
+            torch.set_num_threads(1)
+    assert res[0][0].sum() > 100 and torch.equal(res[0][0], res[1][0])  # spikes: bit for bit
+    for a, b in zip(res[0][1], res[1][1]):  # gradients: torch's BLAS sums in thread-dependent order
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_pooled_buffers_are_not_reused_while_referenced():
+    """The layer's [T, B, N] buffers come from a pool; a result still referenced keeps its buffer."""
+    net = SpikingRNN(8, 3, n_lif=60, n_ahp=60, w_in_scale=3.0, seed=2)
+    xa = torch.rand(16, 300, 8, generator=torch.Generator().manual_seed(0)) < 0.1  # 16*300*120*4 B > 1 MiB
+    xb = torch.rand(16, 300, 8, generator=torch.Generator().manual_seed(1)) < 0.1
+    with torch.no_grad():
+        za = net(xa).z
+        keep = za.clone()
+        zb = net(xb).z  # must not overwrite za
+        assert not torch.equal(za, zb)
+        assert torch.equal(za, keep)
+        del zb
+        zc = net(xa).z  # may reuse zb's buffer
+        assert torch.equal(zc, keep)
+    F.BUFFERS.clear()
+
+
+def test_layer_kernel_rejects_bad_arrays():
+    from ahpsim import _core
+
+    T, B, N = 4, 2, 3
+    z = np.zeros((T, B, N), np.float32)
+    ones = np.ones(N, np.float32)
+    args = dict(z=z, v=np.zeros_like(z), A=None, free=None, alpha=ones, v_th=ones, rho_c=ones, beta_c=ones,
+                rho_a=ones, beta_a=ones, bias=None, n_ref=0, reset_zero=False, has_ahp=True, has_alif=False,
+                w_rec=np.zeros((N, N), np.float32), d_rec=None, d_rec_uniform=1, x=None, w_in=None, d_in=None,
+                d_in_uniform=0, E=None)
+    _core.layer_forward(**args)
+    with pytest.raises(TypeError, match="v_th: expected dtype float32"):
+        _core.layer_forward(**{**args, "v_th": np.ones(N)})
+    with pytest.raises(ValueError, match=r"w_rec: expected shape \(3, 3\)"):
+        _core.layer_forward(**{**args, "w_rec": np.zeros((N, N + 1), np.float32)})
+    with pytest.raises(ValueError, match="d_rec: delays must be >= 1"):
+        _core.layer_forward(**{**args, "d_rec": np.zeros((N, N), np.int32)})
+    with pytest.raises(ValueError, match="v: must be C-contiguous"):
+        _core.layer_forward(**{**args, "v": np.zeros((B, T, N), np.float32).transpose(1, 0, 2)})
+    with pytest.raises(ValueError, match="rec_delay must be >= 1"):
+        F.recurrent_layer_events(torch.zeros(T, B, 2), torch.zeros(N, 2), torch.zeros(N, N), net_constants(N), rec_delay=0)
+
+
+def net_constants(N):
+    return SpikingRNN(2, 1, n_lif=N).layer_constants()

@@ -23,3 +23,4 @@ py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
 void register_models(pybind11::module_& m);
 void register_network(pybind11::module_& m);
 void register_loihi(pybind11::module_& m);
+void register_training(pybind11::module_& m);

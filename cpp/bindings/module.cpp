@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   register_models(m);
   register_network(m);
   register_loihi(m);
+  register_training(m);
 }

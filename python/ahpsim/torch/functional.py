@@ -23,6 +23,7 @@ make the forward pass differentiable so that ``torch.autograd.gradcheck`` can ch
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
@@ -49,6 +50,7 @@ __all__ = [
     "readout_step",
     "LayerConstants",
     "recurrent_layer",
+    "recurrent_layer_events",
     "leaky_scan",
 ]
 
@@ -311,11 +313,53 @@ class LayerConstants:
     surrogate: Surrogate = None  # type: ignore[assignment]
 
 
+class _BufferPool:
+    """Reuses the large [T, B, N] work buffers of the fused layer from one training step to the next.
+
+    A fresh multi-megabyte tensor is mapped page by page on first touch (the allocator returns large
+    blocks to the OS when they are freed), which cost about a fifth of an sMNIST training step. A pooled
+    buffer is handed out again only when nothing else holds its storage (no autograd graph, no view,
+    no numpy array): then its use count is the pool's own reference plus the probe's.
+    """
+
+    MIN_BYTES = 1 << 20
+
+    def __init__(self, per_key: int = 2):
+        self.per_key = per_key
+        self._bufs: dict = {}
+        self._lock = threading.Lock()
+        self._use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+    def empty(self, shape, dtype, device, tag: str) -> torch.Tensor:
+        shape = tuple(int(n) for n in shape)
+        n_bytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        if self._use_count is None or torch.device(device).type != "cpu" or n_bytes < self.MIN_BYTES:
+            return torch.empty(shape, dtype=dtype, device=device)
+        with self._lock:
+            bufs = self._bufs.setdefault((shape, dtype, tag), [])
+            for b in bufs:
+                if self._use_count(b.untyped_storage()._cdata) <= 2:
+                    return b
+            b = torch.empty(shape, dtype=dtype, device=device)
+            if len(bufs) < self.per_key:
+                bufs.append(b)
+            return b
+
+    def clear(self) -> None:
+        """Drops the pooled buffers (their memory goes back once nothing else holds them)."""
+        with self._lock:
+            self._bufs.clear()
+
+
+BUFFERS = _BufferPool()
+
+
 def _surrogate_dzdv_dzdA(sur: Surrogate, v_all, A, has_alif: bool, free_all=None, inplace: bool = False):
     """dz/dv (and dz/dA for adaptive thresholds) of all steps at once (``inplace``: overwrite ``v_all``)."""
     if not has_alif and type(sur) is Triangle:
         # psi(x)/thr with x = (v - thr)/thr  ==  (d / thr^2) * relu(thr - |v - thr|): 5 in-place passes
-        t = v_all.sub_(A) if inplace else v_all - A
+        t = v_all.sub_(A) if inplace else torch.sub(v_all, A, out=BUFFERS.empty(v_all.shape, v_all.dtype,
+                                                                               v_all.device, "dzdv"))
         t.abs_()
         t.neg_()
         t.add_(A)
@@ -451,68 +495,7 @@ class _RecurrentLayerFn(torch.autograd.Function):
             i += 1
         Ws = saved[i:]
         T, B, N = z_all.shape
-        A = A_all if A_all is not None else k.v_th
-        # (saved tensors stay untouched, so that a retained graph can be differentiated again)
-        dzdv, dzdA = _surrogate_dzdv_dzdA(k.surrogate, v_all, A, k.has_alif, free_all)
-        # one buffer for dL/dz (filled from the future) and dL/dI: slot t turns from the first into the
-        # second when step t is processed; only earlier slots are written afterwards
-        gz_buf = torch.empty_like(z_all)
-        if G is not None:
-            gz_buf.copy_(G)
-        else:
-            gz_buf.zero_()
-        gI_all = gz_buf
-        gv = torch.zeros(B, N, dtype=z_all.dtype, device=z_all.device)
-        gc = torch.zeros_like(gv)
-        ga = torch.zeros_like(gv)
-        reset_grad = not k.detach_reset
-        subtract = k.reset == "subtract"
-        # The reset term -v_th z[t-1] of v[t] is folded into the delay-1 matrix of the backward matmul.
-        Wb = [W for W in Ws]
-        fold = subtract and reset_grad and 1 in k.delays
-        if fold:
-            j1 = list(k.delays).index(1)
-            Wb[j1] = Ws[j1] - torch.diag(k.v_th.expand(N))
-        gzs, gIs, dzdvs = gz_buf.unbind(0), gI_all.unbind(0), dzdv.unbind(0)
-        alpha_scalar = None
-        if subtract and bool((k.alpha == k.alpha.reshape(-1)[0]).all()):
-            alpha_scalar = float(k.alpha.reshape(-1)[0])
-        gv_carry = None
-        for t in range(T - 1, -1, -1):
-            gz = gzs[t]
-            if k.has_alif:
-                gzdA = gz * dzdA[t]
-            gv = gz.mul_(dzdvs[t])  # gz is not needed any more (ALIF used it above)
-            if t < T - 1:
-                if subtract:
-                    if alpha_scalar is not None:
-                        gv.add_(gv_prev, alpha=alpha_scalar)
-                    else:
-                        gv.add_(k.alpha * gv_prev)
-                else:
-                    gv.add_(gv_carry)
-            gv_prev = gv
-            if k.has_ahp:
-                gc.mul_(k.rho_c).sub_(gv)
-            if k.has_alif:
-                ga = k.rho_a * ga
-                ga.add_(gzdA.mul_(k.beta_a))
-            if t >= 1:
-                acc = gzs[t - 1]
-                if reset_grad and not fold:
-                    if subtract:
-                        acc.sub_(gv * k.v_th)
-                    else:
-                        acc.sub_(k.alpha * v_all[t - 1] * gv)
-                if k.has_ahp:
-                    acc.addcmul_(gc, k.beta_c)
-                if k.has_alif:
-                    acc.add_(ga)
-                for d, W in zip(k.delays, Wb):
-                    if t - d >= 0:
-                        gzs[t - d].addmm_(gv, W)
-                if not subtract:
-                    gv_carry = (k.alpha * (1.0 - z_all[t - 1])) * gv
+        gI_all = _input_current_grad(k, G, z_all, v_all, A_all, free_all, Ws)
         gE = gI_all if ctx.needs_input_grad[0] else None
         gbias = gI_all.sum((0, 1)) if (ctx.has_bias and ctx.needs_input_grad[1]) else None
         gWs = []
@@ -524,6 +507,77 @@ class _RecurrentLayerFn(torch.autograd.Function):
             else:
                 gWs.append(gI_all[d:].reshape(-1, N).t() @ z_all[: T - d].reshape(-1, N))
         return (gE, gbias, None, *gWs)
+
+
+def _input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, Ws) -> torch.Tensor:
+    """The hand-written BPTT: dL/dI [T, B, N] of a layer run (spikes ``z_all``, voltages ``v_all``,
+    thresholds ``A_all`` (ALIF) and non-refractory masks ``free_all`` (n_ref > 0) saved by the forward
+    pass), given ``G`` = dL/dz from the layer's users; ``Ws[j]`` holds the recurrent weights of the
+    synapses with delay ``k.delays[j]``."""
+    T, B, N = z_all.shape
+    A = A_all if A_all is not None else k.v_th
+    # (saved tensors stay untouched, so that a retained graph can be differentiated again)
+    dzdv, dzdA = _surrogate_dzdv_dzdA(k.surrogate, v_all, A, k.has_alif, free_all)
+    # one buffer for dL/dz (filled from the future) and dL/dI: slot t turns from the first into the
+    # second when step t is processed; only earlier slots are written afterwards
+    gz_buf = BUFFERS.empty(z_all.shape, z_all.dtype, z_all.device, "grad")
+    if G is not None:
+        gz_buf.copy_(G)
+    else:
+        gz_buf.zero_()
+    gI_all = gz_buf
+    gv = torch.zeros(B, N, dtype=z_all.dtype, device=z_all.device)
+    gc = torch.zeros_like(gv)
+    ga = torch.zeros_like(gv)
+    reset_grad = not k.detach_reset
+    subtract = k.reset == "subtract"
+    # The reset term -v_th z[t-1] of v[t] is folded into the delay-1 matrix of the backward matmul.
+    Wb = [W for W in Ws]
+    fold = subtract and reset_grad and 1 in k.delays
+    if fold:
+        j1 = list(k.delays).index(1)
+        Wb[j1] = Ws[j1] - torch.diag(k.v_th.expand(N))
+    gzs, gIs, dzdvs = gz_buf.unbind(0), gI_all.unbind(0), dzdv.unbind(0)
+    alpha_scalar = None
+    if subtract and bool((k.alpha == k.alpha.reshape(-1)[0]).all()):
+        alpha_scalar = float(k.alpha.reshape(-1)[0])
+    gv_carry = None
+    for t in range(T - 1, -1, -1):
+        gz = gzs[t]
+        if k.has_alif:
+            gzdA = gz * dzdA[t]
+        gv = gz.mul_(dzdvs[t])  # gz is not needed any more (ALIF used it above)
+        if t < T - 1:
+            if subtract:
+                if alpha_scalar is not None:
+                    gv.add_(gv_prev, alpha=alpha_scalar)
+                else:
+                    gv.add_(k.alpha * gv_prev)
+            else:
+                gv.add_(gv_carry)
+        gv_prev = gv
+        if k.has_ahp:
+            gc.mul_(k.rho_c).sub_(gv)
+        if k.has_alif:
+            ga = k.rho_a * ga
+            ga.add_(gzdA.mul_(k.beta_a))
+        if t >= 1:
+            acc = gzs[t - 1]
+            if reset_grad and not fold:
+                if subtract:
+                    acc.sub_(gv * k.v_th)
+                else:
+                    acc.sub_(k.alpha * v_all[t - 1] * gv)
+            if k.has_ahp:
+                acc.addcmul_(gc, k.beta_c)
+            if k.has_alif:
+                acc.add_(ga)
+            for d, W in zip(k.delays, Wb):
+                if t - d >= 0:
+                    gzs[t - d].addmm_(gv, W)
+            if not subtract:
+                gv_carry = (k.alpha * (1.0 - z_all[t - 1])) * gv
+    return gI_all
 
 
 def recurrent_layer(E: torch.Tensor, Ws: Sequence[torch.Tensor], k: LayerConstants,
@@ -539,6 +593,135 @@ def recurrent_layer(E: torch.Tensor, Ws: Sequence[torch.Tensor], k: LayerConstan
         k.surrogate = Triangle()
     b = bias if bias is not None else E.new_zeros(0)
     return _RecurrentLayerFn.apply(E, b, k, *Ws)
+
+
+def _kernel_ok(t: torch.Tensor, k: LayerConstants) -> bool:
+    """The C++ layer kernel runs CPU float32/float64 layers with a binary (Heaviside) forward pass."""
+    return (t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+            and not getattr(k.surrogate, "smooth_forward", False))
+
+
+def _np(t: Optional[torch.Tensor]):
+    return None if t is None else t.detach().numpy()
+
+
+def _pre_major_delays(delay) -> tuple:
+    """(delays [pre, post] int32 array or None, uniform delay) of a [post, pre] delay tensor or an int."""
+    if isinstance(delay, int):
+        return None, delay
+    u = torch.unique(delay)
+    if u.numel() == 1:
+        return None, int(u)
+    return delay.t().to(torch.int32).contiguous().numpy(), 0
+
+
+def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec_delay, bias, *,
+                    x=None, W_in=None, in_delay=0, E=None):
+    """Runs the C++ forward pass; returns (z, v, A or None, free or None), each [T, B, N]."""
+    from .. import _core
+
+    z_all = BUFFERS.empty((T, B, N), dtype, "cpu", "z")
+    v_all = BUFFERS.empty((T, B, N), dtype, "cpu", "v")
+    A_all = BUFFERS.empty((T, B, N), dtype, "cpu", "A") if k.has_alif else None
+    free_all = BUFFERS.empty((T, B, N), torch.uint8, "cpu", "free") if k.n_ref else None
+    d_rec, d_rec_u = _pre_major_delays(rec_delay)
+    d_in, d_in_u = _pre_major_delays(in_delay)
+
+    def vec(t):
+        return t.detach().to(dtype).expand(N).contiguous().numpy()
+
+    _core.layer_forward(
+        z=z_all.numpy(), v=v_all.numpy(), A=_np(A_all), free=_np(free_all),
+        alpha=vec(k.alpha), v_th=vec(k.v_th), rho_c=vec(k.rho_c), beta_c=vec(k.beta_c), rho_a=vec(k.rho_a),
+        beta_a=vec(k.beta_a), bias=None if bias is None else vec(bias), n_ref=int(k.n_ref),
+        reset_zero=k.reset == "zero", has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
+        w_rec=W_rec.detach().t().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_rec_u,
+        x=None if x is None else x.detach().contiguous().numpy(),
+        w_in=None if W_in is None else W_in.detach().t().contiguous().numpy(), d_in=d_in, d_in_uniform=d_in_u,
+        E=None if E is None else E.detach().contiguous().numpy(), n_threads=torch.get_num_threads())
+    return z_all, v_all, A_all, free_all
+
+
+def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay) -> torch.Tensor:
+    """``W[i, j] = sum_{t,b} g[t + delay[i, j], b, i] s[t, b, j]`` ([post, pre]), spike-sparse in ``s``."""
+    from .. import _core
+
+    T, B, P = s.shape
+    N = g.shape[2]
+    d, d_u = _pre_major_delays(delay)
+    out = torch.zeros(P, N, dtype=g.dtype)
+    _core.delayed_outer(s=s.detach().contiguous().numpy(), g=g.detach().contiguous().numpy(), d=d, d_uniform=d_u,
+                        out=out.numpy(), n_threads=torch.get_num_threads())
+    return out.t()
+
+
+class _EventLayerFn(torch.autograd.Function):
+    """Recurrent layer driven by input events through delayed input synapses, as the exported kernel
+    network: forward in C++ (``_core.layer_forward``), BPTT by :func:`_input_current_grad`, weight
+    gradients spike-sparse (``_core.delayed_outer``)."""
+
+    @staticmethod
+    def forward(ctx, x, W_in, W_rec, bias, k: LayerConstants, in_delay, rec_delay):
+        T, B, _ = x.shape
+        N = W_rec.shape[0]
+        z_all, v_all, A_all, free_all = _kernel_forward(k, T, B, N, x.dtype, W_rec, rec_delay,
+                                                        bias if bias.numel() else None, x=x, W_in=W_in,
+                                                        in_delay=in_delay)
+        ctx.k, ctx.in_delay, ctx.rec_delay = k, in_delay, rec_delay
+        ctx.has_bias = bias.numel() > 0
+        ctx.save_for_backward(x, W_in, W_rec, z_all, v_all, A_all, free_all)
+        return z_all
+
+    @staticmethod
+    def backward(ctx, G):
+        x, W_in, W_rec, z_all, v_all, A_all, free_all = ctx.saved_tensors
+        k: LayerConstants = ctx.k
+        T, B, N = z_all.shape
+        if isinstance(ctx.rec_delay, int):
+            Ws = [W_rec]
+        else:
+            Ws = [W_rec * (ctx.rec_delay == d) for d in k.delays]
+        gI = _input_current_grad(k, G, z_all, v_all, A_all, free_all, Ws)
+        gx = gW_in = gW_rec = gbias = None
+        if ctx.needs_input_grad[0]:  # x[t] enters I[t + d]
+            gx = torch.zeros_like(x)
+            in_delay = ctx.in_delay
+            for d in ([in_delay] if isinstance(in_delay, int) else torch.unique(in_delay).tolist()):
+                d = int(d)
+                Wd = W_in if isinstance(in_delay, int) else W_in * (in_delay == d)
+                if d < T:
+                    gx[: T - d] += gI[d:] @ Wd
+        if ctx.needs_input_grad[1]:
+            gW_in = _delayed_outer(x, gI, ctx.in_delay)
+        if ctx.needs_input_grad[2]:
+            gW_rec = _delayed_outer(z_all, gI, ctx.rec_delay)
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            gbias = gI.sum((0, 1))
+        return gx, gW_in, gW_rec, gbias, None, None, None
+
+
+def recurrent_layer_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Tensor, k: LayerConstants,
+                           bias: Optional[torch.Tensor] = None, in_delay=0, rec_delay=1) -> torch.Tensor:
+    """A recurrent spiking layer driven by input events, computed as the exported kernel network computes
+    it (same summation order: input events by channel, then spikes by source, through the delay ring).
+
+    ``x``: [T, B, n_in] input (spikes or values, model dtype); ``W_in`` [N, n_in], ``W_rec`` [N, N]
+    ([post, pre]); ``in_delay`` (>= 0) and ``rec_delay`` (>= 1): ints or int tensors shaped like the
+    weights. CPU float32/float64 with a Heaviside forward pass (else use :func:`recurrent_layer`).
+    Returns spikes [T, B, N]; gradients flow to ``x``, the weights and ``bias``.
+    """
+    if k.surrogate is None:
+        k.surrogate = Triangle()
+    if not _kernel_ok(x, k):
+        raise ValueError("recurrent_layer_events runs on CPU float32/float64 tensors with a non-smooth surrogate")
+    for name, d, shape, lo in (("in_delay", in_delay, W_in.shape, 0), ("rec_delay", rec_delay, W_rec.shape, 1)):
+        if isinstance(d, int):
+            if d < lo:
+                raise ValueError(f"{name} must be >= {lo}, got {d}")
+        elif tuple(d.shape) != tuple(shape) or int(d.min()) < lo:
+            raise ValueError(f"{name}: expected ints >= {lo} of shape {tuple(shape)}")
+    b = bias if bias is not None else x.new_zeros(0)
+    return _EventLayerFn.apply(x, W_in, W_rec, b, k, in_delay, rec_delay)
 
 
 class _LeakyScanFn(torch.autograd.Function):

@@ -95,6 +95,7 @@ class SpikingRNN(nn.Module):
         self.n_in, self.n_out, self.n_lif, self.n_ahp, self.n_alif, self.N = n_in, n_out, n_lif, n_ahp, n_alif, N
         self.n_ref, self.reset, self.dt, self.detach_reset = int(n_ref), reset, float(dt), bool(detach_reset)
         self.surrogate = surrogate_from_config(surrogate)
+        self.backend = "auto"
         kinds = np.array([NEURON_LIF] * n_lif + [NEURON_AHP] * n_ahp + [NEURON_ALIF] * n_alif)
         is_ahp, is_alif = kinds == NEURON_AHP, kinds == NEURON_ALIF
         self.tau_m = _per_neuron(tau_m, N, "tau_m")
@@ -159,6 +160,20 @@ class SpikingRNN(nn.Module):
             self.w_in.mul_(self.in_mask)
             self.w_rec.mul_(self.rec_mask)
             self.w_out.mul_(self.out_mask)
+
+    @property
+    def backend(self) -> str:
+        """How :meth:`forward` runs the recurrent layer: ``"kernel"`` (the C++ layer kernel: CPU,
+        float32/float64, Heaviside forward pass; the exported network's arithmetic), ``"torch"``
+        (plain torch tensor operations with the same hand-written BPTT: any device) or ``"auto"``
+        (the kernel where it applies, the default). A runtime choice, not saved in ``state_dict``."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in ("auto", "kernel", "torch"):
+            raise ValueError(f"backend must be 'auto', 'kernel' or 'torch', not {value!r}")
+        self._backend = value
 
     # ---------------------------------------------------------------- serialisation (state_dict)
     def config(self) -> dict:
@@ -284,13 +299,18 @@ class SpikingRNN(nn.Module):
             x = x.unsqueeze(0)
         x_tm = x.to(self.dtype).transpose(0, 1)
         W_in, W_rec, W_out = self.effective_weights()
-        E = self.input_current(x_tm, W_in).contiguous()
         k = self.layer_constants()
-        if len(k.delays) == 1:
-            Ws = [W_rec]
+        if self.backend == "kernel" or (self.backend == "auto" and F._kernel_ok(x_tm, k)):
+            # the C++ layer kernel: the exported network's arithmetic, spike-sparse
+            z = F.recurrent_layer_events(x_tm.contiguous(), W_in, W_rec, k, self.bias,
+                                         _delay_arg(self.in_delay), _delay_arg(self.rec_delay))
         else:
-            Ws = [W_rec * (self.rec_delay == d) for d in k.delays]
-        z = F.recurrent_layer(E, Ws, k, self.bias)
+            E = self.input_current(x_tm, W_in).contiguous()
+            if len(k.delays) == 1:
+                Ws = [W_rec]
+            else:
+                Ws = [W_rec * (self.rec_delay == d) for d in k.delays]
+            z = F.recurrent_layer(E, Ws, k, self.bias)
         d = self.out_delay
         T = z.shape[0]
         u = z @ W_out.t()  # shift the small readout currents, not the spikes
@@ -345,6 +365,12 @@ class SpikingRNN(nn.Module):
             y, ro = F.readout_step(u, ro, F.ReadoutParams(kappa))
             ys.append(y)
         return RNNOutput(torch.stack(ys, 1), torch.stack(zs, 1))
+
+
+def _delay_arg(delay: torch.Tensor):
+    """A delay tensor, or its one value as an int when all synapses share it."""
+    lo, hi = int(delay.min()), int(delay.max())
+    return lo if lo == hi else delay
 
 
 def _pop_slices(model: "SpikingRNN") -> list[slice]:

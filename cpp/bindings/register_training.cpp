@@ -1,0 +1,161 @@
+// Training kernels (ahpsim.torch's fused layer): arrays are checked here (dtype, C order, shape) and
+// used in place, without copies; the GIL is released while the kernels run.
+#include "ahpsim/bptt.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "bindings.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+std::string shape_str(const std::vector<py::ssize_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// The data of `o` (None -> nullptr) after checking dtype, C-contiguity and shape.
+template <class T>
+T* data_of(const py::object& o, const char* name, const std::vector<py::ssize_t>& shape, bool writable = false) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(o)) throw py::type_error(std::string(name) + ": expected a numpy array");
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
+                         ", got " + std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(name) + ": must be C-contiguous");
+  std::vector<py::ssize_t> got(a.shape(), a.shape() + a.ndim());
+  if (got != shape)
+    throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(got));
+  if (writable && !a.writeable()) throw std::invalid_argument(std::string(name) + ": must be writable");
+  return static_cast<T*>(a.mutable_data());
+}
+
+std::int32_t check_delays(const std::int32_t* d, std::size_t n, std::int32_t uniform, std::int32_t lo, const char* name) {
+  if (!d) {
+    if (uniform < lo) throw std::invalid_argument(std::string(name) + ": delays must be >= " + std::to_string(lo));
+    return uniform;
+  }
+  if (n == 0) return lo;
+  const auto mm = std::minmax_element(d, d + n);
+  if (*mm.first < lo) throw std::invalid_argument(std::string(name) + ": delays must be >= " + std::to_string(lo));
+  return *mm.second;
+}
+
+template <class Real>
+void layer_forward(py::object z, py::object v, py::object A, py::object free, py::object alpha, py::object v_th,
+                   py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, py::object bias,
+                   std::int32_t n_ref, bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec,
+                   py::object d_rec, std::int32_t d_rec_uniform, py::object x, py::object w_in, py::object d_in,
+                   std::int32_t d_in_uniform, py::object E, unsigned n_threads) {
+  py::array za = py::reinterpret_borrow<py::array>(z);
+  if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
+  const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
+  const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
+  ahpsim::bptt::Layer<Real> L;
+  ahpsim::bptt::LayerOutputs<Real> out;
+  L.T = T;
+  L.B = B;
+  L.N = N;
+  out.z = data_of<Real>(z, "z", tbn, true);
+  out.v = data_of<Real>(v, "v", tbn, true);
+  out.A = data_of<Real>(A, "A", tbn, true);
+  out.free = data_of<std::uint8_t>(free, "free", tbn, true);
+  if (!out.v) throw std::invalid_argument("v: required");
+  if (has_alif && !out.A) throw std::invalid_argument("A: required when has_alif");
+  if (n_ref > 0 && !out.free) throw std::invalid_argument("free: required when n_ref > 0");
+  if (n_ref < 0) throw std::invalid_argument("n_ref must be >= 0");
+  L.alpha = data_of<Real>(alpha, "alpha", n1);
+  L.v_th = data_of<Real>(v_th, "v_th", n1);
+  L.rho_c = data_of<Real>(rho_c, "rho_c", n1);
+  L.beta_c = data_of<Real>(beta_c, "beta_c", n1);
+  L.rho_a = data_of<Real>(rho_a, "rho_a", n1);
+  L.beta_a = data_of<Real>(beta_a, "beta_a", n1);
+  if (!L.alpha || !L.v_th || !L.rho_c || !L.beta_c || !L.rho_a || !L.beta_a)
+    throw std::invalid_argument("alpha, v_th, rho_c, beta_c, rho_a and beta_a are required");
+  L.bias = data_of<Real>(bias, "bias", n1);
+  L.n_ref = n_ref;
+  L.reset_zero = reset_zero;
+  L.has_ahp = has_ahp;
+  L.has_alif = has_alif;
+  L.w_rec = data_of<Real>(w_rec, "w_rec", nn);
+  if (!L.w_rec) throw std::invalid_argument("w_rec: required");
+  L.d_rec = data_of<std::int32_t>(d_rec, "d_rec", nn);
+  L.d_rec_uniform = d_rec_uniform;
+  std::int32_t max_d = check_delays(L.d_rec, static_cast<std::size_t>(N * N), d_rec_uniform, 1, "d_rec");
+  if (!x.is_none()) {
+    py::array xa = py::reinterpret_borrow<py::array>(x);
+    if (xa.ndim() != 3) throw std::invalid_argument("x: expected a [T, B, n_in] array");
+    const py::ssize_t n_in = xa.shape(2);
+    L.n_in = n_in;
+    L.x = data_of<Real>(x, "x", {T, B, n_in});
+    L.w_in = data_of<Real>(w_in, "w_in", {n_in, N});
+    if (!L.w_in) throw std::invalid_argument("w_in: required with x");
+    L.d_in = data_of<std::int32_t>(d_in, "d_in", {n_in, N});
+    L.d_in_uniform = d_in_uniform;
+    max_d = std::max(max_d, check_delays(L.d_in, static_cast<std::size_t>(n_in * N), d_in_uniform, 0, "d_in"));
+  }
+  L.E = data_of<Real>(E, "E", tbn);
+  L.max_delay = max_d;
+  py::gil_scoped_release release;
+  ahpsim::bptt::forward(L, out, std::max(1u, n_threads));
+}
+
+template <class Real>
+void delayed_outer(py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out,
+                   unsigned n_threads) {
+  py::array sa = py::reinterpret_borrow<py::array>(s), ga = py::reinterpret_borrow<py::array>(g);
+  if (sa.ndim() != 3 || ga.ndim() != 3) throw std::invalid_argument("s and g: expected [T, B, P] and [T, B, N] arrays");
+  const py::ssize_t T = sa.shape(0), B = sa.shape(1), P = sa.shape(2), N = ga.shape(2);
+  const Real* sp = data_of<Real>(s, "s", {T, B, P});
+  const Real* gp = data_of<Real>(g, "g", {T, B, N});
+  const std::int32_t* dp = data_of<std::int32_t>(d, "d", {P, N});
+  Real* op = data_of<Real>(out, "out", {P, N}, true);
+  if (!op) throw std::invalid_argument("out: required");
+  check_delays(dp, static_cast<std::size_t>(P * N), d_uniform, 0, "d");
+  py::gil_scoped_release release;
+  ahpsim::bptt::delayed_outer<Real>(T, B, P, N, sp, gp, dp, d_uniform, op, std::max(1u, n_threads));
+}
+
+bool is_float32(const py::object& a) {
+  if (!py::isinstance<py::array>(a)) throw py::type_error("expected a numpy array");
+  const py::dtype dt = py::reinterpret_borrow<py::array>(a).dtype();
+  if (dt.is(py::dtype::of<float>())) return true;
+  if (dt.is(py::dtype::of<double>())) return false;
+  throw py::type_error("expected float32 or float64 arrays, got " + std::string(py::str(dt)));
+}
+
+}  // namespace
+
+void register_training(py::module_& m) {
+  m.def(
+      "layer_forward",
+      [](py::object z, py::object v, py::object A, py::object free, py::object alpha, py::object v_th,
+         py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, py::object bias, std::int32_t n_ref,
+         bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform,
+         py::object x, py::object w_in, py::object d_in, std::int32_t d_in_uniform, py::object E, unsigned n_threads) {
+        auto fn = is_float32(z) ? &layer_forward<float> : &layer_forward<double>;
+        fn(z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, bias, n_ref, reset_zero, has_ahp, has_alif,
+           w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, n_threads);
+      },
+      py::kw_only(), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"), py::arg("alpha"), py::arg("v_th"),
+      py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"), py::arg("bias"), py::arg("n_ref"),
+      py::arg("reset_zero"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"), py::arg("d_rec"),
+      py::arg("d_rec_uniform"), py::arg("x"), py::arg("w_in"), py::arg("d_in"), py::arg("d_in_uniform"), py::arg("E"),
+      py::arg("n_threads") = 1,
+      "Forward pass of one recurrent spiking layer over [T, B] (writes z, v, A, free in place); weights and "
+      "delays pre-major ([pre, post])");
+  m.def(
+      "delayed_outer",
+      [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, unsigned n_threads) {
+        auto fn = is_float32(s) ? &delayed_outer<float> : &delayed_outer<double>;
+        fn(s, g, d, d_uniform, out, n_threads);
+      },
+      py::kw_only(), py::arg("s"), py::arg("g"), py::arg("d"), py::arg("d_uniform"), py::arg("out"),
+      py::arg("n_threads") = 1,
+      "out[j, i] += sum_{t,b} s[t, b, j] * g[t + d[j, i], b, i] (t + d < T): spike-sparse weight gradient");
+}

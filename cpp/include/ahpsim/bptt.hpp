@@ -1,0 +1,67 @@
+// Training kernels for ahpsim.torch: the forward pass of one recurrent spiking layer over a whole
+// sequence (event-driven, in the float engine's arithmetic order) and the spike-sparse weight gradient.
+// No Python and no torch here: plain arrays in, plain arrays out; the autograd glue lives in
+// python/ahpsim/torch/functional.py.
+#pragma once
+
+#include <cstdint>
+
+namespace ahpsim {
+namespace bptt {
+
+// One heterogeneous layer of N neurons (LIF, AHP and ALIF neurons share one set of equations: LIF has
+// beta_c = beta_a = 0, so c stays 0 and the threshold stays v_th exactly). Arrays are row-major.
+template <class Real>
+struct Layer {
+  std::int64_t T = 0, B = 0, N = 0;  // steps, trials, neurons
+  // per-neuron constants [N]
+  const Real* alpha = nullptr;   // membrane decay per step
+  const Real* v_th = nullptr;    // threshold
+  const Real* rho_c = nullptr;   // AHP current decay per step
+  const Real* beta_c = nullptr;  // AHP charge per spike (0 for non-AHP neurons)
+  const Real* rho_a = nullptr;   // ALIF adaptation decay per step
+  const Real* beta_a = nullptr;  // ALIF threshold adaptation strength (0 for non-ALIF neurons)
+  const Real* bias = nullptr;    // [N] or null
+  std::int32_t n_ref = 0;        // refractory steps
+  bool reset_zero = false;       // reset to zero (drop the leak term) instead of subtracting v_th
+  bool has_ahp = true, has_alif = true;
+  // external input: either events x [T, B, n_in] through w_in (delivered like the kernel's input
+  // projections) or a dense current E [T, B, N] added after the ring slot (or neither)
+  std::int64_t n_in = 0;
+  const Real* x = nullptr;
+  const Real* w_in = nullptr;           // [n_in, N], pre-major (one row per input channel)
+  const std::int32_t* d_in = nullptr;   // [n_in, N] delays >= 0, or null: all d_in_uniform
+  std::int32_t d_in_uniform = 0;
+  const Real* E = nullptr;
+  // recurrent synapses
+  const Real* w_rec = nullptr;          // [N, N], pre-major
+  const std::int32_t* d_rec = nullptr;  // [N, N] delays >= 1, or null: all d_rec_uniform
+  std::int32_t d_rec_uniform = 1;
+  std::int32_t max_delay = 1;           // the largest delay of d_in and d_rec
+};
+
+// Outputs of the forward pass, [T, B, N] each; A and free may be null (no ALIF / no refractoriness).
+template <class Real>
+struct LayerOutputs {
+  Real* z = nullptr;             // spikes 0/1
+  Real* v = nullptr;             // membrane voltage after the update
+  Real* A = nullptr;             // threshold (ALIF)
+  std::uint8_t* free = nullptr;  // 1 where the neuron was not refractory
+};
+
+// Runs the layer over T steps for all B trials (trials split over n_threads; results do not depend on
+// n_threads). Per step, as the kernel: input events into the delay ring buffer (channels ascending),
+// neuron update I = slot (+ E) (+ bias), then this step's spikes into the ring (sources ascending).
+template <class Real>
+void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_threads);
+
+// out[j, i] += sum_{t, b} s[t, b, j] * g[t + d(j, i), b, i] (terms with t + d >= T dropped): the weight
+// gradient of a delayed projection with presynaptic activity s [T, B, P] (mostly zeros: spikes) and
+// postsynaptic current gradient g [T, B, N]; d is [P, N] or null (all d_uniform). out is [P, N].
+// Work is proportional to the number of non-zeros of s; rows j are split over n_threads.
+template <class Real>
+void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Real* s, const Real* g,
+                   const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads);
+
+}  // namespace bptt
+}  // namespace ahpsim
