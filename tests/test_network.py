@@ -180,8 +180,8 @@ def test_projection_arrays_round_trip():
     assert np.all(np.diff(pre.astype(int)) >= 0)  # grouped by source
 
 
-def test_poisson_drive_counts_follow_poisson_distribution():
-    lam = 3.7  # events per step
+@pytest.mark.parametrize("lam", [0.02, 3.7, 30.0])  # compare-and-count sampling; 30: guide-table lookup
+def test_poisson_drive_counts_follow_poisson_distribution(lam):
     net = ahpsim.Network(dtype="float64", seed=11)
     o = net.add_population(50, ahpsim.Readout(tau=0.0), "o")  # tau 0: y[t] = this step's input
     net.add_poisson_drive(o, rate=lam * 1000.0, weight=1.0)
@@ -189,11 +189,44 @@ def test_poisson_drive_counts_follow_poisson_distribution():
     counts = y.reshape(-1)
     assert np.all(counts == np.round(counts))
     assert abs(counts.mean() - lam) < 4 * np.sqrt(lam / counts.size)
-    k = np.arange(0, 15)
-    observed = np.array([(counts == kk).sum() for kk in k[:-1]] + [(counts >= k[-1]).sum()])
-    expected = np.r_[st.poisson.pmf(k[:-1], lam), st.poisson.sf(k[-2], lam)] * counts.size
+    # neighbouring neurons draw from the halves of one 64-bit word of one of four streams: uncorrelated
+    c = np.corrcoef(y[0].T[:16])
+    assert np.abs(c[np.triu_indices(16, 1)]).max() < 5 / np.sqrt(y.shape[1])
+    lo, hi = int(st.poisson.ppf(1e-3, lam)), int(st.poisson.isf(1e-3, lam)) + 1
+    k = np.arange(lo, hi + 1)
+    observed = np.array([(counts <= k[0]).sum()] + [(counts == kk).sum() for kk in k[1:-1]] + [(counts >= k[-1]).sum()])
+    expected = np.r_[st.poisson.cdf(k[0], lam), st.poisson.pmf(k[1:-1], lam), st.poisson.sf(k[-2], lam)] * counts.size
     chi2 = ((observed - expected) ** 2 / expected).sum()
     assert st.chi2.sf(chi2, len(k) - 1) > 1e-4
+
+
+def test_poisson_drive_avx2_and_portable_paths_agree():
+    """The drive's AVX2 path and its portable path (AHPSIM_DISABLE_AVX2) give the same spikes."""
+    code = """
+import hashlib, numpy as np, ahpsim
+net = ahpsim.Network(seed=5)
+e = net.add_population(1003, ahpsim.LIF(tau_m=20.0, v_th=20.0, n_ref=2, reset="zero"), "e")
+net.connect_random(e, e, indegree=50, weight=0.3, delay=2, seed=1)
+net.add_poisson_drive(e, rate=2500.0, weight=0.5)
+o = net.add_population(21, ahpsim.Readout(tau=0.0), "o")
+net.add_poisson_drive(o, rate=40000.0, weight=1.0)
+r = net.run(300, n_trials=2)
+print(hashlib.sha1(r.raster(e).tobytes() + r.readout(o).tobytes()).hexdigest(), int(r.raster(e).sum()))
+"""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for disable in (False, True):
+        env = dict(os.environ)
+        env.pop("AHPSIM_DISABLE_AVX2", None)
+        if disable:
+            env["AHPSIM_DISABLE_AVX2"] = "1"
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
+                                   text=True).stdout.split())
+    assert int(outs[0][1]) > 1000
+    assert outs[0] == outs[1]
 
 
 def test_poisson_input_group_rate():

@@ -5,24 +5,16 @@
 #include <thread>
 #include <vector>
 
-#include "ahpsim/models.hpp"  // AHPSIM_RESTRICT
+#include "ahpsim/models.hpp"  // AHPSIM_RESTRICT, AHPSIM_CLONES
 
 namespace ahpsim {
 namespace bptt {
 
 namespace {
 
-// Compiled for AVX2 and for the baseline, chosen at load time; each element is one add (and at most
-// one multiply), so both versions give identical results.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define AHPSIM_BPTT_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define AHPSIM_BPTT_CLONES
-#endif
-
 // dst[i] += w[i] * x (x == 1: dst[i] += w[i]; the kernel's deliver() rounds the same way)
 template <class Real>
-AHPSIM_BPTT_CLONES void add_scaled(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_RESTRICT w, Real x, std::int64_t n) {
+AHPSIM_CLONES void add_scaled(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_RESTRICT w, Real x, std::int64_t n) {
   if (x == Real(1)) {
     for (std::int64_t i = 0; i < n; ++i) dst[i] += w[i];
   } else {
@@ -36,7 +28,7 @@ AHPSIM_BPTT_CLONES void add_scaled(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM
 //   r = z' ? n_ref : max(r - 1, 0);  z = (v > A) & (r == 0)
 // Branch-free over neurons (vectorizable); the slot is cleared for its next use.
 template <bool Zero, bool Alif, bool Ref, class Real>
-AHPSIM_BPTT_CLONES void update(std::int64_t n, Real* AHPSIM_RESTRICT slot, const Real* AHPSIM_RESTRICT E,
+AHPSIM_CLONES void update(std::int64_t n, Real* AHPSIM_RESTRICT slot, const Real* AHPSIM_RESTRICT E,
                                const Real* AHPSIM_RESTRICT bias, Real* AHPSIM_RESTRICT v, Real* AHPSIM_RESTRICT c,
                                Real* AHPSIM_RESTRICT a, std::int32_t* AHPSIM_RESTRICT r, Real* AHPSIM_RESTRICT zp,
                                const Real* AHPSIM_RESTRICT alpha, const Real* AHPSIM_RESTRICT vth,

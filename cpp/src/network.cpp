@@ -2,9 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <atomic>
 #include <thread>
+#include <type_traits>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace ahpsim {
 
@@ -184,7 +190,13 @@ void Network<Real>::prepare() {
   }
   ring_slots_ = max_d + 1;
   drive_tables_.clear();
-  for (const auto& d : drives_) drive_tables_.emplace_back(d.rate_hz * dt_ / 1000.0);
+  drive_thresholds_.clear();
+  for (const auto& d : drives_) {
+    drive_tables_.emplace_back(d.rate_hz * dt_ / 1000.0);
+    std::vector<std::uint32_t> t = drive_tables_.back().thresholds32();
+    // up to a mean of about 20 per step, comparing with every threshold beats a table lookup
+    drive_thresholds_.push_back(t.size() <= kMaxCompareThresholds ? std::move(t) : std::vector<std::uint32_t>{});
+  }
   input_spike_prob_.clear();
   for (const auto& g : inputs_) input_spike_prob_.push_back(g.poisson_rate_hz * dt_ / 1000.0);
   prepared_ = true;
@@ -346,11 +358,6 @@ class SpinBarrier {
 // dst[i] += w[i] * x over a contiguous run (x == 1: dst[i] += w[i], the same rounding as the sparse
 // path). Compiled for AVX2 and for the baseline, chosen at load time (wheels stay portable); the two
 // give identical results since each element is one add (and one multiply), in the same order.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define AHPSIM_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define AHPSIM_CLONES
-#endif
 AHPSIM_CLONES void add_run_f(float* AHPSIM_RESTRICT dst, const float* AHPSIM_RESTRICT w, float x, std::uint32_t n) {
   if (x == 1.0f) {
     for (std::uint32_t i = 0; i < n; ++i) dst[i] += w[i];
@@ -435,37 +442,173 @@ inline void prefetch_synapses(const Projection<Real>& p, std::uint32_t row) {
   if (!p.homogeneous()) __builtin_prefetch(p.weight.data() + b);
 }
 
-// Poisson drives into the neurons [lo, hi) of the random-number block `blk`: drive by drive, two
-// 32-bit draws per 64-bit random word, from the block's own stream (independent of threads).
+namespace {
+
+// One step of the four streams of an Rng4 (state in s0..s3, lane-major), eight 32-bit uniforms out:
+// lane l gives u[2l] (its low half) and u[2l + 1] (its high half), the memory order of the 4 x 64 bits.
+inline void rng4_step(std::uint64_t* AHPSIM_RESTRICT s0, std::uint64_t* AHPSIM_RESTRICT s1,
+                      std::uint64_t* AHPSIM_RESTRICT s2, std::uint64_t* AHPSIM_RESTRICT s3,
+                      std::uint32_t* AHPSIM_RESTRICT u) {
+  for (int l = 0; l < 4; ++l) {
+    const std::uint64_t a = s0[l] + s3[l];
+    const std::uint64_t r = ((a << 23) | (a >> 41)) + s0[l];
+    const std::uint64_t t = s1[l] << 17;
+    s2[l] ^= s0[l];
+    s3[l] ^= s1[l];
+    s1[l] ^= s2[l];
+    s0[l] ^= s3[l];
+    s2[l] ^= t;
+    s3[l] = (s3[l] << 45) | (s3[l] >> 19);
+    u[2 * l] = static_cast<std::uint32_t>(r);
+    u[2 * l + 1] = static_cast<std::uint32_t>(r >> 32);
+  }
+}
+
+// Poisson counts for the n neurons at out[0..n), eight per step of the streams: k = the number of CDF
+// thresholds at or below the uniform (inversion without a table lookup); out[i] += w * k. Returns the
+// number of events. Portable version; drive_compare_avx2 computes the same numbers.
 template <class Real>
-inline void Network<Real>::drive_block(std::uint32_t lo, std::uint32_t hi, Rng& rng, Real* slot, Counters& cnt) const {
+std::uint64_t drive_compare_portable(Real* out, std::uint32_t n, Real w, const std::uint32_t* thr, std::uint32_t n_thr,
+                                     std::uint64_t* state) {
+  std::uint64_t* s0 = state;
+  std::uint64_t* s1 = state + 4;
+  std::uint64_t* s2 = state + 8;
+  std::uint64_t* s3 = state + 12;
+  std::uint64_t events = 0;
+  for (std::uint32_t base = 0; base < n; base += 8) {
+    std::uint32_t u[8];
+    rng4_step(s0, s1, s2, s3, u);
+    const std::uint32_t m = std::min<std::uint32_t>(8, n - base);
+    for (std::uint32_t i = 0; i < m; ++i) {
+      std::uint32_t k = 0;
+      while (k < n_thr && thr[k] <= u[i]) ++k;  // thresholds ascend
+      out[base + i] += w * static_cast<Real>(k);
+      events += k;
+    }
+  }
+  return events;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define AHPSIM_HAVE_AVX2_PATH 1
+// One step of the four streams and the Poisson counts of its eight uniforms.
+__attribute__((target("avx2"), always_inline)) inline __m256i poisson8_avx2(__m256i& s0, __m256i& s1, __m256i& s2,
+                                                                           __m256i& s3, const std::uint32_t* thr,
+                                                                           std::uint32_t n_thr) {
+  const __m256i a = _mm256_add_epi64(s0, s3);
+  const __m256i r = _mm256_add_epi64(_mm256_or_si256(_mm256_slli_epi64(a, 23), _mm256_srli_epi64(a, 41)), s0);
+  const __m256i t = _mm256_slli_epi64(s1, 17);
+  s2 = _mm256_xor_si256(s2, s0);
+  s3 = _mm256_xor_si256(s3, s1);
+  s1 = _mm256_xor_si256(s1, s2);
+  s0 = _mm256_xor_si256(s0, s3);
+  s2 = _mm256_xor_si256(s2, t);
+  s3 = _mm256_or_si256(_mm256_slli_epi64(s3, 45), _mm256_srli_epi64(s3, 19));
+  const __m256i ub = _mm256_xor_si256(r, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  __m256i above = _mm256_setzero_si256();  // minus the number of thresholds above u
+  for (std::uint32_t j = 0; j < n_thr; ++j) {
+    const __m256i tb = _mm256_set1_epi32(static_cast<int>(thr[j] ^ 0x80000000u));
+    above = _mm256_add_epi32(above, _mm256_cmpgt_epi32(tb, ub));
+  }
+  return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_thr)), above);
+}
+
+// Eight neurons per iteration in AVX2 registers: the four streams as 4 x 64-bit lanes, the eight
+// uniforms compared with every threshold (unsigned compare via the sign-bias trick), counts converted
+// and added with the same single multiply and add per neuron as the portable version.
+template <class Real>
+__attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std::uint32_t n, Real w,
+                                                                 const std::uint32_t* thr, std::uint32_t n_thr,
+                                                                 std::uint64_t* state) {
+  __m256i s0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state));
+  __m256i s1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 4));
+  __m256i s2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 8));
+  __m256i s3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 12));
+  __m256i ev = _mm256_setzero_si256();
+  const std::uint32_t n8 = n & ~7u;
+  std::uint32_t base = 0;
+  for (; base < n8; base += 8) {
+    const __m256i k = poisson8_avx2(s0, s1, s2, s3, thr, n_thr);
+    ev = _mm256_add_epi32(ev, k);
+    if constexpr (std::is_same_v<Real, float>) {
+      const __m256 add = _mm256_mul_ps(_mm256_set1_ps(w), _mm256_cvtepi32_ps(k));
+      _mm256_storeu_ps(out + base, _mm256_add_ps(_mm256_loadu_ps(out + base), add));
+    } else {
+      const __m256d wv = _mm256_set1_pd(w);
+      const __m256d lo = _mm256_mul_pd(wv, _mm256_cvtepi32_pd(_mm256_castsi256_si128(k)));
+      const __m256d hi = _mm256_mul_pd(wv, _mm256_cvtepi32_pd(_mm256_extracti128_si256(k, 1)));
+      _mm256_storeu_pd(out + base, _mm256_add_pd(_mm256_loadu_pd(out + base), lo));
+      _mm256_storeu_pd(out + base + 4, _mm256_add_pd(_mm256_loadu_pd(out + base + 4), hi));
+    }
+  }
+  std::uint32_t tail[8];
+  std::uint64_t events = 0;
+  if (base < n) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail), poisson8_avx2(s0, s1, s2, s3, thr, n_thr));
+    for (std::uint32_t i = 0; base + i < n; ++i) {
+      out[base + i] += w * static_cast<Real>(tail[i]);
+      events += tail[i];
+    }
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail), ev);
+  for (int i = 0; i < 8; ++i) events += tail[i];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(state), s0);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(state + 4), s1);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(state + 8), s2);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(state + 12), s3);
+  return events;
+}
+
+// AVX2 where the CPU has it, unless AHPSIM_DISABLE_AVX2 is set (the tests compare both paths).
+bool cpu_has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && !std::getenv("AHPSIM_DISABLE_AVX2");
+  return yes;
+}
+#endif
+
+template <class Real>
+std::uint64_t drive_compare(Real* out, std::uint32_t n, Real w, const std::uint32_t* thr, std::uint32_t n_thr,
+                            std::uint64_t* state) {
+#ifdef AHPSIM_HAVE_AVX2_PATH
+  if (cpu_has_avx2()) return drive_compare_avx2(out, n, w, thr, n_thr, state);
+#endif
+  return drive_compare_portable(out, n, w, thr, n_thr, state);
+}
+
+// The same for large means (long CDFs): the uniforms come from the same streams, the count from the
+// guide table.
+template <class Real>
+std::uint64_t drive_lookup(Real* out, std::uint32_t n, Real w, const PoissonTable::View& tab, std::uint64_t* state) {
+  std::uint64_t events = 0;
+  for (std::uint32_t base = 0; base < n; base += 8) {
+    std::uint32_t u[8];
+    rng4_step(state, state + 4, state + 8, state + 12, u);
+    const std::uint32_t m = std::min<std::uint32_t>(8, n - base);
+    for (std::uint32_t i = 0; i < m; ++i) {
+      const std::uint32_t k = tab.sample(u[i]);
+      out[base + i] += w * static_cast<Real>(k);
+      events += k;
+    }
+  }
+  return events;
+}
+
+}  // namespace
+
+// Poisson drives into the neurons [lo, hi) of one random-number block: drive by drive, from the
+// block's own streams (independent of threads).
+template <class Real>
+inline void Network<Real>::drive_block(std::uint32_t lo, std::uint32_t hi, Rng4& rng, Real* slot, Counters& cnt) const {
   for (std::size_t d = 0; d < drives_.size(); ++d) {
     const Population& pop = pops_[drives_[d].pop];
     const std::uint32_t a = std::max(lo, pop.start), e = std::min(hi, pop.start + pop.n);
     if (a >= e) continue;
     const Real w = static_cast<Real>(drives_[d].weight);
-    const PoissonTable::View tab = drive_tables_[d].view();
-    Rng r_local = rng;  // a local copy keeps the generator state in registers across the slot stores
-    Real* const out = slot;
-    std::uint64_t events = 0;
-    std::uint32_t i = a;
-    for (; i + 2 <= e; i += 2) {
-      const std::uint64_t r = r_local.next();
-      const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r >> 32));
-      const std::uint32_t k1 = tab.sample(static_cast<std::uint32_t>(r));
-      // Unconditional adds (adding 0 is exact): at a few events per step k = 0 is too common and
-      // too random for a branch to pay.
-      out[i] += w * static_cast<Real>(k0);
-      out[i + 1] += w * static_cast<Real>(k1);
-      events += k0 + k1;
-    }
-    if (i < e) {
-      const std::uint32_t k0 = tab.sample(static_cast<std::uint32_t>(r_local.next() >> 32));
-      if (k0) out[i] += w * static_cast<Real>(k0);
-      events += k0;
-    }
-    rng = r_local;
-    cnt.drive_events += events;
+    const std::vector<std::uint32_t>& thr = drive_thresholds_[d];
+    if (!thr.empty() || drive_tables_[d].mean() == 0.0)
+      cnt.drive_events += drive_compare(slot + a, e - a, w, thr.data(), static_cast<std::uint32_t>(thr.size()), rng.s);
+    else
+      cnt.drive_events += drive_lookup(slot + a, e - a, w, drive_tables_[d].view(), rng.s);
   }
 }
 

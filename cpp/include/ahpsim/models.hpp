@@ -91,6 +91,15 @@ struct StateView {
 #define AHPSIM_RESTRICT
 #endif
 
+// Hot loops compiled for AVX2 and for the baseline, chosen at load time (wheels stay portable). Every
+// element's arithmetic is the same sequence of IEEE operations in both (no FMA contraction), so the
+// two versions give identical results.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define AHPSIM_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define AHPSIM_CLONES
+#endif
+
 namespace detail {
 // Remaining refractory steps after this update (spikes allowed when 0).
 inline std::int32_t refractory(std::int32_t zp, std::int32_t r, std::int32_t n_ref) {
@@ -113,7 +122,7 @@ enum class Aux { None, AHP, ALIF };
 
 // One population, one step: free function with restrict parameters so that GCC/Clang vectorize it.
 template <Aux kind, bool Zero, class Real>
-void spiking_step(std::uint32_t n, Real* AHPSIM_RESTRICT v, Real* AHPSIM_RESTRICT aux,
+AHPSIM_CLONES void spiking_step(std::uint32_t n, Real* AHPSIM_RESTRICT v, Real* AHPSIM_RESTRICT aux,
                   std::int32_t* AHPSIM_RESTRICT refr, std::uint8_t* AHPSIM_RESTRICT z, Real* AHPSIM_RESTRICT in,
                   const Real* AHPSIM_RESTRICT alpha, const Real* AHPSIM_RESTRICT rho,
                   const Real* AHPSIM_RESTRICT beta, const Real* AHPSIM_RESTRICT vth,

@@ -80,6 +80,9 @@ struct Counters {
 // Neurons are grouped in blocks with their own random streams, so that a trial split over a team of
 // threads draws the same numbers whatever the team size.
 constexpr std::uint32_t kRngBlock = 1024;
+// Poisson drives whose CDF has at most this many thresholds below 1 (means up to about 12 per step)
+// are sampled by comparing a uniform with every threshold; longer ones by a guide-table lookup.
+constexpr std::size_t kMaxCompareThresholds = 40;
 
 template <class Real>
 struct TrialState {
@@ -88,7 +91,7 @@ struct TrialState {
   std::vector<std::uint8_t> z;      // [N]
   std::vector<Real> ring;           // [S * N] delay ring buffer of input currents
   Rng rng;                          // Poisson input groups
-  std::vector<Rng> block_rng;       // Poisson drives: one stream per block of kRngBlock neurons
+  std::vector<Rng4> block_rng;      // Poisson drives: four streams per block of kRngBlock neurons
   Counters counters;
 };
 
@@ -158,7 +161,7 @@ class Network {
                  const RecordSpec& rec, RunOutput<Real>& out, unsigned team) const;
   void deliver(const Projection<Real>& p, std::uint32_t row, Real x, Real* const* slots, std::uint32_t lo,
                std::uint32_t hi, Counters& cnt) const;
-  void drive_block(std::uint32_t lo, std::uint32_t hi, Rng& rng, Real* slot, Counters& cnt) const;
+  void drive_block(std::uint32_t lo, std::uint32_t hi, Rng4& rng, Real* slot, Counters& cnt) const;
 
   double dt_;
   std::uint64_t seed_;
@@ -174,6 +177,7 @@ class Network {
   std::vector<PopulationConstants<Real>> consts_;
   std::vector<std::vector<std::uint32_t>> proj_from_pop_, proj_from_input_;
   std::vector<PoissonTable> drive_tables_;
+  std::vector<std::vector<std::uint32_t>> drive_thresholds_;  // small supports: compare-and-count sampling
   std::vector<double> input_spike_prob_;
 
   std::int64_t t_ = 0;

@@ -64,6 +64,21 @@ class Rng {
   std::uint64_t s_[4];
 };
 
+// Four xoshiro256++ streams side by side, as a structure of arrays (s[word * 4 + lane]): one step of all
+// four is a handful of 4-lane vector operations where the compiler may use them, and the same numbers
+// where it does not. Lane l is seeded like an Rng of its own (stream and trial mixed with the lane).
+struct Rng4 {
+  std::uint64_t s[16];
+
+  void seed(std::uint64_t seed_, std::uint64_t stream, std::uint64_t trial) {
+    for (std::uint64_t l = 0; l < 4; ++l) {
+      std::uint64_t x = seed_ ^ (0xA0761D6478BD642FULL * (stream + 1)) ^ (0xE7037ED1A0B428DBULL * (trial + 1)) ^
+                        (0x8EBC6AF09C88C6E3ULL * (l + 1));
+      for (int w = 0; w < 4; ++w) s[w * 4 + l] = splitmix64(x);
+    }
+  }
+};
+
 // Poisson(lambda) sampling by inversion of a precomputed CDF with a guide table: one 32-bit uniform
 // and, on average, about one comparison per draw. The CDF is held as 32-bit fixed-point thresholds,
 // so probabilities are exact to 2^-32. Built once per drive (pre-run), shared read-only by threads.
@@ -110,6 +125,13 @@ class PoissonTable {
   }
 
   double mean() const { return lambda_; }
+  // The CDF thresholds below 2^32 as 32-bit numbers: a draw u gives k = #{j : thresholds[j] <= u}.
+  std::vector<std::uint32_t> thresholds32() const {
+    std::vector<std::uint32_t> t;
+    for (const std::uint64_t x : thr_)
+      if (x < (std::uint64_t(1) << 32)) t.push_back(static_cast<std::uint32_t>(x));
+    return t;
+  }
   // Raw pointers for hot loops (members read through a reference are reloaded after every store).
   struct View {
     const std::uint32_t* guide;
