@@ -191,11 +191,18 @@ void Network<Real>::prepare() {
   ring_slots_ = max_d + 1;
   drive_tables_.clear();
   drive_thresholds_.clear();
+  drive_fast_.clear();
   for (const auto& d : drives_) {
     drive_tables_.emplace_back(d.rate_hz * dt_ / 1000.0);
     std::vector<std::uint32_t> t = drive_tables_.back().thresholds32();
     // up to a mean of about 20 per step, comparing with every threshold beats a table lookup
-    drive_thresholds_.push_back(t.size() <= kMaxCompareThresholds ? std::move(t) : std::vector<std::uint32_t>{});
+    if (t.size() > kMaxCompareThresholds) t.clear();
+    // compare every draw with the thresholds up to P(k >= n_fast) <= 1/256, the rest only when needed
+    std::uint32_t fast = 0;
+    while (fast < t.size() && (fast == 0 || 4294967296.0 - static_cast<double>(t[fast - 1]) > 4294967296.0 / 256.0))
+      ++fast;
+    drive_fast_.push_back(fast);
+    drive_thresholds_.push_back(std::move(t));
   }
   input_spike_prob_.clear();
   for (const auto& g : inputs_) input_spike_prob_.push_back(g.poisson_rate_hz * dt_ / 1000.0);
@@ -494,7 +501,7 @@ std::uint64_t drive_compare_portable(Real* out, std::uint32_t n, Real w, const s
 // One step of the four streams and the Poisson counts of its eight uniforms.
 __attribute__((target("avx2"), always_inline)) inline __m256i poisson8_avx2(__m256i& s0, __m256i& s1, __m256i& s2,
                                                                            __m256i& s3, const std::uint32_t* thr,
-                                                                           std::uint32_t n_thr) {
+                                                                           std::uint32_t n_thr, std::uint32_t n_fast) {
   const __m256i a = _mm256_add_epi64(s0, s3);
   const __m256i r = _mm256_add_epi64(_mm256_or_si256(_mm256_slli_epi64(a, 23), _mm256_srli_epi64(a, 41)), s0);
   const __m256i t = _mm256_slli_epi64(s1, 17);
@@ -506,11 +513,21 @@ __attribute__((target("avx2"), always_inline)) inline __m256i poisson8_avx2(__m2
   s3 = _mm256_or_si256(_mm256_slli_epi64(s3, 45), _mm256_srli_epi64(s3, 19));
   const __m256i ub = _mm256_xor_si256(r, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
   __m256i above = _mm256_setzero_si256();  // minus the number of thresholds above u
-  for (std::uint32_t j = 0; j < n_thr; ++j) {
+  for (std::uint32_t j = 0; j < n_fast; ++j) {
     const __m256i tb = _mm256_set1_epi32(static_cast<int>(thr[j] ^ 0x80000000u));
     above = _mm256_add_epi32(above, _mm256_cmpgt_epi32(tb, ub));
   }
-  return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_thr)), above);
+  // The thresholds ascend: unless some u lies at or above thr[n_fast - 1] (rare by the choice of
+  // n_fast), all the remaining ones are above every u.
+  const __m256i last = _mm256_set1_epi32(static_cast<int>(thr[n_fast - 1] ^ 0x80000000u));
+  if (n_fast < n_thr && _mm256_movemask_epi8(_mm256_cmpgt_epi32(last, ub)) != -1) {
+    for (std::uint32_t j = n_fast; j < n_thr; ++j) {
+      const __m256i tb = _mm256_set1_epi32(static_cast<int>(thr[j] ^ 0x80000000u));
+      above = _mm256_add_epi32(above, _mm256_cmpgt_epi32(tb, ub));
+    }
+    return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_thr)), above);
+  }
+  return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_fast)), above);
 }
 
 // Eight neurons per iteration in AVX2 registers: the four streams as 4 x 64-bit lanes, the eight
@@ -519,7 +536,7 @@ __attribute__((target("avx2"), always_inline)) inline __m256i poisson8_avx2(__m2
 template <class Real>
 __attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std::uint32_t n, Real w,
                                                                  const std::uint32_t* thr, std::uint32_t n_thr,
-                                                                 std::uint64_t* state) {
+                                                                 std::uint32_t n_fast, std::uint64_t* state) {
   __m256i s0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state));
   __m256i s1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 4));
   __m256i s2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 8));
@@ -528,7 +545,7 @@ __attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std:
   const std::uint32_t n8 = n & ~7u;
   std::uint32_t base = 0;
   for (; base < n8; base += 8) {
-    const __m256i k = poisson8_avx2(s0, s1, s2, s3, thr, n_thr);
+    const __m256i k = poisson8_avx2(s0, s1, s2, s3, thr, n_thr, n_fast);
     ev = _mm256_add_epi32(ev, k);
     if constexpr (std::is_same_v<Real, float>) {
       const __m256 add = _mm256_mul_ps(_mm256_set1_ps(w), _mm256_cvtepi32_ps(k));
@@ -544,7 +561,7 @@ __attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std:
   std::uint32_t tail[8];
   std::uint64_t events = 0;
   if (base < n) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail), poisson8_avx2(s0, s1, s2, s3, thr, n_thr));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail), poisson8_avx2(s0, s1, s2, s3, thr, n_thr, n_fast));
     for (std::uint32_t i = 0; base + i < n; ++i) {
       out[base + i] += w * static_cast<Real>(tail[i]);
       events += tail[i];
@@ -566,11 +583,15 @@ bool cpu_has_avx2() {
 }
 #endif
 
+// n_fast (1 <= n_fast <= n_thr, or 0 when n_thr == 0): thresholds every draw is compared with; the
+// rest only when a draw lies beyond them.
 template <class Real>
 std::uint64_t drive_compare(Real* out, std::uint32_t n, Real w, const std::uint32_t* thr, std::uint32_t n_thr,
-                            std::uint64_t* state) {
+                            std::uint32_t n_fast, std::uint64_t* state) {
 #ifdef AHPSIM_HAVE_AVX2_PATH
-  if (cpu_has_avx2()) return drive_compare_avx2(out, n, w, thr, n_thr, state);
+  if (cpu_has_avx2() && n_thr > 0) return drive_compare_avx2(out, n, w, thr, n_thr, n_fast, state);
+#else
+  (void)n_fast;
 #endif
   return drive_compare_portable(out, n, w, thr, n_thr, state);
 }
@@ -606,7 +627,8 @@ inline void Network<Real>::drive_block(std::uint32_t lo, std::uint32_t hi, Rng4&
     const Real w = static_cast<Real>(drives_[d].weight);
     const std::vector<std::uint32_t>& thr = drive_thresholds_[d];
     if (!thr.empty() || drive_tables_[d].mean() == 0.0)
-      cnt.drive_events += drive_compare(slot + a, e - a, w, thr.data(), static_cast<std::uint32_t>(thr.size()), rng.s);
+      cnt.drive_events += drive_compare(slot + a, e - a, w, thr.data(), static_cast<std::uint32_t>(thr.size()),
+                                        drive_fast_[d], rng.s);
     else
       cnt.drive_events += drive_lookup(slot + a, e - a, w, drive_tables_[d].view(), rng.s);
   }

@@ -221,9 +221,14 @@ inline void collect_spikes(const std::uint8_t* z, std::uint32_t start, std::uint
   for (; i + 8 <= n; i += 8) {
     std::uint64_t word;
     std::memcpy(&word, z + i, 8);
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    // z is 0/1 per byte: each set bit is a spike, at bit 8k for neuron i + k
+    for (; word; word &= word - 1) out.push_back(start + i + static_cast<std::uint32_t>(__builtin_ctzll(word) >> 3));
+#else
     if (word == 0) continue;
     for (std::uint32_t k = 0; k < 8; ++k)
       if (z[i + k]) out.push_back(start + i + k);
+#endif
   }
   for (; i < n; ++i)
     if (z[i]) out.push_back(start + i);

@@ -178,6 +178,7 @@ class Network {
   std::vector<std::vector<std::uint32_t>> proj_from_pop_, proj_from_input_;
   std::vector<PoissonTable> drive_tables_;
   std::vector<std::vector<std::uint32_t>> drive_thresholds_;  // small supports: compare-and-count sampling
+  std::vector<std::uint32_t> drive_fast_;  // thresholds every draw is compared with (see drive_compare)
   std::vector<double> input_spike_prob_;
 
   std::int64_t t_ = 0;
