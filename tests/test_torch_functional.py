@@ -241,19 +241,28 @@ def test_kernel_layer_does_not_depend_on_thread_count():
 
 
 def test_pooled_buffers_are_not_reused_while_referenced():
-    """The layer's [T, B, N] buffers come from a pool; a result still referenced keeps its buffer."""
+    """Training buffers come from a pool; a result still referenced keeps its buffer; inference
+    (no gradient) neither keeps the backward state nor grows the pool."""
+    F.BUFFERS.clear()
     net = SpikingRNN(8, 3, n_lif=60, n_ahp=60, w_in_scale=3.0, seed=2)
     xa = torch.rand(16, 300, 8, generator=torch.Generator().manual_seed(0)) < 0.1  # 16*300*120*4 B > 1 MiB
     xb = torch.rand(16, 300, 8, generator=torch.Generator().manual_seed(1)) < 0.1
     with torch.no_grad():
-        za = net(xa).z
-        keep = za.clone()
-        zb = net(xb).z  # must not overwrite za
-        assert not torch.equal(za, zb)
-        assert torch.equal(za, keep)
-        del zb
-        zc = net(xa).z  # may reuse zb's buffer
-        assert torch.equal(zc, keep)
+        ref_a, ref_b = net(xa).z.clone(), net(xb).z.clone()
+    assert F.BUFFERS.nbytes == 0
+    za = net(xa).z  # holds its buffer (and the graph holds the state)
+    zb = net(xb).z  # must not overwrite za
+    assert torch.equal(za.detach(), ref_a) and torch.equal(zb.detach(), ref_b)
+    held = F.BUFFERS.nbytes
+    assert held > 0
+    del zb
+    for _ in range(3):  # reuses the freed buffers: the pool does not grow
+        out = net(xb)
+        out.y[:, -1].sum().backward()
+        assert torch.equal(out.z.detach(), ref_b)
+        del out
+    assert torch.equal(za.detach(), ref_a)
+    assert F.BUFFERS.nbytes <= held + 16 * 300 * 120 * 4 * 2
     F.BUFFERS.clear()
 
 

@@ -65,9 +65,6 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
   out.v = data_of<Real>(v, "v", tbn, true);
   out.A = data_of<Real>(A, "A", tbn, true);
   out.free = data_of<std::uint8_t>(free, "free", tbn, true);
-  if (!out.v) throw std::invalid_argument("v: required");
-  if (has_alif && !out.A) throw std::invalid_argument("A: required when has_alif");
-  if (n_ref > 0 && !out.free) throw std::invalid_argument("free: required when n_ref > 0");
   if (n_ref < 0) throw std::invalid_argument("n_ref must be >= 0");
   L.alpha = data_of<Real>(alpha, "alpha", n1);
   L.v_th = data_of<Real>(v_th, "v_th", n1);
@@ -147,8 +144,9 @@ void register_training(py::module_& m) {
       py::arg("reset_zero"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"), py::arg("d_rec"),
       py::arg("d_rec_uniform"), py::arg("x"), py::arg("w_in"), py::arg("d_in"), py::arg("d_in_uniform"), py::arg("E"),
       py::arg("n_threads") = 1,
-      "Forward pass of one recurrent spiking layer over [T, B] (writes z, v, A, free in place); weights and "
-      "delays pre-major ([pre, post])");
+      "Forward pass of one recurrent spiking layer over [T, B]: writes the spikes z and, where given (not None), "
+      "the voltages v, ALIF thresholds A and non-refractory flags free in place; weights and delays pre-major "
+      "([pre, post])");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, unsigned n_threads) {

@@ -129,6 +129,9 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
   std::vector<Real*> slot(S);  // slot[d]: the ring slot integrated d steps from now
   std::vector<std::int64_t> spikes;
   spikes.reserve(static_cast<std::size_t>(N));
+  // outputs the caller does not keep (inference) are written to one step's scratch instead
+  std::vector<Real> scratch_v(out.v ? 0 : N), scratch_A(out.A || !L.has_alif ? 0 : N);
+  std::vector<std::uint8_t> scratch_free(out.free || L.n_ref == 0 ? 0 : N);
   const Real* bias = L.bias ? L.bias : zeros;
   for (std::int64_t t = 0; t < T; ++t) {
     for (std::int64_t d = 0; d < S; ++d) slot[d] = ring.data() + ((t + d) % S) * N;
@@ -154,8 +157,8 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
     }
     const std::int64_t o = row * N;
     step(N, slot[0], L.E ? L.E + o : zeros, bias, v.data(), c.data(), a.data(), r.data(), zp.data(), L.alpha, L.v_th,
-         L.rho_c, L.beta_c, L.rho_a, L.beta_a, L.n_ref, out.z + o, out.v + o, out.A ? out.A + o : nullptr,
-         out.free ? out.free + o : nullptr);
+         L.rho_c, L.beta_c, L.rho_a, L.beta_a, L.n_ref, out.z + o, out.v ? out.v + o : scratch_v.data(),
+         out.A ? out.A + o : scratch_A.data(), out.free ? out.free + o : scratch_free.data());
     // this step's spikes into the ring, sources ascending
     spikes.clear();
     for (std::int64_t j = 0; j < N; ++j)
@@ -178,7 +181,7 @@ template <class Real>
 void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_threads) {
   if (L.T <= 0 || L.B <= 0 || L.N <= 0) return;
   const std::vector<Real> zeros(static_cast<std::size_t>(L.N), Real(0));
-  const UpdateFn<Real> step = pick_update<Real>(L.reset_zero, L.has_alif && out.A, L.n_ref > 0 && out.free);
+  const UpdateFn<Real> step = pick_update<Real>(L.reset_zero, L.has_alif, L.n_ref > 0);
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   parallel(team, [&](unsigned th) {
     for (std::int64_t b = th; b < L.B; b += team) run_trial(L, out, b, zeros.data(), step);

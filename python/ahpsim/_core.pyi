@@ -110,7 +110,7 @@ class LoihiEngine:
 def loihi_limits(rules: str) -> dict[str, Any]: ...
 
 # ---- training kernels (ahpsim.torch's fused layer; arrays used in place, C order, exact dtypes)
-def layer_forward(*, z: np.ndarray, v: np.ndarray, A: np.ndarray | None, free: np.ndarray | None,
+def layer_forward(*, z: np.ndarray, v: np.ndarray | None, A: np.ndarray | None, free: np.ndarray | None,
                   alpha: np.ndarray, v_th: np.ndarray, rho_c: np.ndarray, beta_c: np.ndarray, rho_a: np.ndarray,
                   beta_a: np.ndarray, bias: np.ndarray | None, n_ref: int, reset_zero: bool, has_ahp: bool,
                   has_alif: bool, w_rec: np.ndarray, d_rec: np.ndarray | None, d_rec_uniform: int,

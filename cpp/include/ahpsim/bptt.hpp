@@ -40,7 +40,7 @@ struct Layer {
   std::int32_t max_delay = 1;           // the largest delay of d_in and d_rec
 };
 
-// Outputs of the forward pass, [T, B, N] each; A and free may be null (no ALIF / no refractoriness).
+// Outputs of the forward pass, [T, B, N] each; v, A and free may be null (not kept: inference).
 template <class Real>
 struct LayerOutputs {
   Real* z = nullptr;             // spikes 0/1

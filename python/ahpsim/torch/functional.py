@@ -324,16 +324,19 @@ class _BufferPool:
 
     MIN_BYTES = 1 << 20
 
-    def __init__(self, per_key: int = 2):
+    def __init__(self, per_key: int = 2, max_bytes: int = 1 << 30):
         self.per_key = per_key
+        self.max_bytes = max_bytes  # pooled memory in all; beyond it buffers are plain allocations
         self._bufs: dict = {}
+        self._bytes = 0
         self._lock = threading.Lock()
         self._use_count = getattr(torch._C, "_storage_Use_Count", None)
 
-    def empty(self, shape, dtype, device, tag: str) -> torch.Tensor:
+    def empty(self, shape, dtype, device, tag: str, pooled: bool = True) -> torch.Tensor:
         shape = tuple(int(n) for n in shape)
         n_bytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-        if self._use_count is None or torch.device(device).type != "cpu" or n_bytes < self.MIN_BYTES:
+        if (not pooled or self._use_count is None or torch.device(device).type != "cpu"
+                or n_bytes < self.MIN_BYTES):
             return torch.empty(shape, dtype=dtype, device=device)
         with self._lock:
             bufs = self._bufs.setdefault((shape, dtype, tag), [])
@@ -341,14 +344,21 @@ class _BufferPool:
                 if self._use_count(b.untyped_storage()._cdata) <= 2:
                     return b
             b = torch.empty(shape, dtype=dtype, device=device)
-            if len(bufs) < self.per_key:
+            if len(bufs) < self.per_key and self._bytes + n_bytes <= self.max_bytes:
                 bufs.append(b)
+                self._bytes += n_bytes
             return b
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the pool."""
+        return self._bytes
 
     def clear(self) -> None:
         """Drops the pooled buffers (their memory goes back once nothing else holds them)."""
         with self._lock:
             self._bufs.clear()
+            self._bytes = 0
 
 
 BUFFERS = _BufferPool()
@@ -616,14 +626,16 @@ def _pre_major_delays(delay) -> tuple:
 
 
 def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec_delay, bias, *,
-                    x=None, W_in=None, in_delay=0, E=None):
-    """Runs the C++ forward pass; returns (z, v, A or None, free or None), each [T, B, N]."""
+                    x=None, W_in=None, in_delay=0, E=None, keep_state: bool = True):
+    """Runs the C++ forward pass; returns (z, v, A, free), each [T, B, N] or None: v, A (ALIF) and free
+    (n_ref > 0) only with ``keep_state`` (the backward pass needs them; inference does not)."""
     from .. import _core
 
-    z_all = BUFFERS.empty((T, B, N), dtype, "cpu", "z")
-    v_all = BUFFERS.empty((T, B, N), dtype, "cpu", "v")
-    A_all = BUFFERS.empty((T, B, N), dtype, "cpu", "A") if k.has_alif else None
-    free_all = BUFFERS.empty((T, B, N), torch.uint8, "cpu", "free") if k.n_ref else None
+    # buffers are pooled only for training (repeated same-shape steps whose page faults matter)
+    z_all = BUFFERS.empty((T, B, N), dtype, "cpu", "z", pooled=keep_state)
+    v_all = BUFFERS.empty((T, B, N), dtype, "cpu", "v") if keep_state else None
+    A_all = BUFFERS.empty((T, B, N), dtype, "cpu", "A") if (keep_state and k.has_alif) else None
+    free_all = BUFFERS.empty((T, B, N), torch.uint8, "cpu", "free") if (keep_state and k.n_ref) else None
     d_rec, d_rec_u = _pre_major_delays(rec_delay)
     d_in, d_in_u = _pre_major_delays(in_delay)
 
@@ -631,7 +643,7 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
         return t.detach().to(dtype).expand(N).contiguous().numpy()
 
     _core.layer_forward(
-        z=z_all.numpy(), v=v_all.numpy(), A=_np(A_all), free=_np(free_all),
+        z=z_all.numpy(), v=_np(v_all), A=_np(A_all), free=_np(free_all),
         alpha=vec(k.alpha), v_th=vec(k.v_th), rho_c=vec(k.rho_c), beta_c=vec(k.beta_c), rho_a=vec(k.rho_a),
         beta_a=vec(k.beta_a), bias=None if bias is None else vec(bias), n_ref=int(k.n_ref),
         reset_zero=k.reset == "zero", has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
@@ -661,12 +673,12 @@ class _EventLayerFn(torch.autograd.Function):
     gradients spike-sparse (``_core.delayed_outer``)."""
 
     @staticmethod
-    def forward(ctx, x, W_in, W_rec, bias, k: LayerConstants, in_delay, rec_delay):
+    def forward(ctx, x, W_in, W_rec, bias, k: LayerConstants, in_delay, rec_delay, keep_state):
         T, B, _ = x.shape
         N = W_rec.shape[0]
         z_all, v_all, A_all, free_all = _kernel_forward(k, T, B, N, x.dtype, W_rec, rec_delay,
                                                         bias if bias.numel() else None, x=x, W_in=W_in,
-                                                        in_delay=in_delay)
+                                                        in_delay=in_delay, keep_state=keep_state)
         ctx.k, ctx.in_delay, ctx.rec_delay = k, in_delay, rec_delay
         ctx.has_bias = bias.numel() > 0
         ctx.save_for_backward(x, W_in, W_rec, z_all, v_all, A_all, free_all)
@@ -697,7 +709,7 @@ class _EventLayerFn(torch.autograd.Function):
             gW_rec = _delayed_outer(z_all, gI, ctx.rec_delay)
         if ctx.has_bias and ctx.needs_input_grad[3]:
             gbias = gI.sum((0, 1))
-        return gx, gW_in, gW_rec, gbias, None, None, None
+        return gx, gW_in, gW_rec, gbias, None, None, None, None
 
 
 def recurrent_layer_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Tensor, k: LayerConstants,
@@ -721,7 +733,10 @@ def recurrent_layer_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Ten
         elif tuple(d.shape) != tuple(shape) or int(d.min()) < lo:
             raise ValueError(f"{name}: expected ints >= {lo} of shape {tuple(shape)}")
     b = bias if bias is not None else x.new_zeros(0)
-    return _EventLayerFn.apply(x, W_in, W_rec, b, k, in_delay, rec_delay)
+    # the state for the backward pass is kept only when a gradient can be asked for
+    keep_state = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, W_in, W_rec, bias))
+    return _EventLayerFn.apply(x, W_in, W_rec, b, k, in_delay, rec_delay, keep_state)
 
 
 class _LeakyScanFn(torch.autograd.Function):
