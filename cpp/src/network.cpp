@@ -498,9 +498,10 @@ std::uint64_t drive_compare_portable(Real* out, std::uint32_t n, Real w, const s
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define AHPSIM_HAVE_AVX2_PATH 1
-// One step of the four streams and the Poisson counts of its eight uniforms.
+// One step of the four streams and the Poisson counts of its eight uniforms; tb[j] holds threshold j
+// broadcast to all lanes, sign-biased for a signed compare.
 __attribute__((target("avx2"), always_inline)) inline __m256i poisson8_avx2(__m256i& s0, __m256i& s1, __m256i& s2,
-                                                                           __m256i& s3, const std::uint32_t* thr,
+                                                                           __m256i& s3, const __m256i* tb,
                                                                            std::uint32_t n_thr, std::uint32_t n_fast) {
   const __m256i a = _mm256_add_epi64(s0, s3);
   const __m256i r = _mm256_add_epi64(_mm256_or_si256(_mm256_slli_epi64(a, 23), _mm256_srli_epi64(a, 41)), s0);
@@ -512,22 +513,21 @@ __attribute__((target("avx2"), always_inline)) inline __m256i poisson8_avx2(__m2
   s2 = _mm256_xor_si256(s2, t);
   s3 = _mm256_or_si256(_mm256_slli_epi64(s3, 45), _mm256_srli_epi64(s3, 19));
   const __m256i ub = _mm256_xor_si256(r, _mm256_set1_epi32(static_cast<int>(0x80000000u)));
-  __m256i above = _mm256_setzero_si256();  // minus the number of thresholds above u
-  for (std::uint32_t j = 0; j < n_fast; ++j) {
-    const __m256i tb = _mm256_set1_epi32(static_cast<int>(thr[j] ^ 0x80000000u));
-    above = _mm256_add_epi32(above, _mm256_cmpgt_epi32(tb, ub));
+  // minus the number of thresholds above u, in two independent sums
+  __m256i above0 = _mm256_setzero_si256(), above1 = _mm256_setzero_si256();
+  std::uint32_t j = 0;
+  for (; j + 2 <= n_fast; j += 2) {
+    above0 = _mm256_add_epi32(above0, _mm256_cmpgt_epi32(tb[j], ub));
+    above1 = _mm256_add_epi32(above1, _mm256_cmpgt_epi32(tb[j + 1], ub));
   }
+  if (j < n_fast) above0 = _mm256_add_epi32(above0, _mm256_cmpgt_epi32(tb[j], ub));
   // The thresholds ascend: unless some u lies at or above thr[n_fast - 1] (rare by the choice of
   // n_fast), all the remaining ones are above every u.
-  const __m256i last = _mm256_set1_epi32(static_cast<int>(thr[n_fast - 1] ^ 0x80000000u));
-  if (n_fast < n_thr && _mm256_movemask_epi8(_mm256_cmpgt_epi32(last, ub)) != -1) {
-    for (std::uint32_t j = n_fast; j < n_thr; ++j) {
-      const __m256i tb = _mm256_set1_epi32(static_cast<int>(thr[j] ^ 0x80000000u));
-      above = _mm256_add_epi32(above, _mm256_cmpgt_epi32(tb, ub));
-    }
-    return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_thr)), above);
+  if (n_fast < n_thr && _mm256_movemask_epi8(_mm256_cmpgt_epi32(tb[n_fast - 1], ub)) != -1) {
+    for (j = n_fast; j < n_thr; ++j) above0 = _mm256_add_epi32(above0, _mm256_cmpgt_epi32(tb[j], ub));
+    return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_thr)), _mm256_add_epi32(above0, above1));
   }
-  return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_fast)), above);
+  return _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(n_fast)), _mm256_add_epi32(above0, above1));
 }
 
 // Eight neurons per iteration in AVX2 registers: the four streams as 4 x 64-bit lanes, the eight
@@ -541,11 +541,13 @@ __attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std:
   __m256i s1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 4));
   __m256i s2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 8));
   __m256i s3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(state + 12));
+  __m256i tb[kMaxCompareThresholds];
+  for (std::uint32_t j = 0; j < n_thr; ++j) tb[j] = _mm256_set1_epi32(static_cast<int>(thr[j] ^ 0x80000000u));
   __m256i ev = _mm256_setzero_si256();
   const std::uint32_t n8 = n & ~7u;
   std::uint32_t base = 0;
   for (; base < n8; base += 8) {
-    const __m256i k = poisson8_avx2(s0, s1, s2, s3, thr, n_thr, n_fast);
+    const __m256i k = poisson8_avx2(s0, s1, s2, s3, tb, n_thr, n_fast);
     ev = _mm256_add_epi32(ev, k);
     if constexpr (std::is_same_v<Real, float>) {
       const __m256 add = _mm256_mul_ps(_mm256_set1_ps(w), _mm256_cvtepi32_ps(k));
@@ -561,7 +563,7 @@ __attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std:
   std::uint32_t tail[8];
   std::uint64_t events = 0;
   if (base < n) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail), poisson8_avx2(s0, s1, s2, s3, thr, n_thr, n_fast));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tail), poisson8_avx2(s0, s1, s2, s3, tb, n_thr, n_fast));
     for (std::uint32_t i = 0; base + i < n; ++i) {
       out[base + i] += w * static_cast<Real>(tail[i]);
       events += tail[i];
