@@ -61,6 +61,14 @@ EXTERNAL = {
               ["--batch", "2", "--steps", "20", "--reps", "1"], "--out"),
 }
 
+# How --install-peers creates the venvs of the external benchmarks.  The torch peers get the pinned
+# CPU build first and keep it (a constraint), else pip may pull a multi-GB CUDA build; ahpsim itself is
+# not installed there: the suite puts its own build on their PYTHONPATH.  Lava needs Python < 3.11.
+EXTERNAL_VENVS = {
+    "train": (".venv-peers", "3.11", [["torch==2.13.0"], ["-c", "{constraint}", "snntorch", "norse", "tqdm"]]),
+    "loihi": (".venv-lava", "3.10", [["lava-nc"]]),
+}
+
 ALL = ["brunel", "scaling", "inference", "loihi", "train"]
 
 
@@ -121,34 +129,49 @@ def machine_info() -> dict[str, Any]:
             "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 
 
-def _find_python311() -> str | None:
-    for cand in [shutil.which("python3.11"), *sorted(glob.glob("/root/.pyenv/versions/3.11*/bin/python"))]:
-        if cand and os.path.exists(cand):
+def _find_python(version: str = "3.11") -> str | None:
+    """A working interpreter of that version (pyenv's shims exist for versions they then refuse to run)."""
+    cands = [shutil.which(f"python{version}"), *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python"))),
+             *sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python"))]
+    for cand in cands:
+        if not cand or not os.path.exists(cand):
+            continue
+        try:
+            ok = subprocess.run([cand, "-c", "import venv"], capture_output=True, timeout=60).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
             return cand
     return None
 
 
-def install_peer(name: str) -> dict[str, Any]:
-    """Create ``<venv>`` with Python 3.11 and pip-install the peer from PyPI; report what happened."""
-    spec = PEERS[name]
-    venv = ROOT / spec["venv"]
-    py = venv / "bin" / "python"
-    if py.exists():
+def install_venv(venv_name: str, python: str, pip_steps: list[list[str]]) -> dict[str, Any]:
+    """Create ``<venv_name>`` with Python ``python`` and run ``pip install`` once per step (a step may pin
+    what the next must keep, e.g. the CPU build of torch); report what happened, never raise."""
+    venv = ROOT / venv_name
+    if (venv / "bin" / "python").exists():
         return {"installed": True, "note": "venv already present"}
-    base = _find_python311()
+    base = _find_python(python)
     if base is None:
-        return {"installed": False, "error": "no Python 3.11 interpreter found to create the venv"}
+        return {"installed": False, "error": f"no Python {python} interpreter found to create {venv_name}"}
     t0 = time.perf_counter()
     try:
         subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, text=True, timeout=300)
-        p = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *spec["pip"]], capture_output=True,
-                           text=True, timeout=1200)
+        for step in pip_steps:
+            p = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *step], capture_output=True,
+                               text=True, timeout=1800, cwd=str(ROOT))
+            if p.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                return {"installed": False, "error": (p.stderr or p.stdout)[-3000:], "pip": step}
     except (OSError, subprocess.SubprocessError) as e:
-        return {"installed": False, "error": repr(e)}
-    if p.returncode != 0:
         shutil.rmtree(venv, ignore_errors=True)
-        return {"installed": False, "error": (p.stderr or p.stdout)[-3000:], "pip": spec["pip"]}
-    return {"installed": True, "pip": spec["pip"], "install_s": time.perf_counter() - t0}
+        return {"installed": False, "error": repr(e)}
+    return {"installed": True, "pip": pip_steps, "install_s": time.perf_counter() - t0}
+
+
+def install_peer(name: str) -> dict[str, Any]:
+    """Create the Brunel peer's venv with Python 3.11 and pip-install it from PyPI."""
+    return install_venv(PEERS[name]["venv"], "3.11", [PEERS[name]["pip"]])
 
 
 # ------------------------------------------------------------------------------ benchmark 1: Brunel
@@ -272,6 +295,26 @@ def bench_scaling(quick: bool, timeout: float) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- benchmarks 3-5: external
+def _importable_ahpsim(tmp: Path) -> str:
+    """A directory to put first on another interpreter's PYTHONPATH so that it imports the very ahpsim
+    this suite runs (same sources, same compiled ``_core``).  An editable install keeps ``_core`` outside
+    the package directory; then the package is mirrored under ``tmp`` by symlinks, ``_core`` included."""
+    import ahpsim
+    from ahpsim import _core
+
+    pkg = Path(ahpsim.__file__).resolve().parent
+    core = Path(_core.__file__).resolve()
+    if core.parent == pkg:
+        return str(pkg.parent)
+    shim = tmp / "pythonpath" / "ahpsim"
+    shim.mkdir(parents=True)
+    for entry in pkg.iterdir():
+        if not entry.name.startswith("_core.") or entry.suffix == ".pyi":
+            (shim / entry.name).symlink_to(entry)
+    (shim / core.name).symlink_to(core)
+    return str(shim.parent)
+
+
 def bench_external(name: str, quick: bool, timeout: float) -> dict[str, Any]:
     script, interp, full_args, quick_args, out_flag = EXTERNAL[name]
     path = HERE / script
@@ -283,13 +326,11 @@ def bench_external(name: str, quick: bool, timeout: float) -> dict[str, Any]:
         py = str(ROOT / interp / "bin" / "python")
         if not os.path.exists(py):
             return {"status": "not available", "error": f"{interp} (its peers' virtual environment) not found"}
-    import ahpsim
-
-    env = dict(os.environ)
-    pkg_root = str(Path(ahpsim.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join([pkg_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     print(f"[{name}] {script}", flush=True)
     with tempfile.TemporaryDirectory(prefix=f"ahpsim-bench-{name}-") as tmp:
+        env = dict(os.environ)
+        pkg_root = _importable_ahpsim(Path(tmp))
+        env["PYTHONPATH"] = os.pathsep.join([pkg_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         out_file = Path(tmp) / f"{name}.json"
         args = [py, str(path), *(quick_args if quick else full_args)]
         if out_flag:
@@ -313,6 +354,10 @@ def bench_external(name: str, quick: bool, timeout: float) -> dict[str, Any]:
                 "error": (p.stderr or p.stdout)[-3000:]}
     if res.get("error"):
         return {"status": "failed", "error": res["error"], "result": res, "command": args[1:]}
+    if res.get("failed"):  # some variants of the script failed: never report a ratio without them
+        first = next(iter(res["failed"].items()))
+        return {"status": "failed", "error": f"{len(res['failed'])} variant(s) failed, e.g. {first[0]}: {first[1]}",
+                "result": res, "command": args[1:]}
     cmd = [os.path.relpath(a, ROOT) if os.path.isabs(a) and a.startswith(str(ROOT)) else a for a in args[1:]]
     return {"status": "ok", "process_wall_s": wall, "command": cmd, "result": res}
 
@@ -484,6 +529,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         for x in peers:
             res["installs"][x] = install_peer(x)
             print(f"[install] {x}: {res['installs'][x]}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            constraint = Path(tmp) / "torch-cpu.txt"
+            constraint.write_text("torch==2.13.0\n")
+            for name in only:
+                if name in EXTERNAL_VENVS:
+                    venv, python, steps = EXTERNAL_VENVS[name]
+                    steps = [[a.replace("{constraint}", str(constraint)) for a in st] for st in steps]
+                    res["installs"][venv] = install_venv(venv, python, steps)
+                    print(f"[install] {venv}: {res['installs'][venv]}", flush=True)
     for name in only:
         if name == "brunel":
             res["benchmarks"]["brunel"] = bench_brunel(args.quick, peers, timeout)
