@@ -10,9 +10,11 @@ Variants: ahpsim.torch 140 LIF + 100 AHP (the paper), 140 LIF + 100 ALIF, 240 LI
 and 240 ``LSNNRecurrent`` (adaptive threshold, Bellec's LSNN) + ``LI`` readout.  Repetitions are
 interleaved so that load from other processes hits every framework alike; the median is reported.
 
-Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse):
+Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse), with ahpsim importable
+there; the suite does both (it puts its own ahpsim build on the path):
 
-    PYTHONPATH=python .venv-peers/bin/python benchmarks/bench_train_step_vs_peers.py --reps 3
+    PYTHONPATH=python .venv/bin/python -m benchmarks --only train --install-peers
+    PYTHONPATH=<dir holding a built ahpsim> .venv-peers/bin/python benchmarks/bench_train_step_vs_peers.py --reps 5
 """
 
 from __future__ import annotations
