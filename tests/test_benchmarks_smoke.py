@@ -84,3 +84,32 @@ def test_last_json() -> None:
     text = 'log line {not json}\n{"a": 1}\nmore\n{\n  "b": {"c": [1, 2]}\n}\ntrailing'
     assert suite._last_json(text) == {"b": {"c": [1, 2]}}
     assert suite._last_json("nothing") is None
+
+
+def test_external_scripts_import_the_suites_own_ahpsim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark script run by the suite imports the same sources and compiled _core as the suite."""
+    import ahpsim
+    from ahpsim import _core
+
+    suite = _suite()
+    monkeypatch.setattr(suite, "HERE", tmp_path)
+    (tmp_path / "bench_where.py").write_text(
+        "import json, os, sys\nimport ahpsim\nfrom ahpsim import _core\n"
+        "json.dump({'pkg': os.path.realpath(ahpsim.__file__), 'core': os.path.realpath(_core.__file__)},"
+        " open(sys.argv[sys.argv.index('--out') + 1], 'w'))\n")
+    monkeypatch.setitem(suite.EXTERNAL, "where", ("bench_where.py", "self", [], [], "--out"))
+    r = suite.bench_external("where", True, 120.0)
+    assert r["status"] == "ok", r
+    assert r["result"]["core"] == os.path.realpath(_core.__file__)
+    assert r["result"]["pkg"] == os.path.realpath(ahpsim.__file__)
+
+
+def test_external_failed_variant_is_not_reported_as_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = _suite()
+    monkeypatch.setattr(suite, "HERE", tmp_path)
+    (tmp_path / "bench_half.py").write_text(
+        "import json, sys\njson.dump({'speedup': 2.0, 'failed': {'ahpsim variant': 'ImportError: boom'}},"
+        " open(sys.argv[sys.argv.index('--out') + 1], 'w'))\n")
+    monkeypatch.setitem(suite.EXTERNAL, "half", ("bench_half.py", "self", [], [], "--out"))
+    r = suite.bench_external("half", True, 120.0)
+    assert r["status"] == "failed" and "ahpsim variant: ImportError: boom" in r["error"]
