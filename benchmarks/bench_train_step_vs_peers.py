@@ -7,7 +7,9 @@ reset by subtraction (Norse: to v_reset = 0, its only mode), 10 leaky readouts (
 on the readout at the last step; batch 64, 840 steps (sMNIST), float32, CPU, ``torch.set_num_threads``.
 Variants: ahpsim.torch 140 LIF + 100 AHP (the paper), 140 LIF + 100 ALIF, 240 LIF; snnTorch 240 ``RLeaky``
 (all-to-all) + ``Leaky`` readout (no reset); Norse 240 ``LIFRecurrent`` (synaptic decay set to one step)
-and 240 ``LSNNRecurrent`` (adaptive threshold, Bellec's LSNN) + ``LI`` readout.  Repetitions are
+and 240 ``LSNNRecurrent`` (adaptive threshold, Bellec's LSNN) + ``LI`` readout, its weights initialised
+like the others' and scaled to its membrane's input gain (its defaults leave the network silent).
+Spikes per neuron per step are reported for every variant.  Repetitions are
 interleaved so that load from other processes hits every framework alike; the median is reported.
 
 Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse), with ahpsim importable
@@ -101,6 +103,13 @@ def norse_factory(kind):
                                      tau_adapt_inv=torch.as_tensor(1.0 / 700.0), v_th=torch.as_tensor(1.0),
                                      v_reset=torch.as_tensor(0.0), beta=torch.as_tensor(0.756))
             rec = norse.LSNNRecurrent(n_in, n_rec, p=p, dt=1e-3)
+        # Norse's default weights leave this network silent (its membrane takes dt * tau_mem_inv = 1/20 of
+        # the current per step); the initialisation of the other frameworks, scaled by that factor, makes
+        # it spike at a rate like theirs, so that every framework trains a spiking network.
+        gain = 1.0 / (1e-3 * 50.0)
+        with torch.no_grad():
+            rec.input_weights.normal_(0.0, 3.0 * gain / math.sqrt(n_in))
+            rec.recurrent_weights.normal_(0.0, gain / math.sqrt(n_rec))
         fc_out = torch.nn.Linear(n_rec, n_out)
         li = norse.LI(p=norse.LIParameters(tau_syn_inv=torch.as_tensor(1000.0), tau_mem_inv=torch.as_tensor(50.0)),
                       dt=1e-3)
