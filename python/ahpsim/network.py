@@ -530,7 +530,7 @@ class Network:
         else from ``n_trials`` or the inputs (default 1). Spikes, chosen state traces and readout
         traces come back in a :class:`SimResult`.
 
-        Long runs (and runs with ``progress=True``, which shows a tqdm bar) are executed in chunks;
+        Long runs (and runs with ``progress=True``, which shows a tqdm bar on a terminal) are executed in chunks;
         Ctrl-C between chunks stops at a step boundary and leaves a consistent state (``net.t``).
         """
         inputs = dict(inputs or {})
@@ -591,7 +591,7 @@ class Network:
         bar = None
         if progress and T > 0:
             from tqdm.auto import tqdm
-            bar = tqdm(total=T, unit="step", desc="ahpsim.run", leave=False)
+            bar = tqdm(total=T, unit="step", desc="ahpsim.run", leave=False, disable=None)  # no bar when not a terminal
         try:
             for lo, hi in chunks:
                 ev = [(g.index,) + d.kernel_input(lo, hi) for g, d in decoded.items()]

@@ -592,7 +592,7 @@ class LoihiNetwork:
             the state's; default: from the inputs, or 1).
         n_threads : threads over which the trials are spread (results do not depend on it).
         record_uv : also return the per-step ``u`` and ``v`` (int32) of all compartments.
-        progress : run in chunks with a tqdm progress bar (results do not depend on it).
+        progress : run in chunks with a tqdm progress bar, shown on a terminal (results do not depend on it).
         """
         if n_threads is None:
             n_threads = 1
@@ -637,7 +637,7 @@ class LoihiNetwork:
 
             edges = np.linspace(0, T, min(T, 100) + 1).astype(np.int64)
             chunks = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-            bar = tqdm(total=T, unit="step", desc="ahpsim.loihi.run", leave=False)
+            bar = tqdm(total=T, unit="step", desc="ahpsim.loihi.run", leave=False, disable=None)  # no bar when not a terminal
         parts = []
         try:
             for lo, hi in chunks:
