@@ -61,12 +61,12 @@ EXTERNAL = {
               ["--batch", "2", "--steps", "20", "--reps", "1"], "--out"),
 }
 
-# How --install-peers creates the venvs of the external benchmarks.  The torch peers get the pinned
-# CPU build first and keep it (a constraint), else pip may pull a multi-GB CUDA build; ahpsim itself is
-# not installed there: the suite puts its own build on their PYTHONPATH.  Lava needs Python < 3.11.
+# How --install-peers creates the venvs of the external benchmarks.  torch is pinned in the same pip
+# call as its dependants, so pip takes the CPU build instead of pulling a multi-GB CUDA one; ahpsim itself
+# is not installed there: the suite puts its own build on their PYTHONPATH.  Lava needs Python < 3.11.
 EXTERNAL_VENVS = {
-    "train": (".venv-peers", "3.11", [["torch==2.13.0"], ["-c", "{constraint}", "snntorch", "norse", "tqdm"]]),
-    "loihi": (".venv-lava", "3.10", [["lava-nc"]]),
+    "train": (".venv-peers", "3.11", ["torch==2.13.0", "snntorch", "norse", "tqdm"]),
+    "loihi": (".venv-lava", "3.10", ["lava-nc"]),
 }
 
 ALL = ["brunel", "scaling", "inference", "loihi", "train"]
@@ -131,8 +131,8 @@ def machine_info() -> dict[str, Any]:
 
 def _find_python(version: str = "3.11") -> str | None:
     """A working interpreter of that version (pyenv's shims exist for versions they then refuse to run)."""
-    cands = [shutil.which(f"python{version}"), *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python"))),
-             *sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python"))]
+    cands = [shutil.which(f"python{version}"),
+             *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python")))]
     for cand in cands:
         if not cand or not os.path.exists(cand):
             continue
@@ -145,9 +145,9 @@ def _find_python(version: str = "3.11") -> str | None:
     return None
 
 
-def install_venv(venv_name: str, python: str, pip_steps: list[list[str]]) -> dict[str, Any]:
-    """Create ``<venv_name>`` with Python ``python`` and run ``pip install`` once per step (a step may pin
-    what the next must keep, e.g. the CPU build of torch); report what happened, never raise."""
+def install_venv(venv_name: str, python: str, packages: list[str]) -> dict[str, Any]:
+    """Create ``<venv_name>`` with Python ``python`` and pip-install ``packages`` from PyPI; report what
+    happened, never raise."""
     venv = ROOT / venv_name
     if (venv / "bin" / "python").exists():
         return {"installed": True, "note": "venv already present"}
@@ -157,21 +157,20 @@ def install_venv(venv_name: str, python: str, pip_steps: list[list[str]]) -> dic
     t0 = time.perf_counter()
     try:
         subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, text=True, timeout=300)
-        for step in pip_steps:
-            p = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *step], capture_output=True,
-                               text=True, timeout=1800, cwd=str(ROOT))
-            if p.returncode != 0:
-                shutil.rmtree(venv, ignore_errors=True)
-                return {"installed": False, "error": (p.stderr or p.stdout)[-3000:], "pip": step}
+        p = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], capture_output=True,
+                           text=True, timeout=1800)
     except (OSError, subprocess.SubprocessError) as e:
         shutil.rmtree(venv, ignore_errors=True)
         return {"installed": False, "error": repr(e)}
-    return {"installed": True, "pip": pip_steps, "install_s": time.perf_counter() - t0}
+    if p.returncode != 0:
+        shutil.rmtree(venv, ignore_errors=True)
+        return {"installed": False, "error": (p.stderr or p.stdout)[-3000:], "pip": packages}
+    return {"installed": True, "pip": packages, "install_s": time.perf_counter() - t0}
 
 
 def install_peer(name: str) -> dict[str, Any]:
     """Create the Brunel peer's venv with Python 3.11 and pip-install it from PyPI."""
-    return install_venv(PEERS[name]["venv"], "3.11", [PEERS[name]["pip"]])
+    return install_venv(PEERS[name]["venv"], "3.11", PEERS[name]["pip"])
 
 
 # ------------------------------------------------------------------------------ benchmark 1: Brunel
@@ -529,15 +528,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         for x in peers:
             res["installs"][x] = install_peer(x)
             print(f"[install] {x}: {res['installs'][x]}", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            constraint = Path(tmp) / "torch-cpu.txt"
-            constraint.write_text("torch==2.13.0\n")
-            for name in only:
-                if name in EXTERNAL_VENVS:
-                    venv, python, steps = EXTERNAL_VENVS[name]
-                    steps = [[a.replace("{constraint}", str(constraint)) for a in st] for st in steps]
-                    res["installs"][venv] = install_venv(venv, python, steps)
-                    print(f"[install] {venv}: {res['installs'][venv]}", flush=True)
+        for name in only:
+            if name in EXTERNAL_VENVS:
+                venv, python, packages = EXTERNAL_VENVS[name]
+                res["installs"][venv] = install_venv(venv, python, packages)
+                print(f"[install] {venv}: {res['installs'][venv]}", flush=True)
     for name in only:
         if name == "brunel":
             res["benchmarks"]["brunel"] = bench_brunel(args.quick, peers, timeout)

@@ -86,22 +86,27 @@ def test_last_json() -> None:
     assert suite._last_json("nothing") is None
 
 
-def test_external_scripts_import_the_suites_own_ahpsim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A benchmark script run by the suite imports the same sources and compiled _core as the suite."""
+def test_external_scripts_import_the_suites_own_ahpsim(tmp_path: Path) -> None:
+    """The directory the suite puts first on a peer interpreter's PYTHONPATH gives that interpreter the
+    same sources and compiled _core as the suite, even with no ahpsim installed there: the interpreter
+    here runs with -S (no site-packages, hence no installed or editable ahpsim), numpy added by path."""
+    import numpy as np
+
     import ahpsim
     from ahpsim import _core
 
     suite = _suite()
-    monkeypatch.setattr(suite, "HERE", tmp_path)
-    (tmp_path / "bench_where.py").write_text(
-        "import json, os, sys\nimport ahpsim\nfrom ahpsim import _core\n"
-        "json.dump({'pkg': os.path.realpath(ahpsim.__file__), 'core': os.path.realpath(_core.__file__)},"
-        " open(sys.argv[sys.argv.index('--out') + 1], 'w'))\n")
-    monkeypatch.setitem(suite.EXTERNAL, "where", ("bench_where.py", "self", [], [], "--out"))
-    r = suite.bench_external("where", True, 120.0)
-    assert r["status"] == "ok", r
-    assert r["result"]["core"] == os.path.realpath(_core.__file__)
-    assert r["result"]["pkg"] == os.path.realpath(ahpsim.__file__)
+    root = suite._importable_ahpsim(tmp_path)
+    numpy_dir = str(Path(np.__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = os.pathsep.join([root, numpy_dir])
+    code = ("import json, os, ahpsim\nfrom ahpsim import _core\n"
+            "print(json.dumps({'pkg': os.path.realpath(ahpsim.__file__), 'core': os.path.realpath(_core.__file__)}))")
+    p = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["core"] == os.path.realpath(_core.__file__)
+    assert r["pkg"] == os.path.realpath(ahpsim.__file__)
 
 
 def test_external_failed_variant_is_not_reported_as_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
