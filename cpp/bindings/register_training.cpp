@@ -103,6 +103,58 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
 }
 
 template <class Real>
+void layer_backward(py::object gI, py::object G, py::object z, py::object v, py::object A, py::object free,
+                    py::object alpha, py::object v_th, py::object rho_c, py::object beta_c, py::object rho_a,
+                    py::object beta_a, bool reset_zero, bool detach_reset, bool has_ahp, bool has_alif,
+                    py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform, int surrogate,
+                    double dampening, double slope, double sigma, unsigned n_threads) {
+  py::array za = py::reinterpret_borrow<py::array>(z);
+  if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
+  const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
+  const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
+  ahpsim::bptt::Layer<Real> L;
+  ahpsim::bptt::LayerGrad<Real> in;
+  L.T = T;
+  L.B = B;
+  L.N = N;
+  Real* gIp = data_of<Real>(gI, "gI", tbn, true);
+  if (!gIp) throw std::invalid_argument("gI: required");
+  in.G = data_of<Real>(G, "G", tbn);
+  in.z = data_of<Real>(z, "z", tbn);
+  in.v = data_of<Real>(v, "v", tbn);
+  if (!in.v) throw std::invalid_argument("v: required");
+  in.A = data_of<Real>(A, "A", tbn);
+  if (has_alif && !in.A) throw std::invalid_argument("A: required with has_alif");
+  in.free = data_of<std::uint8_t>(free, "free", tbn);
+  L.alpha = data_of<Real>(alpha, "alpha", n1);
+  L.v_th = data_of<Real>(v_th, "v_th", n1);
+  L.rho_c = data_of<Real>(rho_c, "rho_c", n1);
+  L.beta_c = data_of<Real>(beta_c, "beta_c", n1);
+  L.rho_a = data_of<Real>(rho_a, "rho_a", n1);
+  L.beta_a = data_of<Real>(beta_a, "beta_a", n1);
+  if (!L.alpha || !L.v_th || !L.rho_c || !L.beta_c || !L.rho_a || !L.beta_a)
+    throw std::invalid_argument("alpha, v_th, rho_c, beta_c, rho_a and beta_a are required");
+  L.reset_zero = reset_zero;
+  L.has_ahp = has_ahp;
+  L.has_alif = has_alif;
+  in.detach_reset = detach_reset;
+  in.w_post = data_of<Real>(w_rec, "w_rec", nn);
+  if (!in.w_post) throw std::invalid_argument("w_rec: required");
+  in.d_post = data_of<std::int32_t>(d_rec, "d_rec", nn);
+  L.d_rec_uniform = d_rec_uniform;
+  check_delays(in.d_post, static_cast<std::size_t>(N * N), d_rec_uniform, 1, "d_rec");
+  if (surrogate < 0 || surrogate > 2)
+    throw std::invalid_argument("surrogate: 0 (triangle), 1 (fast sigmoid) or 2 (gaussian), got " +
+                                std::to_string(surrogate));
+  in.surrogate.kind = static_cast<ahpsim::bptt::SurrogateKind>(surrogate);
+  in.surrogate.dampening = static_cast<Real>(dampening);
+  in.surrogate.slope = static_cast<Real>(slope);
+  in.surrogate.sigma = static_cast<Real>(sigma);
+  py::gil_scoped_release release;
+  ahpsim::bptt::backward(L, in, gIp, std::max(1u, n_threads));
+}
+
+template <class Real>
 void delayed_outer(py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out,
                    unsigned n_threads) {
   py::array sa = py::reinterpret_borrow<py::array>(s), ga = py::reinterpret_borrow<py::array>(g);
@@ -147,6 +199,25 @@ void register_training(py::module_& m) {
       "Forward pass of one recurrent spiking layer over [T, B]: writes the spikes z and, where given (not None), "
       "the voltages v, ALIF thresholds A and non-refractory flags free in place; weights and delays pre-major "
       "([pre, post])");
+  m.def(
+      "layer_backward",
+      [](py::object gI, py::object G, py::object z, py::object v, py::object A, py::object free, py::object alpha,
+         py::object v_th, py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, bool reset_zero,
+         bool detach_reset, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec,
+         std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma,
+         unsigned n_threads) {
+        auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
+        fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
+           has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, n_threads);
+      },
+      py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
+      py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
+      py::arg("reset_zero"), py::arg("detach_reset"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"),
+      py::arg("d_rec"), py::arg("d_rec_uniform"), py::arg("surrogate"), py::arg("dampening"), py::arg("slope") = 10.0,
+      py::arg("sigma") = 0.5, py::arg("n_threads") = 1,
+      "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
+      "(None: zero) and the forward pass's z, v, A (ALIF) and free (n_ref > 0); w_rec and d_rec post-major "
+      "([post, pre], torch's layout)");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, unsigned n_threads) {

@@ -1,6 +1,7 @@
 #include "ahpsim/bptt.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <thread>
 #include <vector>
@@ -175,7 +176,224 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
   }
 }
 
+// ---- backward ------------------------------------------------------------------------------------
+
+// psi(x), the surrogate pseudo-derivative at the normalised voltage x = (v - A) / A (parameters by
+// value, so that the loops calling it keep them in registers and vectorize).
+template <SurrogateKind K, class Real>
+inline Real pseudo_derivative(Real damp, Real slope, Real sigma, Real x) {
+  if constexpr (K == SurrogateKind::Triangle) {
+    (void)slope;
+    (void)sigma;
+    return damp * std::max(Real(0), Real(1) - std::abs(x));
+  } else if constexpr (K == SurrogateKind::FastSigmoid) {
+    (void)sigma;
+    const Real d = Real(1) + slope * std::abs(x);
+    return damp / (d * d);
+  } else {
+    (void)slope;
+    const Real u = x / sigma;
+    return damp * std::exp(Real(-0.5) * u * u);
+  }
+}
+
+// One step of the adjoint recursion for all N neurons of one trial, branch-free (vectorizable):
+//   gz = slot + G;  q = gz dz/dv;  gv = q + m gv',  m = alpha (subtract) or alpha (1 - z) (zero)
+//   gc = rho_c gc' - gv;  ga = rho_a ga' + beta_a gz dz/dA
+//   prev += -reset_factor * (v_th gv | alpha v[t-1] gv) + beta_c gc + ga
+//   r = gv - a0 gv' (what the shared-decay recurrence h[t] = W^T r[t] + a0 h[t+1] needs)
+// slot: dL/dz[t] from the future (cleared); G: from outside the layer; v, A (or v_th), fr, z: step t
+// of the forward pass; vp: v[t-1]; prev: dL/dz[t-1] (a scratch row at t = 0); gI: out, dL/dI[t].
+// LIF neurons (beta_c = beta_a = 0) get exact zeros from the AHP and ALIF terms.
+template <SurrogateKind K, bool Zero, bool Ref, class Real>
+AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sigma, Real* AHPSIM_RESTRICT slot,
+                                 const Real* AHPSIM_RESTRICT G, const Real* AHPSIM_RESTRICT v,
+                                 const Real* AHPSIM_RESTRICT A, const std::uint8_t* AHPSIM_RESTRICT fr,
+                                 const Real* AHPSIM_RESTRICT z, const Real* AHPSIM_RESTRICT vp,
+                                 Real* AHPSIM_RESTRICT prev, Real* AHPSIM_RESTRICT gI,
+                                 const Real* AHPSIM_RESTRICT alpha, const Real* AHPSIM_RESTRICT vth,
+                                 const Real* AHPSIM_RESTRICT rho_c, const Real* AHPSIM_RESTRICT beta_c,
+                                 const Real* AHPSIM_RESTRICT rho_a, const Real* AHPSIM_RESTRICT beta_a, Real a0,
+                                 Real reset_factor, Real* AHPSIM_RESTRICT gv, Real* AHPSIM_RESTRICT gc,
+                                 Real* AHPSIM_RESTRICT ga, Real* AHPSIM_RESTRICT r) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const Real gz = slot[i] + G[i];
+    slot[i] = Real(0);
+    const Real inv = Real(1) / A[i];
+    Real psi = pseudo_derivative<K>(damp, slope, sigma, (v[i] - A[i]) * inv);
+    if constexpr (Ref) psi *= static_cast<Real>(fr[i]);
+    const Real dzdv = psi * inv;
+    const Real dzdA = -dzdv * v[i] * inv;
+    const Real q = gz * dzdv;
+    const Real m = Zero ? alpha[i] * (Real(1) - z[i]) : alpha[i];
+    const Real g_next = gv[i];
+    const Real g = q + m * g_next;
+    r[i] = g - a0 * g_next;
+    gv[i] = g;
+    gI[i] = g;
+    const Real c = rho_c[i] * gc[i] - g;
+    gc[i] = c;
+    const Real ad = rho_a[i] * ga[i] + beta_a[i] * (gz * dzdA);
+    ga[i] = ad;
+    const Real reset = Zero ? (alpha[i] * vp[i]) * g : vth[i] * g;
+    prev[i] += (beta_c[i] * c + ad) - reset_factor * reset;
+  }
+}
+
+template <class Real>
+using BackwardStepFn = void (*)(std::int64_t, Real, Real, Real, Real*, const Real*, const Real*, const Real*,
+                                const std::uint8_t*, const Real*, const Real*, Real*, Real*, const Real*, const Real*,
+                                const Real*, const Real*, const Real*, const Real*, Real, Real, Real*, Real*, Real*,
+                                Real*);
+
+template <SurrogateKind K, class Real>
+BackwardStepFn<Real> pick_backward_step_k(bool zero, bool ref) {
+  if (zero) return ref ? &backward_step<K, true, true, Real> : &backward_step<K, true, false, Real>;
+  return ref ? &backward_step<K, false, true, Real> : &backward_step<K, false, false, Real>;
+}
+
+template <class Real>
+BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref) {
+  switch (k) {
+    case SurrogateKind::Triangle: return pick_backward_step_k<SurrogateKind::Triangle, Real>(zero, ref);
+    case SurrogateKind::FastSigmoid: return pick_backward_step_k<SurrogateKind::FastSigmoid, Real>(zero, ref);
+    default: return pick_backward_step_k<SurrogateKind::Gaussian, Real>(zero, ref);
+  }
+}
+
+// h[j] += w[j] * x
+template <class Real>
+AHPSIM_CLONES void axpy(Real* AHPSIM_RESTRICT h, const Real* AHPSIM_RESTRICT w, Real x, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) h[j] += w[j] * x;
+}
+
+// dst[j] += h[j]; h[j] *= a (the shared-decay accumulator delivered, then carried one step back)
+template <class Real>
+AHPSIM_CLONES void deliver_and_decay(Real* AHPSIM_RESTRICT dst, Real* AHPSIM_RESTRICT h, Real a, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    dst[j] += h[j];
+    h[j] *= a;
+  }
+}
+
+// Indices of the non-zero entries of x (branch-free compaction); returns their count.
+template <class Real>
+std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
+  std::int64_t k = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    rows[k] = i;
+    k += x[i] != Real(0);
+  }
+  return k;
+}
+
+// Per-thread work space of the backward pass (one trial at a time).
+template <class Real>
+struct BackwardWork {
+  std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
+  std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
+  std::vector<Real> gv, gc, ga, r, zeros, scratch;  // [N]
+  std::vector<std::int64_t> rows;
+};
+
+template <class Real>
+void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, std::int64_t b, std::int32_t max_d,
+                    const std::vector<std::int32_t>& used_delays, bool shared_decay, BackwardStepFn<Real> step,
+                    BackwardWork<Real>& w) {
+  const std::int64_t T = L.T, B = L.B, N = L.N;
+  const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
+  const Real a0 = L.alpha[0];
+  const Real reset_factor = in.detach_reset ? Real(0) : Real(1);
+  for (auto* vec : {&w.ring, &w.h, &w.gv, &w.gc, &w.ga}) std::fill(vec->begin(), vec->end(), Real(0));
+  Real* ring = w.ring.data();
+  Real* gv = w.gv.data();
+  Real* r = w.r.data();
+  std::int64_t* rows = w.rows.data();
+  for (std::int64_t t = T - 1; t >= 0; --t) {
+    const std::int64_t o = (t * B + b) * N;
+    const Surrogate<Real>& su = in.surrogate;
+    step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, in.G ? in.G + o : w.zeros.data(), in.v + o,
+         L.has_alif ? in.A + o : L.v_th, in.free ? in.free + o : nullptr, in.z + o,
+         t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
+         L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
+    if (t == 0) break;
+    // through the recurrent synapses: dL/dz[t - d] += W_d^T dL/dI[t], computed from the rows where r
+    // (shared decay) or dL/dI (per-neuron decays) is non-zero
+    if (shared_decay) {
+      const std::int64_t k = nonzero_rows(r, N, rows);
+      for (std::int64_t n = 0; n < k; ++n) {
+        const std::int64_t i = rows[n];
+        const Real* row = in.w_post + i * N;
+        if (!in.d_post) {
+          axpy(w.h.data() + L.d_rec_uniform * N, row, r[i], N);
+        } else {
+          const std::int32_t* dd = in.d_post + i * N;
+          const Real ri = r[i];
+          for (std::int64_t j = 0; j < N; ++j) w.h[dd[j] * N + j] += row[j] * ri;
+        }
+      }
+      for (const std::int32_t d : used_delays) {
+        Real* h = w.h.data() + d * N;
+        if (t - d >= 0) {
+          deliver_and_decay(ring + ((t - d) % S) * N, h, a0, N);
+        } else {
+          std::fill(h, h + N, Real(0));  // nothing earlier than step 0 receives it
+        }
+      }
+    } else {
+      const std::int64_t k = nonzero_rows(gv, N, rows);
+      for (std::int64_t n = 0; n < k; ++n) {
+        const std::int64_t i = rows[n];
+        const Real* row = in.w_post + i * N;
+        if (!in.d_post) {
+          if (t - L.d_rec_uniform >= 0) axpy(ring + ((t - L.d_rec_uniform) % S) * N, row, gv[i], N);
+        } else {
+          const std::int32_t* dd = in.d_post + i * N;
+          const Real gi = gv[i];
+          for (std::int64_t j = 0; j < N; ++j)
+            if (t - dd[j] >= 0) ring[((t - dd[j]) % S) * N + j] += row[j] * gi;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+template <class Real>
+void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigned n_threads) {
+  if (L.T <= 0 || L.B <= 0 || L.N <= 0) return;
+  const std::int64_t N = L.N;
+  // the recurrent delays in use (the ring and the per-delay accumulators cover 1..max_d)
+  std::vector<std::int32_t> used;
+  if (!in.d_post) {
+    used.push_back(L.d_rec_uniform);
+  } else {
+    std::vector<bool> seen;
+    for (std::int64_t k = 0; k < N * N; ++k) {
+      const auto d = static_cast<std::size_t>(in.d_post[k]);
+      if (d >= seen.size()) seen.resize(d + 1, false);
+      seen[d] = true;
+    }
+    for (std::size_t d = 1; d < seen.size(); ++d)
+      if (seen[d]) used.push_back(static_cast<std::int32_t>(d));
+  }
+  const std::int32_t max_d = used.empty() ? 1 : *std::max_element(used.begin(), used.end());
+  bool shared_decay = true;
+  for (std::int64_t i = 1; i < N; ++i) shared_decay = shared_decay && L.alpha[i] == L.alpha[0];
+  const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
+  const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
+  const BackwardStepFn<Real> step = pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, in.free != nullptr);
+  parallel(team, [&](unsigned th) {
+    BackwardWork<Real> w;
+    w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
+    w.h.assign(static_cast<std::size_t>(shared_decay ? S * N : 0), Real(0));
+    for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch}) vec->assign(static_cast<std::size_t>(N), Real(0));
+    w.rows.assign(static_cast<std::size_t>(N), 0);
+    for (std::int64_t b = th; b < L.B; b += team)
+      backward_trial(L, in, gI, b, max_d, used, shared_decay, step, w);
+  });
+}
 
 template <class Real>
 void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_threads) {
@@ -220,6 +438,8 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
 
 template void forward<float>(const Layer<float>&, const LayerOutputs<float>&, unsigned);
 template void forward<double>(const Layer<double>&, const LayerOutputs<double>&, unsigned);
+template void backward<float>(const Layer<float>&, const LayerGrad<float>&, float*, unsigned);
+template void backward<double>(const Layer<double>&, const LayerGrad<double>&, double*, unsigned);
 template void delayed_outer<float>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, const float*, const float*,
                                    const std::int32_t*, std::int32_t, float*, unsigned);
 template void delayed_outer<double>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, const double*,

@@ -55,6 +55,42 @@ struct LayerOutputs {
 template <class Real>
 void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_threads);
 
+// Surrogate pseudo-derivatives psi(x) of the spike w.r.t. the normalised voltage x = (v - A) / A
+// (ahpsim.torch's Triangle, FastSigmoid and Gaussian): dz/dv = psi / A, dz/dA = -psi v / A^2.
+enum class SurrogateKind : std::int32_t { Triangle = 0, FastSigmoid = 1, Gaussian = 2 };
+
+template <class Real>
+struct Surrogate {
+  SurrogateKind kind = SurrogateKind::Triangle;
+  Real dampening = Real(0.3);  // psi(0)
+  Real slope = Real(10);       // FastSigmoid: dampening / (1 + slope |x|)^2
+  Real sigma = Real(0.5);      // Gaussian: dampening exp(-x^2 / (2 sigma^2))
+};
+
+// What the backward pass of a layer needs besides the Layer (constants, w_rec, delays): the loss
+// gradient reaching the spikes from the layer's users and the state kept by forward().
+template <class Real>
+struct LayerGrad {
+  const Real* G = nullptr;             // [T, B, N] dL/dz from outside the layer, or null (zero)
+  const Real* z = nullptr;             // [T, B, N] spikes of forward()
+  const Real* v = nullptr;             // [T, B, N] voltages of forward()
+  const Real* A = nullptr;             // [T, B, N] ALIF thresholds (has_alif), else null
+  const std::uint8_t* free = nullptr;  // [T, B, N] non-refractory flags (n_ref > 0), else null
+  const Real* w_post = nullptr;        // [N, N] recurrent weights post-major ([post, pre], torch's layout)
+  const std::int32_t* d_post = nullptr;  // [N, N] delays post-major, or null: Layer::d_rec_uniform
+  bool detach_reset = false;           // no gradient through the reset term
+  Surrogate<Real> surrogate;
+};
+
+// BPTT of one layer: writes gI [T, B, N] = dL/dI[t] (the gradient of the loss w.r.t. each neuron's
+// input current, which gives every weight and bias gradient by delayed_outer / sums). Trials are
+// split over n_threads; each trial's arithmetic is sequential, so results do not depend on n_threads.
+// The recurrent back-projection W^T dL/dI[t] is computed only for the neurons whose surrogate
+// derivative (or reset) is non-zero at step t when all neurons share one membrane decay: then
+// W^T dL/dI[t] = W^T r[t] + alpha W^T dL/dI[t+1], with r[t] non-zero only near threshold and at spikes.
+template <class Real>
+void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigned n_threads);
+
 // out[j, i] += sum_{t, b} s[t, b, j] * g[t + d(j, i), b, i] (terms with t + d >= T dropped): the weight
 // gradient of a delayed projection with presynaptic activity s [T, B, P] (mostly zeros: spikes) and
 // postsynaptic current gradient g [T, B, N]; d is [P, N] or null (all d_uniform). out is [P, N].

@@ -654,6 +654,48 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
     return z_all, v_all, A_all, free_all
 
 
+def _surrogate_code(sur: Surrogate):
+    """(kind, dampening, slope, sigma) of a surrogate the C++ backward knows, else None."""
+    if getattr(sur, "smooth_forward", False):
+        return None
+    if type(sur) is Triangle:
+        return 0, sur.dampening, 10.0, 0.5
+    if type(sur) is FastSigmoid:
+        return 1, sur.dampening, sur.slope, 0.5
+    if type(sur) is Gaussian:
+        return 2, sur.dampening, 10.0, sur.sigma
+    return None
+
+
+def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, W_rec, rec_delay):
+    """dL/dI [T, B, N] by the C++ BPTT (``_core.layer_backward``); None when the surrogate is not one it
+    knows (then :func:`_input_current_grad` computes it)."""
+    from .. import _core
+
+    code = _surrogate_code(k.surrogate)
+    if code is None:
+        return None
+    T, B, N = z_all.shape
+    dtype = z_all.dtype
+    gI = BUFFERS.empty((T, B, N), dtype, "cpu", "grad")
+
+    def vec(t):
+        return t.detach().to(dtype).expand(N).contiguous().numpy()
+
+    if isinstance(rec_delay, int):
+        d_rec, d_u = None, rec_delay
+    else:
+        d_rec, d_u = rec_delay.to(torch.int32).contiguous().numpy(), 1
+    _core.layer_backward(
+        gI=gI.numpy(), G=None if G is None else G.detach().contiguous().numpy(), z=z_all.numpy(), v=v_all.numpy(),
+        A=_np(A_all), free=_np(free_all), alpha=vec(k.alpha), v_th=vec(k.v_th), rho_c=vec(k.rho_c),
+        beta_c=vec(k.beta_c), rho_a=vec(k.rho_a), beta_a=vec(k.beta_a), reset_zero=k.reset == "zero",
+        detach_reset=bool(k.detach_reset), has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
+        w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
+        dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads())
+    return gI
+
+
 def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay) -> torch.Tensor:
     """``W[i, j] = sum_{t,b} g[t + delay[i, j], b, i] s[t, b, j]`` ([post, pre]), spike-sparse in ``s``."""
     from .. import _core
@@ -689,11 +731,13 @@ class _EventLayerFn(torch.autograd.Function):
         x, W_in, W_rec, z_all, v_all, A_all, free_all = ctx.saved_tensors
         k: LayerConstants = ctx.k
         T, B, N = z_all.shape
-        if isinstance(ctx.rec_delay, int):
-            Ws = [W_rec]
-        else:
-            Ws = [W_rec * (ctx.rec_delay == d) for d in k.delays]
-        gI = _input_current_grad(k, G, z_all, v_all, A_all, free_all, Ws)
+        gI = _kernel_input_current_grad(k, G, z_all, v_all, A_all, free_all, W_rec, ctx.rec_delay)
+        if gI is None:  # a surrogate the C++ backward does not know: the same BPTT in torch operations
+            if isinstance(ctx.rec_delay, int):
+                Ws = [W_rec]
+            else:
+                Ws = [W_rec * (ctx.rec_delay == d) for d in k.delays]
+            gI = _input_current_grad(k, G, z_all, v_all, A_all, free_all, Ws)
         gx = gW_in = gW_rec = gbias = None
         if ctx.needs_input_grad[0]:  # x[t] enters I[t + d]
             gx = torch.zeros_like(x)

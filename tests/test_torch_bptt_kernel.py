@@ -1,0 +1,128 @@
+"""The C++ BPTT (``_core.layer_backward``) against the torch reference path (``_input_current_grad``,
+itself checked against autograd through the step functions and gradcheck): float64, every feature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ahpsim.torch import functional as F  # noqa: E402
+from ahpsim.torch import losses as L  # noqa: E402
+from ahpsim.torch.modules import SpikingRNN  # noqa: E402
+
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
+
+SURROGATES = [F.Triangle(0.3), F.FastSigmoid(0.5, 3.0), F.Gaussian(0.3, 0.4)]
+
+
+def _layer(seed, reset, n_ref, tau_m, delays, surrogate, detach_reset, n=(5, 5, 5)):
+    rng = np.random.default_rng(seed)
+    N = sum(n)
+    opts = dict(rec_delay=rng.integers(1, 6, (N, N)), in_delay=rng.integers(0, 3, (N, 4))) if delays else {}
+    net = SpikingRNN(4, 3, n_lif=n[0], n_ahp=n[1], n_alif=n[2], w_in_scale=3.0, w_rec_scale=1.5, bias=True,
+                     dtype=torch.float64, seed=seed, reset=reset, n_ref=n_ref, tau_m=tau_m, tau_ahp=60.0,
+                     beta_ahp=0.3, tau_a=60.0, beta_alif=0.3, surrogate=surrogate, detach_reset=detach_reset,
+                     p_rec=0.6, **opts)
+    return net
+
+
+def _run(net, T=120, B=3, seed=0):
+    x = torch.rand(B, T, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)) < 0.3
+    k = net.layer_constants()
+    W_in, W_rec, _ = net.effective_weights()
+    xt = x.double().transpose(0, 1).contiguous()
+    delay = net.rec_delay if int(net.rec_delay.min()) != int(net.rec_delay.max()) else int(net.rec_delay.max())
+    in_delay = net.in_delay if int(net.in_delay.min()) != int(net.in_delay.max()) else int(net.in_delay.max())
+    with torch.no_grad():
+        z, v, A, fr = F._kernel_forward(k, T, B, net.N, torch.float64, W_rec, delay, net.bias, x=xt, W_in=W_in,
+                                        in_delay=in_delay)
+    G = torch.randn(T, B, net.N, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
+    Ws = [W_rec.detach()] if isinstance(delay, int) else [W_rec.detach() * (delay == d) for d in k.delays]
+    return k, G, z.clone(), v.clone(), None if A is None else A.clone(), None if fr is None else fr.clone(), \
+        W_rec.detach(), delay, Ws
+
+
+CASES = [
+    dict(reset="subtract", n_ref=0, tau_m=20.0, delays=False),
+    dict(reset="zero", n_ref=0, tau_m=20.0, delays=False),
+    dict(reset="subtract", n_ref=2, tau_m=20.0, delays=True),
+    dict(reset="zero", n_ref=1, tau_m=20.0, delays=True),
+    # one membrane decay per neuron: the direct (row-sparse) back-projection instead of the shared-decay one
+    dict(reset="subtract", n_ref=0, tau_m=np.linspace(5.0, 40.0, 15), delays=True),
+    dict(reset="zero", n_ref=0, tau_m=np.linspace(5.0, 40.0, 15), delays=False),
+]
+
+
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_kernel_bptt_equals_torch_reference(case, surrogate, detach_reset):
+    net = _layer(1, case["reset"], case["n_ref"], case["tau_m"], case["delays"], surrogate, detach_reset)
+    k, G, z, v, A, fr, W, delay, Ws = _run(net)
+    assert z.sum() > 30 and (z.mean((0, 1)) > 0).sum() > 8  # most neurons spike
+    got = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay)
+    ref = F._input_current_grad(k, G, z, v, A, fr, Ws)
+    assert got is not None and ref.abs().max() > 0
+    err = float((got - ref).abs().max() / ref.abs().max())
+    assert err <= 1e-9, err
+
+
+def test_kernel_bptt_is_independent_of_the_thread_count_and_matches_in_float32():
+    net = _layer(2, "zero", 1, 20.0, True, F.Triangle(0.3), False, n=(20, 20, 20))
+    k, G, z, v, A, fr, W, delay, Ws = _run(net, T=150, B=5)
+    out = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        try:
+            out.append(F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay).clone())
+        finally:
+            torch.set_num_threads(1)
+    assert torch.equal(out[0], out[1]) and torch.equal(out[0], out[2])
+    # float32: the same recursion, rounded once per operation
+    f = torch.float32
+    k.alpha, k.v_th, k.rho_c, k.beta_c, k.rho_a, k.beta_a = (t.to(f) for t in (k.alpha, k.v_th, k.rho_c, k.beta_c,
+                                                                                k.rho_a, k.beta_a))
+    g32 = F._kernel_input_current_grad(k, G.to(f), z.to(f), v.to(f), A.to(f), fr, W.to(f), delay)
+    rel = float((g32.double() - out[0]).abs().max() / out[0].abs().max())
+    assert g32.dtype == f and rel < 1e-4, rel
+
+
+def test_model_gradients_with_kernel_and_torch_backends_agree():
+    """Whole-model gradients (readout, rate regulariser, W_in / W_rec / bias / W_out) of the two backends."""
+    net = _layer(3, "zero", 0, 20.0, True, F.Triangle(0.3), False, n=(10, 10, 10))
+    x = torch.rand(4, 200, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) < 0.2
+    lab = torch.tensor([0, 1, 2, 1])
+    grads = []
+    for backend in ("kernel", "torch"):
+        net.backend = backend
+        out = net(x)
+        loss = L.readout_cross_entropy(out.y, lab, "window", 20) + L.firing_rate_regularizer(out.z, 0.02, 1.0)
+        grads.append(torch.autograd.grad(loss, list(net.parameters())))
+    for a, b in zip(*grads):
+        assert b.abs().max() > 0
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_layer_backward_rejects_bad_arrays():
+    from ahpsim import _core
+
+    T, B, N = 4, 2, 3
+    z = np.zeros((T, B, N))
+    ones = np.ones(N)
+    args = dict(gI=np.zeros_like(z), G=None, z=z, v=np.zeros_like(z), A=None, free=None, alpha=ones, v_th=ones,
+                rho_c=ones, beta_c=ones, rho_a=ones, beta_a=ones, reset_zero=False, detach_reset=False,
+                has_ahp=True, has_alif=False, w_rec=np.zeros((N, N)), d_rec=None, d_rec_uniform=1, surrogate=0,
+                dampening=0.3)
+    _core.layer_backward(**args)
+    with pytest.raises(ValueError, match="surrogate: 0 .triangle., 1 .fast sigmoid. or 2 .gaussian., got 7"):
+        _core.layer_backward(**{**args, "surrogate": 7})
+    with pytest.raises(ValueError, match="A: required with has_alif"):
+        _core.layer_backward(**{**args, "has_alif": True})
+    with pytest.raises(ValueError, match=r"gI: expected shape \(4, 2, 3\)"):
+        _core.layer_backward(**{**args, "gI": np.zeros((T, B, N + 1))})
+    with pytest.raises(TypeError, match="v: expected dtype float64"):
+        _core.layer_backward(**{**args, "v": np.zeros((T, B, N), np.float32)})
+    with pytest.raises(ValueError, match="d_rec: delays must be >= 1"):
+        _core.layer_backward(**{**args, "d_rec": np.zeros((N, N), np.int32)})
