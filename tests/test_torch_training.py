@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from ahpsim.torch import losses as L  # noqa: E402
 from ahpsim.torch.tasks import build_model, delayed_classification, make_task  # noqa: E402
-from ahpsim.torch.trainer import Trainer, TrainConfig, load_model  # noqa: E402
+from ahpsim.torch.trainer import Trainer, TrainConfig, evaluate, load_model  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 REPO = Path(__file__).resolve().parents[1]
@@ -37,9 +37,10 @@ def memory_results():
         model = build_model(task, neurons, seed=0)
         cfg = task.train_config
         cfg.progress = False
-        tr = Trainer(model, task.train, task.test, cfg)
+        tr = Trainer(model, task.train, task.val, cfg)
         hist = tr.fit()
-        res[neurons] = {"model": model, "final": hist[-1]["val_acc"], "best": tr.best_acc, "history": hist}
+        final = evaluate(model, task.test, 256, cfg.loss_mode, cfg.window)["acc"]  # the last epoch's model
+        res[neurons] = {"model": model, "final": final, "best": tr.best_acc, "history": hist}
     torch.set_num_threads(old)
     res["task"] = task
     return res
@@ -114,14 +115,19 @@ class _Killed(Exception):
     pass
 
 
-def test_trainer_resumes_where_it_left_off(tmp_path):
+@pytest.mark.parametrize("schedule", [dict(lr_schedule="exponential", lr_decay=0.5),
+                                      dict(lr_schedule="cosine", lr_min=1e-3), dict(lr_schedule="linear"),
+                                      dict(lr_schedule="step", lr_decay=0.3, lr_step_epochs=1, grad_clip=0.5)])
+def test_trainer_resumes_where_it_left_off(tmp_path, schedule):
     """A run killed in the middle of an epoch and restarted from its checkpoint ends with exactly the
-    weights of an uninterrupted run; checkpoints are written atomically (no temp files left)."""
+    weights of an uninterrupted run, whatever the learning-rate schedule; checkpoints are written
+    atomically (no temp files left)."""
     x, y = delayed_classification(96, delay=20, seed=1)
     from ahpsim.torch.trainer import SequenceData
 
     data = SequenceData.from_arrays(x, y)
-    cfg = dict(epochs=2, batch_size=16, lr=1e-2, progress=False, ckpt_every=2, loss_mode="window", window=5)
+    cfg = dict(epochs=2, batch_size=16, lr=1e-2, progress=False, ckpt_every=2, loss_mode="window", window=5,
+               **schedule)
 
     def new():
         from ahpsim.torch.modules import SpikingRNN
@@ -152,7 +158,13 @@ def test_trainer_resumes_where_it_left_off(tmp_path):
     for a, b in zip(ref.parameters(), m2.parameters()):
         assert torch.equal(a, b)
     assert len(tr2.history) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "history.json", "last.pt",
+                                                          "learning_curve.png"]
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert hist["selection"] == "val" and len(hist["epochs"]) == 2
+    lrs = [h["lr"] for h in hist["epochs"]]
+    cfg_obj = TrainConfig(**cfg)
+    assert lrs == [cfg_obj.lr_at(0, 5, 6), cfg_obj.lr_at(1, 5, 6)]
     best = load_model(tmp_path / "best.pt")
     assert best.N == 20
 
@@ -190,6 +202,36 @@ def test_smnist_tasks(data_root):
     assert torch.equal(y, yp) and not torch.equal(x, xp)
     m = build_model(s, "ahp")
     assert (m.n_lif, m.n_ahp, m.n_out) == (140, 100, 10)
-    assert m.config()["beta_ahp"][-1] == 0.756 and m.config()["tau_ahp"][-1] == 700.0
+    # the authors' chip network: AHP charge 384 / 32512 thresholds per spike (-96 * 2**2 against 508 * 2**6)
+    assert m.config()["beta_ahp"][-1] == pytest.approx(384 / 32512, rel=1e-3) and m.config()["tau_ahp"][-1] == 700.0
+    assert m.reset == "zero" and len(s.val) == 5000 and len(s.train) == 8
+    from ahpsim import datasets as D
+
+    assert np.array_equal(s.val.labels, D.load_mnist(data_root, "train", download=False)[1][-5000:])
+    full = make_task("smnist", root=data_root, n_test=8)
+    assert len(full.train) == 55000 and len(full.val) == 5000  # the last 5,000 training digits
     px = make_task("smnist", root=data_root, n_train=8, n_test=8, encoding="pixels").train.get(np.arange(2))[0]
     assert px.shape == (2, 784, 1) and float(px.max()) <= 1.0
+
+
+def test_lr_schedules_and_config_validation():
+    """Each schedule against its closed form; bad settings name the setting."""
+    import math as m
+
+    c = TrainConfig(epochs=10, lr=0.1, lr_schedule="cosine", lr_min=0.01)
+    assert c.lr_at(0, 0, 5) == pytest.approx(0.1) and c.lr_at(10, 0, 5) == pytest.approx(0.01)
+    assert c.lr_at(5, 0, 5) == pytest.approx(0.055)
+    assert c.lr_at(2, 3, 5) == pytest.approx(0.01 + 0.09 * 0.5 * (1 + m.cos(m.pi * 2.6 / 10)))
+    lin = TrainConfig(epochs=4, lr=0.1, lr_schedule="linear", lr_min=0.02)
+    assert lin.lr_at(1, 1, 2) == pytest.approx(0.1 - 0.08 * 1.5 / 4)
+    st = TrainConfig(lr=1.0, lr_schedule="step", lr_decay=0.5, lr_step_epochs=3)
+    assert [st.lr_at(e) for e in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    ex = TrainConfig(lr=1.0, lr_decay=0.8)
+    assert ex.lr_at(3) == pytest.approx(0.512)
+    assert TrainConfig(lr=0.3, lr_schedule="constant").lr_at(7, 1, 2) == 0.3
+    for bad, msg in ((dict(epochs=0), "epochs must be an integer >= 1"), (dict(lr=-1.0), "lr must be a finite"),
+                     (dict(lr_schedule="warm"), "lr_schedule must be one of"),
+                     (dict(grad_clip=0.0), "grad_clip must be"), (dict(batch_size=2.5), "batch_size must be"),
+                     (dict(lr_min=float("nan")), "lr_min must be"), (dict(loss_mode="first"), "loss_mode must be")):
+        with pytest.raises(ValueError, match=msg):
+            TrainConfig(**bad)

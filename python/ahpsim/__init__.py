@@ -30,7 +30,7 @@ __all__ = [
     "load_network",
 ]
 
-_LAZY = ("datasets", "loihi", "torch", "energy", "demo")
+_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot")
 
 
 def __getattr__(name: str) -> Any:

@@ -38,7 +38,13 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="adaptive neurons of the recurrent layer (lif = same size, no adaptation)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate (Adam)")
+    p.add_argument("--lr-schedule", default=None, choices=["exponential", "step", "cosine", "linear", "constant"],
+                   help="learning-rate schedule (the task's default: see docs/training.md)")
+    p.add_argument("--lr-decay", type=float, default=None, help="exponential / step schedules: factor per epoch / step")
+    p.add_argument("--lr-step-epochs", type=int, default=None, help="step schedule: epochs between decays")
+    p.add_argument("--lr-min", type=float, default=None, help="cosine / linear schedules: final learning rate")
+    p.add_argument("--grad-clip", type=float, default=None, help="clip the gradients' global L2 norm to this value")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--max-batches", type=int, default=None, help="batches per epoch at most")
@@ -75,32 +81,48 @@ def train_command(args) -> int:
     from .torch.tasks import build_model, make_task
     from .torch.trainer import Trainer, evaluate
 
+    import dataclasses
+
+    from .torch.trainer import TrainConfig, TrainingInterrupted
+
     if args.threads:
         torch.set_num_threads(args.threads)
     task = make_task(args.task, root=args.root, **dict(args.task_opt))
     model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
-    cfg = task.train_config
-    for name, val in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr),
-                      ("max_batches_per_epoch", args.max_batches), ("rate_weight", args.rate_weight),
-                      ("rate_target", args.rate_target)):
-        if val is not None:
-            setattr(cfg, name, val)
-    cfg.seed = args.seed
-    cfg.progress = not args.no_progress
+    overrides = {name: val for name, val in (
+        ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("lr_schedule", args.lr_schedule),
+        ("lr_decay", args.lr_decay), ("lr_step_epochs", args.lr_step_epochs), ("lr_min", args.lr_min),
+        ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
+        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target)) if val is not None}
+    cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress)
+    cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
     out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
-    meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt)}
-    tr = Trainer(model, task.train, task.val or task.test, cfg, ckpt_dir=out, meta=meta)
+    meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt),
+            "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
+    # the best epoch is chosen on the validation set (carved from the training data), never on the test set
+    tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta)
+    if not args.no_resume and tr.try_resume():
+        if tr.epoch >= cfg.epochs:
+            print(f"{out}: already trained for {tr.epoch} epochs (pass --epochs to train longer)", file=sys.stderr)
+        else:
+            print(f"{out}: resuming at epoch {tr.epoch + 1}, batch {tr.batch}", file=sys.stderr)
     t0 = time.perf_counter()
-    tr.fit(resume=not args.no_resume, max_wall_s=args.time_budget)
+    try:
+        tr.fit(resume=False, max_wall_s=args.time_budget)
+    except TrainingInterrupted as e:
+        print(f"{out}: {e}", file=sys.stderr)
+        return 130
     summary = {"task": task.name, "neurons": args.neurons, "epochs_done": tr.epoch, "steps": tr.step,
-               "stopped_early": tr.stopped, "best_val_acc": tr.best_acc if tr.history else None,
-               "best_epoch": tr.best_epoch, "wall_s": time.perf_counter() - t0, "checkpoint": str(out / "last.pt"),
-               "history": tr.history}
-    if not tr.stopped and task.val is not None:
+               "stopped_early": tr.stopped, "selection": f"{tr.selection} ({task.val_rule})",
+               "best_epoch": tr.best_epoch, "wall_s": time.perf_counter() - t0, "checkpoint": str(out / "last.pt")}
+    summary[f"best_{tr.selection}_acc"] = tr.best_acc if tr.history else None
+    if not tr.stopped and tr.epoch >= cfg.epochs:
+        # the test set, once, with the selected model
         tr.load_best()
         summary["test"] = evaluate(model, task.test, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
-    (out / "history.json").write_text(json.dumps(summary, indent=1))
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+        (out / "test.json").write_text(json.dumps({"best_epoch": tr.best_epoch, "n_test": len(task.test),
+                                                   **summary["test"]}, indent=1))
+    print(json.dumps(summary))
     return 0
 
 

@@ -19,7 +19,11 @@ from torch import nn
 
 from . import functional as F
 
-__all__ = ["SpikingRNN", "RNNOutput", "NEURON_LIF", "NEURON_AHP", "NEURON_ALIF", "surrogate_from_config"]
+__all__ = ["SpikingRNN", "RNNOutput", "NEURON_LIF", "NEURON_AHP", "NEURON_ALIF", "surrogate_from_config",
+           "AHP_BETA_PAPER"]
+
+# The per-spike AHP charge of the paper's sMNIST network, in units of the threshold (see ahpsim.AHP).
+AHP_BETA_PAPER = 0.756 / 64
 
 NEURON_LIF, NEURON_AHP, NEURON_ALIF = 0, 1, 2
 
@@ -66,7 +70,8 @@ class SpikingRNN(nn.Module):
 
     Parameters (all times in units of ``dt``-steps' time unit, ms by default):
       tau_m, v_th: membrane time constant and threshold (scalar or one per recurrent neuron);
-      tau_ahp, beta_ahp: AHP decay and per-spike decrement (absolute units, the paper: 0.756 v_th);
+      tau_ahp, beta_ahp: AHP decay and per-spike charge of c (absolute units; the authors' sMNIST chip
+        network: 0.756 / 64 = 0.0118 v_th, :data:`AHP_BETA_PAPER`, see :class:`ahpsim.AHP`);
       tau_a, beta_alif: ALIF adaptation decay and strength;
       n_ref, reset ("subtract" | "zero"): refractory steps, reset mode;
       tau_out: readout decay (0 = no carry-over);
@@ -76,7 +81,7 @@ class SpikingRNN(nn.Module):
     """
 
     def __init__(self, n_in: int, n_out: int, n_lif: int = 0, n_ahp: int = 0, n_alif: int = 0, *,
-                 tau_m=20.0, v_th=1.0, tau_ahp=700.0, beta_ahp=0.756, tau_a=700.0, beta_alif=0.756,
+                 tau_m=20.0, v_th=1.0, tau_ahp=700.0, beta_ahp=AHP_BETA_PAPER, tau_a=700.0, beta_alif=0.756,
                  n_ref: int = 0, reset: str = "subtract", tau_out=20.0,
                  rec_delay=1, in_delay=0, out_delay: int = 1,
                  p_in: float = 1.0, p_rec: float = 1.0, p_out: float = 1.0,

@@ -1,20 +1,28 @@
 """Training tasks: sequential MNIST (threshold-crossing spikes, the paper's encoding), permuted sMNIST, a
 synthetic delayed-classification memory task, the Free Spoken Digit Dataset and JapaneseVowels (UEA).
 
-``make_task(name, root=None, **options) -> Task`` returns the train/test data, the network defaults and
-the training defaults of each task; ``Task.spec`` (name + options) is stored in checkpoints so that
-``python -m ahpsim eval`` can rebuild the test set.
+``make_task(name, root=None, **options) -> Task`` returns the train / validation / test data, the network
+defaults and the training defaults of each task; ``Task.spec`` (name + options) is stored in checkpoints
+so that ``python -m ahpsim eval`` can rebuild the test set.
+
+Every task carves its validation set out of its training data (``Task.val_rule`` says how), so that
+models are selected without looking at the test set:
+
+* ``smnist`` / ``psmnist``: the last ``n_val`` (5,000) of the 60,000 MNIST training digits;
+* ``memory``: ``n_val`` (256) trials generated with their own seed;
+* ``fsdd``, ``jv``, ``ucr``: a seeded random ``val_fraction`` (10 %) of the training recordings.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 import torch
 
-from .modules import SpikingRNN
+from .modules import AHP_BETA_PAPER, SpikingRNN
 from .trainer import SequenceData, TrainConfig
 
 __all__ = ["Task", "make_task", "TASKS", "delayed_classification", "build_model", "NEURON_PRESETS"]
@@ -34,6 +42,7 @@ class Task:
     train_config: TrainConfig
     spec: dict = field(default_factory=dict)
     val: Optional[SequenceData] = None
+    val_rule: str = ""
 
 
 def build_model(task: Task, neurons: str = "ahp", seed: int = 0, **overrides) -> SpikingRNN:
@@ -81,27 +90,31 @@ def delayed_classification(n: int, n_classes: int = 4, ch_per_class: int = 5, n_
     return x, labels.astype(np.int64)
 
 
-def _memory(root=None, n_train: int = 1024, n_test: int = 256, delay: int = 300, n_classes: int = 4,
-            p_noise: float = 0.01, seed: int = 0, **kw):
+def _memory(root=None, n_train: int = 1024, n_test: int = 256, n_val: int = 256, delay: int = 300,
+            n_classes: int = 4, p_noise: float = 0.01, seed: int = 0, **kw):
     kw.update(n_classes=n_classes, delay=delay, p_noise=p_noise)
     xtr, ytr = delayed_classification(n_train, seed=seed, **kw)
     xte, yte = delayed_classification(n_test, seed=seed + 1_000_003, **kw)
+    xva, yva = delayed_classification(n_val, seed=seed + 2_000_003, **kw)
     model = dict(n_lif=30, n_adapt=30, tau_m=20.0, tau_ahp=700.0, beta_ahp=0.756, tau_a=700.0, beta_alif=0.756,
                  tau_out=20.0, w_in_scale=3.0, w_rec_scale=1.0)
     t_cue = kw.get("t_cue", 30)
     cfg = TrainConfig(epochs=7, batch_size=64, lr=1e-2, loss_mode="window", window=t_cue // 2,
                       rate_target=0.02, rate_weight=0.0)
     return Task("memory", SequenceData.from_arrays(xtr, ytr), SequenceData.from_arrays(xte, yte),
-                xtr.shape[2], n_classes, model, cfg)
+                xtr.shape[2], n_classes, model, cfg, val=SequenceData.from_arrays(xva, yva),
+                val_rule=f"{n_val} trials generated with seed {seed + 2_000_003}")
 
 
 # ---------------------------------------------------------------------------------------- sMNIST
 
 
 def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optional[int] = None,
-            n_test: Optional[int] = None, n_val: int = 0, encoding: str = "spikes"):
+            n_test: Optional[int] = None, n_val: int = 5000, encoding: str = "spikes"):
     """``encoding="spikes"``: the paper's 80 threshold-crossing channels, 784 + 56 cue steps;
-    ``"pixels"``: one grey value (0..1) per step on one channel, 784 steps, answer at the last step."""
+    ``"pixels"``: one grey value (0..1) per step on one channel, 784 steps, answer at the last step.
+    Validation: the last ``n_val`` training digits (0: none; then the best epoch is chosen on the
+    training accuracy); ``n_train`` keeps the first training digits of the rest."""
     from ahpsim import datasets as D
 
     if encoding not in ("spikes", "pixels"):
@@ -134,17 +147,22 @@ def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optio
         train = train.subset(np.arange(min(n_train, len(train))))
     if n_test:
         test = test.subset(np.arange(min(n_test, len(test))))
-    model = dict(n_lif=140, n_adapt=100, tau_m=20.0, tau_ahp=700.0, beta_ahp=0.756, tau_a=700.0, beta_alif=0.756,
-                 n_ref=0, tau_out=20.0, surrogate={"kind": "triangle", "dampening": 0.3},
-                 w_in_scale=3.0, w_rec_scale=1.0)
-    cfg = TrainConfig(epochs=36, batch_size=64, lr=1e-2, lr_decay=0.8, loss_mode="window", window=56,
-                      rate_target=0.02, rate_weight=0.1)
+    # The AHP strength of the authors' chip network (AHP_BETA_PAPER = 0.756 / 64 v_th per spike); ALIF
+    # neurons get the adaptation that equals it below threshold: c enters v every step, so its effect
+    # on v settles at c / (1 - alpha), which an ALIF threshold reaches with beta_a = beta_c / (1 - alpha).
+    alpha = math.exp(-1.0 / 20.0)
+    model = dict(n_lif=140, n_adapt=100, tau_m=20.0, tau_ahp=700.0, beta_ahp=AHP_BETA_PAPER, tau_a=700.0,
+                 beta_alif=AHP_BETA_PAPER / (1.0 - alpha), n_ref=0, reset="zero", tau_out=20.0,
+                 surrogate={"kind": "triangle", "dampening": 0.3}, w_in_scale=3.0, w_rec_scale=1.0)
+    cfg = TrainConfig(epochs=100, batch_size=64, lr=1e-2, lr_schedule="cosine", lr_min=1e-4,
+                      loss_mode="window", window=56, rate_target=0.02, rate_weight=0.1)
     n_in = 80
     if encoding == "pixels":
         n_in = 1
         model["w_in_scale"] = 10.0
         cfg.loss_mode, cfg.window = "window", 20
-    return Task("psmnist" if permute else "smnist", train, test, n_in, 10, model, cfg, val=val)
+    rule = f"the last {n_val} of the 60,000 MNIST training digits" if n_val else "none (training accuracy)"
+    return Task("psmnist" if permute else "smnist", train, test, n_in, 10, model, cfg, val=val, val_rule=rule)
 
 
 # ---------------------------------------------------------------------------------------- real sequences
@@ -164,14 +182,27 @@ def _apply_std(x, lengths, mu, sd):
     return ((x - mu) / sd * (np.arange(T)[None, :, None] < lengths[:, None, None])).astype(np.float32)
 
 
-def _sequences(name, xtr, ltr, ytr, xte, lte, yte, n_classes, model, cfg):
-    xtr_s, mu, sd = _standardise(np.asarray(xtr, np.float32), np.asarray(ltr), None)
+def _sequences(name, xtr, ltr, ytr, xte, lte, yte, n_classes, model, cfg, val_fraction=0.1, val_seed=0):
+    """Standardised (statistics of the training part only) train / validation / test sets; the
+    validation set is a seeded random ``val_fraction`` of the training sequences."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    xtr, ltr, ytr = np.asarray(xtr, np.float32), np.asarray(ltr), np.asarray(ytr)
+    n_val = int(round(val_fraction * len(ytr)))
+    order = np.random.default_rng(val_seed).permutation(len(ytr))
+    iv, it = np.sort(order[:n_val]), np.sort(order[n_val:])
+    xtr_s, mu, sd = _standardise(xtr[it], ltr[it], None)
     xte_s = _apply_std(np.asarray(xte, np.float32), np.asarray(lte), mu, sd)
-    return Task(name, SequenceData.from_arrays(xtr_s, ytr, ltr), SequenceData.from_arrays(xte_s, yte, lte),
-                xtr_s.shape[2], n_classes, model, cfg)
+    val = None
+    if n_val:
+        val = SequenceData.from_arrays(_apply_std(xtr[iv], ltr[iv], mu, sd), ytr[iv], ltr[iv])
+    rule = (f"a random {val_fraction:.0%} of the training sequences ({n_val}; numpy seed {val_seed})" if n_val
+            else "none (training accuracy)")
+    return Task(name, SequenceData.from_arrays(xtr_s, ytr[it], ltr[it]), SequenceData.from_arrays(xte_s, yte, lte),
+                xtr_s.shape[2], n_classes, model, cfg, val=val, val_rule=rule)
 
 
-def _fsdd(root=None, n_mfcc: int = 13):
+def _fsdd(root=None, n_mfcc: int = 13, val_fraction: float = 0.1):
     from ahpsim import datasets as D
 
     opt = dict(n_mfcc=n_mfcc, download=root is None, progress=False)
@@ -180,10 +211,10 @@ def _fsdd(root=None, n_mfcc: int = 13):
     model = dict(n_lif=60, n_adapt=40, tau_m=20.0, tau_ahp=200.0, beta_ahp=0.3, tau_a=200.0, beta_alif=0.3,
                  tau_out=20.0, w_in_scale=1.0, w_rec_scale=1.0)
     cfg = TrainConfig(epochs=10, batch_size=32, lr=5e-3, loss_mode="window", window=10)
-    return _sequences("fsdd", xtr, ltr, ytr, xte, lte, yte, 10, model, cfg)
+    return _sequences("fsdd", xtr, ltr, ytr, xte, lte, yte, 10, model, cfg, val_fraction)
 
 
-def _ucr_uea(root=None, name: str = "JapaneseVowels", repeat: int = 1):
+def _ucr_uea(root=None, name: str = "JapaneseVowels", repeat: int = 1, val_fraction: float = 0.1):
     from ahpsim import datasets as D
 
     opt = dict(download=root is None, progress=False)
@@ -196,7 +227,7 @@ def _ucr_uea(root=None, name: str = "JapaneseVowels", repeat: int = 1):
     model = dict(n_lif=40, n_adapt=40, tau_m=20.0, tau_ahp=100.0, beta_ahp=0.3, tau_a=100.0, beta_alif=0.3,
                  tau_out=5.0, w_in_scale=1.0, w_rec_scale=1.0)
     cfg = TrainConfig(epochs=20, batch_size=16, lr=5e-3, loss_mode="window", window=3)
-    return _sequences(name.lower(), xtr, ltr, ytr, xte, lte, yte, len(classes), model, cfg)
+    return _sequences(name.lower(), xtr, ltr, ytr, xte, lte, yte, len(classes), model, cfg, val_fraction)
 
 
 TASKS = {

@@ -10,6 +10,7 @@ to a temporary file in the same folder, flushed and fsync'ed, then ``os.replace`
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import tempfile
@@ -25,8 +26,17 @@ from tqdm import tqdm
 from . import losses as L
 from .modules import SpikingRNN
 
-__all__ = ["SequenceData", "TrainConfig", "Trainer", "save_checkpoint", "load_checkpoint", "load_model",
-           "evaluate"]
+__all__ = ["SequenceData", "TrainConfig", "Trainer", "TrainingInterrupted", "LR_SCHEDULES", "save_checkpoint",
+           "load_checkpoint", "load_model", "evaluate", "format_epoch"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :meth:`Trainer.fit` on Ctrl-C after the checkpoint has been written: ``epoch`` (0-based)
+    and ``batch`` say where a rerun resumes."""
+
+    def __init__(self, epoch: int, batch: int):
+        super().__init__(f"interrupted at epoch {epoch + 1}, batch {batch}; rerun to resume")
+        self.epoch, self.batch = epoch, batch
 
 
 class SequenceData:
@@ -64,12 +74,30 @@ class SequenceData:
         return cls(len(lab), get, np.asarray(labels))
 
 
+LR_SCHEDULES = ("exponential", "step", "cosine", "linear", "constant")
+
+
 @dataclass
 class TrainConfig:
+    """Training settings. Learning-rate schedules (``lr_schedule``), with ``e`` the epoch (0-based) and
+    ``p`` the fraction of all ``epochs`` done at the current batch:
+
+    * ``"exponential"``: ``lr * lr_decay ** e`` (one value per epoch);
+    * ``"step"``: ``lr * lr_decay ** (e // lr_step_epochs)``;
+    * ``"cosine"``: ``lr_min + (lr - lr_min) (1 + cos(pi p)) / 2``, updated every batch;
+    * ``"linear"``: ``lr + (lr_min - lr) p``, updated every batch;
+    * ``"constant"``: ``lr``.
+
+    ``grad_clip``: the gradients' global L2 norm is clipped to this value (None: no clipping).
+    """
+
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-2
-    lr_decay: float = 1.0            # lr of epoch e = lr * lr_decay ** e
+    lr_schedule: str = "exponential"
+    lr_decay: float = 1.0            # exponential / step: factor per epoch / per lr_step_epochs
+    lr_step_epochs: int = 10
+    lr_min: float = 0.0              # cosine / linear: the final learning rate
     weight_decay: float = 0.0
     grad_clip: Optional[float] = None
     loss_mode: str = "last"          # "last" | "window" | "window_mean" (see losses.readout_cross_entropy)
@@ -82,6 +110,45 @@ class TrainConfig:
     ckpt_every: int = 50             # batches between checkpoints (and at every epoch end)
     progress: bool = True
     num_threads: Optional[int] = None
+
+    def __post_init__(self):
+        def positive_int(name):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+        for name in ("epochs", "batch_size", "eval_batch_size", "lr_step_epochs"):
+            positive_int(name)
+        if self.max_batches_per_epoch is not None:
+            positive_int("max_batches_per_epoch")
+        for name, lo in (("lr", 0.0), ("lr_decay", 0.0)):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > lo):
+                raise ValueError(f"{name} must be a finite number > {lo}, got {v!r}")
+        for name in ("lr_min", "weight_decay", "rate_weight", "rate_target"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.loss_mode not in ("last", "window", "window_mean"):
+            raise ValueError(f"loss_mode must be 'last', 'window' or 'window_mean', got {self.loss_mode!r}")
+        positive_int("window")
+
+    def lr_at(self, epoch: int, batch: int = 0, n_batches: int = 1) -> float:
+        """The learning rate of batch ``batch`` (of ``n_batches``) in epoch ``epoch`` (0-based)."""
+        if self.lr_schedule == "exponential":
+            return self.lr * self.lr_decay ** epoch
+        if self.lr_schedule == "step":
+            return self.lr * self.lr_decay ** (epoch // self.lr_step_epochs)
+        if self.lr_schedule == "constant":
+            return self.lr
+        p = min(1.0, (epoch + batch / max(n_batches, 1)) / self.epochs)
+        if self.lr_schedule == "cosine":
+            return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + math.cos(math.pi * p))
+        return self.lr + (self.lr_min - self.lr) * p
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
@@ -111,7 +178,9 @@ def save_checkpoint(path, model: SpikingRNN, **extra) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """Reads a checkpoint written by :func:`save_checkpoint` (tensors and plain Python values only:
+    ``torch.load(weights_only=True)``, so an untrusted file cannot run code)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load_model(path_or_ckpt) -> SpikingRNN:
@@ -144,8 +213,31 @@ def evaluate(model: SpikingRNN, data: SequenceData, batch_size: int = 256, loss_
     return {"acc": n_ok / n, "loss": loss_sum / n, "rate": spikes / max(neuron_steps, 1.0)}
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def format_epoch(rec: dict, epochs: int) -> str:
+    """One terminal line per epoch: training loss / accuracy, validation accuracy, rate, lr, time."""
+    parts = [f"epoch {rec['epoch']}/{epochs}", f"loss {rec['train_loss']:.4f}", f"train acc {rec['train_acc']:.4f}"]
+    if "val_acc" in rec:
+        parts.append(f"val acc {rec['val_acc']:.4f}")
+    parts += [f"rate {rec['train_rate']:.4f}", f"lr {rec.get('lr', float('nan')):.2e}",
+              f"{rec['epoch_wall_s'] / 60:.1f} min"]
+    return " | ".join(parts)
+
+
 class Trainer:
-    """Trains a :class:`SpikingRNN` on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``."""
+    """Trains a :class:`SpikingRNN` on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``.
+
+    Model selection: ``best.pt`` is the epoch with the highest accuracy on ``val`` (data carved from the
+    training set; never the test set); without ``val`` the training accuracy of the epoch is used.
+    With ``ckpt_dir`` the run's history is also written to ``history.json`` and, where matplotlib is
+    installed, its learning curve to ``learning_curve.png`` after every epoch.
+    """
 
     def __init__(self, model: SpikingRNN, train: SequenceData, val: Optional[SequenceData] = None,
                  config: Optional[TrainConfig] = None, ckpt_dir=None, meta: Optional[dict] = None,
@@ -195,9 +287,32 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ training
-    def _set_lr(self):
+    def _set_lr(self, n_batches: int = 1) -> float:
+        lr = self.cfg.lr_at(self.epoch, self.batch, n_batches)
         for g in self.opt.param_groups:
-            g["lr"] = self.cfg.lr * self.cfg.lr_decay ** self.epoch
+            g["lr"] = lr
+        return lr
+
+    @property
+    def selection(self) -> str:
+        """What ``best.pt`` is chosen on: ``"val"`` or ``"train"``."""
+        return "val" if self.val is not None else "train"
+
+    def write_history(self) -> None:
+        """``history.json`` (and ``learning_curve.png`` with matplotlib) in ``ckpt_dir``."""
+        if self.ckpt_dir is None:
+            return
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        doc = {"meta": self.meta, "train_config": dataclasses.asdict(self.cfg), "selection": self.selection,
+               "best_epoch": self.best_epoch, "best_acc": self.best_acc if self.history else None,
+               "steps": self.step, "train_wall_s": self.wall, "epochs": self.history}
+        _write_text_atomic(self.ckpt_dir / "history.json", json.dumps(doc, indent=1))
+        try:
+            from ..plot import learning_curve
+        except ImportError:  # matplotlib is optional
+            return
+        learning_curve(self.history, self.ckpt_dir / "learning_curve.png",
+                       title=str(self.meta.get("title", self.ckpt_dir.name)))
 
     def train_step(self, x, lab, ln) -> tuple[float, int, float, float]:
         cfg = self.cfg
@@ -237,7 +352,6 @@ class Trainer:
             n_batches = min(n_batches, cfg.max_batches_per_epoch)
         while self.epoch < cfg.epochs:
             perm = np.random.default_rng([cfg.seed, self.epoch]).permutation(n)
-            self._set_lr()
             t_ep = time.perf_counter()
             bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
                        disable=not cfg.progress, leave=False)
@@ -245,7 +359,14 @@ class Trainer:
                 idx = perm[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
                 x, lab, ln = self.train.get(idx)
                 t0 = time.perf_counter()
-                loss, ok, spk, ns = self.train_step(x, lab, ln)
+                self._set_lr(n_batches)
+                try:
+                    loss, ok, spk, ns = self.train_step(x, lab, ln)
+                except KeyboardInterrupt:
+                    # the batch in flight is lost; everything before it is saved
+                    bar.close()
+                    self.save()
+                    raise TrainingInterrupted(self.epoch, self.batch) from None
                 self.wall += time.perf_counter() - t0
                 st = self._epoch_stats
                 st["loss"] += loss * len(idx)
@@ -270,7 +391,8 @@ class Trainer:
             rec = {"epoch": self.epoch + 1, "steps": self.step, "train_loss": st["loss"] / max(st["n"], 1),
                    "train_acc": st["ok"] / max(st["n"], 1),
                    "train_rate": st["spikes"] / max(st["neuron_steps"], 1.0),
-                   "epoch_wall_s": time.perf_counter() - t_ep, "train_wall_s": self.wall}
+                   "epoch_wall_s": time.perf_counter() - t_ep, "train_wall_s": self.wall,
+                   "lr": self.opt.param_groups[0]["lr"]}
             if self.val is not None:
                 t0 = time.perf_counter()
                 ev = evaluate(self.model, self.val, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
@@ -289,6 +411,9 @@ class Trainer:
                                     for k, v in self.model.state_dict().items()}
                 self.save("best.pt")
             self.save()
+            self.write_history()
+            if cfg.progress:
+                tqdm.write(format_epoch(rec, cfg.epochs))
             if self.on_epoch is not None:
                 self.on_epoch(rec)
         return self.history
