@@ -235,3 +235,35 @@ def test_lr_schedules_and_config_validation():
                      (dict(lr_min=float("nan")), "lr_min must be"), (dict(loss_mode="first"), "loss_mode must be")):
         with pytest.raises(ValueError, match=msg):
             TrainConfig(**bad)
+
+
+def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):
+    """SIGTERM (or Ctrl-C) mid-epoch: the batch in flight finishes, the checkpoint is written, the command
+    says where it stopped (exit 130); rerunning the command resumes there and says so."""
+    import signal
+    import time
+
+    import ahpsim
+
+    pkg_parent = str(Path(ahpsim.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ahpsim", "train", "memory", "--out", str(out), "--epochs", "2", "--threads", "1",
+           "--batch-size", "8", "--task-opt", "n_train=800", "--task-opt", "n_test=16", "--task-opt", "n_val=16",
+           "--task-opt", "delay=50"]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "last.pt").exists() and time.time() < deadline:  # first checkpoint: 50 batches in
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "rerun to resume" in err and "Traceback" not in err
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["step"] >= 50 and ck["epoch"] == 0
+    r = subprocess.run(cmd + ["--epochs", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming at epoch 1, batch {ck['batch']}" in r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["epochs_done"] == 1
+    r2 = subprocess.run(cmd + ["--epochs", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert "already trained for 1 epochs" in r2.stderr

@@ -13,7 +13,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,36 @@ def evaluate(model: SpikingRNN, data: SequenceData, batch_size: int = 256, loss_
     return {"acc": n_ok / n, "loss": loss_sum / n, "rate": spikes / max(neuron_steps, 1.0)}
 
 
+class _StopOnSignal:
+    """While active (main thread only): the first SIGINT / SIGTERM sets ``requested`` (the caller stops
+    at the next safe point); a second SIGINT raises KeyboardInterrupt. An ignored SIGINT (a background
+    job) stays ignored. Previous handlers are restored on exit."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def _handler(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old = signal.getsignal(sig)
+                if sig == signal.SIGINT and old is signal.SIG_IGN:
+                    continue
+                self._old[sig] = old
+                signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
     with os.fdopen(fd, "w") as f:
@@ -338,7 +370,15 @@ class Trainer:
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
         """Trains until ``cfg.epochs``; with ``max_wall_s`` it stops (checkpointed, ``self.stopped``) once
-        that much wall time has passed in this call."""
+        that much wall time has passed in this call.
+
+        Ctrl-C (SIGINT) or SIGTERM (as batch schedulers send before killing a job) lets the batch in
+        flight finish, writes the checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C
+        interrupts at once (the last checkpoint, at most ``ckpt_every`` batches old, stays)."""
+        with _StopOnSignal() as stop:
+            return self._fit(resume, max_wall_s, stop)
+
+    def _fit(self, resume, max_wall_s, stop) -> list[dict]:
         cfg = self.cfg
         t_start = time.perf_counter()
         self.stopped = False
@@ -360,13 +400,7 @@ class Trainer:
                 x, lab, ln = self.train.get(idx)
                 t0 = time.perf_counter()
                 self._set_lr(n_batches)
-                try:
-                    loss, ok, spk, ns = self.train_step(x, lab, ln)
-                except KeyboardInterrupt:
-                    # the batch in flight is lost; everything before it is saved
-                    bar.close()
-                    self.save()
-                    raise TrainingInterrupted(self.epoch, self.batch) from None
+                loss, ok, spk, ns = self.train_step(x, lab, ln)
                 self.wall += time.perf_counter() - t0
                 st = self._epoch_stats
                 st["loss"] += loss * len(idx)
@@ -378,6 +412,10 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{st['loss'] / st['n']:.3f}", acc=f"{st['ok'] / st['n']:.3f}")
+                if stop.requested:
+                    bar.close()
+                    self.save()
+                    raise TrainingInterrupted(self.epoch, self.batch)
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.batch < n_batches:
                     self.save()
                 if max_wall_s is not None and time.perf_counter() - t_start > max_wall_s and self.batch < n_batches:
