@@ -46,12 +46,31 @@ std::int32_t check_delays(const std::int32_t* d, std::size_t n, std::int32_t uni
   return *mm.second;
 }
 
+// The readout of a layer (w_out [n_out, N], b_out [n_out] or None, kappa [n_out], d_out >= 0); none
+// when w_out is None.
+template <class Real>
+void set_readout(ahpsim::bptt::Layer<Real>& L, const py::object& w_out, const py::object& b_out,
+                 const py::object& kappa, std::int32_t d_out, py::ssize_t N) {
+  if (w_out.is_none()) return;
+  if (!py::isinstance<py::array>(w_out) || py::reinterpret_borrow<py::array>(w_out).ndim() != 2)
+    throw std::invalid_argument("w_out: expected an [n_out, N] array");
+  const py::ssize_t K = py::reinterpret_borrow<py::array>(w_out).shape(0);
+  L.n_out = K;
+  L.w_out = data_of<Real>(w_out, "w_out", {K, N});
+  L.b_out = data_of<Real>(b_out, "b_out", {K});
+  L.kappa = data_of<Real>(kappa, "kappa", {K});
+  if (!L.kappa) throw std::invalid_argument("kappa: required with w_out");
+  if (d_out < 0) throw std::invalid_argument("d_out: must be >= 0, got " + std::to_string(d_out));
+  L.d_out = d_out;
+}
+
 template <class Real>
 void layer_forward(py::object z, py::object v, py::object A, py::object free, py::object alpha, py::object v_th,
                    py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, py::object bias,
                    std::int32_t n_ref, bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec,
                    py::object d_rec, std::int32_t d_rec_uniform, py::object x, py::object w_in, py::object d_in,
-                   std::int32_t d_in_uniform, py::object E, unsigned n_threads) {
+                   std::int32_t d_in_uniform, py::object E, py::object y, py::object w_out, py::object b_out,
+                   py::object kappa, std::int32_t d_out, unsigned n_threads) {
   py::array za = py::reinterpret_borrow<py::array>(z);
   if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
   const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
@@ -98,6 +117,9 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
   }
   L.E = data_of<Real>(E, "E", tbn);
   L.max_delay = max_d;
+  set_readout(L, w_out, b_out, kappa, d_out, N);
+  out.y = data_of<Real>(y, "y", {T, B, static_cast<py::ssize_t>(L.n_out)}, true);
+  if (L.n_out && !out.y) throw std::invalid_argument("y: required with w_out");
   py::gil_scoped_release release;
   ahpsim::bptt::forward(L, out, std::max(1u, n_threads));
 }
@@ -107,7 +129,8 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     py::object alpha, py::object v_th, py::object rho_c, py::object beta_c, py::object rho_a,
                     py::object beta_a, bool reset_zero, bool detach_reset, bool has_ahp, bool has_alif,
                     py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform, int surrogate,
-                    double dampening, double slope, double sigma, unsigned n_threads) {
+                    double dampening, double slope, double sigma, py::object G_rate, py::object Gy, py::object gU,
+                    py::object w_out, py::object kappa, std::int32_t d_out, unsigned n_threads) {
   py::array za = py::reinterpret_borrow<py::array>(z);
   if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
   const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
@@ -150,6 +173,12 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   in.surrogate.dampening = static_cast<Real>(dampening);
   in.surrogate.slope = static_cast<Real>(slope);
   in.surrogate.sigma = static_cast<Real>(sigma);
+  in.G_rate = data_of<Real>(G_rate, "G_rate", n1);
+  set_readout(L, w_out, py::none(), kappa, d_out, N);
+  const std::vector<py::ssize_t> tbk{T, B, static_cast<py::ssize_t>(L.n_out)};
+  in.Gy = data_of<Real>(Gy, "Gy", tbk);
+  in.gU = data_of<Real>(gU, "gU", tbk, true);
+  if (L.n_out && !in.gU) throw std::invalid_argument("gU: required with w_out");
   py::gil_scoped_release release;
   ahpsim::bptt::backward(L, in, gIp, std::max(1u, n_threads));
 }
@@ -186,38 +215,43 @@ void register_training(py::module_& m) {
       [](py::object z, py::object v, py::object A, py::object free, py::object alpha, py::object v_th,
          py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, py::object bias, std::int32_t n_ref,
          bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform,
-         py::object x, py::object w_in, py::object d_in, std::int32_t d_in_uniform, py::object E, unsigned n_threads) {
+         py::object x, py::object w_in, py::object d_in, std::int32_t d_in_uniform, py::object E, py::object y,
+         py::object w_out, py::object b_out, py::object kappa, std::int32_t d_out, unsigned n_threads) {
         auto fn = is_float32(z) ? &layer_forward<float> : &layer_forward<double>;
         fn(z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, bias, n_ref, reset_zero, has_ahp, has_alif,
-           w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, n_threads);
+           w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, y, w_out, b_out, kappa, d_out, n_threads);
       },
       py::kw_only(), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"), py::arg("alpha"), py::arg("v_th"),
       py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"), py::arg("bias"), py::arg("n_ref"),
       py::arg("reset_zero"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"), py::arg("d_rec"),
       py::arg("d_rec_uniform"), py::arg("x"), py::arg("w_in"), py::arg("d_in"), py::arg("d_in_uniform"), py::arg("E"),
-      py::arg("n_threads") = 1,
+      py::arg("y") = py::none(), py::arg("w_out") = py::none(), py::arg("b_out") = py::none(),
+      py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("n_threads") = 1,
       "Forward pass of one recurrent spiking layer over [T, B]: writes the spikes z and, where given (not None), "
       "the voltages v, ALIF thresholds A and non-refractory flags free in place; weights and delays pre-major "
-      "([pre, post])");
+      "([pre, post]); with w_out ([n_out, N]) also the leaky readout y [T, B, n_out]");
   m.def(
       "layer_backward",
       [](py::object gI, py::object G, py::object z, py::object v, py::object A, py::object free, py::object alpha,
          py::object v_th, py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, bool reset_zero,
          bool detach_reset, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec,
-         std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma,
-         unsigned n_threads) {
+         std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma, py::object G_rate,
+         py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, unsigned n_threads) {
         auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
         fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
-           has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, n_threads);
+           has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, G_rate, Gy, gU, w_out, kappa,
+           d_out, n_threads);
       },
       py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
       py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
       py::arg("reset_zero"), py::arg("detach_reset"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"),
       py::arg("d_rec"), py::arg("d_rec_uniform"), py::arg("surrogate"), py::arg("dampening"), py::arg("slope") = 10.0,
-      py::arg("sigma") = 0.5, py::arg("n_threads") = 1,
+      py::arg("sigma") = 0.5, py::arg("G_rate") = py::none(), py::arg("Gy") = py::none(), py::arg("gU") = py::none(),
+      py::arg("w_out") = py::none(), py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("n_threads") = 1,
       "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
-      "(None: zero) and the forward pass's z, v, A (ALIF) and free (n_ref > 0); w_rec and d_rec post-major "
-      "([post, pre], torch's layout)");
+      "(None: zero), G_rate (a per-neuron dL/dz added at every step) and the forward pass's z, v, A (ALIF) and "
+      "free (n_ref > 0); w_rec and d_rec post-major ([post, pre], torch's layout); with a readout (w_out "
+      "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, unsigned n_threads) {

@@ -134,6 +134,9 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
   std::vector<Real> scratch_v(out.v ? 0 : N), scratch_A(out.A || !L.has_alif ? 0 : N);
   std::vector<std::uint8_t> scratch_free(out.free || L.n_ref == 0 ? 0 : N);
   const Real* bias = L.bias ? L.bias : zeros;
+  // readout: its own delay ring [d_out + 1, n_out] and state
+  const std::int64_t K = L.n_out, SO = static_cast<std::int64_t>(L.d_out) + 1;
+  std::vector<Real> ring_out(static_cast<std::size_t>(SO * K), Real(0)), y(static_cast<std::size_t>(K), Real(0));
   for (std::int64_t t = 0; t < T; ++t) {
     for (std::int64_t d = 0; d < S; ++d) slot[d] = ring.data() + ((t + d) % S) * N;
     const std::int64_t row = t * B + b;
@@ -171,6 +174,19 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
       } else {
         const std::int32_t* d = L.d_rec + j * N;
         for (std::int64_t i = 0; i < N; ++i) slot[d[i]][i] += w[i];
+      }
+    }
+    if (K) {  // readout: this step's spikes into its ring, then y[t] = kappa y + (slot + b_out)
+      Real* so = ring_out.data() + ((t + L.d_out) % SO) * K;
+      for (const std::int64_t j : spikes)
+        for (std::int64_t k = 0; k < K; ++k) so[k] += L.w_out[k * N + j];
+      Real* cur = ring_out.data() + (t % SO) * K;
+      Real* yo = out.y + row * K;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const Real I = L.b_out ? cur[k] + L.b_out[k] : cur[k];
+        y[k] = L.kappa[k] * y[k] + I;
+        cur[k] = Real(0);
+        yo[k] = y[k];
       }
     }
   }
@@ -267,6 +283,12 @@ AHPSIM_CLONES void axpy(Real* AHPSIM_RESTRICT h, const Real* AHPSIM_RESTRICT w, 
   for (std::int64_t j = 0; j < n; ++j) h[j] += w[j] * x;
 }
 
+// dst[j] += h[j]
+template <class Real>
+AHPSIM_CLONES void add_to(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_RESTRICT h, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) dst[j] += h[j];
+}
+
 // dst[j] += h[j]; h[j] *= a (the shared-decay accumulator delivered, then carried one step back)
 template <class Real>
 AHPSIM_CLONES void deliver_and_decay(Real* AHPSIM_RESTRICT dst, Real* AHPSIM_RESTRICT h, Real a, std::int64_t n) {
@@ -292,7 +314,7 @@ template <class Real>
 struct BackwardWork {
   std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
   std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
-  std::vector<Real> gv, gc, ga, r, zeros, scratch;  // [N]
+  std::vector<Real> gv, gc, ga, r, zeros, scratch, ext;  // [N]
   std::vector<std::int64_t> rows;
 };
 
@@ -309,10 +331,36 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
   Real* gv = w.gv.data();
   Real* r = w.r.data();
   std::int64_t* rows = w.rows.data();
+  const std::int64_t K = L.n_out;
+  if (K) {  // readout: dL/du[t] = Gy[t] + kappa dL/du[t+1] (u: the readout's input), all steps first
+    std::vector<Real> acc(static_cast<std::size_t>(K), Real(0));
+    for (std::int64_t t = T - 1; t >= 0; --t) {
+      Real* gu = in.gU + (t * B + b) * K;
+      const Real* gy = in.Gy ? in.Gy + (t * B + b) * K : nullptr;
+      for (std::int64_t k = 0; k < K; ++k) {
+        acc[k] = gy ? gy[k] + L.kappa[k] * acc[k] : L.kappa[k] * acc[k];
+        gu[k] = acc[k];
+      }
+    }
+  }
+  // dL/dz[t] from outside the recurrence: G, the rate term and the readout's W_out^T dL/du[t + d_out]
+  const bool external_row = K || in.G_rate;
   for (std::int64_t t = T - 1; t >= 0; --t) {
     const std::int64_t o = (t * B + b) * N;
+    const Real* G = in.G ? in.G + o : w.zeros.data();
+    if (external_row) {
+      Real* e = w.ext.data();
+      std::copy(G, G + N, e);
+      if (in.G_rate) add_to(e, in.G_rate, N);
+      if (K && t + L.d_out < T) {
+        const Real* gu = in.gU + ((t + L.d_out) * B + b) * K;
+        for (std::int64_t k = 0; k < K; ++k)
+          if (gu[k] != Real(0)) axpy(e, L.w_out + k * N, gu[k], N);
+      }
+      G = e;
+    }
     const Surrogate<Real>& su = in.surrogate;
-    step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, in.G ? in.G + o : w.zeros.data(), in.v + o,
+    step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
          L.has_alif ? in.A + o : L.v_th, in.free ? in.free + o : nullptr, in.z + o,
          t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
          L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
@@ -388,7 +436,8 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     BackwardWork<Real> w;
     w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
     w.h.assign(static_cast<std::size_t>(shared_decay ? S * N : 0), Real(0));
-    for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch}) vec->assign(static_cast<std::size_t>(N), Real(0));
+    for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch, &w.ext})
+      vec->assign(static_cast<std::size_t>(N), Real(0));
     w.rows.assign(static_cast<std::size_t>(N), 0);
     for (std::int64_t b = th; b < L.B; b += team)
       backward_trial(L, in, gI, b, max_d, used, shared_decay, step, w);

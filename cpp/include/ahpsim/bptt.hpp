@@ -38,6 +38,13 @@ struct Layer {
   const std::int32_t* d_rec = nullptr;  // [N, N] delays >= 1, or null: all d_rec_uniform
   std::int32_t d_rec_uniform = 1;
   std::int32_t max_delay = 1;           // the largest delay of d_in and d_rec
+  // leaky readout (optional, n_out > 0): y[t] = kappa y[t-1] + (sum_j W_out[k, j] z_j[t - d_out] + b_out),
+  // the spikes delivered by source ascending, as the exported network's readout population
+  std::int64_t n_out = 0;
+  const Real* w_out = nullptr;          // [n_out, N] (torch's layout)
+  const Real* b_out = nullptr;          // [n_out] or null
+  const Real* kappa = nullptr;          // [n_out] readout decay per step
+  std::int32_t d_out = 1;               // >= 0
 };
 
 // Outputs of the forward pass, [T, B, N] each; v, A and free may be null (not kept: inference).
@@ -47,6 +54,7 @@ struct LayerOutputs {
   Real* v = nullptr;             // membrane voltage after the update
   Real* A = nullptr;             // threshold (ALIF)
   std::uint8_t* free = nullptr;  // 1 where the neuron was not refractory
+  Real* y = nullptr;             // [T, B, n_out] readout (Layer::n_out > 0)
 };
 
 // Runs the layer over T steps for all B trials (trials split over n_threads; results do not depend on
@@ -72,6 +80,9 @@ struct Surrogate {
 template <class Real>
 struct LayerGrad {
   const Real* G = nullptr;             // [T, B, N] dL/dz from outside the layer, or null (zero)
+  const Real* G_rate = nullptr;        // [N] dL/dz added at every step and trial (a rate loss), or null
+  const Real* Gy = nullptr;            // [T, B, n_out] dL/dy of the readout (Layer::n_out > 0), or null
+  Real* gU = nullptr;                  // out: [T, B, n_out] dL/d(readout input) (Layer::n_out > 0)
   const Real* z = nullptr;             // [T, B, N] spikes of forward()
   const Real* v = nullptr;             // [T, B, N] voltages of forward()
   const Real* A = nullptr;             // [T, B, N] ALIF thresholds (has_alif), else null
@@ -82,8 +93,9 @@ struct LayerGrad {
   Surrogate<Real> surrogate;
 };
 
-// BPTT of one layer: writes gI [T, B, N] = dL/dI[t] (the gradient of the loss w.r.t. each neuron's
-// input current, which gives every weight and bias gradient by delayed_outer / sums). Trials are
+// BPTT of one layer (and its readout): writes gI [T, B, N] = dL/dI[t] (the gradient of the loss w.r.t. each neuron's
+// input current, which gives every weight and bias gradient by delayed_outer / sums) and, with a
+// readout, gU = dL/d(readout input) (W_out: delayed_outer(z, gU, d_out); b_out: sum of gU). Trials are
 // split over n_threads; each trial's arithmetic is sequential, so results do not depend on n_threads.
 // The recurrent back-projection W^T dL/dI[t] is computed only for the neurons whose surrogate
 // derivative (or reset) is non-zero at step t when all neurons share one membrane decay: then

@@ -51,6 +51,8 @@ __all__ = [
     "LayerConstants",
     "recurrent_layer",
     "recurrent_layer_events",
+    "recurrent_network_events",
+    "ReadoutConstants",
     "leaky_scan",
 ]
 
@@ -625,10 +627,21 @@ def _pre_major_delays(delay) -> tuple:
     return delay.t().to(torch.int32).contiguous().numpy(), 0
 
 
+@dataclass
+class ReadoutConstants:
+    """The leaky readout fused into the C++ layer kernel: ``y[t] = kappa y[t-1] + W_out z[t - delay] + b_out``
+    (``kappa`` [n_out], model dtype; ``delay`` >= 0)."""
+
+    kappa: torch.Tensor
+    delay: int = 1
+
+
 def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec_delay, bias, *,
-                    x=None, W_in=None, in_delay=0, E=None, keep_state: bool = True):
-    """Runs the C++ forward pass; returns (z, v, A, free), each [T, B, N] or None: v, A (ALIF) and free
-    (n_ref > 0) only with ``keep_state`` (the backward pass needs them; inference does not)."""
+                    x=None, W_in=None, in_delay=0, E=None, keep_state: bool = True, W_out=None, b_out=None,
+                    readout: Optional[ReadoutConstants] = None):
+    """Runs the C++ forward pass; returns (z, v, A, free, y): z, v, A, free [T, B, N] (v, A (ALIF) and free
+    (n_ref > 0) only with ``keep_state``: the backward pass needs them, inference does not) and the
+    readout y [T, B, n_out] (with ``W_out``, else None)."""
     from .. import _core
 
     # buffers are pooled only for training (repeated same-shape steps whose page faults matter)
@@ -636,12 +649,18 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
     v_all = BUFFERS.empty((T, B, N), dtype, "cpu", "v") if keep_state else None
     A_all = BUFFERS.empty((T, B, N), dtype, "cpu", "A") if (keep_state and k.has_alif) else None
     free_all = BUFFERS.empty((T, B, N), torch.uint8, "cpu", "free") if (keep_state and k.n_ref) else None
+    y = None if W_out is None else torch.empty(T, B, W_out.shape[0], dtype=dtype)
     d_rec, d_rec_u = _pre_major_delays(rec_delay)
     d_in, d_in_u = _pre_major_delays(in_delay)
 
-    def vec(t):
-        return t.detach().to(dtype).expand(N).contiguous().numpy()
+    def vec(t, n=N):
+        return t.detach().to(dtype).expand(n).contiguous().numpy()
 
+    ro = {}
+    if W_out is not None:
+        K = W_out.shape[0]
+        ro = dict(y=y.numpy(), w_out=W_out.detach().to(dtype).contiguous().numpy(),
+                  b_out=None if b_out is None else vec(b_out, K), kappa=vec(readout.kappa, K), d_out=int(readout.delay))
     _core.layer_forward(
         z=z_all.numpy(), v=_np(v_all), A=_np(A_all), free=_np(free_all),
         alpha=vec(k.alpha), v_th=vec(k.v_th), rho_c=vec(k.rho_c), beta_c=vec(k.beta_c), rho_a=vec(k.rho_a),
@@ -650,8 +669,8 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
         w_rec=W_rec.detach().t().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_rec_u,
         x=None if x is None else x.detach().contiguous().numpy(),
         w_in=None if W_in is None else W_in.detach().t().contiguous().numpy(), d_in=d_in, d_in_uniform=d_in_u,
-        E=None if E is None else E.detach().contiguous().numpy(), n_threads=torch.get_num_threads())
-    return z_all, v_all, A_all, free_all
+        E=None if E is None else E.detach().contiguous().numpy(), n_threads=torch.get_num_threads(), **ro)
+    return z_all, v_all, A_all, free_all, y
 
 
 def _surrogate_code(sur: Surrogate):
@@ -667,9 +686,21 @@ def _surrogate_code(sur: Surrogate):
     return None
 
 
-def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, W_rec, rec_delay):
-    """dL/dI [T, B, N] by the C++ BPTT (``_core.layer_backward``); None when the surrogate is not one it
-    knows (then :func:`_input_current_grad` computes it)."""
+def _split_rate_grad(G):
+    """``(dense, per_neuron)``: a gradient [T, B, N] that is one [N] vector broadcast over steps and trials
+    (what a firing-rate loss sends back) is passed to the kernel as that vector, without materializing it."""
+    if G is None:
+        return None, None
+    if G.dim() == 3 and G.stride(0) == 0 and G.stride(1) == 0:
+        return None, G[0, 0].contiguous()
+    return G.contiguous(), None
+
+
+def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, W_rec, rec_delay, *,
+                               Gy=None, W_out=None, readout: Optional[ReadoutConstants] = None):
+    """dL/dI [T, B, N] by the C++ BPTT (``_core.layer_backward``), and with a readout also dL/du
+    [T, B, n_out] (u: the readout's input), as ``(gI, gU)``; None when the surrogate is not one the C++
+    backward knows (then :func:`_input_current_grad` computes it)."""
     from .. import _core
 
     code = _surrogate_code(k.surrogate)
@@ -679,21 +710,30 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
     dtype = z_all.dtype
     gI = BUFFERS.empty((T, B, N), dtype, "cpu", "grad")
 
-    def vec(t):
-        return t.detach().to(dtype).expand(N).contiguous().numpy()
+    def vec(t, n=N):
+        return t.detach().to(dtype).expand(n).contiguous().numpy()
 
     if isinstance(rec_delay, int):
         d_rec, d_u = None, rec_delay
     else:
         d_rec, d_u = rec_delay.to(torch.int32).contiguous().numpy(), 1
+    G_dense, G_rate = _split_rate_grad(G)
+    ro, gU = {}, None
+    if W_out is not None:
+        K = W_out.shape[0]
+        gU = torch.empty(T, B, K, dtype=dtype)
+        ro = dict(Gy=None if Gy is None else Gy.detach().to(dtype).contiguous().numpy(), gU=gU.numpy(),
+                  w_out=W_out.detach().to(dtype).contiguous().numpy(), kappa=vec(readout.kappa, K),
+                  d_out=int(readout.delay))
     _core.layer_backward(
-        gI=gI.numpy(), G=None if G is None else G.detach().contiguous().numpy(), z=z_all.numpy(), v=v_all.numpy(),
+        gI=gI.numpy(), G=_np(G_dense), G_rate=_np(G_rate), z=z_all.numpy(), v=v_all.numpy(),
         A=_np(A_all), free=_np(free_all), alpha=vec(k.alpha), v_th=vec(k.v_th), rho_c=vec(k.rho_c),
         beta_c=vec(k.beta_c), rho_a=vec(k.rho_a), beta_a=vec(k.beta_a), reset_zero=k.reset == "zero",
         detach_reset=bool(k.detach_reset), has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
         w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
-        dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads())
-    return gI
+        dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads(),
+        **ro)
+    return gI, gU
 
 
 def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay) -> torch.Tensor:
@@ -709,36 +749,55 @@ def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay) -> torch.Tensor:
     return out.t()
 
 
-class _EventLayerFn(torch.autograd.Function):
-    """Recurrent layer driven by input events through delayed input synapses, as the exported kernel
-    network: forward in C++ (``_core.layer_forward``), BPTT by :func:`_input_current_grad`, weight
-    gradients spike-sparse (``_core.delayed_outer``)."""
+class _EventNetworkFn(torch.autograd.Function):
+    """Recurrent layer driven by input events through delayed input synapses, with an optional leaky
+    readout, as the exported kernel network computes it: forward in C++ (``_core.layer_forward``), BPTT
+    in C++ (``_core.layer_backward``; the torch recursion :func:`_input_current_grad` for other
+    surrogates), weight gradients spike-sparse (``_core.delayed_outer``)."""
 
     @staticmethod
-    def forward(ctx, x, W_in, W_rec, bias, k: LayerConstants, in_delay, rec_delay, keep_state):
+    def forward(ctx, x, W_in, W_rec, bias, W_out, b_out, k: LayerConstants, readout, in_delay, rec_delay,
+                keep_state):
         T, B, _ = x.shape
         N = W_rec.shape[0]
-        z_all, v_all, A_all, free_all = _kernel_forward(k, T, B, N, x.dtype, W_rec, rec_delay,
-                                                        bias if bias.numel() else None, x=x, W_in=W_in,
-                                                        in_delay=in_delay, keep_state=keep_state)
-        ctx.k, ctx.in_delay, ctx.rec_delay = k, in_delay, rec_delay
-        ctx.has_bias = bias.numel() > 0
-        ctx.save_for_backward(x, W_in, W_rec, z_all, v_all, A_all, free_all)
-        return z_all
+        has_ro = W_out.numel() > 0
+        z_all, v_all, A_all, free_all, y = _kernel_forward(
+            k, T, B, N, x.dtype, W_rec, rec_delay, bias if bias.numel() else None, x=x, W_in=W_in,
+            in_delay=in_delay, keep_state=keep_state, W_out=W_out if has_ro else None,
+            b_out=b_out if b_out.numel() else None, readout=readout)
+        ctx.k, ctx.readout, ctx.in_delay, ctx.rec_delay = k, readout, in_delay, rec_delay
+        ctx.has_bias, ctx.has_ro, ctx.has_b_out = bias.numel() > 0, has_ro, b_out.numel() > 0
+        ctx.save_for_backward(x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all)
+        if y is None:
+            y = x.new_zeros(T, B, 0)
+        return z_all, y
 
     @staticmethod
-    def backward(ctx, G):
-        x, W_in, W_rec, z_all, v_all, A_all, free_all = ctx.saved_tensors
+    def backward(ctx, G, Gy):
+        x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all = ctx.saved_tensors
         k: LayerConstants = ctx.k
         T, B, N = z_all.shape
-        gI = _kernel_input_current_grad(k, G, z_all, v_all, A_all, free_all, W_rec, ctx.rec_delay)
-        if gI is None:  # a surrogate the C++ backward does not know: the same BPTT in torch operations
+        gU = None
+        res = _kernel_input_current_grad(k, G, z_all, v_all, A_all, free_all, W_rec, ctx.rec_delay,
+                                         Gy=Gy if ctx.has_ro else None, W_out=W_out if ctx.has_ro else None,
+                                         readout=ctx.readout)
+        if res is not None:
+            gI, gU = res
+        else:  # a surrogate the C++ backward does not know: the same BPTT in torch operations
+            if ctx.has_ro:
+                gU = _leaky_scan_grad(Gy, ctx.readout.kappa) if Gy is not None else torch.zeros(
+                    T, B, W_out.shape[0], dtype=z_all.dtype)
+                d = ctx.readout.delay
+                Gr = torch.zeros_like(z_all)
+                if d < T:
+                    Gr[: T - d] = gU[d:] @ W_out
+                G = Gr if G is None else G + Gr
             if isinstance(ctx.rec_delay, int):
                 Ws = [W_rec]
             else:
                 Ws = [W_rec * (ctx.rec_delay == d) for d in k.delays]
             gI = _input_current_grad(k, G, z_all, v_all, A_all, free_all, Ws)
-        gx = gW_in = gW_rec = gbias = None
+        gx = gW_in = gW_rec = gbias = gW_out = gb_out = None
         if ctx.needs_input_grad[0]:  # x[t] enters I[t + d]
             gx = torch.zeros_like(x)
             in_delay = ctx.in_delay
@@ -753,7 +812,34 @@ class _EventLayerFn(torch.autograd.Function):
             gW_rec = _delayed_outer(z_all, gI, ctx.rec_delay)
         if ctx.has_bias and ctx.needs_input_grad[3]:
             gbias = gI.sum((0, 1))
-        return gx, gW_in, gW_rec, gbias, None, None, None, None
+        if ctx.has_ro and ctx.needs_input_grad[4]:
+            gW_out = _delayed_outer(z_all, gU, ctx.readout.delay)
+        if ctx.has_ro and ctx.has_b_out and ctx.needs_input_grad[5]:
+            gb_out = gU.sum((0, 1))
+        return gx, gW_in, gW_rec, gbias, gW_out, gb_out, None, None, None, None, None
+
+
+def _leaky_scan_grad(gy: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+    """``gu[t] = gy[t] + kappa gu[t+1]`` along dim 0 (the adjoint of :func:`leaky_scan`)."""
+    gu = torch.empty_like(gy)
+    acc = None
+    for t in range(gy.shape[0] - 1, -1, -1):
+        acc = gy[t] if acc is None else gy[t] + kappa * acc
+        gu[t] = acc
+    return gu
+
+
+def _check_event_args(x, W_in, W_rec, k, in_delay, rec_delay):
+    if k.surrogate is None:
+        k.surrogate = Triangle()
+    if not _kernel_ok(x, k):
+        raise ValueError("the C++ layer kernel runs on CPU float32/float64 tensors with a non-smooth surrogate")
+    for name, d, shape, lo in (("in_delay", in_delay, W_in.shape, 0), ("rec_delay", rec_delay, W_rec.shape, 1)):
+        if isinstance(d, int):
+            if d < lo:
+                raise ValueError(f"{name} must be >= {lo}, got {d}")
+        elif tuple(d.shape) != tuple(shape) or int(d.min()) < lo:
+            raise ValueError(f"{name}: expected ints >= {lo} of shape {tuple(shape)}")
 
 
 def recurrent_layer_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Tensor, k: LayerConstants,
@@ -766,21 +852,33 @@ def recurrent_layer_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Ten
     weights. CPU float32/float64 with a Heaviside forward pass (else use :func:`recurrent_layer`).
     Returns spikes [T, B, N]; gradients flow to ``x``, the weights and ``bias``.
     """
-    if k.surrogate is None:
-        k.surrogate = Triangle()
-    if not _kernel_ok(x, k):
-        raise ValueError("recurrent_layer_events runs on CPU float32/float64 tensors with a non-smooth surrogate")
-    for name, d, shape, lo in (("in_delay", in_delay, W_in.shape, 0), ("rec_delay", rec_delay, W_rec.shape, 1)):
-        if isinstance(d, int):
-            if d < lo:
-                raise ValueError(f"{name} must be >= {lo}, got {d}")
-        elif tuple(d.shape) != tuple(shape) or int(d.min()) < lo:
-            raise ValueError(f"{name}: expected ints >= {lo} of shape {tuple(shape)}")
+    return recurrent_network_events(x, W_in, W_rec, k, bias, in_delay=in_delay, rec_delay=rec_delay)[0]
+
+
+def recurrent_network_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Tensor, k: LayerConstants,
+                             bias: Optional[torch.Tensor] = None, W_out: Optional[torch.Tensor] = None,
+                             b_out: Optional[torch.Tensor] = None, readout: Optional[ReadoutConstants] = None,
+                             in_delay=0, rec_delay=1):
+    """:func:`recurrent_layer_events` with the leaky readout fused into the kernel: returns ``(z, y)``,
+    spikes [T, B, N] and readout ``y[t] = kappa y[t-1] + W_out z[t - readout.delay] + b_out`` [T, B, n_out]
+    (``W_out`` [n_out, N]; without it ``y`` is [T, B, 0]). A loss on ``z`` that is one value per neuron
+    broadcast over time and trials (a firing-rate loss through ``z.sum((0, 1))``) reaches the kernel as
+    that vector, without a [T, B, N] gradient tensor."""
+    _check_event_args(x, W_in, W_rec, k, in_delay, rec_delay)
+    if W_out is not None:
+        if readout is None:
+            raise ValueError("readout: ReadoutConstants required with W_out")
+        if W_out.dim() != 2 or W_out.shape[1] != W_rec.shape[0]:
+            raise ValueError(f"W_out: expected [n_out, {W_rec.shape[0]}], got {tuple(W_out.shape)}")
+        if int(readout.delay) < 0:
+            raise ValueError(f"readout.delay must be >= 0, got {readout.delay}")
     b = bias if bias is not None else x.new_zeros(0)
+    Wo = W_out if W_out is not None else x.new_zeros(0, W_rec.shape[0])
+    bo = b_out if b_out is not None else x.new_zeros(0)
     # the state for the backward pass is kept only when a gradient can be asked for
     keep_state = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, W_in, W_rec, bias))
-    return _EventLayerFn.apply(x, W_in, W_rec, b, k, in_delay, rec_delay, keep_state)
+        t is not None and t.requires_grad for t in (x, W_in, W_rec, bias, W_out, b_out))
+    return _EventNetworkFn.apply(x, W_in, W_rec, b, Wo, bo, k, readout, in_delay, rec_delay, keep_state)
 
 
 class _LeakyScanFn(torch.autograd.Function):

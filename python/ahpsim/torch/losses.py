@@ -47,7 +47,9 @@ def readout_cross_entropy(y: torch.Tensor, labels: torch.Tensor, mode: str = "la
 def spike_rate(z: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-neuron firing rate (spikes per step) averaged over batch and (valid) time: [N]."""
     if lengths is None:
-        return z.mean((0, 1))
+        # sum, then scale the [N] result: the gradient stays one broadcast [N] vector (the layer kernel
+        # takes it as such instead of a [B, T, N] tensor)
+        return z.sum((0, 1)) * (1.0 / (z.shape[0] * z.shape[1]))
     T = z.shape[1]
     m = (torch.arange(T, device=z.device)[None] < lengths.to(z.device)[:, None]).to(z.dtype)
     return (z * m[:, :, None]).sum((0, 1)) / m.sum().clamp(min=1)

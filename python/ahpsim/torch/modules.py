@@ -306,9 +306,11 @@ class SpikingRNN(nn.Module):
         W_in, W_rec, W_out = self.effective_weights()
         k = self.layer_constants()
         if self.backend == "kernel" or (self.backend == "auto" and F._kernel_ok(x_tm, k)):
-            # the C++ layer kernel: the exported network's arithmetic, spike-sparse
-            z = F.recurrent_layer_events(x_tm.contiguous(), W_in, W_rec, k, self.bias,
-                                         _delay_arg(self.in_delay), _delay_arg(self.rec_delay))
+            # the C++ layer kernel with the readout fused: the exported network's arithmetic, spike-sparse
+            z, y = F.recurrent_network_events(x_tm.contiguous(), W_in, W_rec, k, self.bias, W_out, self.b_out,
+                                              F.ReadoutConstants(self.kappa(), self.out_delay),
+                                              _delay_arg(self.in_delay), _delay_arg(self.rec_delay))
+            return RNNOutput(y.transpose(0, 1), z.transpose(0, 1))
         else:
             E = self.input_current(x_tm, W_in).contiguous()
             if len(k.delays) == 1:
