@@ -56,7 +56,7 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="network option, e.g. n_lif=100, tau_ahp=500 (repeatable)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds a checkpoint")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch stays)")
     p.set_defaults(func=train_command)
     return p
 
@@ -94,7 +94,8 @@ def train_command(args) -> int:
         ("lr_decay", args.lr_decay), ("lr_step_epochs", args.lr_step_epochs), ("lr_min", args.lr_min),
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
         ("rate_weight", args.rate_weight), ("rate_target", args.rate_target)) if val is not None}
-    cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress)
+    cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
+                              log_epochs=True)
     cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
     out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt),

@@ -110,7 +110,8 @@ class TrainConfig:
     eval_batch_size: int = 256
     max_batches_per_epoch: Optional[int] = None
     ckpt_every: int = 50             # batches between checkpoints (and at every epoch end)
-    progress: bool = True
+    progress: bool = True            # progress bar per epoch
+    log_epochs: Optional[bool] = None  # one line per epoch on the terminal (None: with the progress bar)
     num_threads: Optional[int] = None
 
     def __post_init__(self):
@@ -450,7 +451,7 @@ class Trainer:
                 self.save("best.pt")
             self.save()
             self.write_history()
-            if cfg.progress:
+            if cfg.progress if cfg.log_epochs is None else cfg.log_epochs:
                 tqdm.write(format_epoch(rec, cfg.epochs))
             if self.on_epoch is not None:
                 self.on_epoch(rec)
