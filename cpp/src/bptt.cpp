@@ -23,6 +23,17 @@ AHPSIM_CLONES void add_scaled(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_REST
   }
 }
 
+// Indices of the non-zero entries of x (branch-free compaction); returns their count.
+template <class Real>
+std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
+  std::int64_t k = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    rows[k] = i;
+    k += x[i] != Real(0);
+  }
+  return k;
+}
+
 // One step of all N neurons of one trial, in the float engine's order (models.hpp):
 //   I = (slot + E) + bias;  c = rho_c c + beta_c z';  a = rho_a a + z';  A = v_th + beta_a a
 //   v = ((alpha v + I) - c) - v_th z'      or (reset to zero)  ((alpha v) (1 - z') + I) - c
@@ -128,8 +139,7 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
   std::vector<Real> v(N, Real(0)), c(N, Real(0)), a(N, Real(0)), zp(N, Real(0));
   std::vector<std::int32_t> r(N, 0);
   std::vector<Real*> slot(S);  // slot[d]: the ring slot integrated d steps from now
-  std::vector<std::int64_t> spikes;
-  spikes.reserve(static_cast<std::size_t>(N));
+  std::vector<std::int64_t> spike_buf(static_cast<std::size_t>(N));
   // outputs the caller does not keep (inference) are written to one step's scratch instead
   std::vector<Real> scratch_v(out.v ? 0 : N), scratch_A(out.A || !L.has_alif ? 0 : N);
   std::vector<std::uint8_t> scratch_free(out.free || L.n_ref == 0 ? 0 : N);
@@ -164,10 +174,10 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
          L.rho_c, L.beta_c, L.rho_a, L.beta_a, L.n_ref, out.z + o, out.v ? out.v + o : scratch_v.data(),
          out.A ? out.A + o : scratch_A.data(), out.free ? out.free + o : scratch_free.data());
     // this step's spikes into the ring, sources ascending
-    spikes.clear();
-    for (std::int64_t j = 0; j < N; ++j)
-      if (zp[j] != Real(0)) spikes.push_back(j);
-    for (const std::int64_t j : spikes) {
+    const std::int64_t n_spikes = nonzero_rows(zp.data(), N, spike_buf.data());
+    const std::int64_t* spikes = spike_buf.data();
+    for (std::int64_t s_ = 0; s_ < n_spikes; ++s_) {
+      const std::int64_t j = spikes[s_];
       const Real* w = L.w_rec + j * N;
       if (!L.d_rec) {
         add_scaled(slot[L.d_rec_uniform], w, Real(1), N);
@@ -178,8 +188,8 @@ void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t
     }
     if (K) {  // readout: this step's spikes into its ring, then y[t] = kappa y + (slot + b_out)
       Real* so = ring_out.data() + ((t + L.d_out) % SO) * K;
-      for (const std::int64_t j : spikes)
-        for (std::int64_t k = 0; k < K; ++k) so[k] += L.w_out[k * N + j];
+      for (std::int64_t s_ = 0; s_ < n_spikes; ++s_)
+        for (std::int64_t k = 0; k < K; ++k) so[k] += L.w_out[k * N + spikes[s_]];
       Real* cur = ring_out.data() + (t % SO) * K;
       Real* yo = out.y + row * K;
       for (std::int64_t k = 0; k < K; ++k) {
@@ -221,10 +231,12 @@ inline Real pseudo_derivative(Real damp, Real slope, Real sigma, Real x) {
 // slot: dL/dz[t] from the future (cleared); G: from outside the layer; v, A (or v_th), fr, z: step t
 // of the forward pass; vp: v[t-1]; prev: dL/dz[t-1] (a scratch row at t = 0); gI: out, dL/dI[t].
 // LIF neurons (beta_c = beta_a = 0) get exact zeros from the AHP and ALIF terms.
-template <SurrogateKind K, bool Zero, bool Ref, class Real>
+// inv_A: 1 / v_th per neuron (fixed thresholds; then A is v_th) or null (ALIF: 1 / A[t] computed here).
+template <SurrogateKind K, bool Zero, bool Ref, bool Alif, class Real>
 AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sigma, Real* AHPSIM_RESTRICT slot,
                                  const Real* AHPSIM_RESTRICT G, const Real* AHPSIM_RESTRICT v,
-                                 const Real* AHPSIM_RESTRICT A, const std::uint8_t* AHPSIM_RESTRICT fr,
+                                 const Real* AHPSIM_RESTRICT A, const Real* AHPSIM_RESTRICT inv_A,
+                                 const std::uint8_t* AHPSIM_RESTRICT fr,
                                  const Real* AHPSIM_RESTRICT z, const Real* AHPSIM_RESTRICT vp,
                                  Real* AHPSIM_RESTRICT prev, Real* AHPSIM_RESTRICT gI,
                                  const Real* AHPSIM_RESTRICT alpha, const Real* AHPSIM_RESTRICT vth,
@@ -235,7 +247,7 @@ AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sig
   for (std::int64_t i = 0; i < n; ++i) {
     const Real gz = slot[i] + G[i];
     slot[i] = Real(0);
-    const Real inv = Real(1) / A[i];
+    const Real inv = Alif ? Real(1) / A[i] : inv_A[i];
     Real psi = pseudo_derivative<K>(damp, slope, sigma, (v[i] - A[i]) * inv);
     if constexpr (Ref) psi *= static_cast<Real>(fr[i]);
     const Real dzdv = psi * inv;
@@ -258,22 +270,27 @@ AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sig
 
 template <class Real>
 using BackwardStepFn = void (*)(std::int64_t, Real, Real, Real, Real*, const Real*, const Real*, const Real*,
-                                const std::uint8_t*, const Real*, const Real*, Real*, Real*, const Real*, const Real*,
+                                const Real*, const std::uint8_t*, const Real*, const Real*, Real*, Real*, const Real*, const Real*,
                                 const Real*, const Real*, const Real*, const Real*, Real, Real, Real*, Real*, Real*,
                                 Real*);
 
+template <SurrogateKind K, bool Alif, class Real>
+BackwardStepFn<Real> pick_backward_step_ka(bool zero, bool ref) {
+  if (zero) return ref ? &backward_step<K, true, true, Alif, Real> : &backward_step<K, true, false, Alif, Real>;
+  return ref ? &backward_step<K, false, true, Alif, Real> : &backward_step<K, false, false, Alif, Real>;
+}
+
 template <SurrogateKind K, class Real>
-BackwardStepFn<Real> pick_backward_step_k(bool zero, bool ref) {
-  if (zero) return ref ? &backward_step<K, true, true, Real> : &backward_step<K, true, false, Real>;
-  return ref ? &backward_step<K, false, true, Real> : &backward_step<K, false, false, Real>;
+BackwardStepFn<Real> pick_backward_step_k(bool zero, bool ref, bool alif) {
+  return alif ? pick_backward_step_ka<K, true, Real>(zero, ref) : pick_backward_step_ka<K, false, Real>(zero, ref);
 }
 
 template <class Real>
-BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref) {
+BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref, bool alif) {
   switch (k) {
-    case SurrogateKind::Triangle: return pick_backward_step_k<SurrogateKind::Triangle, Real>(zero, ref);
-    case SurrogateKind::FastSigmoid: return pick_backward_step_k<SurrogateKind::FastSigmoid, Real>(zero, ref);
-    default: return pick_backward_step_k<SurrogateKind::Gaussian, Real>(zero, ref);
+    case SurrogateKind::Triangle: return pick_backward_step_k<SurrogateKind::Triangle, Real>(zero, ref, alif);
+    case SurrogateKind::FastSigmoid: return pick_backward_step_k<SurrogateKind::FastSigmoid, Real>(zero, ref, alif);
+    default: return pick_backward_step_k<SurrogateKind::Gaussian, Real>(zero, ref, alif);
   }
 }
 
@@ -298,23 +315,12 @@ AHPSIM_CLONES void deliver_and_decay(Real* AHPSIM_RESTRICT dst, Real* AHPSIM_RES
   }
 }
 
-// Indices of the non-zero entries of x (branch-free compaction); returns their count.
-template <class Real>
-std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
-  std::int64_t k = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    rows[k] = i;
-    k += x[i] != Real(0);
-  }
-  return k;
-}
-
 // Per-thread work space of the backward pass (one trial at a time).
 template <class Real>
 struct BackwardWork {
   std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
   std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
-  std::vector<Real> gv, gc, ga, r, zeros, scratch, ext;  // [N]
+  std::vector<Real> gv, gc, ga, r, zeros, scratch, ext, inv_vth;  // [N]
   std::vector<std::int64_t> rows;
 };
 
@@ -361,7 +367,7 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     }
     const Surrogate<Real>& su = in.surrogate;
     step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
-         L.has_alif ? in.A + o : L.v_th, in.free ? in.free + o : nullptr, in.z + o,
+         L.has_alif ? in.A + o : L.v_th, w.inv_vth.data(), in.free ? in.free + o : nullptr, in.z + o,
          t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
          L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
     if (t == 0) break;
@@ -431,13 +437,16 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
   for (std::int64_t i = 1; i < N; ++i) shared_decay = shared_decay && L.alpha[i] == L.alpha[0];
   const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
-  const BackwardStepFn<Real> step = pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, in.free != nullptr);
+  const BackwardStepFn<Real> step =
+      pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, in.free != nullptr, L.has_alif);
   parallel(team, [&](unsigned th) {
     BackwardWork<Real> w;
     w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
     w.h.assign(static_cast<std::size_t>(shared_decay ? S * N : 0), Real(0));
     for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch, &w.ext})
       vec->assign(static_cast<std::size_t>(N), Real(0));
+    w.inv_vth.resize(static_cast<std::size_t>(N));
+    for (std::int64_t i = 0; i < N; ++i) w.inv_vth[i] = Real(1) / L.v_th[i];
     w.rows.assign(static_cast<std::size_t>(N), 0);
     for (std::int64_t b = th; b < L.B; b += team)
       backward_trial(L, in, gI, b, max_d, used, shared_decay, step, w);
