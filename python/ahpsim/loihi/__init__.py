@@ -25,6 +25,8 @@ from .network import (
 )
 from .quantize import (QuantizationOverflowWarning, QuantizationReport, QuantizedNetwork, decay_from_tau, quantize,
                        split_weights)
+from .nxsdk import (NXSDK_SMNIST_CHIP_ERRORS, SMNIST_V25_94PER, load_nxsdk_smnist, load_nxsdk_smnist_weights,
+                    nxsdk_smnist_answer, nxsdk_smnist_chip_images)
 from .resources import estimate_resources
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "InputGroup",
     "LoihiNetwork",
     "LoihiResult",
+    "NXSDK_SMNIST_CHIP_ERRORS",
+    "SMNIST_V25_94PER",
     "QuantizationOverflowWarning",
     "QuantizationReport",
     "QuantizedNetwork",
@@ -42,6 +46,10 @@ __all__ = [
     "estimate_resources",
     "lava_dense_weights",
     "limits",
+    "load_nxsdk_smnist",
+    "load_nxsdk_smnist_weights",
+    "nxsdk_smnist_answer",
+    "nxsdk_smnist_chip_images",
     "quantize",
     "split_weights",
 ]

@@ -1,0 +1,82 @@
+"""The authors' Loihi sMNIST network (weights v25_94per) on ahpsim's integer engine: its answers on the
+chip's 200 test images against the chip's, its accuracy on all 10,000 MNIST test images, and engine
+speed (images per second, one and two threads, voltages recorded only for the outputs' decoding)
+against the chip's 13.99 ms per image.
+
+    PYTHONPATH=python python benchmarks/bench_loihi_nxsdk.py --root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ahpsim import datasets as D
+from ahpsim.loihi import (NXSDK_SMNIST_CHIP_ERRORS, load_nxsdk_smnist, nxsdk_smnist_answer,
+                          nxsdk_smnist_chip_images)
+
+CHIP_MS_PER_IMAGE = 13.99  # the paper, one Loihi 1 chip
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    ap.add_argument("--n-test", type=int, default=10000, help="test images for the accuracy (default: all)")
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--out", default="benchmarks/results/loihi_nxsdk.json")
+    args = ap.parse_args(argv)
+    root = Path(args.root)
+    net = load_nxsdk_smnist(root / "loihi_smnist_v25_94per", download=False)
+    xt, yt = D.load_mnist(root, "test", download=False)
+    res = {"machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+
+    sel = nxsdk_smnist_chip_images()
+    X = D.threshold_crossing_encode(xt[sel].reshape(-1, 784))
+    net.reset_state()
+    pred = nxsdk_smnist_answer(net.run(inputs={"x": X}, n_threads=2))
+    errors = [(int(yt[sel][i]), int(pred[i])) for i in range(len(sel)) if pred[i] != yt[sel][i]]
+    res["chip_images"] = {"n": len(sel), "accuracy": float((pred == yt[sel]).mean()), "errors": errors,
+                          "equal_to_chip": tuple(errors) == NXSDK_SMNIST_CHIP_ERRORS}
+    print(json.dumps(res["chip_images"]), flush=True)
+
+    n = min(args.n_test, len(yt))
+    ok = 0
+    spikes = 0.0
+    for s in range(0, n, args.batch):
+        X = D.threshold_crossing_encode(xt[s:s + args.batch].reshape(-1, 784))
+        net.reset_state()
+        r = net.run(inputs={"x": X}, n_threads=2)
+        ok += int((nxsdk_smnist_answer(r) == yt[s:s + args.batch]).sum())
+        spikes += (r.rate("lif") * 140 + r.rate("ahp.soma") * 100) / 240 * len(X)
+    res["test_set"] = {"n": n, "accuracy": ok / n, "spikes_per_neuron_step": spikes / n}
+    print(json.dumps(res["test_set"]), flush=True)
+
+    X = D.threshold_crossing_encode(xt[:200].reshape(-1, 784))
+    speed = {}
+    for threads in (1, 2):
+        times = []
+        for _ in range(3):
+            net.reset_state()
+            t0 = time.perf_counter()
+            net.run(inputs={"x": X}, n_threads=threads, record_uv=False)
+            times.append(time.perf_counter() - t0)
+        t = sorted(times)[1]
+        speed[threads] = {"images_per_s": len(X) / t, "ms_per_image": 1e3 * t / len(X),
+                          "vs_chip": CHIP_MS_PER_IMAGE / (1e3 * t / len(X))}
+    res["speed_no_recording"] = speed
+    res["chip_ms_per_image"] = CHIP_MS_PER_IMAGE
+    print(json.dumps(speed), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
