@@ -230,9 +230,10 @@ inline Real pseudo_derivative(Real damp, Real slope, Real sigma, Real x) {
 //   r = gv - a0 gv' (what the shared-decay recurrence h[t] = W^T r[t] + a0 h[t+1] needs)
 // slot: dL/dz[t] from the future (cleared); G: from outside the layer; v, A (or v_th), fr, z: step t
 // of the forward pass; vp: v[t-1]; prev: dL/dz[t-1] (a scratch row at t = 0); gI: out, dL/dI[t].
-// LIF neurons (beta_c = beta_a = 0) get exact zeros from the AHP and ALIF terms.
-// inv_A: 1 / v_th per neuron (fixed thresholds; then A is v_th) or null (ALIF: 1 / A[t] computed here).
-template <SurrogateKind K, bool Zero, bool Ref, bool Alif, class Real>
+// LIF neurons (beta_c = beta_a = 0) get exact zeros from the AHP and ALIF terms; layers without AHP
+// (ALIF) neurons skip those terms (Ahp, Alif). inv_A: 1 / v_th per neuron (fixed thresholds; then A is
+// v_th); with Alif, 1 / A[t] is computed here.
+template <SurrogateKind K, bool Zero, bool Ref, bool Ahp, bool Alif, class Real>
 AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sigma, Real* AHPSIM_RESTRICT slot,
                                  const Real* AHPSIM_RESTRICT G, const Real* AHPSIM_RESTRICT v,
                                  const Real* AHPSIM_RESTRICT A, const Real* AHPSIM_RESTRICT inv_A,
@@ -251,7 +252,6 @@ AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sig
     Real psi = pseudo_derivative<K>(damp, slope, sigma, (v[i] - A[i]) * inv);
     if constexpr (Ref) psi *= static_cast<Real>(fr[i]);
     const Real dzdv = psi * inv;
-    const Real dzdA = -dzdv * v[i] * inv;
     const Real q = gz * dzdv;
     const Real m = Zero ? alpha[i] * (Real(1) - z[i]) : alpha[i];
     const Real g_next = gv[i];
@@ -259,12 +259,20 @@ AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sig
     r[i] = g - a0 * g_next;
     gv[i] = g;
     gI[i] = g;
-    const Real c = rho_c[i] * gc[i] - g;
-    gc[i] = c;
-    const Real ad = rho_a[i] * ga[i] + beta_a[i] * (gz * dzdA);
-    ga[i] = ad;
+    Real own = Real(0);  // what the neuron sends to dL/dz[t-1] through c and a
+    if constexpr (Ahp) {
+      const Real c = rho_c[i] * gc[i] - g;
+      gc[i] = c;
+      own = beta_c[i] * c;
+    }
+    if constexpr (Alif) {
+      const Real dzdA = -dzdv * v[i] * inv;
+      const Real ad = rho_a[i] * ga[i] + beta_a[i] * (gz * dzdA);
+      ga[i] = ad;
+      own = own + ad;
+    }
     const Real reset = Zero ? (alpha[i] * vp[i]) * g : vth[i] * g;
-    prev[i] += (beta_c[i] * c + ad) - reset_factor * reset;
+    prev[i] += own - reset_factor * reset;
   }
 }
 
@@ -274,23 +282,26 @@ using BackwardStepFn = void (*)(std::int64_t, Real, Real, Real, Real*, const Rea
                                 const Real*, const Real*, const Real*, const Real*, Real, Real, Real*, Real*, Real*,
                                 Real*);
 
-template <SurrogateKind K, bool Alif, class Real>
+template <SurrogateKind K, bool Ahp, bool Alif, class Real>
 BackwardStepFn<Real> pick_backward_step_ka(bool zero, bool ref) {
-  if (zero) return ref ? &backward_step<K, true, true, Alif, Real> : &backward_step<K, true, false, Alif, Real>;
-  return ref ? &backward_step<K, false, true, Alif, Real> : &backward_step<K, false, false, Alif, Real>;
+  if (zero) return ref ? &backward_step<K, true, true, Ahp, Alif, Real> : &backward_step<K, true, false, Ahp, Alif, Real>;
+  return ref ? &backward_step<K, false, true, Ahp, Alif, Real> : &backward_step<K, false, false, Ahp, Alif, Real>;
 }
 
 template <SurrogateKind K, class Real>
-BackwardStepFn<Real> pick_backward_step_k(bool zero, bool ref, bool alif) {
-  return alif ? pick_backward_step_ka<K, true, Real>(zero, ref) : pick_backward_step_ka<K, false, Real>(zero, ref);
+BackwardStepFn<Real> pick_backward_step_k(bool zero, bool ref, bool ahp, bool alif) {
+  if (ahp)
+    return alif ? pick_backward_step_ka<K, true, true, Real>(zero, ref) : pick_backward_step_ka<K, true, false, Real>(zero, ref);
+  return alif ? pick_backward_step_ka<K, false, true, Real>(zero, ref) : pick_backward_step_ka<K, false, false, Real>(zero, ref);
 }
 
 template <class Real>
-BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref, bool alif) {
+BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref, bool ahp, bool alif) {
   switch (k) {
-    case SurrogateKind::Triangle: return pick_backward_step_k<SurrogateKind::Triangle, Real>(zero, ref, alif);
-    case SurrogateKind::FastSigmoid: return pick_backward_step_k<SurrogateKind::FastSigmoid, Real>(zero, ref, alif);
-    default: return pick_backward_step_k<SurrogateKind::Gaussian, Real>(zero, ref, alif);
+    case SurrogateKind::Triangle: return pick_backward_step_k<SurrogateKind::Triangle, Real>(zero, ref, ahp, alif);
+    case SurrogateKind::FastSigmoid:
+      return pick_backward_step_k<SurrogateKind::FastSigmoid, Real>(zero, ref, ahp, alif);
+    default: return pick_backward_step_k<SurrogateKind::Gaussian, Real>(zero, ref, ahp, alif);
   }
 }
 
@@ -298,6 +309,25 @@ BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref, bo
 template <class Real>
 AHPSIM_CLONES void axpy(Real* AHPSIM_RESTRICT h, const Real* AHPSIM_RESTRICT w, Real x, std::int64_t n) {
   for (std::int64_t j = 0; j < n; ++j) h[j] += w[j] * x;
+}
+
+// h[j] += ((w0[j] x0 + w1[j] x1) + (w2[j] x2 + w3[j] x3)): four rows per pass over h
+template <class Real>
+AHPSIM_CLONES void axpy4(Real* AHPSIM_RESTRICT h, const Real* AHPSIM_RESTRICT w0, const Real* AHPSIM_RESTRICT w1,
+                         const Real* AHPSIM_RESTRICT w2, const Real* AHPSIM_RESTRICT w3, Real x0, Real x1, Real x2,
+                         Real x3, std::int64_t n) {
+  for (std::int64_t j = 0; j < n; ++j) h[j] += (w0[j] * x0 + w1[j] * x1) + (w2[j] * x2 + w3[j] * x3);
+}
+
+// h += sum over the listed rows i of W[i, :] x[i] (rows of W are n long), four rows at a time
+template <class Real>
+void gather_axpy(Real* h, const Real* W, const Real* x, const std::int64_t* rows, std::int64_t k, std::int64_t n) {
+  std::int64_t m = 0;
+  for (; m + 4 <= k; m += 4) {
+    const std::int64_t a = rows[m], b = rows[m + 1], c = rows[m + 2], d = rows[m + 3];
+    axpy4(h, W + a * n, W + b * n, W + c * n, W + d * n, x[a], x[b], x[c], x[d], n);
+  }
+  for (; m < k; ++m) axpy(h, W + rows[m] * n, x[rows[m]], n);
 }
 
 // dst[j] += h[j]
@@ -321,7 +351,7 @@ struct BackwardWork {
   std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
   std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
   std::vector<Real> gv, gc, ga, r, zeros, scratch, ext, inv_vth;  // [N]
-  std::vector<std::int64_t> rows;
+  std::vector<std::int64_t> rows, out_rows;
 };
 
 template <class Real>
@@ -360,8 +390,7 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
       if (in.G_rate) add_to(e, in.G_rate, N);
       if (K && t + L.d_out < T) {
         const Real* gu = in.gU + ((t + L.d_out) * B + b) * K;
-        for (std::int64_t k = 0; k < K; ++k)
-          if (gu[k] != Real(0)) axpy(e, L.w_out + k * N, gu[k], N);
+        gather_axpy(e, L.w_out, gu, w.out_rows.data(), nonzero_rows(gu, K, w.out_rows.data()), N);
       }
       G = e;
     }
@@ -375,12 +404,12 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     // (shared decay) or dL/dI (per-neuron decays) is non-zero
     if (shared_decay) {
       const std::int64_t k = nonzero_rows(r, N, rows);
-      for (std::int64_t n = 0; n < k; ++n) {
+      if (!in.d_post) {
+        gather_axpy(w.h.data() + L.d_rec_uniform * N, in.w_post, r, rows, k, N);
+      } else for (std::int64_t n = 0; n < k; ++n) {
         const std::int64_t i = rows[n];
         const Real* row = in.w_post + i * N;
-        if (!in.d_post) {
-          axpy(w.h.data() + L.d_rec_uniform * N, row, r[i], N);
-        } else {
+        {
           const std::int32_t* dd = in.d_post + i * N;
           const Real ri = r[i];
           for (std::int64_t j = 0; j < N; ++j) w.h[dd[j] * N + j] += row[j] * ri;
@@ -396,12 +425,12 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
       }
     } else {
       const std::int64_t k = nonzero_rows(gv, N, rows);
-      for (std::int64_t n = 0; n < k; ++n) {
+      if (!in.d_post) {
+        if (t - L.d_rec_uniform >= 0) gather_axpy(ring + ((t - L.d_rec_uniform) % S) * N, in.w_post, gv, rows, k, N);
+      } else for (std::int64_t n = 0; n < k; ++n) {
         const std::int64_t i = rows[n];
         const Real* row = in.w_post + i * N;
-        if (!in.d_post) {
-          if (t - L.d_rec_uniform >= 0) axpy(ring + ((t - L.d_rec_uniform) % S) * N, row, gv[i], N);
-        } else {
+        {
           const std::int32_t* dd = in.d_post + i * N;
           const Real gi = gv[i];
           for (std::int64_t j = 0; j < N; ++j)
@@ -438,7 +467,7 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
   const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   const BackwardStepFn<Real> step =
-      pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, in.free != nullptr, L.has_alif);
+      pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, in.free != nullptr, L.has_ahp, L.has_alif);
   parallel(team, [&](unsigned th) {
     BackwardWork<Real> w;
     w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
@@ -448,6 +477,7 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     w.inv_vth.resize(static_cast<std::size_t>(N));
     for (std::int64_t i = 0; i < N; ++i) w.inv_vth[i] = Real(1) / L.v_th[i];
     w.rows.assign(static_cast<std::size_t>(N), 0);
+    w.out_rows.assign(static_cast<std::size_t>(std::max<std::int64_t>(L.n_out, 1)), 0);
     for (std::int64_t b = th; b < L.B; b += team)
       backward_trial(L, in, gI, b, max_d, used, shared_decay, step, w);
   });
