@@ -501,13 +501,15 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
   parallel(team, [&](unsigned th) {
     const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team;
+    std::vector<std::int64_t> active(static_cast<std::size_t>(j1 - j0));
     for (std::int64_t t = 0; t < T; ++t) {
       if (!d && t + d_uniform >= T) break;
       for (std::int64_t b = 0; b < B; ++b) {
-        const Real* srow = s + (t * B + b) * P;
-        for (std::int64_t j = j0; j < j1; ++j) {
-          const Real sv = srow[j];
-          if (sv == Real(0)) continue;
+        const Real* srow = s + (t * B + b) * P + j0;
+        const std::int64_t n_active = nonzero_rows(srow, j1 - j0, active.data());
+        for (std::int64_t a = 0; a < n_active; ++a) {
+          const std::int64_t j = j0 + active[a];
+          const Real sv = srow[active[a]];
           Real* dst = out + j * N;
           if (!d) {
             add_scaled(dst, g + ((t + d_uniform) * B + b) * N, sv, N);
