@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <exception>
 #include <thread>
 #include <vector>
 
 #include "ahpsim/models.hpp"  // AHPSIM_RESTRICT, AHPSIM_CLONES
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace ahpsim {
 namespace bptt {
@@ -23,14 +28,43 @@ AHPSIM_CLONES void add_scaled(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_REST
   }
 }
 
-// Indices of the non-zero entries of x (branch-free compaction); returns their count.
+// Indices of the non-zero entries of x, ascending; returns their count. Mostly zeros (spikes, inputs,
+// gradients near threshold): SSE2 compares build a bit mask per 4 (float) or 2 (double) entries and only
+// the set bits are visited.
+inline std::int64_t append_bits(unsigned mask, std::int64_t base, std::int64_t* rows, std::int64_t k) {
+  while (mask) {
+    rows[k++] = base + __builtin_ctz(mask);
+    mask &= mask - 1;
+  }
+  return k;
+}
+
 template <class Real>
 std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
-  std::int64_t k = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    rows[k] = i;
-    k += x[i] != Real(0);
+  std::int64_t k = 0, i = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<Real, float>) {
+    const __m128 zero = _mm_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+      const unsigned m = static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i), zero))) |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i + 4), zero))) << 4 |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i + 8), zero))) << 8 |
+                         static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i + 12), zero))) << 12;
+      k = append_bits(m, i, rows, k);
+    }
+  } else {
+    const __m128d zero = _mm_setzero_pd();
+    for (; i + 8 <= n; i += 8) {
+      const unsigned m = static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i), zero))) |
+                         static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i + 2), zero))) << 2 |
+                         static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i + 4), zero))) << 4 |
+                         static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i + 6), zero))) << 6;
+      k = append_bits(m, i, rows, k);
+    }
   }
+#endif
+  for (; i < n; ++i)
+    if (x[i] != Real(0)) rows[k++] = i;
   return k;
 }
 
@@ -130,77 +164,93 @@ void parallel(unsigned n_threads, Fn fn) {
     if (e) std::rethrow_exception(e);
 }
 
+// The state of one trial in the forward pass, advanced one step at a time (a thread advances a block
+// of trials step by step, so that the [T, B, N] outputs are written in memory order).
 template <class Real>
-void run_trial(const Layer<Real>& L, const LayerOutputs<Real>& out, std::int64_t b, const Real* zeros,
-               UpdateFn<Real> step) {
-  const std::int64_t T = L.T, B = L.B, N = L.N;
-  const std::int64_t S = static_cast<std::int64_t>(L.max_delay) + 1;
-  std::vector<Real> ring(static_cast<std::size_t>(S * N), Real(0));
-  std::vector<Real> v(N, Real(0)), c(N, Real(0)), a(N, Real(0)), zp(N, Real(0));
-  std::vector<std::int32_t> r(N, 0);
-  std::vector<Real*> slot(S);  // slot[d]: the ring slot integrated d steps from now
-  std::vector<std::int64_t> spike_buf(static_cast<std::size_t>(N));
-  // outputs the caller does not keep (inference) are written to one step's scratch instead
-  std::vector<Real> scratch_v(out.v ? 0 : N), scratch_A(out.A || !L.has_alif ? 0 : N);
-  std::vector<std::uint8_t> scratch_free(out.free || L.n_ref == 0 ? 0 : N);
-  const Real* bias = L.bias ? L.bias : zeros;
-  // readout: its own delay ring [d_out + 1, n_out] and state
-  const std::int64_t K = L.n_out, SO = static_cast<std::int64_t>(L.d_out) + 1;
-  std::vector<Real> ring_out(static_cast<std::size_t>(SO * K), Real(0)), y(static_cast<std::size_t>(K), Real(0));
-  for (std::int64_t t = 0; t < T; ++t) {
-    for (std::int64_t d = 0; d < S; ++d) slot[d] = ring.data() + ((t + d) % S) * N;
+struct ForwardTrial {
+  const Layer<Real>* L;
+  const LayerOutputs<Real>* out;
+  std::int64_t b;
+  std::vector<Real> ring, v, c, a, zp, ring_out, y;
+  std::vector<std::int32_t> r;
+
+  ForwardTrial(const Layer<Real>& layer, const LayerOutputs<Real>& outputs, std::int64_t trial)
+      : L(&layer), out(&outputs), b(trial) {
+    const std::size_t N = static_cast<std::size_t>(layer.N);
+    const std::size_t S = static_cast<std::size_t>(layer.max_delay) + 1;
+    ring.assign(S * N, Real(0));
+    v.assign(N, Real(0));
+    c.assign(N, Real(0));
+    a.assign(N, Real(0));
+    zp.assign(N, Real(0));
+    r.assign(N, 0);
+    const std::size_t K = static_cast<std::size_t>(layer.n_out);
+    ring_out.assign((static_cast<std::size_t>(layer.d_out) + 1) * K, Real(0));
+    y.assign(K, Real(0));
+  }
+
+  // Step t. Scratch rows (inference: outputs not kept) and the spike index buffer are the thread's.
+  void step(std::int64_t t, UpdateFn<Real> update, const Real* zeros, Real* scratch_v, Real* scratch_A,
+            std::uint8_t* scratch_free, std::int64_t* spike_buf) {
+    const Layer<Real>& l = *L;
+    const std::int64_t B = l.B, N = l.N;
+    const std::int64_t S = static_cast<std::int64_t>(l.max_delay) + 1;
+    auto slot = [&](std::int64_t d) { return ring.data() + ((t + d) % S) * N; };  // integrated d steps from now
     const std::int64_t row = t * B + b;
     // input events of this step, channels ascending
-    if (L.x) {
-      const Real* x = L.x + row * L.n_in;
-      for (std::int64_t ch = 0; ch < L.n_in; ++ch) {
+    if (l.x) {
+      const Real* x = l.x + row * l.n_in;
+      const std::int64_t n_events = nonzero_rows(x, l.n_in, spike_buf);
+      for (std::int64_t e = 0; e < n_events; ++e) {
+        const std::int64_t ch = spike_buf[e];
         const Real xv = x[ch];
-        if (xv == Real(0)) continue;
-        const Real* w = L.w_in + ch * N;
-        if (!L.d_in) {
-          add_scaled(slot[L.d_in_uniform], w, xv, N);
+        const Real* w = l.w_in + ch * N;
+        if (!l.d_in) {
+          add_scaled(slot(l.d_in_uniform), w, xv, N);
         } else {
-          const std::int32_t* d = L.d_in + ch * N;
+          const std::int32_t* d = l.d_in + ch * N;
           if (xv == Real(1)) {
-            for (std::int64_t i = 0; i < N; ++i) slot[d[i]][i] += w[i];
+            for (std::int64_t i = 0; i < N; ++i) slot(d[i])[i] += w[i];
           } else {
-            for (std::int64_t i = 0; i < N; ++i) slot[d[i]][i] += w[i] * xv;
+            for (std::int64_t i = 0; i < N; ++i) slot(d[i])[i] += w[i] * xv;
           }
         }
       }
     }
     const std::int64_t o = row * N;
-    step(N, slot[0], L.E ? L.E + o : zeros, bias, v.data(), c.data(), a.data(), r.data(), zp.data(), L.alpha, L.v_th,
-         L.rho_c, L.beta_c, L.rho_a, L.beta_a, L.n_ref, out.z + o, out.v ? out.v + o : scratch_v.data(),
-         out.A ? out.A + o : scratch_A.data(), out.free ? out.free + o : scratch_free.data());
+    const Real* bias = l.bias ? l.bias : zeros;
+    update(N, slot(0), l.E ? l.E + o : zeros, bias, v.data(), c.data(), a.data(), r.data(), zp.data(), l.alpha,
+           l.v_th, l.rho_c, l.beta_c, l.rho_a, l.beta_a, l.n_ref, out->z + o, out->v ? out->v + o : scratch_v,
+           out->A ? out->A + o : scratch_A, out->free ? out->free + o : scratch_free);
     // this step's spikes into the ring, sources ascending
-    const std::int64_t n_spikes = nonzero_rows(zp.data(), N, spike_buf.data());
-    const std::int64_t* spikes = spike_buf.data();
+    const std::int64_t n_spikes = nonzero_rows(zp.data(), N, spike_buf);
     for (std::int64_t s_ = 0; s_ < n_spikes; ++s_) {
-      const std::int64_t j = spikes[s_];
-      const Real* w = L.w_rec + j * N;
-      if (!L.d_rec) {
-        add_scaled(slot[L.d_rec_uniform], w, Real(1), N);
+      const std::int64_t j = spike_buf[s_];
+      const Real* w = l.w_rec + j * N;
+      if (!l.d_rec) {
+        add_scaled(slot(l.d_rec_uniform), w, Real(1), N);
       } else {
-        const std::int32_t* d = L.d_rec + j * N;
-        for (std::int64_t i = 0; i < N; ++i) slot[d[i]][i] += w[i];
+        const std::int32_t* d = l.d_rec + j * N;
+        for (std::int64_t i = 0; i < N; ++i) slot(d[i])[i] += w[i];
       }
     }
+    const std::int64_t K = l.n_out;
     if (K) {  // readout: this step's spikes into its ring, then y[t] = kappa y + (slot + b_out)
-      Real* so = ring_out.data() + ((t + L.d_out) % SO) * K;
+      const std::int64_t SO = static_cast<std::int64_t>(l.d_out) + 1;
+      Real* so = ring_out.data() + ((t + l.d_out) % SO) * K;
       for (std::int64_t s_ = 0; s_ < n_spikes; ++s_)
-        for (std::int64_t k = 0; k < K; ++k) so[k] += L.w_out[k * N + spikes[s_]];
+        for (std::int64_t k = 0; k < K; ++k) so[k] += l.w_out[k * N + spike_buf[s_]];
       Real* cur = ring_out.data() + (t % SO) * K;
-      Real* yo = out.y + row * K;
+      Real* yo = out->y + row * K;
       for (std::int64_t k = 0; k < K; ++k) {
-        const Real I = L.b_out ? cur[k] + L.b_out[k] : cur[k];
-        y[k] = L.kappa[k] * y[k] + I;
+        const Real I = l.b_out ? cur[k] + l.b_out[k] : cur[k];
+        y[k] = l.kappa[k] * y[k] + I;
         cur[k] = Real(0);
         yo[k] = y[k];
       }
     }
   }
-}
+};
 
 // ---- backward ------------------------------------------------------------------------------------
 
@@ -490,7 +540,18 @@ void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_thr
   const UpdateFn<Real> step = pick_update<Real>(L.reset_zero, L.has_alif, L.n_ref > 0);
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   parallel(team, [&](unsigned th) {
-    for (std::int64_t b = th; b < L.B; b += team) run_trial(L, out, b, zeros.data(), step);
+    // a contiguous block of trials per thread, advanced together step by step (memory-order writes)
+    const std::int64_t b0 = L.B * th / team, b1 = L.B * (th + 1) / team;
+    std::vector<ForwardTrial<Real>> trials;
+    trials.reserve(static_cast<std::size_t>(b1 - b0));
+    for (std::int64_t b = b0; b < b1; ++b) trials.emplace_back(L, out, b);
+    const std::size_t N = static_cast<std::size_t>(L.N);
+    std::vector<Real> scratch_v(N), scratch_A(N);
+    std::vector<std::uint8_t> scratch_free(N);
+    std::vector<std::int64_t> spike_buf(std::max<std::size_t>(N, static_cast<std::size_t>(L.n_in)));
+    for (std::int64_t t = 0; t < L.T; ++t)
+      for (auto& tr : trials)
+        tr.step(t, step, zeros.data(), scratch_v.data(), scratch_A.data(), scratch_free.data(), spike_buf.data());
   });
 }
 
