@@ -50,7 +50,7 @@ def build_demo_network(seed: int = 0, n_lif: int = 140, n_ahp: int = 100, n_in: 
     net = Network(dt=1.0, seed=seed)
     x = net.add_input(n_in, "input", rate=20.0)
     lif = net.add_population(n_lif, LIF(tau_m=20.0, v_th=1.0), "lif")
-    ahp = net.add_population(n_ahp, AHP(tau_m=20.0, tau_ahp=700.0, beta=0.756, v_th=1.0), "ahp")
+    ahp = net.add_population(n_ahp, AHP(tau_m=20.0, tau_ahp=700.0, beta=0.756 / 64, v_th=1.0), "ahp")
     out = net.add_population(10, Readout(tau=20.0), "out")
     n = n_lif + n_ahp
 
