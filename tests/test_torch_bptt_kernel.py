@@ -126,3 +126,24 @@ def test_layer_backward_rejects_bad_arrays():
         _core.layer_backward(**{**args, "v": np.zeros((T, B, N), np.float32)})
     with pytest.raises(ValueError, match="d_rec: delays must be >= 1"):
         _core.layer_backward(**{**args, "d_rec": np.zeros((N, N), np.int32)})
+
+
+def test_bad_parameters_and_inputs_are_rejected():
+    """The torch side checks what the kernel's models check, plus v_th > 0 (the surrogate divides by it),
+    and rejects non-finite inputs (which would make every input-weight gradient NaN)."""
+    for kw, msg in ((dict(v_th=0.0), "v_th: values must be > 0"), (dict(tau_m=-1.0), "tau_m: values must be >= 0"),
+                    (dict(tau_out=float("nan")), "tau_out: values must be finite"),
+                    (dict(n_ref=-1), "n_ref must be an integer >= 0"), (dict(n_lif=2.5), "n_lif must be an integer"),
+                    (dict(p_rec=1.5), "p_rec must be a probability"), (dict(dt=0.0), "dt must be a finite number"),
+                    (dict(beta_ahp="x"), "beta_ahp: expected a number")):
+        with pytest.raises((ValueError, TypeError), match=msg):
+            SpikingRNN(3, 2, **{"n_lif": 2, "n_ahp": 2, **kw})
+    with pytest.raises(ValueError, match="thr: thresholds must be > 0"):
+        F.spike_fn(torch.zeros(3), 0.0)
+    net = SpikingRNN(3, 2, n_lif=2, n_ahp=2)
+    x = torch.zeros(1, 10, 3)
+    x[0, 4, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"x: contains NaN or infinite values \(first at \[trial, step, channel\] = \[0, 4, 1\]\)"):
+        net(x)
+    with pytest.raises(ValueError, match=r"x: expected shape \[B, T, 3\]"):
+        net(torch.zeros(1, 10, 4))

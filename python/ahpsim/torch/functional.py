@@ -153,9 +153,12 @@ class _SpikeFunction(torch.autograd.Function):
 
 
 def spike_fn(v: torch.Tensor, thr, surrogate: Optional[Surrogate] = None) -> torch.Tensor:
-    """``H(v - thr)`` (strict) with the surrogate gradient; ``thr`` broadcastable to ``v``."""
+    """``H(v - thr)`` (strict) with the surrogate gradient; ``thr`` broadcastable to ``v`` and > 0 (the
+    surrogate is a function of ``(v - thr) / thr``; ValueError otherwise)."""
     surrogate = surrogate or Triangle()
     thr = torch.as_tensor(thr, dtype=v.dtype, device=v.device)
+    if not bool((thr > 0).all()):
+        raise ValueError("thr: thresholds must be > 0 (the surrogate gradient is normalised by the threshold)")
     return _SpikeFunction.apply(v, thr, surrogate)
 
 

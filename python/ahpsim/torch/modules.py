@@ -56,13 +56,29 @@ class RNNOutput(NamedTuple):
     z: torch.Tensor  # [B, T, N] spikes of the recurrent layer
 
 
-def _per_neuron(value, n, name):
-    arr = np.asarray(value, dtype=np.float64)
+def _per_neuron(value, n, name, lo=None, strict=False):
+    """``value`` broadcast to ``n`` finite float64 values; ``lo``: the smallest value allowed (``strict``:
+    values must exceed it). The same ranges as the kernel's models, plus v_th > 0 (the surrogate
+    gradient is normalised by the threshold)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number or {n} numbers, got {value!r}") from None
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape != (n,):
         raise ValueError(f"{name}: expected a scalar or {n} values, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: values must be finite")
+    if lo is not None and (np.any(arr <= lo) if strict else np.any(arr < lo)):
+        raise ValueError(f"{name}: values must be {'>' if strict else '>='} {lo}, got {arr.min()}")
     return arr
+
+
+def _count(value, name, lo):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
 
 
 class SpikingRNN(nn.Module):
@@ -92,9 +108,17 @@ class SpikingRNN(nn.Module):
                  loihi_grid: Optional[int] = None,
                  seed: Optional[int] = 0, dtype: torch.dtype = torch.float32):
         super().__init__()
+        n_in, n_out = _count(n_in, "n_in", 1), _count(n_out, "n_out", 1)
+        n_lif, n_ahp, n_alif = (_count(n_lif, "n_lif", 0), _count(n_ahp, "n_ahp", 0), _count(n_alif, "n_alif", 0))
+        n_ref = _count(n_ref, "n_ref", 0)
         N = n_lif + n_ahp + n_alif
         if N <= 0:
-            raise ValueError("the recurrent layer needs at least one neuron")
+            raise ValueError("the recurrent layer needs at least one neuron (n_lif + n_ahp + n_alif >= 1)")
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+        for name, p in (("p_in", p_in), ("p_rec", p_rec), ("p_out", p_out)):
+            if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
         if reset not in ("subtract", "zero"):
             raise ValueError(f"reset must be 'subtract' or 'zero', not {reset!r}")
         self.n_in, self.n_out, self.n_lif, self.n_ahp, self.n_alif, self.N = n_in, n_out, n_lif, n_ahp, n_alif, N
@@ -103,13 +127,13 @@ class SpikingRNN(nn.Module):
         self.backend = "auto"
         kinds = np.array([NEURON_LIF] * n_lif + [NEURON_AHP] * n_ahp + [NEURON_ALIF] * n_alif)
         is_ahp, is_alif = kinds == NEURON_AHP, kinds == NEURON_ALIF
-        self.tau_m = _per_neuron(tau_m, N, "tau_m")
-        self.v_th_value = _per_neuron(v_th, N, "v_th")
-        self.tau_ahp = np.where(is_ahp, _per_neuron(tau_ahp, N, "tau_ahp"), 0.0)
+        self.tau_m = _per_neuron(tau_m, N, "tau_m", 0.0)
+        self.v_th_value = _per_neuron(v_th, N, "v_th", 0.0, strict=True)
+        self.tau_ahp = np.where(is_ahp, _per_neuron(tau_ahp, N, "tau_ahp", 0.0), 0.0)
         self.beta_ahp = np.where(is_ahp, _per_neuron(beta_ahp, N, "beta_ahp"), 0.0)
-        self.tau_a = np.where(is_alif, _per_neuron(tau_a, N, "tau_a"), 0.0)
+        self.tau_a = np.where(is_alif, _per_neuron(tau_a, N, "tau_a", 0.0), 0.0)
         self.beta_alif = np.where(is_alif, _per_neuron(beta_alif, N, "beta_alif"), 0.0)
-        self.tau_out = _per_neuron(tau_out, n_out, "tau_out")
+        self.tau_out = _per_neuron(tau_out, n_out, "tau_out", 0.0)
         self.out_delay = int(out_delay)
         if self.out_delay < 0:
             raise ValueError("out_delay must be >= 0")
@@ -298,10 +322,22 @@ class SpikingRNN(nn.Module):
             E = part if E is None else E + part
         return E
 
-    def forward(self, x: torch.Tensor) -> RNNOutput:
-        """``x``: [B, T, n_in] (bool or float) -> :class:`RNNOutput` (y [B, T, n_out], z [B, T, N])."""
+    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a torch.Tensor [B, T, {self.n_in}], got {type(x).__name__}")
         if x.dim() == 2:
             x = x.unsqueeze(0)
+        if x.dim() != 3 or x.shape[2] != self.n_in:
+            raise ValueError(f"x: expected shape [B, T, {self.n_in}] or [T, {self.n_in}], got {tuple(x.shape)}")
+        if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+            bad = torch.nonzero(~torch.isfinite(x))[0].tolist()
+            raise ValueError(f"x: contains NaN or infinite values (first at [trial, step, channel] = {bad})")
+        return x
+
+    def forward(self, x: torch.Tensor) -> RNNOutput:
+        """``x``: [B, T, n_in] (bool or float) -> :class:`RNNOutput` (y [B, T, n_out], z [B, T, N]).
+        Raises ValueError for a wrong shape or non-finite values."""
+        x = self._check_input(x)
         x_tm = x.to(self.dtype).transpose(0, 1)
         W_in, W_rec, W_out = self.effective_weights()
         k = self.layer_constants()
@@ -331,8 +367,7 @@ class SpikingRNN(nn.Module):
     def step_forward(self, x: torch.Tensor) -> RNNOutput:
         """Reference path: the same network unrolled with the per-model ``*_step`` functions and plain
         autograd (slow; used to test the fused BPTT)."""
-        if x.dim() == 2:
-            x = x.unsqueeze(0)
+        x = self._check_input(x)
         B, T, _ = x.shape
         x_tm = x.to(self.dtype).transpose(0, 1)
         W_in, W_rec, W_out = self.effective_weights()
