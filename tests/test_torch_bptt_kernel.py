@@ -147,3 +147,47 @@ def test_bad_parameters_and_inputs_are_rejected():
         net(x)
     with pytest.raises(ValueError, match=r"x: expected shape \[B, T, 3\]"):
         net(torch.zeros(1, 10, 4))
+
+
+@pytest.mark.parametrize("opts", [dict(reset="subtract"), dict(reset="zero", n_ref=1), dict(delays=True)])
+def test_trainable_time_constants_match_autograd(opts):
+    """train_tau: the C++ backward's gradients w.r.t. log tau_m / tau_ahp / tau_a / tau_out (and every
+    weight) equal autograd through the step functions (float64, 1e-9); the values survive state_dict
+    and export."""
+    opts = dict(opts)
+    if opts.pop("delays", False):
+        rng = np.random.default_rng(0)
+        opts.update(rec_delay=rng.integers(1, 4, (12, 12)), in_delay=rng.integers(0, 3, (12, 5)))
+    net = SpikingRNN(5, 3, n_lif=4, n_ahp=4, n_alif=4, w_in_scale=3.0, bias=True, dtype=torch.float64, seed=3,
+                     tau_m=np.linspace(10.0, 30.0, 12), tau_ahp=50.0, beta_ahp=0.2, tau_a=50.0, beta_alif=0.3,
+                     train_tau=True, **opts)
+    names = [n for n, _ in net.named_parameters()]
+    assert {"log_tau_m", "log_tau_ahp", "log_tau_a", "log_tau_out"} <= set(names)
+    x = torch.rand(2, 80, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) < 0.3
+    lab = torch.tensor([0, 2])
+
+    def loss(o):
+        return L.readout_cross_entropy(o.y, lab, "window", 10) + L.firing_rate_regularizer(o.z, 0.05, 1.0)
+
+    o1, o2 = net(x), net.step_forward(x)
+    assert torch.equal(o1.z, o2.z) and o1.z.sum() > 20
+    g1 = dict(zip(names, torch.autograd.grad(loss(o1), list(net.parameters()))))
+    g2 = dict(zip(names, torch.autograd.grad(loss(o2), list(net.parameters()))))
+    for n in names:
+        assert g2[n].abs().max() > 0, n
+        torch.testing.assert_close(g1[n], g2[n], rtol=1e-9, atol=1e-12, msg=n)
+    # entries without the time constant get no gradient (LIF neurons have no AHP / ALIF variable)
+    assert float(g1["log_tau_ahp"][:4].abs().max()) == 0.0 and float(g1["log_tau_a"][:8].abs().max()) == 0.0
+    with torch.no_grad():
+        net.log_tau_m.add_(0.1)
+    assert net.tau_m[0] == pytest.approx(10.0 * np.exp(0.1)) and net.tau_ahp[0] == 0.0
+    net2 = SpikingRNN.from_state_dict(net.state_dict())
+    np.testing.assert_array_equal(net2.tau_m, net.tau_m)
+    from ahpsim.torch.export import run_network, to_network
+
+    z, _ = run_network(to_network(net), x)
+    with torch.no_grad():
+        assert np.array_equal(z, net(x).z.numpy().astype(bool))
+    net.backend = "torch"
+    with pytest.raises(NotImplementedError, match="train_tau needs the C\\+\\+ layer kernel"):
+        net(x)

@@ -130,7 +130,8 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     py::object beta_a, bool reset_zero, bool detach_reset, bool has_ahp, bool has_alif,
                     py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform, int surrogate,
                     double dampening, double slope, double sigma, py::object G_rate, py::object Gy, py::object gU,
-                    py::object w_out, py::object kappa, std::int32_t d_out, unsigned n_threads) {
+                    py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
+                    py::object g_rho_c, py::object g_rho_a, unsigned n_threads) {
   py::array za = py::reinterpret_borrow<py::array>(z);
   if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
   const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
@@ -179,6 +180,12 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   in.Gy = data_of<Real>(Gy, "Gy", tbk);
   in.gU = data_of<Real>(gU, "gU", tbk, true);
   if (L.n_out && !in.gU) throw std::invalid_argument("gU: required with w_out");
+  const std::vector<py::ssize_t> bn{B, N};
+  in.g_alpha = data_of<Real>(g_alpha, "g_alpha", bn, true);
+  in.g_rho_c = data_of<Real>(g_rho_c, "g_rho_c", bn, true);
+  in.g_rho_a = data_of<Real>(g_rho_a, "g_rho_a", bn, true);
+  if ((in.g_alpha != nullptr) != (in.g_rho_c != nullptr) || (in.g_alpha != nullptr) != (in.g_rho_a != nullptr))
+    throw std::invalid_argument("g_alpha, g_rho_c and g_rho_a: give all three or none");
   py::gil_scoped_release release;
   ahpsim::bptt::backward(L, in, gIp, std::max(1u, n_threads));
 }
@@ -236,22 +243,26 @@ void register_training(py::module_& m) {
          py::object v_th, py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, bool reset_zero,
          bool detach_reset, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec,
          std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma, py::object G_rate,
-         py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, unsigned n_threads) {
+         py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
+         py::object g_rho_c, py::object g_rho_a, unsigned n_threads) {
         auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
         fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
            has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, G_rate, Gy, gU, w_out, kappa,
-           d_out, n_threads);
+           d_out, g_alpha, g_rho_c, g_rho_a, n_threads);
       },
       py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
       py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
       py::arg("reset_zero"), py::arg("detach_reset"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"),
       py::arg("d_rec"), py::arg("d_rec_uniform"), py::arg("surrogate"), py::arg("dampening"), py::arg("slope") = 10.0,
       py::arg("sigma") = 0.5, py::arg("G_rate") = py::none(), py::arg("Gy") = py::none(), py::arg("gU") = py::none(),
-      py::arg("w_out") = py::none(), py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("n_threads") = 1,
+      py::arg("w_out") = py::none(), py::arg("kappa") = py::none(), py::arg("d_out") = 1,
+      py::arg("g_alpha") = py::none(), py::arg("g_rho_c") = py::none(), py::arg("g_rho_a") = py::none(),
+      py::arg("n_threads") = 1,
       "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
       "(None: zero), G_rate (a per-neuron dL/dz added at every step) and the forward pass's z, v, A (ALIF) and "
       "free (n_ref > 0); w_rec and d_rec post-major ([post, pre], torch's layout); with a readout (w_out "
-      "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy");
+      "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy; with g_alpha, "
+      "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, unsigned n_threads) {

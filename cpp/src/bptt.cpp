@@ -402,6 +402,7 @@ struct BackwardWork {
   std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
   std::vector<Real> gv, gc, ga, r, zeros, scratch, ext, inv_vth;  // [N]
   std::vector<std::int64_t> rows, out_rows;
+  std::vector<Real> c_hist, a_hist;  // [T, N] (trainable decays only)
 };
 
 template <class Real>
@@ -417,6 +418,18 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
   Real* gv = w.gv.data();
   Real* r = w.r.data();
   std::int64_t* rows = w.rows.data();
+  const bool decay_grads = in.g_alpha != nullptr;
+  if (decay_grads) {  // c[t] and a[t] of this trial, recomputed from its spikes as the forward pass did
+    Real* ch = w.c_hist.data();
+    Real* ah = w.a_hist.data();
+    for (std::int64_t t = 0; t < T; ++t) {
+      const Real* zp = t > 0 ? in.z + ((t - 1) * B + b) * N : w.zeros.data();
+      for (std::int64_t i = 0; i < N; ++i) {
+        ch[t * N + i] = L.rho_c[i] * (t > 0 ? ch[(t - 1) * N + i] : Real(0)) + L.beta_c[i] * zp[i];
+        ah[t * N + i] = L.rho_a[i] * (t > 0 ? ah[(t - 1) * N + i] : Real(0)) + zp[i];
+      }
+    }
+  }
   const std::int64_t K = L.n_out;
   if (K) {  // readout: dL/du[t] = Gy[t] + kappa dL/du[t+1] (u: the readout's input), all steps first
     std::vector<Real> acc(static_cast<std::size_t>(K), Real(0));
@@ -450,6 +463,20 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
          t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
          L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
     if (t == 0) break;
+    if (decay_grads) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
+      const Real* vp = in.v + o - B * N;
+      const Real* zp = in.z + o - B * N;
+      const Real* cp = w.c_hist.data() + (t - 1) * N;
+      const Real* ap = w.a_hist.data() + (t - 1) * N;
+      Real* ga_ = in.g_alpha + b * N;
+      Real* gc_ = in.g_rho_c + b * N;
+      Real* gr_ = in.g_rho_a + b * N;
+      for (std::int64_t i = 0; i < N; ++i) {
+        ga_[i] += gv[i] * (L.reset_zero ? (Real(1) - zp[i]) * vp[i] : vp[i]);
+        if (L.has_ahp) gc_[i] += w.gc[i] * cp[i];
+        if (L.has_alif) gr_[i] += w.ga[i] * ap[i];
+      }
+    }
     // through the recurrent synapses: dL/dz[t - d] += W_d^T dL/dI[t], computed from the rows where r
     // (shared decay) or dL/dI (per-neuron decays) is non-zero
     if (shared_decay) {
@@ -528,6 +555,10 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     for (std::int64_t i = 0; i < N; ++i) w.inv_vth[i] = Real(1) / L.v_th[i];
     w.rows.assign(static_cast<std::size_t>(N), 0);
     w.out_rows.assign(static_cast<std::size_t>(std::max<std::int64_t>(L.n_out, 1)), 0);
+    if (in.g_alpha) {
+      w.c_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
+      w.a_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
+    }
     for (std::int64_t b = th; b < L.B; b += team)
       backward_trial(L, in, gI, b, max_d, used, shared_decay, step, w);
   });

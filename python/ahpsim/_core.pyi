@@ -115,12 +115,17 @@ def layer_forward(*, z: np.ndarray, v: np.ndarray | None, A: np.ndarray | None, 
                   beta_a: np.ndarray, bias: np.ndarray | None, n_ref: int, reset_zero: bool, has_ahp: bool,
                   has_alif: bool, w_rec: np.ndarray, d_rec: np.ndarray | None, d_rec_uniform: int,
                   x: np.ndarray | None, w_in: np.ndarray | None, d_in: np.ndarray | None, d_in_uniform: int,
-                  E: np.ndarray | None, n_threads: int = 1) -> None: ...
+                  E: np.ndarray | None, y: np.ndarray | None = None, w_out: np.ndarray | None = None,
+                  b_out: np.ndarray | None = None, kappa: np.ndarray | None = None, d_out: int = 1,
+                  n_threads: int = 1) -> None: ...
 def layer_backward(*, gI: np.ndarray, G: np.ndarray | None, z: np.ndarray, v: np.ndarray, A: np.ndarray | None,
                    free: np.ndarray | None, alpha: np.ndarray, v_th: np.ndarray, rho_c: np.ndarray,
                    beta_c: np.ndarray, rho_a: np.ndarray, beta_a: np.ndarray, reset_zero: bool, detach_reset: bool,
                    has_ahp: bool, has_alif: bool, w_rec: np.ndarray, d_rec: np.ndarray | None, d_rec_uniform: int,
                    surrogate: int, dampening: float, slope: float = 10.0, sigma: float = 0.5,
-                   n_threads: int = 1) -> None: ...
+                   G_rate: np.ndarray | None = None, Gy: np.ndarray | None = None, gU: np.ndarray | None = None,
+                   w_out: np.ndarray | None = None, kappa: np.ndarray | None = None, d_out: int = 1,
+                   g_alpha: np.ndarray | None = None, g_rho_c: np.ndarray | None = None,
+                   g_rho_a: np.ndarray | None = None, n_threads: int = 1) -> None: ...
 def delayed_outer(*, s: np.ndarray, g: np.ndarray, d: np.ndarray | None, d_uniform: int, out: np.ndarray,
                   n_threads: int = 1) -> None: ...

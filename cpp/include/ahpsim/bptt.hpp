@@ -83,6 +83,11 @@ struct LayerGrad {
   const Real* G_rate = nullptr;        // [N] dL/dz added at every step and trial (a rate loss), or null
   const Real* Gy = nullptr;            // [T, B, n_out] dL/dy of the readout (Layer::n_out > 0), or null
   Real* gU = nullptr;                  // out: [T, B, n_out] dL/d(readout input) (Layer::n_out > 0)
+  // out (optional, trainable time constants): per-trial gradients [B, N] w.r.t. the decays alpha,
+  // rho_c (AHP) and rho_a (ALIF); c and a are recomputed from the spikes
+  Real* g_alpha = nullptr;
+  Real* g_rho_c = nullptr;
+  Real* g_rho_a = nullptr;
   const Real* z = nullptr;             // [T, B, N] spikes of forward()
   const Real* v = nullptr;             // [T, B, N] voltages of forward()
   const Real* A = nullptr;             // [T, B, N] ALIF thresholds (has_alif), else null

@@ -700,9 +700,11 @@ def _split_rate_grad(G):
 
 
 def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, W_rec, rec_delay, *,
-                               Gy=None, W_out=None, readout: Optional[ReadoutConstants] = None):
+                               Gy=None, W_out=None, readout: Optional[ReadoutConstants] = None,
+                               decay_grads: bool = False):
     """dL/dI [T, B, N] by the C++ BPTT (``_core.layer_backward``), and with a readout also dL/du
-    [T, B, n_out] (u: the readout's input), as ``(gI, gU)``; None when the surrogate is not one the C++
+    [T, B, n_out] (u: the readout's input), as ``(gI, gU)`` (with ``decay_grads`` a third item: the
+    gradients w.r.t. alpha, rho_c and rho_a, [N] each); None when the surrogate is not one the C++
     backward knows (then :func:`_input_current_grad` computes it)."""
     from .. import _core
 
@@ -728,6 +730,9 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
         ro = dict(Gy=None if Gy is None else Gy.detach().to(dtype).contiguous().numpy(), gU=gU.numpy(),
                   w_out=W_out.detach().to(dtype).contiguous().numpy(), kappa=vec(readout.kappa, K),
                   d_out=int(readout.delay))
+    if decay_grads:
+        per_trial = [torch.zeros(B, N, dtype=dtype) for _ in range(3)]
+        ro.update(g_alpha=per_trial[0].numpy(), g_rho_c=per_trial[1].numpy(), g_rho_a=per_trial[2].numpy())
     _core.layer_backward(
         gI=gI.numpy(), G=_np(G_dense), G_rate=_np(G_rate), z=z_all.numpy(), v=v_all.numpy(),
         A=_np(A_all), free=_np(free_all), alpha=vec(k.alpha), v_th=vec(k.v_th), rho_c=vec(k.rho_c),
@@ -736,6 +741,8 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
         w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
         dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads(),
         **ro)
+    if decay_grads:  # summed over trials in trial order: the same for any thread count
+        return gI, gU, tuple(g.sum(0) for g in per_trial)
     return gI, gU
 
 
@@ -759,8 +766,8 @@ class _EventNetworkFn(torch.autograd.Function):
     surrogates), weight gradients spike-sparse (``_core.delayed_outer``)."""
 
     @staticmethod
-    def forward(ctx, x, W_in, W_rec, bias, W_out, b_out, k: LayerConstants, readout, in_delay, rec_delay,
-                keep_state):
+    def forward(ctx, x, W_in, W_rec, bias, W_out, b_out, alpha, rho_c, rho_a, kappa, k: LayerConstants, readout,
+                in_delay, rec_delay, keep_state):
         T, B, _ = x.shape
         N = W_rec.shape[0]
         has_ro = W_out.numel() > 0
@@ -770,23 +777,30 @@ class _EventNetworkFn(torch.autograd.Function):
             b_out=b_out if b_out.numel() else None, readout=readout)
         ctx.k, ctx.readout, ctx.in_delay, ctx.rec_delay = k, readout, in_delay, rec_delay
         ctx.has_bias, ctx.has_ro, ctx.has_b_out = bias.numel() > 0, has_ro, b_out.numel() > 0
-        ctx.save_for_backward(x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all)
         if y is None:
             y = x.new_zeros(T, B, 0)
+        ctx.save_for_backward(x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y)
         return z_all, y
 
     @staticmethod
     def backward(ctx, G, Gy):
-        x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all = ctx.saved_tensors
+        x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y = ctx.saved_tensors
         k: LayerConstants = ctx.k
         T, B, N = z_all.shape
         gU = None
+        decay_grads = any(ctx.needs_input_grad[6:9])
         res = _kernel_input_current_grad(k, G, z_all, v_all, A_all, free_all, W_rec, ctx.rec_delay,
                                          Gy=Gy if ctx.has_ro else None, W_out=W_out if ctx.has_ro else None,
-                                         readout=ctx.readout)
+                                         readout=ctx.readout, decay_grads=decay_grads)
+        g_decays = (None, None, None)
         if res is not None:
-            gI, gU = res
+            gI, gU = res[:2]
+            if decay_grads:
+                g_decays = res[2]
         else:  # a surrogate the C++ backward does not know: the same BPTT in torch operations
+            if decay_grads:
+                raise NotImplementedError("trainable time constants need a Triangle, FastSigmoid or Gaussian "
+                                          "surrogate (the C++ backward)")
             if ctx.has_ro:
                 gU = _leaky_scan_grad(Gy, ctx.readout.kappa) if Gy is not None else torch.zeros(
                     T, B, W_out.shape[0], dtype=z_all.dtype)
@@ -819,7 +833,14 @@ class _EventNetworkFn(torch.autograd.Function):
             gW_out = _delayed_outer(z_all, gU, ctx.readout.delay)
         if ctx.has_ro and ctx.has_b_out and ctx.needs_input_grad[5]:
             gb_out = gU.sum((0, 1))
-        return gx, gW_in, gW_rec, gbias, gW_out, gb_out, None, None, None, None, None
+        g_alpha, g_rho_c, g_rho_a = (None if g is None or not need else g.sum_to_size(inp.shape)
+                                     for g, need, inp in zip(g_decays, ctx.needs_input_grad[6:9],
+                                                             (k.alpha, k.rho_c, k.rho_a)))
+        g_kappa = None
+        if ctx.has_ro and ctx.needs_input_grad[9] and T > 1:  # y[t] = kappa y[t-1] + u[t]
+            g_kappa = (gU[1:] * y[:-1]).sum((0, 1)).sum_to_size(ctx.readout.kappa.shape)
+        return (gx, gW_in, gW_rec, gbias, gW_out, gb_out, g_alpha, g_rho_c, g_rho_a, g_kappa,
+                None, None, None, None, None)
 
 
 def _leaky_scan_grad(gy: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
@@ -881,7 +902,15 @@ def recurrent_network_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.T
     # the state for the backward pass is kept only when a gradient can be asked for
     keep_state = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, W_in, W_rec, bias, W_out, b_out))
-    return _EventNetworkFn.apply(x, W_in, W_rec, b, Wo, bo, k, readout, in_delay, rec_delay, keep_state)
+    kappa = readout.kappa if readout is not None else x.new_zeros(0)
+    keep_state = keep_state or (torch.is_grad_enabled() and any(
+        torch.is_tensor(t) and t.requires_grad for t in (k.alpha, k.rho_c, k.rho_a, kappa)))
+    return _EventNetworkFn.apply(x, W_in, W_rec, b, Wo, bo, _as_tensor(k.alpha, x), _as_tensor(k.rho_c, x),
+                                 _as_tensor(k.rho_a, x), kappa, k, readout, in_delay, rec_delay, keep_state)
+
+
+def _as_tensor(v, like: torch.Tensor) -> torch.Tensor:
+    return v if torch.is_tensor(v) else torch.as_tensor(v, dtype=like.dtype)
 
 
 class _LeakyScanFn(torch.autograd.Function):

@@ -81,6 +81,30 @@ def _count(value, name, lo):
     return int(value)
 
 
+_TAUS = ("tau_m", "tau_ahp", "tau_a", "tau_out")
+
+
+def _tau_property(name: str) -> property:
+    """A time constant as a float64 numpy array ([N] or [n_out]); with ``train_tau`` it reads and writes
+    the parameter ``log_<name>`` (entries without that time constant stay 0)."""
+
+    def get(self):
+        p = self._parameters.get("log_" + name)
+        if p is None:
+            return self.__dict__["_" + name]
+        return np.where(self._tau_mask[name], np.exp(p.detach().cpu().double().numpy()), 0.0)
+
+    def set(self, value):
+        arr = np.asarray(value, np.float64)
+        self.__dict__["_" + name] = arr
+        p = self._parameters.get("log_" + name) if "_parameters" in self.__dict__ else None
+        if p is not None:
+            with torch.no_grad():
+                p.copy_(torch.as_tensor(np.log(np.where(arr > 0, arr, 1.0)), dtype=p.dtype))
+
+    return property(get, set, doc=f"{name} (steps' time unit); trainable with train_tau")
+
+
 class SpikingRNN(nn.Module):
     """Recurrent spiking network with LIF, AHP and ALIF neurons and a leaky readout.
 
@@ -93,7 +117,9 @@ class SpikingRNN(nn.Module):
       tau_out: readout decay (0 = no carry-over);
       rec_delay (>= 1), in_delay (>= 0), out_delay (>= 0): int or int array [post, pre];
       p_in, p_rec, p_out: connection probabilities of the random sparse masks (or give masks);
-      bias, out_bias: learnable biases of the recurrent neurons / readouts.
+      bias, out_bias: learnable biases of the recurrent neurons / readouts;
+      train_tau: learn tau_m, tau_ahp, tau_a and tau_out (parameters ``log_tau_*``, float64; the C++
+        layer kernel computes their gradients; the ``"torch"`` backend does not support it).
     """
 
     def __init__(self, n_in: int, n_out: int, n_lif: int = 0, n_ahp: int = 0, n_alif: int = 0, *,
@@ -105,9 +131,10 @@ class SpikingRNN(nn.Module):
                  bias: bool = False, out_bias: bool = True, dt: float = 1.0,
                  surrogate=None, detach_reset: bool = False,
                  w_in_scale: float = 1.0, w_rec_scale: float = 1.0, w_out_scale: float = 1.0,
-                 loihi_grid: Optional[int] = None,
+                 loihi_grid: Optional[int] = None, train_tau: bool = False,
                  seed: Optional[int] = 0, dtype: torch.dtype = torch.float32):
         super().__init__()
+        self._tau_mask: dict = {}
         n_in, n_out = _count(n_in, "n_in", 1), _count(n_out, "n_out", 1)
         n_lif, n_ahp, n_alif = (_count(n_lif, "n_lif", 0), _count(n_ahp, "n_ahp", 0), _count(n_alif, "n_alif", 0))
         n_ref = _count(n_ref, "n_ref", 0)
@@ -140,7 +167,9 @@ class SpikingRNN(nn.Module):
         self._init_kwargs = dict(
             n_in=n_in, n_out=n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, n_ref=self.n_ref, reset=reset,
             out_delay=self.out_delay, bias=bool(bias), out_bias=bool(out_bias), dt=self.dt,
-            detach_reset=self.detach_reset, self_connections=bool(self_connections), loihi_grid=None)
+            detach_reset=self.detach_reset, self_connections=bool(self_connections), loihi_grid=None,
+            train_tau=bool(train_tau))
+        self.train_tau = bool(train_tau)
         self.loihi_grid = None
         if loihi_grid is not None:
             self.set_loihi_grid(loihi_grid)
@@ -183,12 +212,23 @@ class SpikingRNN(nn.Module):
                                   * (w_rec_scale / math.sqrt(fan_rec)))
         self.w_out = nn.Parameter(torch.randn(n_out, N, generator=gen, dtype=torch.float64).to(dtype)
                                   * (w_out_scale / math.sqrt(fan_out)))
+        if self.train_tau:
+            # trainable time constants: log(tau) in float64 for the neurons that have the time constant
+            for name in _TAUS:
+                tau = getattr(self, name)
+                self.register_parameter("log_" + name, nn.Parameter(torch.as_tensor(np.log(np.where(tau > 0, tau, 1.0)))))
+                self._tau_mask[name] = tau > 0
         self.bias = nn.Parameter(torch.zeros(N, dtype=dtype)) if bias else None
         self.b_out = nn.Parameter(torch.zeros(n_out, dtype=dtype)) if out_bias else None
         with torch.no_grad():
             self.w_in.mul_(self.in_mask)
             self.w_rec.mul_(self.rec_mask)
             self.w_out.mul_(self.out_mask)
+
+    tau_m = _tau_property("tau_m")
+    tau_ahp = _tau_property("tau_ahp")
+    tau_a = _tau_property("tau_a")
+    tau_out = _tau_property("tau_out")
 
     @property
     def backend(self) -> str:
@@ -233,6 +273,9 @@ class SpikingRNN(nn.Module):
             self.surrogate = surrogate_from_config(cfg["surrogate"])
         self._init_kwargs.update({k: cfg[k] for k in self._init_kwargs if k in cfg})
         self.loihi_grid = cfg.get("loihi_grid")
+        for name in _TAUS:  # the masks of trainable time constants follow the saved values
+            if name in self._tau_mask:
+                self._tau_mask[name] = getattr(self, name) > 0
 
     @classmethod
     def from_state_dict(cls, state_dict, dtype: Optional[torch.dtype] = None) -> "SpikingRNN":
@@ -260,14 +303,25 @@ class SpikingRNN(nn.Module):
 
         delays = sorted(int(d) for d in torch.unique(self.rec_delay).tolist())
         return F.LayerConstants(
-            alpha=F.decay(self.tau_m, dt, dtype).to(dev), v_th=t(self.v_th_value),
-            rho_c=F.decay(self.tau_ahp, dt, dtype).to(dev), beta_c=t(self.beta_ahp),
-            rho_a=F.decay(self.tau_a, dt, dtype).to(dev), beta_a=t(self.beta_alif),
+            alpha=self._decay("tau_m"), v_th=t(self.v_th_value),
+            rho_c=self._decay("tau_ahp"), beta_c=t(self.beta_ahp),
+            rho_a=self._decay("tau_a"), beta_a=t(self.beta_alif),
             n_ref=self.n_ref, reset=self.reset, detach_reset=self.detach_reset,
             has_ahp=self.n_ahp > 0, has_alif=self.n_alif > 0, delays=tuple(delays), surrogate=self.surrogate)
 
     def kappa(self) -> torch.Tensor:
-        return F.decay(self.tau_out, self.dt, self.dtype).to(self.w_rec.device)
+        return self._decay("tau_out")
+
+    def _decay(self, name: str) -> torch.Tensor:
+        """``exp(-dt / tau)`` of a time constant, in the model dtype; differentiable w.r.t. ``log_<name>``
+        with ``train_tau`` (computed in float64 as :func:`functional.decay` does, then rounded)."""
+        dev = self.w_rec.device
+        p = self._parameters.get("log_" + name) if self.train_tau else None
+        if p is None:
+            return F.decay(getattr(self, name), self.dt, self.dtype).to(dev)
+        d = torch.exp(-self.dt / torch.exp(p))
+        mask = torch.as_tensor(self._tau_mask[name], device=p.device)
+        return torch.where(mask, d, torch.zeros_like(d)).to(dtype=self.dtype, device=dev)
 
     def effective_weights(self):
         """(W_in, W_rec, W_out) with the masks applied ([post, pre]); on the Loihi weight grid (straight-
@@ -348,6 +402,9 @@ class SpikingRNN(nn.Module):
                                               _delay_arg(self.in_delay), _delay_arg(self.rec_delay))
             return RNNOutput(y.transpose(0, 1), z.transpose(0, 1))
         else:
+            if self.train_tau:
+                raise NotImplementedError("train_tau needs the C++ layer kernel (backend 'auto' or 'kernel' on the "
+                                          "CPU) or step_forward")
             E = self.input_current(x_tm, W_in).contiguous()
             if len(k.delays) == 1:
                 Ws = [W_rec]
