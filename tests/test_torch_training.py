@@ -267,3 +267,54 @@ def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):
     assert json.loads(r.stdout.strip().splitlines()[-1])["epochs_done"] == 1
     r2 = subprocess.run(cmd + ["--epochs", "1"], env=env, capture_output=True, text=True, timeout=300)
     assert "already trained for 1 epochs" in r2.stderr
+
+
+def test_deep_r_keeps_counts_and_signs_and_resumes_exactly(tmp_path):
+    """Deep R: the number of active synapses per matrix stays fixed, active weights never change sign,
+    inactive ones are exactly 0, new synapses appear, and a killed run resumes with identical weights
+    and masks (the rewiring's random stream is checkpointed)."""
+    from ahpsim.torch import DeepR
+    from ahpsim.torch.modules import SpikingRNN
+    from ahpsim.torch.trainer import SequenceData
+
+    x, y = delayed_classification(96, delay=20, seed=1)
+    data = SequenceData.from_arrays(x, y)
+    cfg = dict(epochs=2, batch_size=16, lr=2e-2, progress=False, ckpt_every=2, loss_mode="window", window=5)
+
+    def new():
+        m = SpikingRNN(25, 4, n_lif=10, n_ahp=10, w_in_scale=3.0, seed=0)
+        return m, DeepR(m, connectivity=0.3, l1=1e-2, temperature=1e-5, seed=1)
+
+    ref, rw = new()
+    counts = rw.n_active()
+    assert counts == {"w_in": round(0.3 * 500), "w_rec": round(0.3 * 380), "w_out": round(0.3 * 80)}
+    assert not bool(torch.diagonal(ref.rec_mask).any())
+    masks0 = {k: getattr(ref, k).clone() for k in ("in_mask", "rec_mask", "out_mask")}
+    signs = {k: v.clone() for k, v in rw.signs.items()}
+    Trainer(ref, data, data, TrainConfig(**cfg), rewiring=rw).fit()
+    assert rw.n_active() == counts
+    for m, mk in (("w_in", "in_mask"), ("w_rec", "rec_mask"), ("w_out", "out_mask")):
+        w, mask = getattr(ref, m).detach(), getattr(ref, mk)
+        assert bool((w[~mask] == 0).all())
+        assert bool((torch.sign(w[mask & (w != 0)]) == signs[m][mask & (w != 0)]).all())
+    assert any(not torch.equal(getattr(ref, k), masks0[k]) for k in masks0)  # synapses were rewired
+
+    m1, rw1 = new()
+    tr1 = Trainer(m1, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path, rewiring=rw1)
+    orig, calls = tr1.train_step, {"n": 0}
+
+    def dying(*a):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise _Killed
+        return orig(*a)
+
+    tr1.train_step = dying
+    with pytest.raises(_Killed):
+        tr1.fit()
+    m2, rw2 = new()
+    Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path, rewiring=rw2).fit()
+    for a, b in zip(list(ref.parameters()) + list(ref.buffers()), list(m2.parameters()) + list(m2.buffers())):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="connectivity must be in"):
+        DeepR(m2, connectivity=1.5)

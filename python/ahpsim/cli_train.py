@@ -45,6 +45,11 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lr-step-epochs", type=int, default=None, help="step schedule: epochs between decays")
     p.add_argument("--lr-min", type=float, default=None, help="cosine / linear schedules: final learning rate")
     p.add_argument("--grad-clip", type=float, default=None, help="clip the gradients' global L2 norm to this value")
+    p.add_argument("--deep-r", type=float, default=None, metavar="CONNECTIVITY",
+                   help="Deep R rewiring at this fraction of the possible synapses (e.g. 0.2, the paper's Loihi "
+                        "networks); with --deep-r-l1 (default 1e-4) and --deep-r-temperature (default 0)")
+    p.add_argument("--deep-r-l1", type=float, default=1e-4, help=argparse.SUPPRESS)
+    p.add_argument("--deep-r-temperature", type=float, default=0.0, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--max-batches", type=int, default=None, help="batches per epoch at most")
@@ -101,7 +106,13 @@ def train_command(args) -> int:
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt),
             "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
     # the best epoch is chosen on the validation set (carved from the training data), never on the test set
-    tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta)
+    rewiring = None
+    if args.deep_r is not None:
+        from .torch.rewiring import DeepR
+
+        rewiring = DeepR(model, args.deep_r, l1=args.deep_r_l1, temperature=args.deep_r_temperature, seed=args.seed)
+        meta["deep_r"] = {"connectivity": args.deep_r, "l1": args.deep_r_l1, "temperature": args.deep_r_temperature}
+    tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta, rewiring=rewiring)
     if not args.no_resume and tr.try_resume():
         if tr.epoch >= cfg.epochs:
             print(f"{out}: already trained for {tr.epoch} epochs (pass --epochs to train longer)", file=sys.stderr)

@@ -13,6 +13,7 @@ from .loihi import LOIHI_VTH_MANT, loihi_aware
 from .losses import (accuracy, firing_rate_regularizer, readout_cross_entropy, readout_logits, readout_window,
                      spike_rate)
 from .modules import RNNOutput, SpikingRNN
+from .rewiring import DeepR
 from .tasks import TASKS, Task, build_model, delayed_classification, make_task
 from .trainer import (SequenceData, TrainConfig, Trainer, evaluate, load_checkpoint, load_model,
                       save_checkpoint)
@@ -28,6 +29,7 @@ __all__ = [
     "readout_window", "readout_logits", "readout_cross_entropy", "firing_rate_regularizer", "spike_rate", "accuracy",
     # training
     "SequenceData", "TrainConfig", "Trainer", "evaluate", "save_checkpoint", "load_checkpoint", "load_model",
+    "DeepR",
     # tasks
     "Task", "TASKS", "make_task", "build_model", "delayed_classification",
     # export

@@ -274,7 +274,7 @@ class Trainer:
 
     def __init__(self, model: SpikingRNN, train: SequenceData, val: Optional[SequenceData] = None,
                  config: Optional[TrainConfig] = None, ckpt_dir=None, meta: Optional[dict] = None,
-                 on_epoch: Optional[Callable[[dict], None]] = None):
+                 on_epoch: Optional[Callable[[dict], None]] = None, rewiring=None):
         self.model = model
         self.train = train
         self.val = val
@@ -282,6 +282,7 @@ class Trainer:
         self.ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
         self.meta = dict(meta or {})
         self.on_epoch = on_epoch
+        self.rewiring = rewiring  # e.g. ahpsim.torch.DeepR: called after every optimizer step
         self.opt = torch.optim.Adam(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         self.epoch, self.batch, self.step = 0, 0, 0
         self.history: list[dict] = []
@@ -301,7 +302,8 @@ class Trainer:
         return {"optimizer": self.opt.state_dict(), "epoch": self.epoch, "batch": self.batch, "step": self.step,
                 "history": self.history, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
                 "wall": self.wall, "epoch_stats": self._epoch_stats,
-                "train_config": dataclasses.asdict(self.cfg), "meta": self.meta}
+                "train_config": dataclasses.asdict(self.cfg), "meta": self.meta,
+                "rewiring": None if self.rewiring is None else self.rewiring.state_dict()}
 
     def save(self, name: str = "last.pt") -> None:
         if self.ckpt_dir is not None:
@@ -316,6 +318,8 @@ class Trainer:
         self.epoch, self.batch, self.step = ck["epoch"], ck["batch"], ck["step"]
         self.history, self.best_acc, self.best_epoch = ck["history"], ck["best_acc"], ck["best_epoch"]
         self.wall = ck.get("wall", 0.0)
+        if self.rewiring is not None and ck.get("rewiring") is not None:
+            self.rewiring.load_state_dict(ck["rewiring"])
         self._epoch_stats = ck.get("epoch_stats", self._new_stats())
         return True
 
@@ -359,6 +363,8 @@ class Trainer:
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt.step()
+        if self.rewiring is not None:
+            self.rewiring.step(self.opt)
         with torch.no_grad():
             ok = int((L.readout_logits(out.y, ln).argmax(-1) == lab).sum())
             z = out.z.detach()
