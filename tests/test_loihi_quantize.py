@@ -210,3 +210,27 @@ def test_overflow_is_counted_and_warned():
         warnings.simplefilter("error")
         r2 = q2.run(30, inputs={"x": X})
     assert q2.overflows() == {} and not r2.raster("a")[0, ::10, 0].any()
+
+
+def test_mantissa_exponent_splits_are_the_smallest_that_fit():
+    """Every place that splits a value into mantissa and exponent, against a brute-force search: the
+    weight exponent of a projection (8-bit mantissas) and the bias exponents (13-bit signed mantissas).
+    A largest weight of 64 x 255.3 fits exponent 0 (mantissa 255); a logarithm gave 1 and zeroed the
+    projection's smallest weights."""
+    from ahpsim.loihi.quantize import _split_bias, split_weights, weight_exponent
+
+    m, e = split_weights(np.array([64 * 255.3, 64 * 0.7, 64 * 3.4]))
+    assert e == 0 and m.tolist() == [255, 1, 3]
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.uniform(0, 255.49 * 2**13, 3000), 255.5 * 2.0 ** np.arange(6, 13) + 1e-9,
+                             (255.49 * 2.0 ** np.arange(6, 14)), [1e-3, 64.0, 255 * 64.0]])
+    for v in values:
+        brute = next(x for x in range(0, 8) if np.rint(v / 2.0 ** (6 + x)) <= 255)
+        assert weight_exponent(float(v)) == brute, v
+    b = np.concatenate([rng.uniform(-4096.5 * 2**7, 4095.49 * 2**7, 3000), [4095.4, -4096.4, 4095.6, 0.0]])
+    mant, exp = _split_bias(b)
+    for v, mm, ee in zip(b, mant, exp):
+        brute = next(x for x in range(0, 8) if -4096 <= np.rint(v / 2.0**x) <= 4095)
+        assert ee == brute and mm == np.rint(v / 2.0**ee), v
+    with pytest.raises(ValueError, match="exceed the largest Loihi weight"):
+        weight_exponent(255.6 * 2.0**13)

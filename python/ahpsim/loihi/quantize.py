@@ -69,13 +69,13 @@ def weight_exponent(max_abs: float) -> int:
     chosen: Loihi 1 drops the bits of an effective weight below 2**6."""
     if max_abs == 0.0:
         return 0
-    exp = max(_EXP_MIN, math.ceil(math.log2(max_abs / _W_MANT_MAX)) - 6)
-    while exp <= _EXP_MAX and np.rint(max_abs / 2.0 ** (6 + exp)) > _W_MANT_MAX:
-        exp += 1
-    if exp > _EXP_MAX:
-        raise ValueError(f"weights up to {max_abs:.4g} (in voltage units) exceed the largest Loihi weight "
-                         f"{_W_MANT_MAX} * 2**{6 + _EXP_MAX}: lower vth_mant")
-    return int(exp)
+    # every exponent in turn (8 at most): a logarithm overshoots where rounding brings the mantissa back
+    # to 255 (a weight of 255.3 * 2**6 fits exponent 0 as mantissa 255)
+    for exp in range(_EXP_MIN, _EXP_MAX + 1):
+        if np.rint(max_abs / 2.0 ** (6 + exp)) <= _W_MANT_MAX:
+            return int(exp)
+    raise ValueError(f"weights up to {max_abs:.4g} (in voltage units) exceed the largest Loihi weight "
+                     f"{_W_MANT_MAX} * 2**{6 + _EXP_MAX}: lower vth_mant")
 
 
 def split_weights(w_scaled: np.ndarray) -> tuple[np.ndarray, int]:
@@ -88,12 +88,14 @@ def split_weights(w_scaled: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _split_bias(b_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b_scaled = np.asarray(b_scaled, np.float64)
-    exp = np.zeros(b_scaled.shape, np.int64)
-    big = np.abs(b_scaled) > 4095
-    exp[big] = np.ceil(np.log2(np.abs(b_scaled[big]) / 4095)).astype(np.int64)
-    if (exp > 7).any():
+    # per bias the smallest exponent in [0, 7] whose rounded mantissa fits [-4096, 4095]
+    exp = np.full(b_scaled.shape, -1, np.int64)
+    for e in range(7, -1, -1):
+        m = np.rint(b_scaled / 2.0**e)
+        exp = np.where((m >= -4096) & (m <= 4095), e, exp)
+    if (exp < 0).any():
         raise ValueError("a bias exceeds 4095 * 2**7 voltage units: lower vth_mant")
-    mant = np.clip(np.rint(b_scaled / 2.0**exp), -4096, 4095).astype(np.int64)
+    mant = np.rint(b_scaled / 2.0**exp).astype(np.int64)
     return mant, exp
 
 
