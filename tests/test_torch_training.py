@@ -318,3 +318,39 @@ def test_deep_r_keeps_counts_and_signs_and_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="connectivity must be in"):
         DeepR(m2, connectivity=1.5)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["train", "smnist", "--epochs", "0"], "epochs must be an integer >= 1"),
+    (["train", "memory", "--lr", "-1"], "lr must be a finite number > 0"),
+    (["train", "memory", "--task-opt", "foo=1"], r"unknown option\(s\) \['foo'\] for task 'memory'; allowed: n_train"),
+    (["train", "memory", "--model-opt", "n_lif=abc"], "n_lif must be an integer >= 0, got 'abc'"),
+    (["train", "memory", "--model-opt", "tau=3"], r"unknown model option\(s\) \['tau'\]"),
+    (["train", "memory", "--threads", "0"], "--threads must be >= 1"),
+    (["eval", "/nonexistent/best.pt"], "no such checkpoint"),
+    (["eval", "."], "a directory, not a checkpoint"),
+    (["eval", "README.md"], "not an ahpsim checkpoint"),
+])
+def test_cli_mistakes_are_one_line_with_exit_code_2(argv, msg, capsys, monkeypatch):
+    """Every CLI mistake ends in one line naming the option and exit code 2, not a traceback."""
+    from ahpsim.cli import main
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("AHPSIM_DEBUG", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    import re
+
+    assert re.search(msg, err), err
+
+
+def test_cli_quantize_takes_a_power(tmp_path):
+    from ahpsim.cli_train import _power_or_float
+
+    assert _power_or_float("2**-12") == 2.0 ** -12 and _power_or_float("0.5") == 0.5
+    import argparse
+
+    for bad in ("abc", "-1", "0", "2**x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _power_or_float(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -45,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# What a command raises for a user's mistake (a bad value, a missing or unreadable file, a known gap):
+# one line and exit code 2, as argparse does for its own errors. AHPSIM_DEBUG=1 shows the traceback.
+_USER_ERRORS = (ValueError, TypeError, OSError, NotImplementedError, MemoryError, KeyError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return int(args.func(args) or 0)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(args.func(args) or 0)
+    except _USER_ERRORS as e:
+        if os.environ.get("AHPSIM_DEBUG"):
+            raise
+        msg = str(e) if not isinstance(e, KeyError) else f"missing entry {e}"
+        print(f"{parser.prog} {args.command}: error: {msg or type(e).__name__}", file=sys.stderr)
+        return 2

@@ -27,6 +27,23 @@ def _kv(text: str):
     return k, v
 
 
+def _power_or_float(text: str) -> float:
+    """A positive float, or ``A**B`` / ``A^B`` of two numbers."""
+    try:
+        for op in ("**", "^"):
+            if op in text:
+                a, b = text.split(op, 1)
+                value = float(a) ** float(b)
+                break
+        else:
+            value = float(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected a number or a power like 2**-12, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a spiking network with surrogate gradients (needs torch)",
                               description="Train an LSNN-style network (LIF + AHP/ALIF) with BPTT and surrogate "
@@ -71,8 +88,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="last.pt / best.pt written by 'ahpsim train'")
     p.add_argument("--root", default=None)
     p.add_argument("--kernel", action="store_true", help="also run the exported C++ network and compare spikes")
-    p.add_argument("--quantize", type=float, default=None, metavar="STEP",
-                   help="round weights to multiples of STEP first (e.g. 2**-12)")
+    p.add_argument("--quantize", type=_power_or_float, default=None, metavar="STEP",
+                   help="round weights to multiples of STEP first (a number or a power such as 2**-12)")
     p.add_argument("--n-test", type=int, default=None, help="evaluate the first N test samples only")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=None)
@@ -90,15 +107,18 @@ def train_command(args) -> int:
 
     from .torch.trainer import TrainConfig, TrainingInterrupted
 
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    task = make_task(args.task, root=args.root, **dict(args.task_opt))
-    model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
     overrides = {name: val for name, val in (
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("lr_schedule", args.lr_schedule),
         ("lr_decay", args.lr_decay), ("lr_step_epochs", args.lr_step_epochs), ("lr_min", args.lr_min),
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
         ("rate_weight", args.rate_weight), ("rate_target", args.rate_target)) if val is not None}
+    TrainConfig(**overrides)  # the options' values are checked before any data is read
+    task = make_task(args.task, root=args.root, **dict(args.task_opt))
+    model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
     cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
                               log_epochs=True)
     cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated

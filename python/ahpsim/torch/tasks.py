@@ -48,6 +48,13 @@ class Task:
 def build_model(task: Task, neurons: str = "ahp", seed: int = 0, **overrides) -> SpikingRNN:
     """The task's network with its recurrent neurons as ``neurons``: "ahp" (n_lif LIF + n_adapt AHP),
     "alif" (n_lif LIF + n_adapt ALIF) or "lif" (n_lif + n_adapt LIF, same size)."""
+    import inspect
+
+    allowed = set(inspect.signature(SpikingRNN.__init__).parameters) - {"self", "n_in", "n_out", "n_lif", "n_ahp",
+                                                                        "n_alif"} | {"n_lif", "n_adapt"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ValueError(f"unknown model option(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
     kw = dict(task.model_kwargs)
     kw.update(overrides)
     n_lif = kw.pop("n_lif")
@@ -240,11 +247,28 @@ TASKS = {
 }
 
 
+def _task_options(name: str) -> list:
+    """The keyword options a task takes (from its builder's signature)."""
+    import inspect
+
+    fn = {"smnist": _smnist, "psmnist": _smnist, "jv": _ucr_uea}.get(name, TASKS[name])
+    params = inspect.signature(fn).parameters
+    skip = {"root", "permute"} | ({"name"} if name == "jv" else set())
+    opts = [p for p in params if p not in skip and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
+    if name == "memory":  # passed on to delayed_classification
+        opts += [p for p in inspect.signature(delayed_classification).parameters if p not in ("n", "seed") + tuple(opts)]
+    return opts
+
+
 def make_task(name: str, root=None, **options) -> Task:
     """Builds a task: ``memory``, ``smnist``, ``psmnist``, ``fsdd``, ``jv`` (JapaneseVowels) or ``ucr``
     (``name=`` any UCR/UEA set)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
+    allowed = _task_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for task {name!r}; allowed: {', '.join(allowed)}")
     task = TASKS[name](root, **options)
     task.spec = {"name": name, "options": dict(options)}
     return task

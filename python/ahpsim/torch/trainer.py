@@ -183,7 +183,18 @@ def save_checkpoint(path, model: SpikingRNN, **extra) -> None:
 def load_checkpoint(path) -> dict:
     """Reads a checkpoint written by :func:`save_checkpoint` (tensors and plain Python values only:
     ``torch.load(weights_only=True)``, so an untrusted file cannot run code)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: a directory, not a checkpoint (use {path / 'best.pt'} or last.pt)")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such checkpoint") from None
+    except Exception as e:  # not a torch file, or one holding objects weights_only refuses
+        raise ValueError(f"{path}: not an ahpsim checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise ValueError(f"{path}: not an ahpsim checkpoint (no 'model' entry)")
+    return ck
 
 
 def load_model(path_or_ckpt) -> SpikingRNN:
