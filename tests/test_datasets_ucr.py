@@ -155,3 +155,35 @@ def test_torch_dataset(data_root):
     d = ds.UCRUEADataset("JapaneseVowels", data_root, "train", download=False)
     x, length, y = d[0]
     assert x.dtype == torch.float32 and x.shape == (26, 12) and length == 20 and d.class_names[y] == "1"
+
+
+def test_byte_order_mark_and_headers_that_contradict_the_data(tmp_path):
+    """A valid file saved as UTF-8 with a byte-order mark reads like the plain one; each header that
+    can contradict the data (@univariate, @dimensions, @equalLength, @seriesLength, @missing,
+    @classLabel) is checked against it."""
+    from ahpsim.datasets.ucr import parse_ts
+
+    body = "@problemName Toy\n@univariate true\n@equalLength true\n@seriesLength 3\n@missing false\n" \
+           "@classLabel true a b\n@data\n1,2,3:a\n4,5,6:b\n"
+    plain, bom = tmp_path / "plain.ts", tmp_path / "bom.ts"
+    plain.write_text(body, encoding="utf-8")
+    bom.write_text(body, encoding="utf-8-sig")
+    assert bom.read_bytes()[:3] == b"\xef\xbb\xbf"
+    a, b = parse_ts(plain), parse_ts(bom)
+    assert a.labels == b.labels == ["a", "b"] and all(np.array_equal(x, y) for x, y in zip(a.series, b.series))
+    bad = {
+        "@univariate true": ("1,2,3:4,5,6:a\n", "@univariate true but the data has 2 dimensions"),
+        "@equalLength true": ("1,2,3:a\n1,2:b\n", "@equalLength true but the series have lengths 2..3"),
+        "@missing false": ("1,?,3:a\n", "@missing false but instance 0 has missing values"),
+    }
+    for header, (data, msg) in bad.items():
+        f = tmp_path / "bad.ts"
+        head = "@univariate true\n@equalLength true\n@missing false\n" if header != "@univariate true" else \
+            "@univariate true\n"
+        f.write_text(head + "@classLabel true a b\n@data\n" + data)
+        with pytest.raises(ds.CorruptFileError, match=msg):
+            parse_ts(f)
+    f = tmp_path / "dims.ts"
+    f.write_text("@univariate false\n@dimensions 3\n@classLabel true a\n@data\n1:2:a\n")
+    with pytest.raises(ds.CorruptFileError, match="@dimensions 3 but the data has 2"):
+        parse_ts(f)

@@ -66,7 +66,7 @@ def parse_ts(path) -> TsData:
     class_names: list[str] | None = None
     series, labels = [], []
     in_data = False
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # (a byte-order mark, as some editors write, is dropped)
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -131,11 +131,22 @@ def parse_ts(path) -> TsData:
     c = n_dims.pop()
     if "dimensions" in header and header["dimensions"] != c:
         raise CorruptFileError(f".ts file '{path}': @dimensions {header['dimensions']} but the data has {c}")
-    if header.get("equallength") and "serieslength" in header:
-        bad = [i for i, s in enumerate(series) if s.shape[1] != header["serieslength"]]
-        if bad:
-            raise CorruptFileError(f".ts file '{path}': instance {bad[0]} has length {series[bad[0]].shape[1]}, "
-                                   f"@seriesLength says {header['serieslength']} (truncated file?)")
+    # every header that can contradict the data is checked against it
+    if header.get("univariate") is True and c != 1:
+        raise CorruptFileError(f".ts file '{path}': @univariate true but the data has {c} dimensions")
+    if header.get("equallength"):
+        if "serieslength" in header:
+            bad = [i for i, s in enumerate(series) if s.shape[1] != header["serieslength"]]
+            if bad:
+                raise CorruptFileError(f".ts file '{path}': instance {bad[0]} has length {series[bad[0]].shape[1]}, "
+                                       f"@seriesLength says {header['serieslength']} (truncated file?)")
+        lengths = sorted({s.shape[1] for s in series})
+        if len(lengths) > 1:
+            raise CorruptFileError(f".ts file '{path}': @equalLength true but the series have lengths "
+                                   f"{lengths[0]}..{lengths[-1]}")
+    if header.get("missing") is False and any(np.isnan(s).any() for s in series):
+        i = next(i for i, s in enumerate(series) if np.isnan(s).any())
+        raise CorruptFileError(f".ts file '{path}': @missing false but instance {i} has missing values ('?')")
     return TsData(series, labels, class_names, header)
 
 
