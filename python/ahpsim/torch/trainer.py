@@ -317,8 +317,13 @@ class Trainer:
                 "rewiring": None if self.rewiring is None else self.rewiring.state_dict()}
 
     def save(self, name: str = "last.pt") -> None:
+        """Writes ``last.pt`` (everything needed to resume) or, for ``best.pt``, the model with the run's
+        metadata but without the optimizer state (it is never resumed from; half the size)."""
         if self.ckpt_dir is not None:
-            save_checkpoint(self.ckpt_dir / name, self.model, **self._state())
+            state = self._state()
+            if name != "last.pt":
+                state.pop("optimizer")
+            save_checkpoint(self.ckpt_dir / name, self.model, **state)
 
     def try_resume(self) -> bool:
         if self.ckpt_dir is None or not (self.ckpt_dir / "last.pt").is_file():
