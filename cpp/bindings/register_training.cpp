@@ -46,6 +46,21 @@ std::int32_t check_delays(const std::int32_t* d, std::size_t n, std::int32_t uni
   return *mm.second;
 }
 
+// The per-neuron constants [N] of a layer (all required).
+template <class Real>
+void set_constants(ahpsim::bptt::Layer<Real>& L, const py::object& alpha, const py::object& v_th,
+                   const py::object& rho_c, const py::object& beta_c, const py::object& rho_a,
+                   const py::object& beta_a, const std::vector<py::ssize_t>& n1) {
+  L.alpha = data_of<Real>(alpha, "alpha", n1);
+  L.v_th = data_of<Real>(v_th, "v_th", n1);
+  L.rho_c = data_of<Real>(rho_c, "rho_c", n1);
+  L.beta_c = data_of<Real>(beta_c, "beta_c", n1);
+  L.rho_a = data_of<Real>(rho_a, "rho_a", n1);
+  L.beta_a = data_of<Real>(beta_a, "beta_a", n1);
+  if (!L.alpha || !L.v_th || !L.rho_c || !L.beta_c || !L.rho_a || !L.beta_a)
+    throw std::invalid_argument("alpha, v_th, rho_c, beta_c, rho_a and beta_a are required");
+}
+
 // The readout of a layer (w_out [n_out, N], b_out [n_out] or None, kappa [n_out], d_out >= 0); none
 // when w_out is None.
 template <class Real>
@@ -85,14 +100,7 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
   out.A = data_of<Real>(A, "A", tbn, true);
   out.free = data_of<std::uint8_t>(free, "free", tbn, true);
   if (n_ref < 0) throw std::invalid_argument("n_ref must be >= 0");
-  L.alpha = data_of<Real>(alpha, "alpha", n1);
-  L.v_th = data_of<Real>(v_th, "v_th", n1);
-  L.rho_c = data_of<Real>(rho_c, "rho_c", n1);
-  L.beta_c = data_of<Real>(beta_c, "beta_c", n1);
-  L.rho_a = data_of<Real>(rho_a, "rho_a", n1);
-  L.beta_a = data_of<Real>(beta_a, "beta_a", n1);
-  if (!L.alpha || !L.v_th || !L.rho_c || !L.beta_c || !L.rho_a || !L.beta_a)
-    throw std::invalid_argument("alpha, v_th, rho_c, beta_c, rho_a and beta_a are required");
+  set_constants(L, alpha, v_th, rho_c, beta_c, rho_a, beta_a, n1);
   L.bias = data_of<Real>(bias, "bias", n1);
   L.n_ref = n_ref;
   L.reset_zero = reset_zero;
@@ -150,14 +158,7 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   in.A = data_of<Real>(A, "A", tbn);
   if (has_alif && !in.A) throw std::invalid_argument("A: required with has_alif");
   in.free = data_of<std::uint8_t>(free, "free", tbn);
-  L.alpha = data_of<Real>(alpha, "alpha", n1);
-  L.v_th = data_of<Real>(v_th, "v_th", n1);
-  L.rho_c = data_of<Real>(rho_c, "rho_c", n1);
-  L.beta_c = data_of<Real>(beta_c, "beta_c", n1);
-  L.rho_a = data_of<Real>(rho_a, "rho_a", n1);
-  L.beta_a = data_of<Real>(beta_a, "beta_a", n1);
-  if (!L.alpha || !L.v_th || !L.rho_c || !L.beta_c || !L.rho_a || !L.beta_a)
-    throw std::invalid_argument("alpha, v_th, rho_c, beta_c, rho_a and beta_a are required");
+  set_constants(L, alpha, v_th, rho_c, beta_c, rho_a, beta_a, n1);
   L.reset_zero = reset_zero;
   L.has_ahp = has_ahp;
   L.has_alif = has_alif;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <exception>
 #include <thread>
 #include <vector>
@@ -39,28 +38,25 @@ inline std::int64_t append_bits(unsigned mask, std::int64_t base, std::int64_t* 
   return k;
 }
 
+#if defined(__SSE2__)
+// Bit j set where entry j of one 16-byte vector is non-zero (4 floats or 2 doubles; NaN counts).
+inline unsigned nonzero_mask(const float* p) {
+  return static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(p), _mm_setzero_ps())));
+}
+inline unsigned nonzero_mask(const double* p) {
+  return static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(p), _mm_setzero_pd())));
+}
+#endif
+
 template <class Real>
 std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
   std::int64_t k = 0, i = 0;
 #if defined(__SSE2__)
-  if constexpr (std::is_same_v<Real, float>) {
-    const __m128 zero = _mm_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-      const unsigned m = static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i), zero))) |
-                         static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i + 4), zero))) << 4 |
-                         static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i + 8), zero))) << 8 |
-                         static_cast<unsigned>(_mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + i + 12), zero))) << 12;
-      k = append_bits(m, i, rows, k);
-    }
-  } else {
-    const __m128d zero = _mm_setzero_pd();
-    for (; i + 8 <= n; i += 8) {
-      const unsigned m = static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i), zero))) |
-                         static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i + 2), zero))) << 2 |
-                         static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i + 4), zero))) << 4 |
-                         static_cast<unsigned>(_mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + i + 6), zero))) << 6;
-      k = append_bits(m, i, rows, k);
-    }
+  constexpr std::int64_t L = 16 / sizeof(Real);  // entries per vector; four vectors per mask
+  for (; i + 4 * L <= n; i += 4 * L) {
+    const unsigned m = nonzero_mask(x + i) | nonzero_mask(x + i + L) << L | nonzero_mask(x + i + 2 * L) << (2 * L) |
+                       nonzero_mask(x + i + 3 * L) << (3 * L);
+    k = append_bits(m, i, rows, k);
   }
 #endif
   for (; i < n; ++i)
