@@ -46,6 +46,19 @@ std::int32_t check_delays(const std::int32_t* d, std::size_t n, std::int32_t uni
   return *mm.second;
 }
 
+// A layer shaped like the spikes z [T, B, N].
+template <class Real>
+ahpsim::bptt::Layer<Real> layer_of(const py::object& z) {
+  if (!py::isinstance<py::array>(z)) throw py::type_error("z: expected a numpy array");
+  py::array za = py::reinterpret_borrow<py::array>(z);
+  if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
+  ahpsim::bptt::Layer<Real> L;
+  L.T = za.shape(0);
+  L.B = za.shape(1);
+  L.N = za.shape(2);
+  return L;
+}
+
 // The per-neuron constants [N] of a layer (all required).
 template <class Real>
 void set_constants(ahpsim::bptt::Layer<Real>& L, const py::object& alpha, const py::object& v_th,
@@ -86,15 +99,10 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
                    py::object d_rec, std::int32_t d_rec_uniform, py::object x, py::object w_in, py::object d_in,
                    std::int32_t d_in_uniform, py::object E, py::object y, py::object w_out, py::object b_out,
                    py::object kappa, std::int32_t d_out, unsigned n_threads) {
-  py::array za = py::reinterpret_borrow<py::array>(z);
-  if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
-  const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
+  ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
+  const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
-  ahpsim::bptt::Layer<Real> L;
   ahpsim::bptt::LayerOutputs<Real> out;
-  L.T = T;
-  L.B = B;
-  L.N = N;
   out.z = data_of<Real>(z, "z", tbn, true);
   out.v = data_of<Real>(v, "v", tbn, true);
   out.A = data_of<Real>(A, "A", tbn, true);
@@ -140,15 +148,10 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     double dampening, double slope, double sigma, py::object G_rate, py::object Gy, py::object gU,
                     py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
                     py::object g_rho_c, py::object g_rho_a, unsigned n_threads) {
-  py::array za = py::reinterpret_borrow<py::array>(z);
-  if (za.ndim() != 3) throw std::invalid_argument("z: expected a [T, B, N] array");
-  const py::ssize_t T = za.shape(0), B = za.shape(1), N = za.shape(2);
+  ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
+  const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
-  ahpsim::bptt::Layer<Real> L;
   ahpsim::bptt::LayerGrad<Real> in;
-  L.T = T;
-  L.B = B;
-  L.N = N;
   Real* gIp = data_of<Real>(gI, "gI", tbn, true);
   if (!gIp) throw std::invalid_argument("gI: required");
   in.G = data_of<Real>(G, "G", tbn);
