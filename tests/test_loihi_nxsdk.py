@@ -81,3 +81,50 @@ def test_weight_files_are_checked(tmp_path, data_root):
         load_nxsdk_smnist_weights(tmp_path, download=False)
     with pytest.raises(ValueError, match="input_latency must be an integer in"):
         load_nxsdk_smnist(data_root / "loihi_smnist_v25_94per", input_latency=0, download=False)
+
+
+def test_operation_counters_of_the_integer_engine(data_root, chip_images):
+    """LoihiNetwork.counters(): spikes, synaptic operations of compartment and input spikes, compartment
+    and neuron updates, against numpy counts from the raster, the inputs and the published weight
+    matrices (fan-outs: nonzero weights per source, plus each AHP soma's synapse to its auxiliary
+    compartment); store / restore / reset_state carry or clear them."""
+    X = chip_images[0][:6]
+    path = data_root / "loihi_smnist_v25_94per"
+    w = load_nxsdk_smnist_weights(path, download=False)
+    net = load_nxsdk_smnist(path, download=False)
+    r1 = net.run(inputs={"x": X[:, :400]})
+    net.store("half")
+    c_half = net.counters()
+    r2 = net.run(inputs={"x": X[:, 400:]})
+    c = net.counters()
+    raster = np.concatenate([np.asarray(r1.raster()), np.asarray(r2.raster())], 1).astype(np.int64)
+    names = [g for g in ("lif", "ahp.aux", "ahp.soma", "out")]
+    per = {g: np.concatenate([np.asarray(r1.raster(g)), np.asarray(r2.raster(g))], 1).sum((0, 1)) for g in names}
+    fan_rec = (w["w_rec"] != 0).sum(1) + (w["w_out"] != 0).sum(1)          # per neuron 0-239
+    fan_rec[140:] += 1                                                       # soma -> aux
+    syn = int(per["lif"] @ fan_rec[:140] + per["ahp.soma"] @ fan_rec[140:])
+    inp = int(X.astype(np.int64).sum((0, 1)) @ (w["w_in"] != 0).sum(1))
+    assert c["spikes"] == int(raster.sum()) > 1000 and per["ahp.aux"].sum() == per["out"].sum() == 0
+    assert c["syn_events"] == syn and c["input_events"] == inp
+    assert c["compartment_updates"] == 6 * 840 * 350 and c["neuron_updates"] == 6 * 840 * 250
+    assert c["drive_events"] == 0
+    net.restore("half")
+    assert net.counters() == c_half
+    net.reset_state()
+    assert set(net.counters().values()) == {0}
+
+
+def test_energy_accounting_works_on_the_integer_engine(data_root, chip_images):
+    """ahpsim.energy on a LoihiNetwork: per-inference counts from its counters, and the estimate."""
+    from ahpsim import energy
+
+    X = chip_images[0][:4]
+    net = load_nxsdk_smnist(data_root / "loihi_smnist_v25_94per", download=False)
+    net.run(inputs={"x": X})
+    ops = energy.count_operations(net, 4, 840)
+    c = net.counters()
+    assert ops.spikes == c["spikes"] and ops.synaptic_ops == c["syn_events"] + c["input_events"]
+    assert ops.compartment_updates == c["compartment_updates"] and ops.n_neurons == 250
+    rep = energy.energy_report(net, 4, 840)
+    assert (rep["lstm"]["n_in"], rep["lstm"]["n_out"]) == (80, 10)  # 80 channels; the 10 outputs never spike
+    assert rep["per_inference"]["spikes"] == ops.spikes / 4 and rep["rates"]["spikes_per_neuron_per_step"] > 0.03

@@ -124,6 +124,36 @@ class OpCounts:
         return d
 
 
+def _network_shape(net: Any) -> tuple[int, int, int]:
+    """(neurons, spiking neurons, Loihi compartments) of a float network, a LoihiNetwork or a
+    QuantizedNetwork (its LoihiNetwork: ``net.net``)."""
+    if hasattr(net, "populations"):
+        pops = net.populations
+        return (sum(g.n for g in pops), sum(g.n for g in pops if g.model.spiking),
+                sum(g.n * compartments_per_neuron(g.model.kind) for g in pops))
+    ln = getattr(net, "net", net)
+    if hasattr(ln, "n_compartments") and hasattr(ln, "n_neurons"):
+        return int(ln.n_neurons), int(ln.n_spiking), int(ln.n_compartments)
+    raise TypeError(f"net: expected an ahpsim.Network, LoihiNetwork or QuantizedNetwork, got {type(net).__name__}")
+
+
+def _io_shape(net: Any) -> tuple[int, int, float]:
+    """(inputs, outputs, dt in ms): a float network's input channels, readouts and dt; a Loihi network's
+    input channels, its compartments that never spike (readouts: not spiking, or the largest threshold)
+    and 1 ms per step (the chip's time step in the paper)."""
+    if hasattr(net, "populations"):
+        return (sum(g.n for g in net.inputs), sum(g.n for g in net.populations if not g.model.spiking),
+                float(net.dt))
+    ln = getattr(net, "net", net)
+    from .loihi import VTH_MANT_MAX
+
+    parent = np.concatenate(ln._cx["parent"]) if ln.n_compartments else np.zeros(0, int)
+    spiking = np.concatenate(ln._cx["spiking"]) if ln.n_compartments else np.zeros(0, int)
+    vth = np.concatenate(ln._cx["vth_mant"]) if ln.n_compartments else np.zeros(0, int)
+    n_out = int(((parent < 0) & ((spiking == 0) | (vth >= VTH_MANT_MAX))).sum())
+    return int(ln.n_inputs), n_out, float(getattr(net, "dt", 1.0))
+
+
 def count_operations(net: Any, n_inferences: int, steps: int, *, since: Mapping[str, int] | None = None,
                      binary_inputs: bool = True) -> OpCounts:
     """Operation counts of ``net`` from its kernel counters (minus ``since``, an earlier
@@ -138,10 +168,8 @@ def count_operations(net: Any, n_inferences: int, steps: int, *, since: Mapping[
     c = dict(net.counters())
     if since is not None:
         c = {k: c[k] - since.get(k, 0) for k in c}
-    pops = net.populations
-    n = sum(g.n for g in pops)
-    n_spk = sum(g.n for g in pops if g.model.spiking)
-    n_cx = sum(g.n * compartments_per_neuron(g.model.kind) for g in pops)
+    n, n_spk, n_cx = _network_shape(net)
+    n_syn = int(getattr(net, "net", net).n_synapses)
     expect = n * steps * n_inferences
     if c["neuron_updates"] != expect:
         raise ValueError(f"the counters hold {c['neuron_updates']} neuron updates but {n} neurons x {steps} steps x "
@@ -152,8 +180,8 @@ def count_operations(net: Any, n_inferences: int, steps: int, *, since: Mapping[
                     spikes=int(c["spikes"]), neuron_updates=int(c["neuron_updates"]),
                     compartment_updates=n_cx * steps * n_inferences,
                     spiking_neuron_updates=n_spk * steps * n_inferences,
-                    dense_synaptic_ops=int(net.n_synapses) * steps * n_inferences,
-                    n_neurons=n, n_spiking=n_spk, n_compartments=n_cx, n_synapses=int(net.n_synapses),
+                    dense_synaptic_ops=n_syn * steps * n_inferences,
+                    n_neurons=n, n_spiking=n_spk, n_compartments=n_cx, n_synapses=n_syn,
                     binary_inputs=bool(binary_inputs))
 
 
@@ -232,12 +260,11 @@ def energy_report(net: Any, n_inferences: int, steps: int, *, since: Mapping[str
     """Counts per inference, their rates, the Loihi 1 estimate and the equivalent LSTM's costs (an LSTM
     with as many parameters as ``net`` has synapses, unless ``lstm_hidden`` is given)."""
     counts = count_operations(net, n_inferences, steps, since=since, binary_inputs=binary_inputs)
-    n_in = sum(g.n for g in net.inputs)
-    n_out = sum(g.n for g in net.populations if not g.model.spiking)
-    n_h = lstm_hidden if lstm_hidden is not None else lstm_hidden_for_params(net.n_synapses, n_in, n_out)
+    n_in, n_out, dt = _io_shape(net)
+    n_h = lstm_hidden if lstm_hidden is not None else lstm_hidden_for_params(counts.n_synapses, n_in, n_out)
     lstm = lstm_costs(n_in, n_h, n_out, steps)
     per = counts.per_inference()
-    dt_s = net.dt / 1000.0
+    dt_s = dt / 1000.0
     bio = steps * dt_s
     rates = {"spikes_per_neuron_per_step": counts.spikes_per_neuron_per_step,
              "spike_rate_hz": counts.spikes_per_neuron_per_step / dt_s if dt_s else float("nan"),

@@ -31,6 +31,9 @@ RULE_SETS = ("loihi1", "lava")
 VTH_MANT_MAX = 2**17 - 1  # maximal threshold mantissa (output compartments)
 
 
+_COUNTER_KEYS = ("spikes", "syn_events", "input_events", "drive_events", "neuron_updates", "compartment_updates")
+
+
 def limits(rules: str = "loihi1") -> dict[str, Any]:
     """Parameter ranges and constants of a rule set, as declared in the C++ headers."""
     _check_rules(rules)
@@ -241,12 +244,61 @@ class LoihiNetwork:
         self._n_in = 0
         self._proj: list[dict[str, Any]] = []
         self._engine: Any = None
-        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._snapshots: dict[str, tuple[dict[str, Any], dict[str, int]]] = {}
+        self._fanout: tuple[np.ndarray, np.ndarray] | None = None
+        self._counts: dict[str, int] = dict.fromkeys(_COUNTER_KEYS, 0)
 
     def _invalidate(self) -> None:
         """A structural change: the engine is rebuilt at the next run, state and stored states go."""
         self._engine = None
         self._snapshots.clear()
+        self._fanout = None
+        self._counts = dict.fromkeys(_COUNTER_KEYS, 0)
+
+    def _fanouts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Synapses per input channel and per compartment (its projections' synapses, the AHP's
+        soma -> aux synapse included), for the operation counters."""
+        if self._fanout is None:
+            f_in, f_cx = np.zeros(self._n_in, np.int64), np.zeros(self._n_cx, np.int64)
+            for p in self._proj:
+                f = f_in if p["from_input"] else f_cx
+                np.add.at(f, p["pre_start"] + p["pre"], 1)
+            self._fanout = (f_in, f_cx)
+        return self._fanout
+
+    def _add_counts(self, spikes: np.ndarray, x: np.ndarray | None) -> None:
+        """Adds a run part's operations (spikes [B, T, n_cx], inputs [B, T, n_in] or None) to the counters."""
+        f_in, f_cx = self._fanouts()
+        per_cx = spikes.sum((0, 1), dtype=np.int64)
+        c = self._counts
+        c["spikes"] += int(per_cx.sum())
+        c["syn_events"] += int(per_cx @ f_cx)
+        if x is not None:
+            c["input_events"] += int(x.sum((0, 1), dtype=np.int64) @ f_in)
+        B, T = spikes.shape[0], spikes.shape[1]
+        c["compartment_updates"] += B * T * self._n_cx
+        c["neuron_updates"] += B * T * self._n_neurons()
+
+    def _n_neurons(self) -> int:
+        return self.n_neurons
+
+    @property
+    def n_neurons(self) -> int:
+        """Neurons: compartments without a parent (an AHP neuron's auxiliary compartment is part of it)."""
+        return int((np.concatenate(self._cx["parent"]) < 0).sum()) if self._n_cx else 0
+
+    @property
+    def n_spiking(self) -> int:
+        """Compartments that can spike."""
+        return int(np.concatenate(self._cx["spiking"]).sum()) if self._n_cx else 0
+
+    def counters(self) -> dict[str, int]:
+        """Operation counts summed over trials since the state was created (as
+        :meth:`ahpsim.Network.counters`): ``spikes``; ``syn_events``, synaptic operations of compartment
+        spikes (one per synapse, the AHP's own soma -> aux synapse included); ``input_events``, those of
+        input spikes; ``drive_events`` (always 0); ``neuron_updates`` (neurons x steps x trials, an AHP
+        neuron counted once) and ``compartment_updates``. Counted from the engine's spikes."""
+        return dict(self._counts)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -494,14 +546,16 @@ class LoihiNetwork:
         return int(self._engine.n_trials) if self._engine is not None else 0
 
     def init_state(self, n_trials: int = 1) -> None:
-        """Create fresh state (``u = v = 0``, nothing pending, t = 0) for ``n_trials`` trials."""
+        """Create fresh state (``u = v = 0``, nothing pending, t = 0, counters 0) for ``n_trials`` trials."""
         self._build().init_state(_positive(n_trials, "n_trials"))
+        self._counts = dict.fromkeys(_COUNTER_KEYS, 0)
 
     def reset_state(self) -> None:
-        """Drop all simulation state (t back to 0): the next run starts from zero. Stored states
-        (:meth:`store`) are kept."""
+        """Drop all simulation state (t back to 0, counters 0): the next run starts from zero. Stored
+        states (:meth:`store`) are kept."""
         if self._engine is not None:
             self._engine.reset_state()
+        self._counts = dict.fromkeys(_COUNTER_KEYS, 0)
 
     def _require_state(self) -> Any:
         if self._engine is None or not self._engine.has_state:
@@ -536,7 +590,7 @@ class LoihiNetwork:
         A structural change (adding groups or projections) drops stored states."""
         if self._engine is None or not self._engine.has_state:
             raise RuntimeError("nothing to store: the network holds no state yet (run it or call init_state)")
-        self._snapshots[str(name)] = self._engine.get_state()
+        self._snapshots[str(name)] = (self._engine.get_state(), dict(self._counts))
 
     def restore(self, name: str = "default") -> None:
         """Return to the state kept by :meth:`store` under ``name``."""
@@ -544,7 +598,8 @@ class LoihiNetwork:
             snap = self._snapshots[str(name)]
         except KeyError:
             raise KeyError(f"no stored state named {name!r}; stored: {sorted(self._snapshots)}") from None
-        self._build().set_state(snap)
+        self._build().set_state(snap[0])
+        self._counts = dict(snap[1])
 
     _STATE_VARS = ("u", "v", "ref")
 
@@ -629,6 +684,7 @@ class LoihiNetwork:
         X = self._dense_inputs(decoded, T, B)
         if not engine.has_state:
             engine.init_state(B)
+            self._counts = dict.fromkeys(_COUNTER_KEYS, 0)
         t0 = int(engine.t)
         chunks = [(0, T)]
         bar = None
@@ -643,6 +699,7 @@ class LoihiNetwork:
             for lo, hi in chunks:
                 x = None if X is None else np.ascontiguousarray(X[:, lo:hi])
                 parts.append(engine.advance(hi - lo, x, bool(record_uv), int(n_threads)))
+                self._add_counts(parts[-1][0], x)
                 if bar is not None:
                     bar.update(hi - lo)
         finally:

@@ -201,6 +201,11 @@ class QuantizedNetwork:
     def reset_state(self) -> None:
         self.net.reset_state()
 
+    def counters(self) -> dict[str, int]:
+        """Operation counts of the integer engine since the state was created (see
+        :meth:`LoihiNetwork.counters`)."""
+        return self.net.counters()
+
     def store(self, name: str = "default") -> None:
         self.net.store(name)
 
