@@ -14,60 +14,14 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .models import AHP, LIF, Readout
-from .network import Network, load_network
+from .examples import build_demo_network, load_demo_digits, load_demo_model
 
 __all__ = ["build_demo_network", "run_demo", "load_demo_model", "load_demo_digits"]
-
-
-def load_demo_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The 200 MNIST test digits shipped in the package: (uint8 [200, 28, 28], int64 [200])."""
-    with resources.as_file(resources.files("ahpsim") / "data" / "mnist_test_200.npz") as p:
-        with np.load(p) as d:
-            return d["images"].copy(), d["labels"].astype(np.int64)
-
-
-def load_demo_model(n_threads: int = 2) -> tuple[Network, dict]:
-    """The trained sMNIST AHP network shipped in the package, and its provenance."""
-    base = resources.files("ahpsim") / "data"
-    with resources.as_file(base / "smnist_ahp.npz") as p:
-        net = load_network(p, n_threads=n_threads)
-    with resources.as_file(base / "smnist_ahp.json") as p:
-        meta = json.loads(Path(p).read_text())
-    return net, meta
-
-
-def build_demo_network(seed: int = 0, n_lif: int = 140, n_ahp: int = 100, n_in: int = 80) -> Network:
-    """The paper's sMNIST network shape (140 LIF + 100 AHP, 80 inputs, 10 leaky outputs) with random
-    sparse weights (20% connectivity) and the paper's time constants, driven by Poisson inputs."""
-    rng = np.random.default_rng(seed)
-    net = Network(dt=1.0, seed=seed)
-    x = net.add_input(n_in, "input", rate=20.0)
-    lif = net.add_population(n_lif, LIF(tau_m=20.0, v_th=1.0), "lif")
-    ahp = net.add_population(n_ahp, AHP(tau_m=20.0, tau_ahp=700.0, beta=0.756 / 64, v_th=1.0), "ahp")
-    out = net.add_population(10, Readout(tau=20.0), "out")
-    n = n_lif + n_ahp
-
-    def sparse(shape, scale, p=0.2):
-        return rng.normal(0.0, scale, shape) * (rng.random(shape) < p)
-
-    for g, m in ((lif, n_lif), (ahp, n_ahp)):
-        net.connect(x, g, sparse((m, n_in), 0.35))
-    # 60 of the LIF neurons are inhibitory, as in the paper's network
-    for src, m_src in ((lif, n_lif), (ahp, n_ahp)):
-        for tgt, m_tgt in ((lif, n_lif), (ahp, n_ahp)):
-            W = np.abs(sparse((m_tgt, m_src), 0.25))
-            if src is lif:
-                W[:, :60] *= -2.0
-            net.connect(src, tgt, W, delay=1)
-        net.connect(src, out, sparse((10, m_src), 1.0 / np.sqrt(n), p=1.0), delay=1)
-    return net
 
 
 def run_demo(out_dir: str | Path = "ahpsim-demo", network: str = "trained", steps: int = 2000, seed: int = 0,
@@ -164,7 +118,7 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _energy_report(net: Network, res: Any, B: int, T: int) -> dict:
+def _energy_report(net: Any, res: Any, B: int, T: int) -> dict:
     """Operation counts per inference and the Loihi 1 energy / latency estimate (``ahpsim.energy``)."""
     from .energy import energy_report
 
@@ -180,36 +134,23 @@ def _energy_report(net: Network, res: Any, B: int, T: int) -> dict:
 
 
 def _plot_trained(res: Any, X: np.ndarray, labels: np.ndarray, pred: np.ndarray, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from . import plot
 
     b = 0
-    fig, axes = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True, gridspec_kw={"height_ratios": [1.2, 2.5, 1.3]})
+    fig, axes = plot.figure(3, 1, figsize=(11, 8.5), height_ratios=[1.2, 2.5, 1.4])
     s, c = np.nonzero(X[b])
     axes[0].scatter(s, c, s=1.5, c="k", linewidths=0)
     axes[0].set_ylabel("input channel")
     axes[0].set_title(f"Test digit 0 (label {labels[b]}, predicted {pred[b]}): threshold-crossing input, "
-                      "spikes, readouts")
-    off = 0
-    for g, color in zip([g for g in res.populations if g.model.spiking], ("tab:blue", "tab:red", "tab:green")):
-        st, ids = res.spikes(b, g)
-        axes[1].scatter(st, ids + off, s=2, c=color, label=f"{g.model.kind} ({g.n})", linewidths=0)
-        off += g.n
-    axes[1].set_ylabel("neuron")
-    axes[1].legend(loc="upper left", markerscale=5)
+                      "spikes, readouts", loc="left", fontsize=10)
+    plot.raster(res, b, ax=axes[1])
     y = res.readout("out")[b]
-    for k in range(y.shape[1]):
-        axes[2].plot(y[:, k], lw=1.6 if k == labels[b] else 0.7, label=str(k))
-    axes[2].axvspan(784, y.shape[0], color="0.9", zorder=-1)
-    axes[2].set_ylabel("readout y")
-    axes[2].set_xlabel("step (ms); shaded: cue window")
-    axes[2].legend(ncol=10, fontsize=7, loc="lower left", title="readout (bold: true class)", title_fontsize=7)
-    fig.tight_layout()
+    plot.readout_traces(y, ax=axes[2], highlight=int(labels[b]), window=(784, y.shape[0]),
+                        ylabel="readout y")
+    for ax in axes[:2]:
+        ax.set_xlabel("")
     p = out / "raster.png"
     fig.savefig(p, dpi=120)
-    plt.close(fig)
     return [p]
 
 
@@ -241,27 +182,15 @@ def _random(out: Path, steps: int, seed: int, trials: int, n_threads: int, plot:
 
 
 def _plot_random(res, out: Path, steps: int) -> list[Path]:
-    import matplotlib
+    from . import plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.2]})
-    for g, color, off in (("lif", "tab:blue", 0), ("ahp", "tab:red", 140)):
-        s, i = res.spikes(0, g)
-        axes[0].scatter(s, i + off, s=1.5, c=color, label=g.upper(), linewidths=0)
-    axes[0].set_ylabel("neuron")
-    axes[0].legend(loc="upper right", markerscale=6)
-    axes[0].set_title("Spike raster, trial 0")
-    t = np.arange(steps)
-    axes[1].plot(t, res.state("v", "ahp")[0], lw=0.7)
-    axes[1].axhline(1.0, color="k", lw=0.5, ls="--")
-    axes[1].set_ylabel("AHP soma v")
-    axes[2].plot(t, res.state("aux", "ahp")[0], lw=0.9)
-    axes[2].set_ylabel("AHP current c")
-    axes[2].set_xlabel("step (ms)")
-    fig.tight_layout()
+    fig, axes = plot.figure(3, 1, figsize=(11, 8), height_ratios=[3, 1.2, 1.2])
+    plot.raster(res, 0, ax=axes[0])
+    axes[0].set_title("Spike raster, trial 0", loc="left", fontsize=10)
+    plot.state_traces(res.state("v", "ahp")[0], ax=axes[1], threshold=1.0, ylabel="AHP soma v\n(thresholds)")
+    plot.state_traces(res.state("aux", "ahp")[0], ax=axes[2], ylabel="AHP current c\n(thresholds)")
+    for ax in axes[:2]:
+        ax.set_xlabel("")
     p = out / "raster.png"
     fig.savefig(p, dpi=120)
-    plt.close(fig)
     return [p]

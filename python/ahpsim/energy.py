@@ -279,13 +279,10 @@ def energy_report(net: Any, n_inferences: int, steps: int, *, since: Mapping[str
 def plot_report(report: Mapping[str, Any], path: str | Path, title: str = "") -> Path:
     """Two panels: operations per inference (SNN synaptic ops, spikes, compartment updates vs the LSTM's
     MACs) and the Loihi 1 energy breakdown per inference."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plot import figure
 
     per, lstm, lo = report["per_inference"], report["lstm"], report["loihi1"]
-    fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a0, a1) = figure(1, 2, figsize=(10, 3.6), sharex=False)
     names = ["SNN synaptic ops", "SNN spikes", "SNN compartment\nupdates", f"LSTM MACs\n(n_h={lstm['n_h']})"]
     vals = [per["synaptic_ops"] + per["drive_events"], per["spikes"], per["compartment_updates"], lstm["macs"]]
     a0.bar(names, vals, color=["#1f77b4", "#2ca02c", "#9467bd", "#d62728"])
@@ -299,18 +296,16 @@ def plot_report(report: Mapping[str, Any], path: str | Path, title: str = "") ->
     a1.set_title(f"total {lo['energy_J'] * 1e6:.1f} uJ, {lo['latency_s'] * 1e3:.2f} ms (per-op model)", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 # ---------------------------------------------------------------------------------------------- CLI
 def _run_cli(args: argparse.Namespace) -> int:
     from .datasets import threshold_crossing_encode
-    from .demo import build_demo_network, load_demo_digits, load_demo_model
+    from .examples import build_demo_network, load_demo_digits, load_demo_model
 
     if args.digits < 1 or args.steps < 1 or args.threads < 1:
         raise SystemExit("ahpsim energy: --digits, --steps and --threads must be >= 1")

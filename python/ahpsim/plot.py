@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["learning_curve"]
+__all__ = ["learning_curve", "raster", "readout_traces", "state_traces", "figure"]
+
+_COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown")
 
 
 def _matplotlib():
@@ -15,6 +17,85 @@ def _matplotlib():
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("ahpsim.plot needs matplotlib: pip install 'ahpsim[plot]'") from e
     return Figure
+
+
+def figure(rows: int = 1, cols: int = 1, *, figsize=(10.0, 3.0), height_ratios=None, sharex: bool = True):
+    """A matplotlib ``Figure`` (not registered with pyplot) and its Axes ``[rows * cols]``."""
+    Figure = _matplotlib()
+    fig = Figure(figsize=figsize, layout="constrained")
+    kw = {"height_ratios": height_ratios} if height_ratios is not None else {}
+    axes = fig.subplots(rows, cols, sharex=sharex, squeeze=False, gridspec_kw=kw)
+    return fig, list(axes.flat)
+
+
+def _axes(ax, figsize):
+    if ax is not None:
+        return ax.figure, ax
+    fig, (ax,) = figure(figsize=figsize)
+    return fig, ax
+
+
+def raster(result, trial: int = 0, groups=None, *, ax=None, dt_unit: str = "ms", markersize: float = 2.0):
+    """Spike raster of one trial of a :class:`ahpsim.SimResult` (or a Loihi result): one color per
+    spiking group, stacked in network order, legend outside the plot. ``groups``: names or groups
+    (default: every spiking group). Returns the Axes."""
+    fig, ax = _axes(ax, (10.0, 3.5))
+    if groups is None:
+        groups = [g for g in result.populations if getattr(getattr(g, "model", None), "spiking", True)]
+    off = 0
+    for k, g in enumerate(groups):
+        g = result._pop(g) if isinstance(g, str) else g
+        st, ids = result.spikes(trial, g)
+        ax.scatter(st, ids + off, s=markersize, c=_COLORS[k % len(_COLORS)], linewidths=0,
+                   label=f"{g.name} ({getattr(getattr(g, 'model', None), 'kind', '')} {g.n})".replace(" )", ")"))
+        off += g.n
+    ax.set_ylim(-0.5, max(off, 1) - 0.5)
+    ax.set_ylabel("neuron")
+    ax.set_xlabel(f"step ({dt_unit})")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), markerscale=5, fontsize=8, frameon=False)
+    return ax
+
+
+def readout_traces(y, *, ax=None, highlight=None, window=None, dt_unit: str = "ms", ylabel: str = "readout y"):
+    """Readout traces ``y`` [T, n_out] of one trial; ``highlight``: the class drawn bold (e.g. the true
+    label); ``window``: (start, stop) steps shaded and used for the y range (the answer's window, e.g.
+    sMNIST's cue). Legend outside the traces. Returns the Axes."""
+    import numpy as np
+
+    y = np.asarray(y)
+    if y.ndim != 2:
+        raise ValueError(f"y: expected [T, n_out], got shape {y.shape}")
+    fig, ax = _axes(ax, (10.0, 2.5))
+    for k in range(y.shape[1]):
+        ax.plot(y[:, k], lw=1.8 if k == highlight else 0.8, label=str(k), color=f"C{k % 10}")
+    if window is not None:
+        a, b = int(window[0]), int(window[1])
+        ax.axvspan(a, b, color="0.92", zorder=-1)
+        seg = y[max(a, 0):max(b, a + 1)]
+        if seg.size:
+            lo, hi = float(seg.min()), float(seg.max())
+            pad = 0.1 * (hi - lo or 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(f"step ({dt_unit})" + ("; shaded: answer window" if window is not None else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False,
+              title="class" + (" (bold: true)" if highlight is not None else ""), title_fontsize=7)
+    return ax
+
+
+def state_traces(values, *, ax=None, threshold=None, ylabel: str = "v (thresholds)", dt_unit: str = "ms"):
+    """State traces [T, n] (a few neurons' voltages or AHP currents of one trial); ``threshold`` draws a
+    dashed line. Returns the Axes."""
+    import numpy as np
+
+    values = np.asarray(values)
+    fig, ax = _axes(ax, (10.0, 2.0))
+    ax.plot(values, lw=0.8)
+    if threshold is not None:
+        ax.axhline(threshold, color="k", lw=0.6, ls="--")
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(f"step ({dt_unit})")
+    return ax
 
 
 def learning_curve(history: Sequence[dict], path=None, *, title: Optional[str] = None, axes=None):

@@ -96,6 +96,16 @@ class SimResult:
         cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt))
         return trial, cat(self._spike_steps, np.int64), cat(self._spike_ids, np.uint32)
 
+    def plot_raster(self, trial: int = 0, groups: Any = None, *, ax: Any = None, path: Any = None) -> Any:
+        """Spike raster of ``trial`` (:func:`ahpsim.plot.raster`); saved as PNG to ``path`` if given.
+        Returns the matplotlib Axes (needs the ``plot`` extra)."""
+        from . import plot
+
+        ax = plot.raster(self, trial, groups, ax=ax, dt_unit="ms" if self.dt == 1.0 else f"x {self.dt} ms")
+        if path is not None:
+            ax.figure.savefig(path, dpi=120)
+        return ax
+
     def raster(self, group: Any = None, trial: int | None = None) -> np.ndarray:
         """Boolean spike raster ``[n_trials, T, n]`` of a population (all neurons when ``group`` is None);
         ``[T, n]`` for one ``trial``."""

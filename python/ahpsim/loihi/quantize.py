@@ -31,7 +31,6 @@ spikes), a readout is a compartment with the maximal threshold (it would spike a
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -280,7 +279,6 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
     groups: dict[str, Any] = {}
     for name, n in d.get("inputs", {}).items():
         groups[name] = net.add_input(int(n), name=name)
-    pops = {p["name"]: p for p in d["populations"]}
     kinds = {}
     max_in: dict[str, float] = {}
     for q in d["projections"]:

@@ -552,11 +552,11 @@ def _input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, Ws)
     if fold:
         j1 = list(k.delays).index(1)
         Wb[j1] = Ws[j1] - torch.diag(k.v_th.expand(N))
-    gzs, gIs, dzdvs = gz_buf.unbind(0), gI_all.unbind(0), dzdv.unbind(0)
+    gzs, dzdvs = gz_buf.unbind(0), dzdv.unbind(0)
     alpha_scalar = None
     if subtract and bool((k.alpha == k.alpha.reshape(-1)[0]).all()):
         alpha_scalar = float(k.alpha.reshape(-1)[0])
-    gv_carry = None
+    gv_carry = gv_prev = None
     for t in range(T - 1, -1, -1):
         gz = gzs[t]
         if k.has_alif:

@@ -296,7 +296,7 @@ class SpikingRNN(nn.Module):
         return np.array([NEURON_LIF] * self.n_lif + [NEURON_AHP] * self.n_ahp + [NEURON_ALIF] * self.n_alif)
 
     def layer_constants(self) -> F.LayerConstants:
-        dt, dtype, dev = self.dt, self.dtype, self.w_rec.device
+        dtype, dev = self.dtype, self.w_rec.device
 
         def t(a):
             return torch.as_tensor(np.asarray(a, np.float64)).to(dtype=dtype, device=dev)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
-import numpy as np
 import torch
 
 from .modules import SpikingRNN

@@ -1,0 +1,51 @@
+"""ahpsim.plot: figures are built without pyplot (the caller's backend stays), the raster shows every
+spike of the trial, and the learning curve and readout panels take their data as given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ahpsim
+
+mpl = pytest.importorskip("matplotlib")
+
+
+def _result():
+    net = ahpsim.Network(seed=0)
+    x = net.add_input(5, name="x")
+    a = net.add_population(6, ahpsim.LIF(), name="a")
+    b = net.add_population(4, ahpsim.AHP(), name="b")
+    out = net.add_population(3, ahpsim.Readout(), name="out")
+    rng = np.random.default_rng(0)
+    net.connect(x, a, rng.normal(1.0, 0.5, (6, 5)))
+    net.connect(a, b, rng.normal(0.8, 0.3, (4, 6)))
+    net.connect(b, out, rng.normal(0, 1, (3, 4)))
+    return net.run(inputs={"x": rng.random((2, 200, 5)) < 0.2})
+
+
+def test_plots_do_not_touch_the_backend_and_show_every_spike(tmp_path):
+    from ahpsim import plot
+
+    before = mpl.get_backend()
+    res = _result()
+    ax = res.plot_raster(trial=1, path=tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    n_points = sum(len(c.get_offsets()) for c in ax.collections)
+    assert n_points == sum(len(res.spikes(1, g)[0]) for g in ("a", "b")) > 20
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a (LIF 6)", "b (AHP 4)"]
+    ax2 = plot.readout_traces(res.readout("out")[0], highlight=1, window=(150, 200))
+    assert len(ax2.lines) == 3 and ax2.lines[1].get_linewidth() > ax2.lines[0].get_linewidth()
+    y = res.readout("out")[0][150:200]
+    lo, hi = ax2.get_ylim()
+    assert lo <= y.min() and hi >= y.max() and hi - lo <= 1.3 * (y.max() - y.min()) + 1e-9
+    hist = [{"epoch": e, "train_acc": 0.5 + 0.1 * e, "val_acc": 0.55 + 0.1 * e, "train_loss": 1.0 / e,
+             "train_rate": 0.02} for e in (1, 2, 3)]
+    fig = plot.learning_curve(hist, tmp_path / "lc.png", title="t")
+    assert (tmp_path / "lc.png").is_file() and len(fig.axes) == 3
+    with pytest.raises(ValueError, match="history: no epochs"):
+        plot.learning_curve([])
+    with pytest.raises(ValueError, match=r"y: expected \[T, n_out\]"):
+        plot.readout_traces(np.zeros(5))
+    assert mpl.get_backend() == before
