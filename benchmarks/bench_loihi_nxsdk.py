@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ahpsim import datasets as D
 from ahpsim.loihi import (NXSDK_SMNIST_CHIP_ERRORS, load_nxsdk_smnist, nxsdk_smnist_answer,
