@@ -372,3 +372,40 @@ def test_dense_and_event_inputs_give_identical_runs():
     d = random_net(drive=False).run(90, {"x": spike_events})
     same(c, d)
     assert a.spikes(0)[0].size != c.spikes(0)[0].size or not np.array_equal(a.readout(), c.readout())
+
+
+def test_networks_pickle_and_deepcopy_with_their_state():
+    """pickle / copy.deepcopy carry the structure, the state (voltages, AHP currents, pending delayed
+    spikes, random streams of Poisson inputs and drives, t, counters) and stored states: the copy and
+    the original continue with identical spikes (multiprocessing, joblib and Dask need this)."""
+    import copy
+    import pickle
+
+    net = ahpsim.Network(dtype="float64", seed=3)
+    x = net.add_input(20, name="x", rate=30.0)
+    a = net.add_population(50, ahpsim.AHP(beta=0.1), name="a")
+    b = net.add_population(30, ahpsim.LIF(n_ref=2), name="b")
+    rng = np.random.default_rng(1)
+    net.connect(x, a, rng.normal(0.4, 0.2, (50, 20)))
+    net.connect(a, b, rng.normal(0.3, 0.3, (30, 50)), delay=rng.integers(1, 6, (30, 50)))
+    net.add_poisson_drive(b, 200.0, 0.2)
+    net.run(137, n_trials=3)
+    net.store("mid")
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert clone.t == net.t and clone.counters() == net.counters()
+        np.testing.assert_array_equal(clone.get_state("aux", "a"), net.get_state("aux", "a"))
+        r1, r2 = net.run(200), clone.run(200)
+        for g in ("a", "b"):
+            np.testing.assert_array_equal(r1.raster(g), r2.raster(g))
+        assert r1.raster("b").sum() > 50
+        net.restore("mid")
+        clone.restore("mid")  # stored states travel too
+        np.testing.assert_array_equal(net.run(50).raster("a"), clone.run(50).raster("a"))
+        net.restore("mid")
+    fresh = pickle.loads(pickle.dumps(ahpsim.Network()))  # no state: fine too
+    assert fresh.n_trials == 0
+    snap = net._engine.snapshot()
+    state = snap.__getstate__()
+    bad = (state[0], state[1], state[2], state[3], state[4], [tuple([b"\x00"] + list(state[5][0][1:]))])
+    with pytest.raises(ValueError, match="snapshot: v has 1 bytes, expected 640"):
+        type(snap).__new__(type(snap)).__setstate__(bad)

@@ -2,7 +2,9 @@
 
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "bindings.hpp"
 
@@ -19,13 +21,73 @@ std::vector<T> vec_of(const carray<T>& a) {
   return std::vector<T>(a.data(), a.data() + a.size());
 }
 
+// ---- pickling of snapshots: plain bytes per state array, sizes checked on the way back ----------
+template <class T>
+py::bytes vec_bytes(const std::vector<T>& v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+template <class T>
+std::vector<T> bytes_vec(const py::handle& b, std::size_t n, const char* what) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  const std::string s = py::cast<std::string>(b);
+  if (s.size() != n * sizeof(T))
+    throw std::invalid_argument(std::string("snapshot: ") + what + " has " + std::to_string(s.size()) +
+                                " bytes, expected " + std::to_string(n * sizeof(T)));
+  std::vector<T> v(n);
+  std::memcpy(v.data(), s.data(), s.size());
+  return v;
+}
+
+constexpr int kSnapshotFormat = 1;
+
+template <class Real>
+py::tuple snapshot_state(const ahpsim::Snapshot<Real>& s) {
+  py::list trials;
+  for (const auto& st : s.trials) {
+    trials.append(py::make_tuple(vec_bytes(st.v), vec_bytes(st.aux), vec_bytes(st.refr), vec_bytes(st.z),
+                                 vec_bytes(st.ring), vec_bytes(std::vector<ahpsim::Rng>{st.rng}),
+                                 vec_bytes(st.block_rng), vec_bytes(std::vector<ahpsim::Counters>{st.counters})));
+  }
+  return py::make_tuple(kSnapshotFormat, sizeof(Real), s.t, s.n_neurons, s.ring_slots, trials);
+}
+
+template <class Real>
+ahpsim::Snapshot<Real> snapshot_from_state(const py::tuple& t) {
+  if (t.size() != 6 || py::cast<int>(t[0]) != kSnapshotFormat || py::cast<std::size_t>(t[1]) != sizeof(Real))
+    throw std::invalid_argument("snapshot: not a state of this format and precision");
+  ahpsim::Snapshot<Real> s;
+  s.t = py::cast<std::int64_t>(t[2]);
+  s.n_neurons = py::cast<std::uint32_t>(t[3]);
+  s.ring_slots = py::cast<std::uint32_t>(t[4]);
+  if (s.t < 0) throw std::invalid_argument("snapshot: t must be >= 0");
+  const std::size_t N = s.n_neurons, blocks = (N + ahpsim::kRngBlock - 1) / ahpsim::kRngBlock;
+  for (const auto& item : py::cast<py::list>(t[5])) {
+    const auto tr = py::cast<py::tuple>(item);
+    if (tr.size() != 8) throw std::invalid_argument("snapshot: a trial needs 8 arrays");
+    ahpsim::TrialState<Real> st;
+    st.v = bytes_vec<Real>(tr[0], N, "v");
+    st.aux = bytes_vec<Real>(tr[1], N, "aux");
+    st.refr = bytes_vec<std::int32_t>(tr[2], N, "refr");
+    st.z = bytes_vec<std::uint8_t>(tr[3], N, "z");
+    st.ring = bytes_vec<Real>(tr[4], N * s.ring_slots, "ring");
+    st.rng = bytes_vec<ahpsim::Rng>(tr[5], 1, "rng")[0];
+    st.block_rng = bytes_vec<ahpsim::Rng4>(tr[6], blocks, "block_rng");
+    st.counters = bytes_vec<ahpsim::Counters>(tr[7], 1, "counters")[0];
+    s.trials.push_back(std::move(st));
+  }
+  return s;
+}
+
 template <class Real>
 void bind_network(py::module_& m, const char* name) {
   using Net = ahpsim::Network<Real>;
   using Snap = ahpsim::Snapshot<Real>;
   py::class_<Snap>(m, (std::string(name) + "Snapshot").c_str())
       .def_property_readonly("t", [](const Snap& s) { return s.t; })
-      .def_property_readonly("n_trials", [](const Snap& s) { return s.trials.size(); });
+      .def_property_readonly("n_trials", [](const Snap& s) { return s.trials.size(); })
+      .def(py::pickle(&snapshot_state<Real>, &snapshot_from_state<Real>));
 
   py::class_<Net>(m, name)
       .def(py::init<double, std::uint64_t>(), py::arg("dt") = 1.0, py::arg("seed") = 0)

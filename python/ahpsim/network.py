@@ -7,6 +7,7 @@ holds no simulation state: before the first run, or after :meth:`Network.reset_s
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -407,6 +408,33 @@ class Network:
     def save(self, path: str | os.PathLike) -> None:
         """Write the network's structure (groups, models, synapses, drives; not its state) to an
         ``.npz`` file, atomically (a temporary file renamed into place). Read it with :func:`load_network`."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        tmp = f"{path}.tmp{os.getpid()}.npz"
+        try:
+            self._write_npz(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    # pickle / copy.deepcopy: the structure as save() writes it, plus the state and stored states
+    def __getstate__(self) -> dict:
+        buf = io.BytesIO()
+        self._write_npz(buf)
+        return {"npz": buf.getvalue(), "n_threads": self.n_threads,
+                "state": self._engine.snapshot() if self._engine.has_state else None,
+                "snapshots": dict(self._snapshots)}
+
+    def __setstate__(self, state: dict) -> None:
+        net = _load_npz(io.BytesIO(state["npz"]), "pickled network", dtype=None, n_threads=state["n_threads"])
+        self.__dict__.update(net.__dict__)
+        if state["state"] is not None:
+            self._engine.restore(state["state"])
+        self._snapshots = dict(state["snapshots"])
+
+    def _write_npz(self, file: Any) -> None:
         header: dict[str, Any] = {"format": "ahpsim-network", "version": 1, "dt": self.dt, "dtype": self.dtype.name,
                                   "seed": self.seed, "n_threads": self.n_threads, "inputs": [], "populations": [],
                                   "projections": [], "drives": [list(d) for d in self._drives]}
@@ -430,16 +458,7 @@ class Network:
             for name, arr in (("pre", pre), ("post", post), ("w", w), ("d", d)):
                 arrays[f"proj{k}_{name}"] = arr
             header["projections"].append({"source": info["source"], "target": info["target"]})
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            path += ".npz"
-        tmp = f"{path}.tmp{os.getpid()}.npz"
-        try:
-            np.savez_compressed(tmp, __header__=np.array(json.dumps(header)), **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        np.savez_compressed(file, __header__=np.array(json.dumps(header)), **arrays)
 
     # ------------------------------------------------------------------ state
     @property
@@ -724,20 +743,24 @@ def _chunks(T: int, progress: bool, work: int) -> list[tuple[int, int]]:
 
 def load_network(path: str | os.PathLike, *, dtype: Any = None, n_threads: int | None = None) -> Network:
     """Rebuild a network written by :meth:`Network.save` (optionally in another ``dtype``)."""
+    return _load_npz(path, repr(os.fspath(path)), dtype=dtype, n_threads=n_threads)
+
+
+def _load_npz(file: Any, what: str, *, dtype: Any, n_threads: int | None) -> Network:
     from . import models
 
     try:
-        data = np.load(os.fspath(path), allow_pickle=False)
+        data = np.load(file, allow_pickle=False)
     except FileNotFoundError:
-        raise FileNotFoundError(f"no network file at {os.fspath(path)!r}") from None
+        raise FileNotFoundError(f"no network file at {what}") from None
     except Exception as exc:
-        raise ValueError(f"{os.fspath(path)!r} is not a readable ahpsim network file: {exc}") from None
+        raise ValueError(f"{what} is not a readable ahpsim network file: {exc}") from None
     with data:
         if "__header__" not in data.files:
-            raise ValueError(f"{os.fspath(path)!r} is not an ahpsim network file (no header)")
+            raise ValueError(f"{what} is not an ahpsim network file (no header)")
         h = json.loads(str(data["__header__"]))
         if h.get("format") != "ahpsim-network" or h.get("version") != 1:
-            raise ValueError(f"{os.fspath(path)!r}: unsupported format {h.get('format')!r} version {h.get('version')!r}")
+            raise ValueError(f"{what}: unsupported format {h.get('format')!r} version {h.get('version')!r}")
         net = Network(dt=h["dt"], dtype=dtype or h["dtype"], seed=h["seed"],
                       n_threads=h["n_threads"] if n_threads is None else n_threads)
         for g in h["inputs"]:
