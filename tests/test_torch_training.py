@@ -354,3 +354,20 @@ def test_cli_quantize_takes_a_power(tmp_path):
     for bad in ("abc", "-1", "0", "2**x"):
         with pytest.raises(argparse.ArgumentTypeError):
             _power_or_float(bad)
+
+
+def test_eval_uses_the_training_runs_root_and_help_lists_options(tmp_path, data_root, capsys):
+    """eval finds the data where the training run found it (its --root travels in the checkpoint);
+    train --help shows the defaults and every task's options."""
+    from ahpsim.cli import build_parser, main
+
+    out = tmp_path / "jv"
+    assert main(["train", "jv", "--root", str(data_root), "--out", str(out), "--epochs", "1", "--threads", "1",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "best.pt"), "--n-test", "30", "--threads", "1"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["n_test"] == 30 and 0.0 <= res["torch"]["acc"] <= 1.0
+    sub = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(sub.format_help().split())
+    assert "(default: 0.0001)" in text and "(default: 0)" in text and "None" not in text and "smnist: perm_seed, n_train, n_test, n_val, encoding" in text

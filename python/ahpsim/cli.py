@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 
@@ -60,5 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("AHPSIM_DEBUG"):
             raise
         msg = str(e) if not isinstance(e, KeyError) else f"missing entry {e}"
+        # a data file missing under --root: the command line cannot pass download=True, it drops --root
+        msg = re.sub(r"pass download=True( to fetch it)?, or point root= / \$AHPSIM_DATA at",
+                     "leave out --root to download it (into $AHPSIM_DATA or the cache), or point --root at", msg)
         print(f"{parser.prog} {args.command}: error: {msg or type(e).__name__}", file=sys.stderr)
         return 2

@@ -44,18 +44,58 @@ def _power_or_float(text: str) -> float:
     return value
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown (None: the option's help says what applies), description and epilog as written."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == [] or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _lazy_epilog(parser: argparse.ArgumentParser, make) -> None:
+    """The epilog is made when help is shown (listing the task options imports torch)."""
+    show = parser.format_help
+
+    def format_help():
+        parser.epilog = make()
+        return show()
+
+    parser.format_help = format_help
+
+
+def _options_epilog() -> str:
+    """The task options of every task and the model options (for --help), without importing torch."""
+    lines = ["task options (--task-opt KEY=VALUE):"]
+    try:
+        from .torch.tasks import TASKS, _task_options
+    except ImportError:  # torch missing: the command itself will say so
+        return "task and model options: see docs/training.md (needs torch)"
+    for name in TASKS:
+        lines.append(f"  {name}: {', '.join(_task_options(name))}")
+    lines.append("model options (--model-opt KEY=VALUE): n_lif, n_adapt and the SpikingRNN arguments "
+                 "(tau_m, v_th, tau_ahp, beta_ahp, tau_a, beta_alif, n_ref, reset, tau_out, rec_delay, in_delay, "
+                 "out_delay, p_in, p_rec, p_out, bias, out_bias, surrogate, w_in_scale, w_rec_scale, "
+                 "w_out_scale, train_tau, ...)")
+    return "\n".join(lines)
+
+
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a spiking network with surrogate gradients (needs torch)",
                               description="Train an LSNN-style network (LIF + AHP/ALIF) with BPTT and surrogate "
-                                          "gradients; checkpoints in --out are resumed automatically.")
+                                          "gradients; checkpoints in --out are resumed automatically, the best "
+                                          "epoch is chosen on the task's validation set and the test set is "
+                                          "evaluated once at the end.",
+                              formatter_class=_Formatter)
+    _lazy_epilog(p, _options_epilog)
     p.add_argument("task", choices=_TASKS, help="memory | smnist | psmnist | fsdd | jv (JapaneseVowels) | ucr")
     p.add_argument("--root", default=None, help="data root laid out like shared/data (default: $AHPSIM_DATA / download)")
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/TASK-NEURONS-seedS)")
     p.add_argument("--neurons", default="ahp", choices=["ahp", "alif", "lif"],
                    help="adaptive neurons of the recurrent layer (lif = same size, no adaptation)")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None, help="initial learning rate (Adam)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the task's: smnist 100, memory 7, ...)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: the task's)")
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate of Adam (default: the task's)")
     p.add_argument("--lr-schedule", default=None, choices=["exponential", "step", "cosine", "linear", "constant"],
                    help="learning-rate schedule (the task's default: see docs/training.md)")
     p.add_argument("--lr-decay", type=float, default=None, help="exponential / step schedules: factor per epoch / step")
@@ -64,11 +104,11 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--grad-clip", type=float, default=None, help="clip the gradients' global L2 norm to this value")
     p.add_argument("--deep-r", type=float, default=None, metavar="CONNECTIVITY",
                    help="Deep R rewiring at this fraction of the possible synapses (e.g. 0.2, the paper's Loihi "
-                        "networks); with --deep-r-l1 (default 1e-4) and --deep-r-temperature (default 0)")
-    p.add_argument("--deep-r-l1", type=float, default=1e-4, help=argparse.SUPPRESS)
-    p.add_argument("--deep-r-temperature", type=float, default=0.0, help=argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+                        "networks)")
+    p.add_argument("--deep-r-l1", type=float, default=1e-4, help="Deep R: L1 pull on the synapse strengths")
+    p.add_argument("--deep-r-temperature", type=float, default=0.0, help="Deep R: noise temperature")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the masks and the batch order")
+    p.add_argument("--threads", type=int, default=None, help="threads (default: torch's)")
     p.add_argument("--max-batches", type=int, default=None, help="batches per epoch at most")
     p.add_argument("--time-budget", type=float, default=None, help="stop (checkpointed) after this many seconds")
     p.add_argument("--rate-weight", type=float, default=None, help="firing-rate regulariser weight")
@@ -84,9 +124,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("eval", help="evaluate a checkpoint (torch and, with --kernel, the exported network)")
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint (torch and, with --kernel, the exported network)",
+                              formatter_class=_Formatter)
     p.add_argument("checkpoint", help="last.pt / best.pt written by 'ahpsim train'")
-    p.add_argument("--root", default=None)
+    p.add_argument("--root", default=None, help="data root (default: the training run's --root, else $AHPSIM_DATA / download)")
     p.add_argument("--kernel", action="store_true", help="also run the exported C++ network and compare spikes")
     p.add_argument("--quantize", type=_power_or_float, default=None, metavar="STEP",
                    help="round weights to multiples of STEP first (a number or a power such as 2**-12)")
@@ -123,7 +164,7 @@ def train_command(args) -> int:
                               log_epochs=True)
     cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
     out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
-    meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt),
+    meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt), "root": args.root,
             "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
     # the best epoch is chosen on the validation set (carved from the training data), never on the test set
     rewiring = None
@@ -176,7 +217,8 @@ def eval_command(args) -> int:
     if not spec:
         print("checkpoint has no task description; cannot rebuild the test set", file=sys.stderr)
         return 2
-    task = make_task(spec["name"], root=args.root, **spec.get("options", {}))
+    root = args.root if args.root is not None else ck.get("meta", {}).get("root")  # the training run's --root
+    task = make_task(spec["name"], root=root, **spec.get("options", {}))
     test = task.test
     if args.n_test:
         test = test.subset(np.arange(min(args.n_test, len(test))))
