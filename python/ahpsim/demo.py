@@ -26,6 +26,11 @@ __all__ = ["build_demo_network", "run_demo", "load_demo_model", "load_demo_digit
 
 def run_demo(out_dir: str | Path = "ahpsim-demo", network: str = "trained", steps: int = 2000, seed: int = 0,
              trials: int = 4, n_threads: int = 2, plot: bool = True, loihi: bool = True) -> dict:
+    for name, value, lo in (("threads", n_threads, 1), ("steps", steps, 1), ("trials", trials, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise ValueError(f"--{name} must be an integer >= {lo}, got {value!r}")
+    if network not in ("trained", "random"):
+        raise ValueError(f"network must be 'trained' or 'random', got {network!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if network == "trained":

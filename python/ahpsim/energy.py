@@ -308,7 +308,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     from .examples import build_demo_network, load_demo_digits, load_demo_model
 
     if args.digits < 1 or args.steps < 1 or args.threads < 1:
-        raise SystemExit("ahpsim energy: --digits, --steps and --threads must be >= 1")
+        raise ValueError(f"--digits, --steps and --threads must be >= 1, got {args.digits}, {args.steps}, "
+                         f"{args.threads}")
     if args.network == "trained":
         net, _ = load_demo_model(args.threads)
         images, _labels = load_demo_digits()
