@@ -409,3 +409,39 @@ def test_networks_pickle_and_deepcopy_with_their_state():
     bad = (state[0], state[1], state[2], state[3], state[4], [tuple([b"\x00"] + list(state[5][0][1:]))])
     with pytest.raises(ValueError, match="snapshot: v has 1 bytes, expected 640"):
         type(snap).__new__(type(snap)).__setstate__(bad)
+
+
+def test_an_interrupted_run_keeps_what_it_simulated():
+    """Ctrl-C between chunks of a long run raises RunInterrupted carrying the spikes simulated so far; the
+    network stands at that step, and they equal the first steps of an uninterrupted run."""
+    def build():
+        net = ahpsim.Network(seed=1)
+        x = net.add_input(10, name="x", rate=50.0)
+        a = net.add_population(40, ahpsim.AHP(beta=0.1), name="a")
+        net.connect(x, a, np.random.default_rng(0).normal(0.6, 0.2, (40, 10)))
+        return net
+
+    ref = build().run(300, n_trials=2)
+
+    class Interrupting:
+        def __init__(self, engine):
+            self.engine, self.calls = engine, 0
+
+        def __getattr__(self, name):
+            return getattr(self.engine, name)
+
+        def run(self, *a):
+            self.calls += 1
+            if self.calls == 4:
+                raise KeyboardInterrupt
+            return self.engine.run(*a)
+
+    net = build()
+    net._engine = Interrupting(net._engine)
+    with pytest.raises(ahpsim.RunInterrupted) as info:
+        net.run(300, n_trials=2, progress=True)  # 100 chunks of 3 steps
+    e = info.value
+    assert e.t == 9 and e.t_end == 300 and net.t == 9 and "interrupted at step 9 of 300" in str(e)
+    np.testing.assert_array_equal(e.result.raster("a"), ref.raster("a")[:, :9])
+    rest = net.run(291)  # continues from step 9
+    np.testing.assert_array_equal(rest.raster("a"), ref.raster("a")[:, 9:])

@@ -611,12 +611,20 @@ class Network:
         if progress and T > 0:
             from tqdm.auto import tqdm
             bar = tqdm(total=T, unit="step", desc="ahpsim.run", leave=False, disable=None)  # no bar when not a terminal
+        done = 0
         try:
             for lo, hi in chunks:
                 ev = [(g.index,) + d.kernel_input(lo, hi) for g, d in decoded.items()]
                 parts.append(self._engine.run(hi - lo, ev, pop_flags, state_ids, bool(record_readouts), n_threads))
+                done = hi
                 if bar is not None:
                     bar.update(hi - lo)
+        except KeyboardInterrupt:
+            if not parts:
+                raise
+            # the chunks simulated so far are kept: the state stands at their end
+            partial = SimResult._from_parts(self, parts, t0, done, B, state_groups, bool(record_readouts))
+            raise RunInterrupted(partial, t0 + done, t0 + T) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -731,6 +739,17 @@ def _decode_events(ev: tuple, g: Group, dtype: np.dtype, name: str) -> tuple[np.
     vals = np.ones(steps.size) if len(ev) == 2 else Network._per_synapse(ev[2], steps.size, f"{name} values")
     order = np.argsort(steps, kind="stable")
     return steps[order], ch[order].astype(np.int64), cast_checked(vals[order], dtype, f"{name} values")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Network.run`: ``result`` holds what was simulated up to step ``t`` (the
+    network's state stands there; ``run`` again continues from it); ``t_end`` is where the run would
+    have ended."""
+
+    def __init__(self, result: SimResult, t: int, t_end: int):
+        super().__init__(f"run interrupted at step {t} of {t_end}; the steps simulated so far are in .result "
+                         "and the network continues from there")
+        self.result, self.t, self.t_end = result, t, t_end
 
 
 def _chunks(T: int, progress: bool, work: int) -> list[tuple[int, int]]:
