@@ -15,3 +15,22 @@ def test_bundled_digits_equal_the_mnist_test_set(data_root):
     assert images.shape == (200, 28, 28) and images.dtype == np.uint8
     np.testing.assert_array_equal(images, x[:200])
     np.testing.assert_array_equal(labels, y[:200])
+
+
+def test_core_stub_names_match_the_module():
+    """``_core.pyi`` is written by hand: every public name of ``ahpsim._core`` is in it and every name in
+    it exists (private base classes of the stub aside)."""
+    import ast
+    from pathlib import Path
+
+    from ahpsim import _core
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "python" / "ahpsim" / "_core.pyi").read_text())
+    stub = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    stub |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+    public = {n for n in dir(_core) if not n.startswith("_")}
+    assert public - stub == set()
+    assert {n for n in stub - public if not n.startswith("_")} == set()
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")):
+        methods = {f.name for f in cls.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")}
+        assert methods <= set(dir(getattr(_core, cls.name))), cls.name
