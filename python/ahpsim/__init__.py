@@ -31,7 +31,7 @@ __all__ = [
     "load_network",
 ]
 
-_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot")
+_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot", "nir", "examples")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,253 @@
+"""Export to and import from NIR, the Neuromorphic Intermediate Representation (Pedersen et al., Nature
+Communications 2024; PyPI ``nir``, the ``nir`` extra): the exchange format of snnTorch, Norse, Rockpool,
+Sinabs, Spyx, Lava-dl and Nengo.
+
+Layout of an exported :class:`ahpsim.Network` (``to_nir``):
+
+* an input group -> ``nir.Input``; a LIF population -> ``nir.LIF``; a readout -> ``nir.LI`` followed by a
+  ``nir.Output`` (``<name>.output``);
+* an AHP population (NIR has no multi-compartment neuron) -> a subgraph of standard nodes: the soma
+  ``nir.LIF`` ``<name>``, its spikes through ``nir.Linear(diag(beta))`` (``<name>.ahp_in``) into
+  ``nir.LI`` ``<name>.ahp`` (tau_ahp, the current c), fed back through ``nir.Linear(-I)``
+  (``<name>.ahp_out``) into the soma; ALIF populations are written as ``nir.LIF`` (NIR cannot express an
+  adaptive threshold) with their adaptation in the metadata (``NIRApproximationWarning``);
+* a projection -> one ``nir.Linear`` (``[post, pre]``, zeros: no synapse) per distinct delay, each followed
+  by a ``nir.Delay`` when the delay is not the default: ahpsim's delay counts the one-step synaptic
+  latency between neurons (a spike at t arrives at t + d, d >= 1; from inputs d >= 0), so the Delay node
+  holds ``(d - 1) * dt`` between neurons and ``d * dt`` from inputs. Reading a graph, a Linear between
+  neurons without a Delay is a one-step synapse (as a recurrent connection in discrete-time frameworks;
+  a feed-forward framework that passes spikes on within the same step differs by one step per layer).
+
+Conventions (written in the graph's metadata, ``metadata["ahpsim"]``): times in the network's unit (ms),
+``dt`` the step; ahpsim integrates exactly (``v <- exp(-dt/tau) v + I``); NIR's ``tau dv/dt = (v_leak - v) +
+r I`` is written with ``r = tau / dt``, so that a forward-Euler reader (snnTorch, Norse) takes the same
+input per step, and differs from ahpsim only by ``1 - dt/tau`` against ``exp(-dt/tau)`` in the decay;
+NIR's LIF resets to ``v_reset`` (written as 0): ahpsim's reset to zero; its reset by subtraction,
+refractoriness and biases have no NIR field (metadata; ``NIRApproximationWarning``); the threshold is
+strict (``v > v_threshold``).
+Every node carries its ahpsim parameters in ``metadata["ahpsim"]``, so ahpsim -> NIR -> ahpsim is exact.
+``from_nir`` also reads graphs written by other tools (``nir.LIF``, ``nir.LI``, ``nir.IF``, ``nir.Linear``,
+``nir.Affine``, ``nir.Delay``, ``nir.Input``, ``nir.Output``) and raises NotImplementedError naming any
+other node.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import models
+from .network import Network
+
+__all__ = ["to_nir", "from_nir", "NIRApproximationWarning"]
+
+_FORMAT = 1
+
+
+class NIRApproximationWarning(UserWarning):
+    """A part of the network that NIR's standard nodes cannot express exactly (for other readers)."""
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("ahpsim.nir needs the nir package: pip install 'ahpsim[nir]'") from e
+    return nir
+
+
+def _fields(model) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(model)]
+
+
+def _arr(model, field: str, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(getattr(model, field), np.float64), (n,)).astype(np.float64)
+
+
+def to_nir(net: Network, *, dt: float | None = None):
+    """The NIR graph (``nir.NIRGraph``) of ``net`` (see the module docstring for the layout). ``dt``: the
+    step to record (default: ``net.dt``). Write it with ``nir.write(path, graph)``."""
+    nir = _nir()
+    if not isinstance(net, Network):
+        raise TypeError(f"net: expected an ahpsim.Network, got {type(net).__name__}")
+    dt = float(net.dt if dt is None else dt)
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+    approx: list[str] = []
+    for g in net.inputs:
+        if g.rate:
+            approx.append(f"input {g.name!r} is a Poisson source ({g.rate} Hz): written as a plain input")
+        nodes[g.name] = nir.Input(input_type={"input": np.array([g.n])},
+                                  metadata={"ahpsim": {"kind": "input", "rate": g.rate}})
+    for g in net.populations:
+        m, n = g.model, g.n
+        meta = {"kind": m.kind, "params": {f: (getattr(m, f) if isinstance(getattr(m, f), str)
+                                              else _arr(m, f, n).tolist()) for f in _fields(m)}}
+        if m.kind == "Readout":
+            tau = _arr(m, "tau", n)
+            nodes[g.name] = nir.LI(tau=tau, r=np.where(tau > 0, tau / dt, 1.0), v_leak=np.zeros(n),
+                                   metadata={"ahpsim": meta})
+            nodes[g.name + ".output"] = nir.Output(output_type={"output": np.array([n])})
+            edges.append((g.name, g.name + ".output"))
+        else:
+            tau = _arr(m, "tau_m", n)
+            nodes[g.name] = nir.LIF(tau=tau, r=np.where(tau > 0, tau / dt, 1.0), v_leak=np.zeros(n),
+                                    v_threshold=_arr(m, "v_th", n), v_reset=np.zeros(n), metadata={"ahpsim": meta})
+            if m.kind == "AHP":
+                ta = _arr(m, "tau_ahp", n)
+                nodes[g.name + ".ahp_in"] = nir.Linear(weight=np.diag(_arr(m, "beta", n)))
+                nodes[g.name + ".ahp"] = nir.LI(tau=ta, r=np.where(ta > 0, ta / dt, 1.0), v_leak=np.zeros(n),
+                                                metadata={"ahpsim": {"kind": "ahp_current"}})
+                nodes[g.name + ".ahp_out"] = nir.Linear(weight=-np.eye(n))
+                edges += [(g.name, g.name + ".ahp_in"), (g.name + ".ahp_in", g.name + ".ahp"),
+                          (g.name + ".ahp", g.name + ".ahp_out"), (g.name + ".ahp_out", g.name)]
+            if m.kind == "ALIF":
+                approx.append(f"ALIF population {g.name!r}: NIR has no adaptive threshold (kept in metadata)")
+            if m.reset == "subtract":
+                approx.append(f"population {g.name!r} resets by subtraction; NIR's LIF resets to v_reset "
+                              "(kept in metadata)")
+            if np.any(_arr(m, "n_ref", n)) or np.any(_arr(m, "bias", n)):
+                approx.append(f"population {g.name!r}: refractoriness and biases have no NIR field (metadata)")
+    groups = {g.name: g for g in list(net.inputs) + list(net.populations)}
+    for k, info in enumerate(net.projections()):
+        pre, post, w, d = net.projection_arrays(k)
+        src, tgt = groups[info["source"]], groups[info["target"]]
+        default = 0 if src.is_input else 1
+        for delay in np.unique(d):
+            sel = d == delay
+            W = np.zeros((tgt.n, src.n))
+            np.add.at(W, (post[sel].astype(np.int64), pre[sel].astype(np.int64)), w[sel].astype(np.float64))
+            key = f"proj{k}.d{int(delay)}"
+            nodes[key] = nir.Linear(weight=W, metadata={"ahpsim": {"kind": "projection", "index": k,
+                                                                   "delay": int(delay)}})
+            edges.append((src.name, key))
+            if int(delay) != default:
+                nodes[key + ".delay"] = nir.Delay(delay=np.full(tgt.n, (int(delay) - default) * dt))
+                edges += [(key, key + ".delay"), (key + ".delay", tgt.name)]
+            else:
+                edges.append((key, tgt.name))
+    for msg in approx:
+        warnings.warn(msg, NIRApproximationWarning, stacklevel=2)
+    from . import __version__
+
+    meta = {"ahpsim": {"format": _FORMAT, "version": __version__, "dt": dt, "dtype": net.dtype.name,
+                       "groups": [g.name for g in list(net.inputs) + list(net.populations)],
+                       "seed": int(net.seed), "time_unit": "ms", "integration": "exact exp(-dt/tau)",
+                       "r": "tau / dt", "threshold": "strict v > v_threshold",
+                       "reset": "to v_reset (0), or by subtraction where the node's metadata says so"}}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float32") -> Network:
+    """An :class:`ahpsim.Network` from a NIR graph (or a file ``nir.write`` wrote). Graphs written by
+    :func:`to_nir` come back exactly (their ``metadata["ahpsim"]``); other graphs need ``dt`` (the step,
+    in the graph's time unit) and are read with the conventions of the module docstring. Raises
+    NotImplementedError naming a node that ahpsim cannot represent, ValueError for a malformed graph."""
+    nir = _nir()
+    g = graph_or_path
+    if isinstance(g, (str, Path)):
+        g = nir.read(str(g))
+    if not isinstance(g, nir.NIRGraph):
+        raise TypeError(f"graph_or_path: expected a nir.NIRGraph or a path, got {type(g).__name__}")
+    gmeta = dict(getattr(g, "metadata", {}) or {}).get("ahpsim")
+    if dt is None:
+        if not gmeta:
+            raise ValueError("dt: required for a graph not written by ahpsim (the step, in the graph's time unit)")
+        dt = float(gmeta["dt"])
+    net = Network(dt=float(dt), dtype=dtype, seed=int(gmeta.get("seed", 0)) if gmeta else 0)
+    preds: dict[str, list[str]] = {}
+    for a, b in g.edges:
+        preds.setdefault(b, []).append(a)
+    groups: dict[str, Any] = {}
+    gains: dict[str, np.ndarray] = {}
+    structural: list[str] = []  # in the graph's node order (projections keep their order: float sums)
+    # groups in the writer's order (HDF5 files list nodes alphabetically; the order fixes neuron ids,
+    # and with them the order of float sums)
+    names = [k.decode() if isinstance(k, bytes) else str(k) for k in (gmeta or {}).get("groups", [])]
+    first = [k for k in names if k in g.nodes]
+    for key in first + [k for k in g.nodes if k not in first]:
+        node = g.nodes[key]
+        meta = (getattr(node, "metadata", {}) or {}).get("ahpsim", {})
+        if isinstance(node, nir.Input):
+            n = int(np.prod(node.input_type["input"]))
+            groups[key] = net.add_input(n, name=key, rate=float(meta.get("rate") or 0) or None)
+        elif isinstance(node, (nir.LIF, nir.IF)) and meta.get("kind") in ("LIF", "AHP", "ALIF"):
+            cls = {"LIF": models.LIF, "AHP": models.AHP, "ALIF": models.ALIF}[meta["kind"]]
+            groups[key] = net.add_population(len(node.v_threshold), cls(**_params(meta["params"])), name=key)
+        elif isinstance(node, nir.LI) and meta.get("kind") == "Readout":
+            groups[key] = net.add_population(len(node.tau), models.Readout(**_params(meta["params"])), name=key)
+        elif isinstance(node, nir.LI) and meta.get("kind") == "ahp_current":
+            structural.append(key)
+        elif isinstance(node, nir.LIF):  # a foreign LIF: exact decay of its tau, Euler input gain r dt / tau
+            tau = np.asarray(node.tau, np.float64)
+            if np.any(np.asarray(node.v_leak) != 0):
+                raise NotImplementedError(f"node {key!r} (LIF): v_leak != 0 has no ahpsim equivalent")
+            v_reset = getattr(node, "v_reset", None)
+            if v_reset is not None and np.any(np.asarray(v_reset) != 0):
+                raise NotImplementedError(f"node {key!r} (LIF): v_reset != 0 has no ahpsim equivalent")
+            # NIR's LIF resets to v_reset (0): ahpsim's reset to zero
+            groups[key] = net.add_population(len(tau), models.LIF(tau_m=tau, v_th=np.asarray(node.v_threshold),
+                                                                  reset="zero"), name=key)
+            gains[key] = np.asarray(node.r, np.float64) * dt / tau
+        elif isinstance(node, nir.LI):
+            tau = np.asarray(node.tau, np.float64)
+            groups[key] = net.add_population(len(tau), models.Readout(tau=tau), name=key)
+            gains[key] = np.asarray(node.r, np.float64) * dt / tau
+        elif isinstance(node, (nir.Linear, nir.Affine, nir.Delay, nir.Output)):
+            structural.append(key)
+        else:
+            raise NotImplementedError(f"node {key!r} of type {type(node).__name__}: ahpsim has no equivalent")
+    def order(key):  # ahpsim's projections in their original order, then the graph's order
+        meta = (getattr(g.nodes[key], "metadata", {}) or {}).get("ahpsim", {})
+        return (meta.get("index", -1), meta.get("delay", 0))
+
+    for key in sorted(structural, key=order):  # every Linear / Affine feeding a population (+ a Delay)
+        node = g.nodes[key]
+        if not isinstance(node, (nir.Linear, nir.Affine)):
+            continue
+        meta = (getattr(node, "metadata", {}) or {}).get("ahpsim", {})
+        srcs = [s for s in preds.get(key, [])]
+        if len(srcs) != 1:
+            raise ValueError(f"node {key!r}: expected one source, got {srcs}")
+        src = srcs[0]
+        if src not in groups or (src in g.nodes and key.endswith(".ahp_in")):
+            continue  # the AHP subgraph: part of its population
+        tgt, delay = _target(g, key)
+        if tgt not in groups:
+            if key.endswith(".ahp_out") or tgt in structural:
+                continue
+            raise ValueError(f"node {key!r}: its target {tgt!r} is not a population")
+        W = np.asarray(node.weight, np.float64) * np.asarray(gains.get(tgt, 1.0)).reshape(-1, 1)
+        if isinstance(node, nir.Affine) and np.any(np.asarray(node.bias)):
+            raise NotImplementedError(f"node {key!r} (Affine): biases between populations are not supported")
+        steps = meta.get("delay")
+        if steps is None:  # the one-step latency between neurons, plus a Delay node's delay
+            steps = (0 if groups[src].is_input else 1) + (0 if delay is None else np.rint(np.asarray(delay) / dt))
+        D = np.broadcast_to(np.asarray(steps, np.int64).reshape(-1, 1) if np.ndim(steps) else np.int64(steps),
+                            W.shape)
+        net.connect(groups[src], groups[tgt], W, delay=D)
+    return net
+
+
+def _params(p: dict) -> dict:
+    return {k: (v if isinstance(v, str) else np.asarray(v, np.float64)) for k, v in p.items()}
+
+
+def _target(g, key: str):
+    """(the node a Linear feeds, through at most one Delay; that Delay's delays or None)."""
+    nir = _nir()
+    nxt = [b for a, b in g.edges if a == key]
+    if len(nxt) != 1:
+        raise ValueError(f"node {key!r}: expected one target, got {nxt}")
+    t = nxt[0]
+    if isinstance(g.nodes[t], nir.Delay):
+        after = [b for a, b in g.edges if a == t]
+        if len(after) != 1:
+            raise ValueError(f"node {t!r}: expected one target, got {after}")
+        return after[0], np.asarray(g.nodes[t].delay, np.float64)
+    return t, None
