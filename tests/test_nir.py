@@ -117,3 +117,27 @@ def test_nodes_ahpsim_cannot_represent_are_named():
         from_nir(nir.NIRGraph(nodes={}, edges=[]))
     with pytest.raises(TypeError, match="expected an ahpsim.Network"):
         to_nir("not a network")
+
+
+def test_command_line_export_and_run(tmp_path, capsys):
+    """``ahpsim nir export`` writes a saved network as NIR; ``ahpsim nir run`` simulates the file; a
+    missing or broken file is one line with exit code 2."""
+    import json
+
+    from ahpsim.cli import main
+
+    net = _mixed("float32")
+    net.save(tmp_path / "net.npz")
+    assert main(["nir", "export", str(tmp_path / "net.npz"), str(tmp_path / "net.nir")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["nodes"] > 10 and any("ALIF" in a for a in out["approximations"])
+    assert main(["nir", "run", str(tmp_path / "net.nir"), "--steps", "200", "--rate", "0.3"]) == 0
+    rates = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["spikes_per_neuron_per_step"]
+    assert set(rates) == {"a", "b", "c"} and rates["a"] > 0
+    (tmp_path / "bad.nir").write_text("not hdf5")
+    for argv, msg in ((["nir", "run", str(tmp_path / "missing.nir")], "no NIR file at"),
+                      (["nir", "run", str(tmp_path / "bad.nir")], "is not a readable NIR file"),
+                      (["nir", "run", str(tmp_path / "net.nir"), "--steps", "0"], "--steps must be >= 1")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and msg in err

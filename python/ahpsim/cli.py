@@ -42,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         cli_train.add_train_parser(sub)
         cli_train.add_eval_parser(sub)
     from .energy import add_energy_parser
+    from .nir import add_nir_parser
 
     add_energy_parser(sub)
+    add_nir_parser(sub)
     return p
 
 

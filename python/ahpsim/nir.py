@@ -151,7 +151,12 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
     nir = _nir()
     g = graph_or_path
     if isinstance(g, (str, Path)):
-        g = nir.read(str(g))
+        if not Path(g).is_file():
+            raise FileNotFoundError(f"no NIR file at {str(g)!r}")
+        try:
+            g = nir.read(str(g))
+        except Exception as e:  # h5py / nir errors: not a readable NIR file
+            raise ValueError(f"{str(graph_or_path)!r} is not a readable NIR file ({type(e).__name__}: {e})") from None
     if not isinstance(g, nir.NIRGraph):
         raise TypeError(f"graph_or_path: expected a nir.NIRGraph or a path, got {type(g).__name__}")
     gmeta = dict(getattr(g, "metadata", {}) or {}).get("ahpsim")
@@ -251,3 +256,67 @@ def _target(g, key: str):
             raise ValueError(f"node {t!r}: expected one target, got {after}")
         return after[0], np.asarray(g.nodes[t].delay, np.float64)
     return t, None
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def add_nir_parser(subparsers) -> None:
+    """``python -m ahpsim nir export CHECKPOINT OUT`` and ``python -m ahpsim nir run FILE``."""
+    import argparse
+
+    p = subparsers.add_parser("nir", help="export a trained network to NIR, or run a NIR file",
+                              description="NIR (neuroir.org) export and import; needs the nir extra")
+    sub = p.add_subparsers(dest="nir_command", required=True)
+    e = sub.add_parser("export", help="write a checkpoint of 'ahpsim train' (or a saved network .npz) as NIR")
+    e.add_argument("source", help="a checkpoint (best.pt / last.pt) or a network saved with Network.save")
+    e.add_argument("out", help="the NIR file to write")
+    e.set_defaults(func=_cli_export)
+    r = sub.add_parser("run", help="simulate a NIR file with Poisson input and print spike rates",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("file")
+    r.add_argument("--dt", type=float, default=None, help="the step (needed for graphs not written by ahpsim)")
+    r.add_argument("--steps", type=int, default=1000)
+    r.add_argument("--trials", type=int, default=1)
+    r.add_argument("--rate", type=float, default=0.05, help="input spikes per channel per step")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=1)
+    r.set_defaults(func=_cli_run)
+
+
+def _cli_export(args) -> int:
+    import json
+
+    src = Path(args.source)
+    if src.suffix == ".npz":
+        from .network import load_network
+
+        net = load_network(src)
+    else:
+        from .torch.export import to_network
+        from .torch.trainer import load_model
+
+        net = to_network(load_model(src))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NIRApproximationWarning)
+        graph = to_nir(net)
+    _nir().write(args.out, graph)
+    print(json.dumps({"written": str(args.out), "nodes": len(graph.nodes), "edges": len(graph.edges),
+                      "approximations": [str(w.message) for w in caught]}))
+    return 0
+
+
+def _cli_run(args) -> int:
+    import json
+
+    for name in ("steps", "trials", "threads"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.rate <= 1.0:
+        raise ValueError(f"--rate must be in [0, 1] (spikes per channel per step), got {args.rate}")
+    net = from_nir(args.file, dt=args.dt)
+    rng = np.random.default_rng(args.seed)
+    inputs = {g.name: rng.random((args.trials, args.steps, g.n)) < args.rate for g in net.inputs if not g.rate}
+    res = net.run(args.steps, inputs=inputs, n_trials=args.trials, n_threads=args.threads)
+    print(json.dumps({"file": str(args.file), "dt": net.dt, "steps": args.steps, "trials": args.trials,
+                      "spikes_per_neuron_per_step": {g.name: res.rate(g) for g in net.populations
+                                                     if g.model.spiking}}))
+    return 0
