@@ -19,9 +19,10 @@ Layout of an exported :class:`ahpsim.Network` (``to_nir``):
   a feed-forward framework that passes spikes on within the same step differs by one step per layer).
 
 Conventions (written in the graph's metadata, ``metadata["ahpsim"]``): times in the network's unit (ms),
-``dt`` the step; ahpsim integrates exactly (``v <- exp(-dt/tau) v + I``); NIR's ``tau dv/dt = (v_leak - v) +
-r I`` is written with ``r = tau / dt``, so that a forward-Euler reader (snnTorch, Norse) takes the same
-input per step, and differs from ahpsim only by ``1 - dt/tau`` against ``exp(-dt/tau)`` in the decay;
+``dt`` the step. NIR's ``tau dv/dt = (v_leak - v) + r I`` is read by discrete-time tools (snnTorch, Norse)
+with forward Euler: ``v <- (1 - dt/tau) v + (r dt / tau) I``. ahpsim's ``v <- exp(-dt/tau_m) v + I`` is
+therefore written with ``tau = dt / (1 - exp(-dt/tau_m))`` and ``r = tau / dt`` (the same decay and input
+per step for an Euler reader), and a foreign graph's ``tau`` is read back as that Euler decay;
 NIR's LIF resets to ``v_reset`` (written as 0): ahpsim's reset to zero; its reset by subtraction,
 refractoriness and biases have no NIR field (metadata; ``NIRApproximationWarning``); the threshold is
 strict (``v > v_threshold``).
@@ -65,6 +66,24 @@ def _fields(model) -> list[str]:
     return [f.name for f in dataclasses.fields(model)]
 
 
+def _euler_tau(tau: np.ndarray, dt: float) -> np.ndarray:
+    """The time constant whose forward-Euler decay 1 - dt / tau_E equals ahpsim's exp(-dt / tau)
+    (what NIR's discrete-time readers, snnTorch and Norse, compute); 0 stays 0 (no carry-over: dt)."""
+    tau = np.asarray(tau, np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(tau > 0, dt / (1.0 - np.exp(-dt / np.where(tau > 0, tau, 1.0))), dt)
+
+
+def _exact_tau(tau_e: np.ndarray, dt: float) -> np.ndarray:
+    """ahpsim's time constant whose exp(-dt / tau) equals the forward-Euler decay 1 - dt / tau_E."""
+    tau_e = np.asarray(tau_e, np.float64)
+    keep = 1.0 - dt / tau_e
+    if np.any(keep < 0) or np.any(keep >= 1):
+        raise NotImplementedError(f"time constants {tau_e.min()}..{tau_e.max()} below dt = {dt}: no decay in [0, 1)")
+    with np.errstate(divide="ignore"):
+        return np.where(keep > 0, -dt / np.log(np.where(keep > 0, keep, 0.5)), 0.0)
+
+
 def _arr(model, field: str, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(getattr(model, field), np.float64), (n,)).astype(np.float64)
 
@@ -89,19 +108,18 @@ def to_nir(net: Network, *, dt: float | None = None):
         meta = {"kind": m.kind, "params": {f: (getattr(m, f) if isinstance(getattr(m, f), str)
                                               else _arr(m, f, n).tolist()) for f in _fields(m)}}
         if m.kind == "Readout":
-            tau = _arr(m, "tau", n)
-            nodes[g.name] = nir.LI(tau=tau, r=np.where(tau > 0, tau / dt, 1.0), v_leak=np.zeros(n),
-                                   metadata={"ahpsim": meta})
+            tau = _euler_tau(_arr(m, "tau", n), dt)
+            nodes[g.name] = nir.LI(tau=tau, r=tau / dt, v_leak=np.zeros(n), metadata={"ahpsim": meta})
             nodes[g.name + ".output"] = nir.Output(output_type={"output": np.array([n])})
             edges.append((g.name, g.name + ".output"))
         else:
-            tau = _arr(m, "tau_m", n)
-            nodes[g.name] = nir.LIF(tau=tau, r=np.where(tau > 0, tau / dt, 1.0), v_leak=np.zeros(n),
+            tau = _euler_tau(_arr(m, "tau_m", n), dt)
+            nodes[g.name] = nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(n),
                                     v_threshold=_arr(m, "v_th", n), v_reset=np.zeros(n), metadata={"ahpsim": meta})
             if m.kind == "AHP":
-                ta = _arr(m, "tau_ahp", n)
+                ta = _euler_tau(_arr(m, "tau_ahp", n), dt)
                 nodes[g.name + ".ahp_in"] = nir.Linear(weight=np.diag(_arr(m, "beta", n)))
-                nodes[g.name + ".ahp"] = nir.LI(tau=ta, r=np.where(ta > 0, ta / dt, 1.0), v_leak=np.zeros(n),
+                nodes[g.name + ".ahp"] = nir.LI(tau=ta, r=ta / dt, v_leak=np.zeros(n),
                                                 metadata={"ahpsim": {"kind": "ahp_current"}})
                 nodes[g.name + ".ahp_out"] = nir.Linear(weight=-np.eye(n))
                 edges += [(g.name, g.name + ".ahp_in"), (g.name + ".ahp_in", g.name + ".ahp"),
@@ -195,13 +213,14 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
             v_reset = getattr(node, "v_reset", None)
             if v_reset is not None and np.any(np.asarray(v_reset) != 0):
                 raise NotImplementedError(f"node {key!r} (LIF): v_reset != 0 has no ahpsim equivalent")
-            # NIR's LIF resets to v_reset (0): ahpsim's reset to zero
-            groups[key] = net.add_population(len(tau), models.LIF(tau_m=tau, v_th=np.asarray(node.v_threshold),
-                                                                  reset="zero"), name=key)
+            # NIR's LIF resets to v_reset (0): ahpsim's reset to zero; its decay is forward Euler's
+            groups[key] = net.add_population(len(tau), models.LIF(tau_m=_exact_tau(tau, dt),
+                                                                  v_th=np.asarray(node.v_threshold), reset="zero"),
+                                             name=key)
             gains[key] = np.asarray(node.r, np.float64) * dt / tau
         elif isinstance(node, nir.LI):
             tau = np.asarray(node.tau, np.float64)
-            groups[key] = net.add_population(len(tau), models.Readout(tau=tau), name=key)
+            groups[key] = net.add_population(len(tau), models.Readout(tau=_exact_tau(tau, dt)), name=key)
             gains[key] = np.asarray(node.r, np.float64) * dt / tau
         elif isinstance(node, (nir.Linear, nir.Affine, nir.Delay, nir.Output)):
             structural.append(key)
