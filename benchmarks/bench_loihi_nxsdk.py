@@ -24,6 +24,38 @@ from ahpsim.loihi import (NXSDK_SMNIST_CHIP_ERRORS, load_nxsdk_smnist, nxsdk_smn
 CHIP_MS_PER_IMAGE = 13.99  # the paper, one Loihi 1 chip
 
 
+def calibrate(net, xt, yt) -> dict:
+    """Fits the two constants of ahpsim.energy.loihi1_calibrated to the sMNIST chip measurement (from this
+    network's operation counts on the chip's 200 images) and checks them against the bAbI deployment."""
+    from ahpsim import energy
+
+    sel = nxsdk_smnist_chip_images()
+    net.reset_state()
+    net.run(inputs={"x": D.threshold_crossing_encode(xt[sel].reshape(-1, 784))}, n_threads=2, record_uv=False)
+    counts = energy.count_operations(net, len(sel), 840)
+    dyn = energy.loihi1_estimate(counts)
+    pub = energy.PUBLISHED["smnist"]
+    overhead = pub["step_s"] - dyn["latency_per_step_s"]
+    latency = dyn["latency_s"] + 840 * overhead
+    static_w = (pub["energy_J"] - dyn["energy_J"]) / latency
+    fitted = {"step_overhead_s": overhead, "static_power_W_per_chip": static_w}
+    cal = energy.loihi1_calibrated(counts, calibration={**energy.CALIBRATION, **fitted})
+    babi = energy.PUBLISHED["babi"]
+    babi_static = babi["power_W"] - babi["dynamic_power_W"]
+    rows = [
+        ("sMNIST latency per image (s)", pub["latency_s"], cal["latency_s"], "fitted"),
+        ("sMNIST time per step (s)", pub["step_s"], cal["latency_per_step_s"], "fitted"),
+        ("sMNIST energy per image (J)", pub["energy_J"], cal["energy_J"], "fitted"),
+        ("sMNIST energy x delay (J s)", 5.07e-6, cal["energy_J"] * cal["latency_s"], "check"),
+        ("bAbI static power, 22 chips (W)", babi_static, static_w * 22, "check (per-chip static power)"),
+    ]
+    return {"per_image_counts": {k: v for k, v in counts.per_inference().items()},
+            "dynamic_only": {"energy_J": dyn["energy_J"], "latency_s": dyn["latency_s"]},
+            "fitted": fitted, "in_package": {k: energy.CALIBRATION[k] for k in fitted},
+            "predicted_vs_measured": [{"figure": f, "measured": m, "predicted": p_, "error": p_ / m - 1,
+                                       "role": role} for f, m, p_, role in rows]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -56,6 +88,9 @@ def main(argv=None):
         spikes += (r.rate("lif") * 140 + r.rate("ahp.soma") * 100) / 240 * len(X)
     res["test_set"] = {"n": n, "accuracy": ok / n, "spikes_per_neuron_step": spikes / n}
     print(json.dumps(res["test_set"]), flush=True)
+
+    res["energy_model"] = calibrate(net, xt, yt)
+    print(json.dumps(res["energy_model"], indent=1), flush=True)
 
     X = D.threshold_crossing_encode(xt[:200].reshape(-1, 784))
     speed = {}

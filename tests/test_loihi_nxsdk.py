@@ -128,3 +128,20 @@ def test_energy_accounting_works_on_the_integer_engine(data_root, chip_images):
     rep = energy.energy_report(net, 4, 840)
     assert (rep["lstm"]["n_in"], rep["lstm"]["n_out"]) == (80, 10)  # 80 channels; the 10 outputs never spike
     assert rep["per_inference"]["spikes"] == ops.spikes / 4 and rep["rates"]["spikes_per_neuron_per_step"] > 0.03
+
+
+def test_calibrated_energy_model_reproduces_the_chip_measurement(data_root, chip_images):
+    """ahpsim.energy.loihi1_calibrated: its two constants were fitted to the sMNIST chip measurement from
+    the authors' network's operation counts; recomputing those counts here reproduces 16.65 us per step
+    and 0.363 mJ per image (the dynamic-only figure stays far below: the chip's power is mostly static)."""
+    from ahpsim import energy
+
+    net = load_nxsdk_smnist(data_root / "loihi_smnist_v25_94per", download=False)
+    net.run(inputs={"x": chip_images[0]}, n_threads=2, record_uv=False)
+    counts = energy.count_operations(net, 200, 840)
+    cal = energy.loihi1_calibrated(counts)
+    pub = energy.PUBLISHED["smnist"]
+    assert cal["latency_per_step_s"] == pytest.approx(pub["step_s"], rel=1e-3)
+    assert cal["energy_J"] == pytest.approx(pub["energy_J"], rel=1e-3)
+    assert cal["dynamic_energy_J"] < 0.2 * pub["energy_J"]
+    assert cal["latency_s"] == pytest.approx(pub["latency_s"], rel=2e-3)
