@@ -21,7 +21,7 @@ import pytest
 
 import ahpsim
 from ahpsim.loihi import quantize
-from ahpsim.loihi.quantize import _tau_from_decay
+from ahpsim.loihi.quantize import tau_from_decay
 
 pytestmark = pytest.mark.loihi
 
@@ -72,7 +72,7 @@ def _dequantized(q, recurrent, n_ref):
 
     pr = q.report.populations[0]
     du = q.net.compartment_arrays()["du"][q.net["alif"].soma.start]
-    tau_m = float(_tau_from_decay(np.array([du]), 1.0)[0])
+    tau_m = float(tau_from_decay(np.array([du]), 1.0)[0])
     beta = -pr["ahp_weight_mantissa"] * 2.0 ** (6 + pr["ahp_weight_exponent"]) / s
     return _float_net(deq(P["x->alif"], N, N_IN), deq(P["alif->alif"], N, N) if recurrent else None,
                       tau_m=tau_m, tau_a=pr["tau_ahp_eff"], beta=beta, n_ref=n_ref)

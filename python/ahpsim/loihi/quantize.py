@@ -40,7 +40,7 @@ import numpy as np
 from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
 
 __all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "QuantizationOverflowWarning", "decay_from_tau",
-           "split_weights", "weight_exponent"]
+           "tau_from_decay", "split_weights", "weight_exponent"]
 
 _W_MANT_MAX = 255
 # Loihi 1 keeps the 6 low bits of an effective weight zero (floor(m * 2**e) * 2**6), so a negative
@@ -56,7 +56,9 @@ def decay_from_tau(tau: Any, dt: float = 1.0) -> np.ndarray:
     return np.rint(4096.0 * (1.0 - keep)).astype(np.int64)
 
 
-def _tau_from_decay(d: np.ndarray, dt: float) -> np.ndarray:
+def tau_from_decay(d: np.ndarray, dt: float) -> np.ndarray:
+    """The time constant (in units of ``dt``) that a 12-bit Loihi decay ``d`` realizes: the inverse of
+    :func:`decay_from_tau` (``d = 4096`` and above: 0, no carry-over)."""
     keep = 1.0 - np.asarray(d, np.float64) / 4096.0
     with np.errstate(divide="ignore"):
         return np.where(keep > 0, -dt / np.log(np.where(keep > 0, keep, 1.0)), 0.0)
@@ -226,9 +228,8 @@ def _describe(model: Any) -> dict[str, Any]:
     if isinstance(model, Mapping):
         return dict(model)
     if hasattr(model, "effective_weights") and hasattr(model, "state_dict"):  # ahpsim.torch.SpikingRNN
-        from ..torch import to_network
-
-        model = to_network(model, dtype="float64")
+        # (the torch side sits above this module: it converts, this module does not import it)
+        raise TypeError("model: a SpikingRNN; quantize ahpsim.torch.to_network(model, dtype='float64') instead")
     if hasattr(model, "populations") and hasattr(model, "projection_arrays"):
         pops = []
         for g in model.populations:
@@ -319,7 +320,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
             common = dict(dv=np.minimum(dv, 4095), vth_mant=vth_mant, bias_mant=b_m, bias_exp=b_e,
                           refractory=np.clip(n_ref + 1, 1, 63))
             entry.update(scale=s, vth_mant=vth_mant, vth_rel_err=0.0, dv_min=int(dv.min()),
-                         tau_m_eff=float(_tau_from_decay(dv, dt).mean()))
+                         tau_m_eff=float(tau_from_decay(dv, dt).mean()))
             if kind == "AHP":
                 beta = arr("beta")
                 aux_dv = decay_from_tau(arr("tau_ahp", 700.0), dt)
@@ -329,7 +330,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                 g = net.add_ahp(n, du=4096, aux_dv=np.minimum(aux_dv, 4095), ahp_weight_mantissa=int(w_ahp[0]),
                                 ahp_weight_exponent=e_ahp, name=name, **common)
                 got = float(w_ahp[0]) * 2.0 ** (6 + e_ahp) / s
-                entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(_tau_from_decay(aux_dv, dt).mean()),
+                entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(tau_from_decay(aux_dv, dt).mean()),
                              ahp_weight_mantissa=int(w_ahp[0]), ahp_weight_exponent=e_ahp,
                              ahp_rel_err=abs(got + beta[0]) / beta[0] if beta[0] else 0.0)
             elif kind == "ALIF":
@@ -350,7 +351,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                 w_rst, e_rst = split_weights(np.array([-float(vth_mant) * 64.0]))
                 net.connect(g, g, np.diag(np.full(n, int(w_rst[0]))), weight_exponent=e_rst, name=f"{name}.reset")
                 got = float(w_ahp[0]) * 2.0 ** (6 + e_ahp) / s
-                entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(_tau_from_decay(aux_dv, dt).mean()),
+                entry.update(aux_dv=int(aux_dv.min()), tau_ahp_eff=float(tau_from_decay(aux_dv, dt).mean()),
                              ahp_weight_mantissa=int(w_ahp[0]), ahp_weight_exponent=e_ahp,
                              ahp_rel_err=abs(got + beta[0]) / beta[0] if beta[0] else 0.0,
                              reset_weight_rel_err=abs(float(w_rst[0]) * 2.0 ** (6 + e_rst) + vth_mant * 64.0)
@@ -364,7 +365,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
             b_m, b_e = _split_bias(bias * s)
             g = net.add_compartments(n, du=4096, dv=np.minimum(dv, 4095), vth_mant=VTH_MANT_MAX, bias_mant=b_m,
                                      bias_exp=b_e, name=name)
-            entry.update(scale=s, dv_min=int(dv.min()), tau_m_eff=float(_tau_from_decay(dv, dt).mean()))
+            entry.update(scale=s, dv_min=int(dv.min()), tau_m_eff=float(tau_from_decay(dv, dt).mean()))
         else:
             raise NotImplementedError(
                 f"population {name!r}: quantize supports AHP, LIF, ALIF and Readout, not {kind!r}")

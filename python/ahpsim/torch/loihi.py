@@ -17,11 +17,11 @@ LOIHI_VTH_MANT = 508
 
 
 def _realized_tau(tau: np.ndarray, dt: float) -> np.ndarray:
-    from ..loihi.quantize import _tau_from_decay, decay_from_tau
+    from ..loihi.quantize import tau_from_decay, decay_from_tau
 
     tau = np.asarray(tau, np.float64)
     d = np.minimum(decay_from_tau(tau, dt), 4095)
-    return np.where(tau > 0, _tau_from_decay(d, dt), tau)
+    return np.where(tau > 0, tau_from_decay(d, dt), tau)
 
 
 def _realized_beta(beta: np.ndarray, scale: np.ndarray) -> np.ndarray:
