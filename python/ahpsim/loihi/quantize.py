@@ -227,9 +227,8 @@ def _describe(model: Any) -> dict[str, Any]:
     """Plain description of a float network: ahpsim.Network or a dict (see quantize)."""
     if isinstance(model, Mapping):
         return dict(model)
-    if hasattr(model, "effective_weights") and hasattr(model, "state_dict"):  # ahpsim.torch.SpikingRNN
-        # (the torch side sits above this module: it converts, this module does not import it)
-        raise TypeError("model: a SpikingRNN; quantize ahpsim.torch.to_network(model, dtype='float64') instead")
+    if callable(getattr(model, "to_network", None)):  # ahpsim.torch.SpikingRNN converts itself (the torch
+        model = model.to_network(dtype="float64")         # layer sits above this one: no import of it here)
     if hasattr(model, "populations") and hasattr(model, "projection_arrays"):
         pops = []
         for g in model.populations:

@@ -348,6 +348,13 @@ class SpikingRNN(nn.Module):
         self._init_kwargs["loihi_grid"] = vth_mant
         return self
 
+    def to_network(self, dtype: Optional[str] = None, n_threads: int = 1):
+        """The same network as an :class:`ahpsim.Network` (:func:`ahpsim.torch.to_network`; ``dtype``
+        defaults to the model's)."""
+        from .export import to_network
+
+        return to_network(self, dtype=dtype, n_threads=n_threads)
+
     @torch.no_grad()
     def quantize_(self, step: float = 2.0 ** -12) -> "SpikingRNN":
         """Rounds all weights/biases to multiples of ``step`` (exactly representable sums: float32
