@@ -49,3 +49,17 @@ def test_plots_do_not_touch_the_backend_and_show_every_spike(tmp_path):
     with pytest.raises(ValueError, match=r"y: expected \[T, n_out\]"):
         plot.readout_traces(np.zeros(5))
     assert mpl.get_backend() == before
+
+
+def test_raster_of_a_loihi_result():
+    from ahpsim import plot
+    from ahpsim.loihi import LoihiNetwork
+
+    net = LoihiNetwork()
+    x = net.add_input(4, name="x")
+    a = net.add_compartments(6, du=4096, dv=200, vth_mant=10, name="a")
+    net.connect(x, a, np.full((6, 4), 200), 0)
+    r = net.run(60, inputs={"x": np.random.default_rng(0).random((60, 4)) < 0.3})
+    ax = plot.raster(r)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (6)"]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == int(r.raster("a").sum()) > 10

@@ -40,14 +40,21 @@ def raster(result, trial: int = 0, groups=None, *, ax=None, dt_unit: str = "ms",
     spiking group, stacked in network order, legend outside the plot. ``groups``: names or groups
     (default: every spiking group). Returns the Axes."""
     fig, ax = _axes(ax, (10.0, 3.5))
-    if groups is None:
-        groups = [g for g in result.populations if getattr(getattr(g, "model", None), "spiking", True)]
+    if hasattr(result, "populations"):  # a SimResult
+        lookup = result._pop
+        if groups is None:
+            groups = [g for g in result.populations if g.model.spiking]
+    else:  # a LoihiResult: its network's spiking compartment groups
+        lookup = lambda name: result._net._cgroup(name, "group")  # noqa: E731
+        if groups is None:
+            groups = [g for g in result._net.groups if getattr(g, "spiking", False)]
     off = 0
     for k, g in enumerate(groups):
-        g = result._pop(g) if isinstance(g, str) else g
+        g = lookup(g) if isinstance(g, str) else g
         st, ids = result.spikes(trial, g)
+        kind = getattr(getattr(g, "model", None), "kind", "")
         ax.scatter(st, ids + off, s=markersize, c=_COLORS[k % len(_COLORS)], linewidths=0,
-                   label=f"{g.name} ({getattr(getattr(g, 'model', None), 'kind', '')} {g.n})".replace(" )", ")"))
+                   label=f"{g.name} ({kind} {g.n})" if kind else f"{g.name} ({g.n})")
         off += g.n
     ax.set_ylim(-0.5, max(off, 1) - 0.5)
     ax.set_ylabel("neuron")
