@@ -63,3 +63,27 @@ def test_raster_of_a_loihi_result():
     ax = plot.raster(r)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (6)"]
     assert sum(len(c.get_offsets()) for c in ax.collections) == int(r.raster("a").sum()) > 10
+
+
+def test_rates_and_overflow_summary(tmp_path):
+    """The rate bars equal result.rate; the overflow summary shows the engine's counts as fractions."""
+    from ahpsim import plot
+    from ahpsim.loihi import LoihiNetwork
+
+    res = _result()
+    ax = plot.rates(res)
+    assert [p.get_height() for p in ax.patches] == pytest.approx([res.rate("a"), res.rate("b")])
+    net = LoihiNetwork()
+    x = net.add_input(2, name="x")
+    a = net.add_compartments(3, du=4096, dv=0, vth_mant=131071, name="a")  # v only grows: clipped
+    net.connect(x, a, np.full((3, 2), 255), 7)
+    net.run(200, inputs={"x": np.ones((200, 2), bool)})
+    ov = net.overflows()
+    assert ov["a"]["v_saturations"] > 0
+    ax2 = plot.overflow_summary(net)
+    heights = [p.get_height() for p in ax2.patches]
+    assert heights[1] == pytest.approx(ov["a"]["v_saturations"] / (200 * 3))
+    empty = LoihiNetwork()
+    empty.add_compartments(1, du=0, dv=0, vth_mant=10, name="b")
+    empty.run(5)
+    assert plot.overflow_summary(empty).texts[0].get_text() == "no overflow"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["learning_curve", "raster", "readout_traces", "state_traces", "figure"]
+__all__ = ["learning_curve", "raster", "rates", "readout_traces", "state_traces", "overflow_summary", "figure"]
 
 _COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown")
 
@@ -60,6 +60,52 @@ def raster(result, trial: int = 0, groups=None, *, ax=None, dt_unit: str = "ms",
     ax.set_ylabel("neuron")
     ax.set_xlabel(f"step ({dt_unit})")
     ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), markerscale=5, fontsize=8, frameon=False)
+    return ax
+
+
+def rates(result, groups=None, *, ax=None, dt_ms: float = 1.0):
+    """Firing rate of every spiking group of a result (spikes per neuron per step, and Hz on a second
+    axis with ``dt_ms`` per step). Returns the Axes."""
+    import numpy as np
+
+    fig, ax = _axes(ax, (6.0, 2.8))
+    if groups is None:
+        groups = ([g.name for g in result.populations if g.model.spiking] if hasattr(result, "populations")
+                  else [g.name for g in result._net.groups if getattr(g, "spiking", False)])
+    names = [g if isinstance(g, str) else g.name for g in groups]
+    vals = np.array([result.rate(n) for n in names])
+    ax.bar(names, vals, color=[_COLORS[k % len(_COLORS)] for k in range(len(names))])
+    ax.set_ylabel("spikes / neuron / step")
+    sec = ax.secondary_yaxis("right", functions=(lambda r: r * 1000.0 / dt_ms, lambda h: h * dt_ms / 1000.0))
+    sec.set_ylabel("Hz")
+    return ax
+
+
+def overflow_summary(net, *, ax=None):
+    """Per compartment group of a Loihi network (or a QuantizedNetwork): the fraction of compartment-steps
+    whose current wrapped at 24 bits and whose voltage was clipped (``overflows()``, since the state was
+    created), on a log scale; an empty plot says "no overflow". Returns the Axes."""
+    import numpy as np
+
+    ln = getattr(net, "net", net)
+    fig, ax = _axes(ax, (6.0, 2.8))
+    ov = ln.overflows()
+    steps = max(int(ln.t), 1) * max(int(ln.n_trials), 1)
+    names = sorted(ov)
+    if not names:
+        ax.text(0.5, 0.5, "no overflow", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    sizes = {g.name: g.n for g in ln.groups if hasattr(g, "spiking")}
+    x = np.arange(len(names))
+    for off, key, color in ((-0.2, "u_wraps", "tab:red"), (0.2, "v_saturations", "tab:orange")):
+        frac = [ov[n][key] / (steps * sizes.get(n, 1)) for n in names]
+        ax.bar(x + off, frac, width=0.4, color=color, label={"u_wraps": "u wrapped (24 bits)",
+                                                               "v_saturations": "v clipped"}[key])
+    ax.set_xticks(x, names)
+    ax.set_yscale("symlog", linthresh=1e-6)
+    ax.set_ylabel("fraction of compartment-steps")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, frameon=False)
     return ax
 
 
