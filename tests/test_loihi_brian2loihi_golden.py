@@ -55,7 +55,7 @@ def test_bit_identical_to_brian2loihi(key):
     for i, p in enumerate(m["projections"]):
         net.connect(groups[p["pre"]], groups[p["post"]], d[f"{key}__w__{i}"], weight_exponent=p["weight_exp"],
                     delay=p["delay"], name=f"p{i}")
-    res = net.run(m["T"], inputs={"input": d[f"{key}__input"]})
+    res = net.run(m["T"], inputs={"input": d[f"{key}__input"]}, record_uv=True)
     spikes = 0
     for g in m["groups"]:
         name = g["name"]

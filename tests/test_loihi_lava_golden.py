@@ -59,7 +59,7 @@ def test_bit_identical_to_lava(key):
     T = m["T"]
     assert T >= 200
     net, groups = _build(d, key, m)
-    res = net.run(T, inputs={"input": d[f"{key}__input"]})
+    res = net.run(T, inputs={"input": d[f"{key}__input"]}, record_uv=True)
     total_spikes = 0
     for g in m["groups"]:
         name = g["name"]

@@ -56,7 +56,7 @@ def tracking():
     net = _float_net(W)
     S_float = net.run(T, inputs={"x": X}).raster("ahp")[0]
     q = quantize(net, vth_mant=4096)
-    S_int = q.run(T, inputs={"x": X}).raster("ahp")[0]
+    S_int = q.run(T, inputs={"x": X}, record_uv=True).raster("ahp")[0]
     # float network with the dequantized parameters
     p = next(pp for pp in q.net.projections if pp["name"] == "x->ahp")
     s = q.scale["ahp"]
@@ -116,7 +116,7 @@ def test_quantize_from_dict_and_warnings():
     arrs = q.net.compartment_arrays()
     assert arrs["refractory"][:3].tolist() == [3, 3, 3]
     assert arrs["dv"][:3].tolist() == [int(round(4096 * (1 - np.exp(-0.1))))] * 3
-    r = q.run(5, inputs={"x": np.ones((5, 4), bool)})
+    r = q.run(5, inputs={"x": np.ones((5, 4), bool)}, record_uv=True)
     assert r.readout("out").shape == (1, 5, 2) and r.readout("out").dtype == np.float64
     with pytest.raises(NotImplementedError, match="ALIF"):
         quantize(dict(inputs={}, populations=[dict(name="a", kind="ALIF", n=1)], projections=[]))
@@ -196,7 +196,7 @@ def test_overflow_is_counted_and_warned():
     X[0, :, 8] = True
     q = quantize(d, vth_mant=4096)
     with pytest.warns(QuantizationOverflowWarning, match="overflowed"):
-        r = q.run(30, inputs={"x": X})
+        r = q.run(30, inputs={"x": X}, record_uv=True)
     p = q.net.projections[0]
     eff = np.zeros((3, 9), np.int64)
     eff[p["post"], p["pre"]] = np.asarray(p["weight_mantissa"], np.int64) * 2 ** (6 + int(p["weight_exponent"]))
@@ -208,7 +208,7 @@ def test_overflow_is_counted_and_warned():
     q2 = quantize(d)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        r2 = q2.run(30, inputs={"x": X})
+        r2 = q2.run(30, inputs={"x": X}, record_uv=True)
     assert q2.overflows() == {} and not r2.raster("a")[0, ::10, 0].any()
 
 

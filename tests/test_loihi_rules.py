@@ -34,7 +34,7 @@ def test_rule_sets_agree_on_their_common_ground():
     w_rec = 2 * rng.integers(-127, 100, (N, N)) * (rng.random((N, N)) < 0.2)
     nets = _pair(rng, w_in, w_rec, 1, 0, du_lava=700)
     X = rng.random((T, N_IN)) < 0.2
-    r = {k: net.run(T, inputs={"x": X}) for k, net in nets.items()}
+    r = {k: net.run(T, inputs={"x": X}, record_uv=True) for k, net in nets.items()}
     assert r["lava"].raster("g").sum() > 100
     for what in ("u_all", "v_all", "spikes_all"):
         assert np.array_equal(getattr(r["lava"], what), getattr(r["loihi1"], what)), what
@@ -49,7 +49,7 @@ def test_weight_exponent_on_sum_vs_per_synapse():
         x = net.add_input(2, name="x")
         g = net.add_compartments(1, du=4095, dv=4095, vth_mant=100_000, name="g")
         net.connect(x, g, np.array([[7, 7]]), weight_exponent=-2)
-        out[rules] = net.run(3, inputs={x: np.array([[1, 1], [0, 0], [0, 0]])}).u(g)[0, :, 0].tolist()
+        out[rules] = net.run(3, inputs={x: np.array([[1, 1], [0, 0], [0, 0]])}, record_uv=True).u(g)[0, :, 0].tolist()
     assert out["lava"] == [0, 192, 0]         # ((7 + 7) >> 2) << 6, one step later
     assert out["loihi1"] == [128, 0, 0]       # 2 * (floor(7 / 4) << 6), same step
 
@@ -63,7 +63,7 @@ def test_current_decay_offset_and_u_wrap():
         net.connect(x, g, np.array([[128]]), weight_exponent=7)  # 128 * 2**(6 + 7) = 2**20
         X = np.zeros((10, 1), bool)
         X[:8] = True
-        out[(rules, du)] = net.run(10, inputs={x: X}).u(g)[0, :, 0].tolist()
+        out[(rules, du)] = net.run(10, inputs={x: X}, record_uv=True).u(g)[0, :, 0].tolist()
     # lava du = 0 still decays (decay constant du + 1): 2**20 * 4095 >> 12 = 1048320
     assert out[("lava", 0)][1:3] == [2**20, 2**20 + 1048320]
     # loihi1 du = 0 keeps u; after 8 inputs of 2**20 u = 2**23 wraps to -2**23 (two's complement)

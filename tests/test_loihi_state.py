@@ -71,13 +71,13 @@ def _cat(results):
 @pytest.mark.parametrize("make", [_loihi1, _lava], ids=["loihi1", "lava"])
 def test_continuation_is_bit_exact(make):
     X = _inputs()
-    full = make().run(T, inputs={"x": X})
+    full = make().run(T, inputs={"x": X}, record_uv=True)
     assert full.spikes_all.sum() > 200
     for splits in ([100, 140], [1, 61, 178], [17, 0, 63, 160], [T]):
         net = make()
         parts, t = [], 0
         for k, s in enumerate(splits):
-            parts.append(net.run(s, inputs={"x": X[:, t:t + s]}, n_threads=1 + k % 3))
+            parts.append(net.run(s, inputs={"x": X[:, t:t + s]}, n_threads=1 + k % 3, record_uv=True))
             assert parts[-1].t0 == t
             t += s
             assert net.t == t and net.n_trials == B
@@ -90,17 +90,17 @@ def test_split_points_hold_pending_spikes_and_refractory_counters():
     period (so the equality above is not vacuous)."""
     X = _inputs()
     net = _loihi1()
-    net.run(120, inputs={"x": X[:, :120]})
+    net.run(120, inputs={"x": X[:, :120]}, record_uv=True)
     assert (net.get_state("ref") > 0).any()
     st = net._engine.get_state()
     assert (st["acc"] != 0).any() and st["t"] == 120
     # dropping the pending input changes the continuation
     other = _loihi1()
-    other.run(120, inputs={"x": X[:, :120]})
+    other.run(120, inputs={"x": X[:, :120]}, record_uv=True)
     st["acc"][:] = 0
     other._engine.set_state(st)
-    a = net.run(T - 120, inputs={"x": X[:, 120:]})
-    b = other.run(T - 120, inputs={"x": X[:, 120:]})
+    a = net.run(T - 120, inputs={"x": X[:, 120:]}, record_uv=True)
+    b = other.run(T - 120, inputs={"x": X[:, 120:]}, record_uv=True)
     assert not np.array_equal(a.v_all, b.v_all)
 
 
@@ -109,24 +109,24 @@ def test_store_restore_and_reset():
     net = _loihi1()
     with pytest.raises(RuntimeError, match="no state"):
         net.store()
-    net.run(90, inputs={"x": X[:, :90]})
+    net.run(90, inputs={"x": X[:, :90]}, record_uv=True)
     net.store("mid")
-    r1 = net.run(T - 90, inputs={"x": X[:, 90:]})
+    r1 = net.run(T - 90, inputs={"x": X[:, 90:]}, record_uv=True)
     assert net.t == T
     net.restore("mid")
     assert net.t == 90
-    r2 = net.run(T - 90, inputs={"x": X[:, 90:]}, n_threads=3)
+    r2 = net.run(T - 90, inputs={"x": X[:, 90:]}, n_threads=3, record_uv=True)
     for a, b in zip(_cat([r1]), _cat([r2])):
         assert np.array_equal(a, b)
     net.reset_state()
     assert net.t == 0 and net.n_trials == 0
     net.restore("mid")  # stored states survive reset_state
-    r3 = net.run(T - 90, inputs={"x": X[:, 90:]})
+    r3 = net.run(T - 90, inputs={"x": X[:, 90:]}, record_uv=True)
     assert np.array_equal(r3.v_all, r1.v_all) and r3.t0 == 90
     with pytest.raises(KeyError, match="no stored state named 'nope'"):
         net.restore("nope")
     net.reset_state()
-    full = net.run(T, inputs={"x": X})
+    full = net.run(T, inputs={"x": X}, record_uv=True)
     assert np.array_equal(full.v_all[:, 90:], r1.v_all)
     # a structural change rebuilds the engine: state and stored states go
     net.add_compartments(1, du=0, dv=0, vth_mant=1, name="late")
@@ -140,8 +140,8 @@ def test_threads_do_not_change_any_bit_across_runs():
     res = {}
     for nt in (1, 2, 3, 8):
         net = _loihi1()
-        res[nt] = _cat([net.run(70, inputs={"x": X[:, :70]}, n_threads=nt),
-                        net.run(T - 70, inputs={"x": X[:, 70:]}, n_threads=nt)])
+        res[nt] = _cat([net.run(70, inputs={"x": X[:, :70]}, n_threads=nt, record_uv=True),
+                        net.run(T - 70, inputs={"x": X[:, 70:]}, n_threads=nt, record_uv=True)])
     for nt in (2, 3, 8):
         for a, b in zip(res[1], res[nt]):
             assert np.array_equal(a, b)
@@ -152,7 +152,7 @@ def test_init_state_n_trials_and_input_forms():
     X = _inputs()[0]
     net.init_state(2)
     assert net.n_trials == 2 and net.t == 0
-    r = net.run(inputs={"x": X})  # T from the input, [T, n] given to every trial
+    r = net.run(inputs={"x": X}, record_uv=True)  # T from the input, [T, n] given to every trial
     assert r.T == T and r.n_trials == 2
     assert np.array_equal(r.v_all[0], r.v_all[1])
     with pytest.raises(ValueError, match="state for 2 trials"):
@@ -162,15 +162,15 @@ def test_init_state_n_trials_and_input_forms():
     net.reset_state()
     # events (steps, channels) equal the dense input; a list of tuples gives one per trial
     steps, ch = np.nonzero(X)
-    dense = net.run(T, inputs={"x": X}, n_trials=2)
+    dense = net.run(T, inputs={"x": X}, n_trials=2, record_uv=True)
     net.reset_state()
-    ev = net.run(T, inputs={"x": (steps, ch)}, n_trials=2)
+    ev = net.run(T, inputs={"x": (steps, ch)}, n_trials=2, record_uv=True)
     assert np.array_equal(ev.v_all, dense.v_all) and np.array_equal(ev.spikes_all, dense.spikes_all)
     net.reset_state()
-    ev3 = net.run(T, inputs={"x": (steps, ch, np.ones(steps.size, int))})
+    ev3 = net.run(T, inputs={"x": (steps, ch, np.ones(steps.size, int))}, record_uv=True)
     assert np.array_equal(ev3.v_all[0], dense.v_all[0])
     net.reset_state()
-    lst = net.run(T, inputs={"x": [(steps, ch), (np.zeros(0, int), np.zeros(0, int))]})
+    lst = net.run(T, inputs={"x": [(steps, ch), (np.zeros(0, int), np.zeros(0, int))]}, record_uv=True)
     assert lst.n_trials == 2 and np.array_equal(lst.v_all[0], dense.v_all[0])
     assert not np.array_equal(lst.v_all[1], dense.v_all[1])
     net.reset_state()
@@ -187,8 +187,8 @@ def test_init_state_n_trials_and_input_forms():
 
 def test_progress_chunks_give_the_same_bits():
     X = _inputs()
-    a = _loihi1().run(T, inputs={"x": X})
-    b = _loihi1().run(T, inputs={"x": X}, progress=True)
+    a = _loihi1().run(T, inputs={"x": X}, record_uv=True)
+    b = _loihi1().run(T, inputs={"x": X}, progress=True, record_uv=True)
     for p, q in zip(_cat([a]), _cat([b])):
         assert np.array_equal(p, q)
 
@@ -196,8 +196,8 @@ def test_progress_chunks_give_the_same_bits():
 def test_result_accessors_match_simresult_names():
     X = _inputs()
     net = _loihi1()
-    net.run(50, inputs={"x": X[:, :50]})
-    r = net.run(T - 50, inputs={"x": X[:, 50:]})
+    net.run(50, inputs={"x": X[:, :50]}, record_uv=True)
+    r = net.run(T - 50, inputs={"x": X[:, 50:]}, record_uv=True)
     assert r.t0 == 50 and r.T == T - 50 and r.n_trials == B
     assert r.raster("lif").shape == (B, T - 50, N_LIF) and r.raster("lif", trial=1).shape == (T - 50, N_LIF)
     assert np.array_equal(r.raster("ahp", trial=-1), r.raster("ahp")[B - 1])
@@ -228,7 +228,7 @@ def test_get_set_state():
     net.init_state(2)
     net.set_state("v", np.full(N_LIF, 1000), group="lif")
     assert (net.get_state("v", "lif") == 1000).all() and (net.get_state("v", "ahp") == 0).all()
-    r = net.run(1)
+    r = net.run(1, record_uv=True)
     v = r.v("lif")[:, 0]
     dv = np.asarray(net.compartment_arrays()["dv"][net["lif"].ids])
     bias = net.compartment_arrays()["bias_mant"][net["lif"].ids] * 8
@@ -261,7 +261,7 @@ def test_quantized_run_unchanged_and_continues():
     net = q.net
     before = _core.LoihiEngine("loihi1", net.n_inputs, net.compartment_arrays(), net.projections).run(
         T, X.astype(np.uint8), B, True, 1)
-    r = q.run(T, inputs={"x": X.astype(np.float64)})
+    r = q.run(T, inputs={"x": X.astype(np.float64)}, record_uv=True)
     assert r.spikes_all.sum() > 50
     for a, b in zip((r.spikes_all.view(np.uint8), r.u_all, r.v_all), before):
         assert np.array_equal(a, b)
@@ -269,13 +269,13 @@ def test_quantized_run_unchanged_and_continues():
     assert np.array_equal(r.readout("out"), r.v("out") / q.scale["out"])
     assert np.array_equal(r.readout(), r.readout("out"))
     q.reset_state()
-    a = q.run(100, inputs={"x": X[:, :100]})
+    a = q.run(100, inputs={"x": X[:, :100]}, record_uv=True)
     q.store()
-    b = q.run(inputs={"x": X[:, 100:]}, n_threads=2)
+    b = q.run(inputs={"x": X[:, 100:]}, n_threads=2, record_uv=True)
     assert q.t == T and b.t0 == 100
     assert np.array_equal(np.concatenate([a.v_all, b.v_all], 1), before[2])
     q.restore()
-    c = q.run(inputs={"x": X[:, 100:]})
+    c = q.run(inputs={"x": X[:, 100:]}, record_uv=True)
     assert np.array_equal(c.readout("out"), b.readout("out"))
     # event inputs (float values: nonzero = spike), one list entry per trial
     q.reset_state()
@@ -283,7 +283,7 @@ def test_quantized_run_unchanged_and_continues():
     for k in range(B):
         st, ch = np.nonzero(X[k])
         ev.append((st, ch, np.full(st.size, 0.5)))
-    e = q.run(T, inputs={"x": ev})
+    e = q.run(T, inputs={"x": ev}, record_uv=True)
     assert np.array_equal(e.v_all, before[2])
     # the float engine has the same call shape
     fnet = _float_ahp_net()

@@ -54,7 +54,7 @@ def test_trained_ahp_network_keeps_accuracy_after_quantization(data_root):
     acc_float = float((net.run(32, inputs={"x": X}).readout("out")[:, -1].argmax(1) == y).mean())
     q = quantize(net)
     assert not q.report.warnings
-    res = q.run(32, inputs={"x": X}, n_threads=2)
+    res = q.run(32, inputs={"x": X}, n_threads=2, record_uv=True)
     acc_int = float((res.readout("out")[:, -1].argmax(1) == y).mean())
     print(f"\nrow-MNIST ({N_TEST} test images): float {acc_float:.4f}, Loihi integer {acc_int:.4f}, "
           f"difference {100 * (acc_float - acc_int):+.2f} pp")

@@ -130,7 +130,7 @@ def _reference(net, conns, X):
 @pytest.fixture(scope="module")
 def run_both():
     net, conns, X = _make()
-    res = net.run(T, inputs={"x": X})
+    res = net.run(T, inputs={"x": X}, record_uv=True)
     U, V, S = _reference(net, conns, X)
     return net, res, U, V, S
 
@@ -161,7 +161,7 @@ def test_sMNIST_ahp_neuron_in_loihi_units():
     net.connect(x, ahp, np.array([[255]]), weight_exponent=2)  # 255 * 2**8 = 65280 > 508 * 64 = 32512
     X = np.zeros((4, 1), bool)
     X[0] = X[2] = True
-    r = net.run(4, inputs={x: X})
+    r = net.run(4, inputs={x: X}, record_uv=True)
     assert r.raster(ahp)[0, :, 0].tolist() == [True, False, True, False]
     # aux: t1 = -384, t2 = -384 * 4091 >> 12 toward zero = -383, t3 = -383 - 384 after the t2 spike
     assert r.v("ahp.aux")[0, :, 0].tolist() == [0, -384, -383, -383 * 4091 // 4096 - 384 + 1]
@@ -173,18 +173,27 @@ def test_trials_threads_and_zero_start():
     reset_state() starts from zero again."""
     net, conns, X = _make(seed=3)
     Xb = np.stack([X, np.roll(X, 7, axis=0), X])
-    r1 = net.run(T, inputs={"x": Xb}, n_threads=1)
+    r1 = net.run(T, inputs={"x": Xb}, n_threads=1, record_uv=True)
     net.reset_state()
-    r3 = net.run(T, inputs={"x": Xb}, n_threads=3)
+    r3 = net.run(T, inputs={"x": Xb}, n_threads=3, record_uv=True)
     for a, b in ((r1.spikes_all, r3.spikes_all), (r1.u_all, r3.u_all), (r1.v_all, r3.v_all)):
         assert np.array_equal(a, b)
     assert np.array_equal(r1.v_all[0], r1.v_all[2]) and not np.array_equal(r1.v_all[0], r1.v_all[1])
     net.reset_state()
-    single = net.run(T, inputs={"x": X})  # after reset_state() a run starts from zero again
+    single = net.run(T, inputs={"x": X}, record_uv=True)  # after reset_state() a run starts from zero again
     assert np.array_equal(single.v_all[0], r1.v_all[0])
     with pytest.raises(ValueError, match="n_threads"):
         net.run(T, inputs={"x": X}, n_threads=0)
-    quiet = net.run(5, record_uv=False)  # no inputs: only biases drive the network
+    quiet = net.run(5, record_uv=False, record_readouts=False)  # no inputs: only biases drive the network
     assert quiet.u_all is None and quiet.spikes_all.shape == (1, 5, net.n_compartments)
     with pytest.raises(ValueError, match="record_uv=True"):
         quiet.v("lif")
+    # by default only the readout compartments are recorded (recording is opt-in, as in Network.run)
+    net.store("s")
+    default = net.run(5)
+    readouts = [g.name for g in net.readout_groups()]
+    assert readouts and default.v_all.shape == (1, 5, sum(net[g].n for g in readouts))
+    net.restore("s")
+    assert np.array_equal(default.readout(readouts[0]), net.run(5, record_uv=True).v(readouts[0]))
+    with pytest.raises(ValueError, match="v of 'lif' was not recorded"):
+        default.v("lif")

@@ -62,7 +62,7 @@ def test_float_kernel_and_integer_engine_agree_on_a_grid_model():
     rng = np.random.default_rng(3)
     X = rng.random((8, 150, 20)) < 0.05
     r = net.run(inputs={"x": X})
-    rq = q.run(150, inputs={"x": X})
+    rq = q.run(150, inputs={"x": X}, record_uv=True)
     n_same = n_all = 0
     for g in ("lif", "ahp"):
         zf = r.raster(g).astype(bool)

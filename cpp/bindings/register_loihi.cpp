@@ -83,8 +83,27 @@ class PyLoihiEngine {
     return s;
   }
 
-  py::tuple run(std::int64_t steps, const py::object& inputs, std::int64_t trials, bool record_uv,
+  // record_uv: True (every compartment), False / None (none) or compartment indices (ascending)
+  std::vector<std::int32_t> record_list(const py::object& record_uv) const {
+    std::vector<std::int32_t> rec;
+    if (record_uv.is_none()) return rec;
+    if (py::isinstance<py::bool_>(record_uv)) {
+      if (record_uv.cast<bool>()) {
+        rec.resize(n_compartments());
+        for (std::size_t c = 0; c < rec.size(); ++c) rec[c] = static_cast<std::int32_t>(c);
+      }
+      return rec;
+    }
+    rec = record_uv.cast<std::vector<std::int32_t>>();
+    for (std::size_t k = 0; k < rec.size(); ++k)
+      if (rec[k] < 0 || static_cast<std::size_t>(rec[k]) >= n_compartments() || (k && rec[k] <= rec[k - 1]))
+        throw std::invalid_argument("record_uv: compartment indices must be ascending and in [0, n_compartments)");
+    return rec;
+  }
+
+  py::tuple run(std::int64_t steps, const py::object& inputs, std::int64_t trials, const py::object& record_uv,
                 int n_threads) const {
+    const std::vector<std::int32_t> rec = record_list(record_uv);
     const std::int64_t n_in = std::visit([](const auto& e) -> std::int64_t { return e.n_inputs(); }, engine_);
     const std::int64_t n = std::visit([](const auto& e) -> std::int64_t { return static_cast<std::int64_t>(e.n_compartments()); }, engine_);
     carray<std::uint8_t> x;
@@ -99,9 +118,9 @@ class PyLoihiEngine {
     lh::RunOutput out;
     {
       py::gil_scoped_release release;
-      out = std::visit([&](const auto& e) { return e.run(steps, trials, xp, record_uv, n_threads); }, engine_);
+      out = std::visit([&](const auto& e) { return e.run(steps, trials, xp, rec, n_threads); }, engine_);
     }
-    return outputs(std::move(out), trials, steps, n, record_uv);
+    return outputs(std::move(out), trials, steps, n, rec.size());
   }
 
   // ---- stateful interface (continues from the held state, as the float engine's run)
@@ -124,8 +143,9 @@ class PyLoihiEngine {
     return std::visit([](const auto& e) { return e.ring_size(); }, engine_);
   }
 
-  py::tuple advance(std::int64_t steps, const py::object& inputs, bool record_uv, int n_threads) {
+  py::tuple advance(std::int64_t steps, const py::object& inputs, const py::object& record_uv, int n_threads) {
     if (!has_state()) throw std::invalid_argument("no state: call init_state(trials) first");
+    const std::vector<std::int32_t> rec = record_list(record_uv);
     const std::int64_t trials = n_trials();
     const std::int64_t n_in = std::visit([](const auto& e) -> std::int64_t { return e.n_inputs(); }, engine_);
     const std::int64_t n = static_cast<std::int64_t>(n_compartments());
@@ -142,9 +162,9 @@ class PyLoihiEngine {
     lh::RunOutput out;
     {
       py::gil_scoped_release release;
-      out = std::visit([&](auto& e) { return e.advance(steps, xp, record_uv, n_threads); }, engine_);
+      out = std::visit([&](auto& e) { return e.advance(steps, xp, rec, n_threads); }, engine_);
     }
-    return outputs(std::move(out), trials, steps, n, record_uv);
+    return outputs(std::move(out), trials, steps, n, rec.size());
   }
 
   // Steps whose u wrapped / v saturated, per compartment (uint64 [n]), summed over the trials since
@@ -224,13 +244,14 @@ class PyLoihiEngine {
   }
 
   static py::tuple outputs(lh::RunOutput&& out, std::int64_t trials, std::int64_t steps, std::int64_t n,
-                           bool record_uv) {
+                           std::size_t n_rec) {
     std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(trials), static_cast<py::ssize_t>(steps),
                                       static_cast<py::ssize_t>(n)};
     py::object u = py::none(), v = py::none();
-    if (record_uv) {
-      u = to_numpy(std::move(out.u), shape);
-      v = to_numpy(std::move(out.v), shape);
+    if (n_rec) {  // [trials, steps, recorded compartments]
+      std::vector<py::ssize_t> rshape = {shape[0], shape[1], static_cast<py::ssize_t>(n_rec)};
+      u = to_numpy(std::move(out.u), rshape);
+      v = to_numpy(std::move(out.v), rshape);
     }
     return py::make_tuple(to_numpy(std::move(out.spikes), shape), u, v);
   }
@@ -277,10 +298,10 @@ void register_loihi(pybind11::module_& m) {
       .def(py::init<const std::string&, std::int32_t, const py::dict&, const py::list&>(), py::arg("rules"),
            py::arg("n_inputs"), py::arg("compartments"), py::arg("projections"))
       .def("run", &PyLoihiEngine::run, py::arg("steps"), py::arg("inputs"), py::arg("trials") = 1,
-           py::arg("record_uv") = true, py::arg("n_threads") = 1)
+           py::arg("record_uv") = py::bool_(true), py::arg("n_threads") = 1)
       .def("init_state", &PyLoihiEngine::init_state, py::arg("trials"))
       .def("reset_state", &PyLoihiEngine::reset_state)
-      .def("advance", &PyLoihiEngine::advance, py::arg("steps"), py::arg("inputs"), py::arg("record_uv") = true,
+      .def("advance", &PyLoihiEngine::advance, py::arg("steps"), py::arg("inputs"), py::arg("record_uv") = py::bool_(true),
            py::arg("n_threads") = 1)
       .def("get_state", &PyLoihiEngine::get_state)
       .def("overflows", &PyLoihiEngine::overflows)

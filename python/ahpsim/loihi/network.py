@@ -137,11 +137,16 @@ class LoihiResult:
     dt = 1.0  # one Loihi time step, taken as 1 ms for rate_hz
 
     def __init__(self, net: "LoihiNetwork", spikes: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
-                 t0: int = 0):
+                 t0: int = 0, record: np.ndarray | None = None):
         self._net = net
         self.spikes_all = spikes.view(np.bool_)
-        self.u_all = u
+        self.u_all = u  # [n_trials, T, recorded compartments] (record_uv), or None
         self.v_all = v
+        n_cx = int(spikes.shape[2])
+        rec = np.arange(n_cx) if record is None else np.asarray(record, np.int64)
+        self._cols = np.full(n_cx, -1, np.int64)  # compartment -> column of u_all / v_all
+        if u is not None:
+            self._cols[rec] = np.arange(len(rec))
         self.t0 = int(t0)
         self.n_trials, self.T = int(spikes.shape[0]), int(spikes.shape[1])
 
@@ -155,11 +160,21 @@ class LoihiResult:
         g = self._net._cgroup(group, "group")
         return g.start, g.n
 
-    def _slice(self, arr: np.ndarray | None, group: GroupLike | None, what: str) -> np.ndarray:
-        if arr is None:
-            raise ValueError(f"{what} was not recorded: run with record_uv=True")
+    def _slice(self, arr: np.ndarray, group: GroupLike | None, what: str) -> np.ndarray:
         lo, n = self._range(group)
         return arr[:, :, lo:lo + n]
+
+    def _trace(self, arr: np.ndarray | None, group: GroupLike | None, what: str) -> np.ndarray:
+        """u or v of a group from the recorded compartments (a view when they are recorded side by side)."""
+        lo, n = self._range(group)
+        cols = self._cols[lo:lo + n] if arr is not None else np.full(n, -1)
+        if n and (cols < 0).any():
+            name = "the network" if group is None else repr(self._net._cgroup(group, "group").name)
+            raise ValueError(f"{what} of {name} was not recorded: run with record_uv=True or "
+                             f"record_uv=[the group] (by default only readout compartments are recorded)")
+        if n and cols[-1] - cols[0] == n - 1:
+            return arr[:, :, cols[0]:cols[0] + n]
+        return arr[:, :, cols]
 
     def _trial(self, trial: Any) -> int:
         return trial_index(trial, self.n_trials)
@@ -198,11 +213,11 @@ class LoihiResult:
     # ------------------------------------------------------------------ traces
     def u(self, group: GroupLike | None = None) -> np.ndarray:
         """int32 ``[n_trials, T, n]`` current of a group (all compartments when None)."""
-        return self._slice(self.u_all, group, "u")
+        return self._trace(self.u_all, group, "u")
 
     def v(self, group: GroupLike | None = None) -> np.ndarray:
         """int32 ``[n_trials, T, n]`` voltage of a group (after the spike reset)."""
-        return self._slice(self.v_all, group, "v")
+        return self._trace(self.v_all, group, "v")
 
     def state(self, var: str = "v", group: GroupLike | None = None) -> np.ndarray:
         """Trace of ``"u"``, ``"v"`` or ``"aux"`` (the voltage of an AHP group's auxiliary
@@ -631,8 +646,8 @@ class LoihiNetwork:
 
     # ------------------------------------------------------------------ running
     def run(self, T: int | None = None, inputs: Mapping[GroupLike, Any] | None = None, *,
-            n_trials: int | None = None, n_threads: int | None = None, record_uv: bool = True,
-            progress: bool = False) -> LoihiResult:
+            n_trials: int | None = None, n_threads: int | None = None, record_uv: Any = False,
+            record_readouts: bool = True, progress: bool = False) -> LoihiResult:
         """Simulate ``T`` steps of every trial, continuing from the current state (as
         :meth:`ahpsim.Network.run`): ``run(a)`` then ``run(b)`` gives bit for bit what
         ``run(a + b)`` gives, pending delayed spikes and refractory counters included. Call
@@ -646,7 +661,13 @@ class LoihiNetwork:
         n_trials : number of trials ``B`` when the network holds no state yet (else it must match
             the state's; default: from the inputs, or 1).
         n_threads : threads over which the trials are spread (results do not depend on it).
-        record_uv : also return the per-step ``u`` and ``v`` (int32) of all compartments.
+        record_uv : the per-step ``u`` and ``v`` (int32) to record besides the readouts: False (none),
+            True (every compartment), or a group / list of groups (names or objects; an AHP group
+            records its soma and auxiliary compartment). Recording every compartment of the sMNIST
+            network costs 2.35 MB per image and half the speed, so it is opt-in as in ``Network.run``.
+        record_readouts : also record ``u`` and ``v`` of the readout compartments (root compartments
+            that never spike: ``spiking=False`` or the largest threshold), which :meth:`LoihiResult.readout`
+            needs.
         progress : run in chunks with a tqdm progress bar, shown on a terminal (results do not depend on it).
         """
         if n_threads is None:
@@ -686,6 +707,7 @@ class LoihiNetwork:
             engine.init_state(B)
             self._counts = dict.fromkeys(_COUNTER_KEYS, 0)
         t0 = int(engine.t)
+        record = self._record_list(record_uv, record_readouts)
         chunks = [(0, T)]
         bar = None
         if progress and T > 0:
@@ -698,7 +720,7 @@ class LoihiNetwork:
         try:
             for lo, hi in chunks:
                 x = None if X is None else np.ascontiguousarray(X[:, lo:hi])
-                parts.append(engine.advance(hi - lo, x, bool(record_uv), int(n_threads)))
+                parts.append(engine.advance(hi - lo, x, record, int(n_threads)))
                 self._add_counts(parts[-1][0], x)
                 if bar is not None:
                     bar.update(hi - lo)
@@ -709,9 +731,47 @@ class LoihiNetwork:
             spikes, u, v = parts[0]
         else:
             spikes = np.concatenate([p[0] for p in parts], axis=1)
-            u = np.concatenate([p[1] for p in parts], axis=1) if record_uv else None
-            v = np.concatenate([p[2] for p in parts], axis=1) if record_uv else None
-        return LoihiResult(self, spikes, u, v, t0)
+            u = np.concatenate([p[1] for p in parts], axis=1) if len(record) else None
+            v = np.concatenate([p[2] for p in parts], axis=1) if len(record) else None
+        return LoihiResult(self, spikes, u, v, t0, record)
+
+    def readout_groups(self) -> list[CompartmentGroup]:
+        """Root compartment groups that never spike (``spiking=False`` or the largest threshold): readouts."""
+        out = []
+        parent = np.concatenate(self._cx["parent"]) if self._n_cx else np.zeros(0, np.int64)
+        spiking = np.concatenate(self._cx["spiking"]) if self._n_cx else np.zeros(0, np.int64)
+        vth = np.concatenate(self._cx["vth_mant"]) if self._n_cx else np.zeros(0, np.int64)
+        for g in self._groups.values():
+            if isinstance(g, CompartmentGroup):
+                sl = slice(g.start, g.start + g.n)
+                if (parent[sl] < 0).all() and ((spiking[sl] == 0) | (vth[sl] >= VTH_MANT_MAX)).all():
+                    out.append(g)
+        return out
+
+    def _record_list(self, record_uv: Any, record_readouts: bool) -> np.ndarray:
+        """The compartment indices whose u and v a run records (ascending)."""
+        if record_uv is True:
+            return np.arange(self._n_cx, dtype=np.int32)
+        if record_uv is None or record_uv is False:
+            groups: list = []
+        elif isinstance(record_uv, (str, CompartmentGroup, AHPGroup)):
+            groups = [record_uv]
+        else:
+            try:
+                groups = list(record_uv)
+            except TypeError:
+                raise TypeError(f"record_uv must be True, False, a group or a list of groups, got {record_uv!r}") from None
+        idx = []
+        for g in groups:
+            g = self._any_group(g, "record_uv")
+            parts = [g.soma, g.aux] if isinstance(g, AHPGroup) else [g]
+            for p in parts:
+                if isinstance(p, InputGroup):
+                    raise ValueError(f"record_uv: {p.name!r} is an input group (it has no u or v)")
+                idx.append(np.arange(p.start, p.start + p.n))
+        if record_readouts:
+            idx += [np.arange(g.start, g.start + g.n) for g in self.readout_groups()]
+        return np.unique(np.concatenate(idx)).astype(np.int32) if idx else np.zeros(0, np.int32)
 
     def _decode_inputs(self, inputs: Mapping[GroupLike, Any]) -> dict[InputGroup, tuple[Any, Any, Any]]:
         """{group: (B or None, T or None, data)}: data a bool/int array [B or 1, T, n], or a list of

@@ -160,7 +160,7 @@ class QuantizedNetwork:
         self.dt = dt
 
     def run(self, T: int | None = None, inputs: Mapping[Any, Any] | None = None, *,
-            n_trials: int | None = None, n_threads: int | None = None, record_uv: bool = True,
+            n_trials: int | None = None, n_threads: int | None = None, record_uv: Any = False,
             progress: bool = False) -> QuantizedResult:
         """Run on the integer engine, continuing from the current state; inputs as for the float
         engine (dense arrays: nonzero = spike; event tuples ``(steps, channels[, values])``)."""

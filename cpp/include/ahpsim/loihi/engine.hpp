@@ -200,9 +200,10 @@ class Engine {
   }
   // Simulates `steps` more steps of every held trial (inputs: [n_trials, steps, n_inputs] or null);
   // run(a) then run(b) gives bit for bit what run(a + b) gives. Does not depend on n_threads.
-  RunOutput advance(std::int64_t steps, const std::uint8_t* inputs, bool record_uv, int n_threads = 1) {
+  RunOutput advance(std::int64_t steps, const std::uint8_t* inputs, const std::vector<std::int32_t>& record,
+                    int n_threads = 1) {
     if (!has_state()) throw std::invalid_argument("no state: call init_state(trials) first");
-    RunOutput out = simulate(&state_.trials, n_trials(), state_.t, steps, inputs, record_uv, n_threads);
+    RunOutput out = simulate(&state_.trials, n_trials(), state_.t, steps, inputs, record, n_threads);
     state_.t += steps;
     u_wraps_total_.resize(n_, 0);
     v_saturations_total_.resize(n_, 0);
@@ -215,19 +216,33 @@ class Engine {
 
   // ---- stateless interface: every trial starts from the zero state at t = 0 (the held state is
   // not touched). inputs: [trials, steps, n_inputs] spikes (nonzero = spike), or null for none.
-  // record_uv: also fill u and v. Trials are independent and spread over n_threads threads; the
+  // record: the compartments whose u and v are recorded (ascending; empty: none). Trials are
+  // independent and spread over n_threads threads; the
   // result does not depend on n_threads.
-  RunOutput run(std::int64_t steps, std::int64_t trials, const std::uint8_t* inputs, bool record_uv,
-                int n_threads = 1) const {
+  RunOutput run(std::int64_t steps, std::int64_t trials, const std::uint8_t* inputs,
+               const std::vector<std::int32_t>& record, int n_threads = 1) const {
     if (trials < 1) throw std::invalid_argument("trials must be >= 1");
-    return simulate(nullptr, trials, 0, steps, inputs, record_uv, n_threads);
+    return simulate(nullptr, trials, 0, steps, inputs, record, n_threads);
+  }
+  // record_all: u and v of every compartment (or none)
+  RunOutput run(std::int64_t steps, std::int64_t trials, const std::uint8_t* inputs, bool record_all,
+                int n_threads = 1) const {
+    return run(steps, trials, inputs, every_compartment(record_all), n_threads);
+  }
+  RunOutput advance(std::int64_t steps, const std::uint8_t* inputs, bool record_all, int n_threads = 1) {
+    return advance(steps, inputs, every_compartment(record_all), n_threads);
+  }
+  std::vector<std::int32_t> every_compartment(bool on) const {
+    std::vector<std::int32_t> r(on ? n_ : 0);
+    for (std::size_t c = 0; c < r.size(); ++c) r[c] = static_cast<std::int32_t>(c);
+    return r;
   }
 
  private:
   // states: the trials' states, advanced in place; null: every trial from the zero state, with one
   // scratch state per thread (no per-trial state is kept).
   RunOutput simulate(std::vector<State>* states, std::int64_t trials, std::int64_t t0, std::int64_t steps,
-                     const std::uint8_t* inputs, bool record_uv, int n_threads) const {
+                     const std::uint8_t* inputs, const std::vector<std::int32_t>& record, int n_threads) const {
     if (steps < 0) throw std::invalid_argument("steps must be >= 0");
     if (n_threads < 1) throw std::invalid_argument("n_threads must be >= 1");
     RunOutput out;
@@ -235,19 +250,22 @@ class Engine {
     out.spikes.assign(total, 0);
     out.u_wraps.assign(static_cast<std::size_t>(trials) * n_, 0);
     out.v_saturations.assign(static_cast<std::size_t>(trials) * n_, 0);
-    if (record_uv) {
-      out.u.assign(total, 0);
-      out.v.assign(total, 0);
+    for (const std::int32_t c : record)
+      if (c < 0 || static_cast<std::size_t>(c) >= n_) throw std::invalid_argument("record: compartment index out of range");
+    if (!record.empty()) {
+      const std::size_t rec_total = static_cast<std::size_t>(trials * steps) * record.size();
+      out.u.assign(rec_total, 0);
+      out.v.assign(rec_total, 0);
     }
     auto work = [&](std::int64_t b0, std::int64_t b1) {
       if (states) {
         for (std::int64_t b = b0; b < b1; ++b)
-          run_trial((*states)[static_cast<std::size_t>(b)], b, t0, steps, inputs, record_uv, out);
+          run_trial((*states)[static_cast<std::size_t>(b)], b, t0, steps, inputs, record, out);
       } else {
         State st = make_state();
         for (std::int64_t b = b0; b < b1; ++b) {
           if (b > b0) clear(st);
-          run_trial(st, b, t0, steps, inputs, record_uv, out);
+          run_trial(st, b, t0, steps, inputs, record, out);
         }
       }
     };
@@ -377,7 +395,7 @@ class Engine {
   }
 
   void run_trial(State& st, std::int64_t b, std::int64_t t0, std::int64_t steps, const std::uint8_t* inputs,
-                 bool record_uv, RunOutput& out) const {
+                 const std::vector<std::int32_t>& record, RunOutput& out) const {
     const std::uint8_t* x = inputs ? inputs + static_cast<std::size_t>(b * steps) * n_in_ : nullptr;
     const std::size_t base = static_cast<std::size_t>(b * steps) * n_;
     Overflows ov{out.u_wraps.data() + static_cast<std::size_t>(b) * n_,
@@ -385,10 +403,11 @@ class Engine {
     for (std::int64_t t = 0; t < steps; ++t) {
       const std::size_t o = base + static_cast<std::size_t>(t) * n_;
       step(st, t0 + t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o, ov);
-      if (record_uv) {
-        for (std::size_t c = 0; c < n_; ++c) {
-          out.u[o + c] = static_cast<std::int32_t>(st.u[c]);
-          out.v[o + c] = static_cast<std::int32_t>(st.v[c]);
+      if (!record.empty()) {  // [trials, steps, record.size()]
+        const std::size_t r0 = (static_cast<std::size_t>(b * steps) + static_cast<std::size_t>(t)) * record.size();
+        for (std::size_t k = 0; k < record.size(); ++k) {
+          out.u[r0 + k] = static_cast<std::int32_t>(st.u[static_cast<std::size_t>(record[k])]);
+          out.v[r0 + k] = static_cast<std::int32_t>(st.v[static_cast<std::size_t>(record[k])]);
         }
       }
     }
