@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ahpsim import datasets as D
 from ahpsim.loihi import (NXSDK_SMNIST_CHIP_ERRORS, load_nxsdk_smnist, nxsdk_smnist_answer,
-                          nxsdk_smnist_chip_images)
+                          nxsdk_smnist_chip_images, nxsdk_smnist_float)
 
 CHIP_MS_PER_IMAGE = 13.99  # the paper, one Loihi 1 chip
 
@@ -88,6 +88,15 @@ def main(argv=None):
         spikes += (r.rate("lif") * 140 + r.rate("ahp.soma") * 100) / 240 * len(X)
     res["test_set"] = {"n": n, "accuracy": ok / n, "spikes_per_neuron_step": spikes / n}
     print(json.dumps(res["test_set"]), flush=True)
+
+    # the same weights in the float kernel, with the chip's AHP strength and with 0.756
+    Xc = D.threshold_crossing_encode(xt[sel].reshape(-1, 784))
+    res["float_kernel_chip_images"] = {}
+    for name, beta in (("beta 0.756/64 (the chip's)", None), ("beta 0.756", 0.756)):
+        fnet = nxsdk_smnist_float(root / "loihi_smnist_v25_94per", beta=beta, download=False)
+        y = fnet.run(inputs={"x": Xc}, n_threads=2).readout("out")[:, -1]
+        res["float_kernel_chip_images"][name] = float((y.argmax(1) == yt[sel]).mean())
+    print(json.dumps(res["float_kernel_chip_images"]), flush=True)
 
     res["energy_model"] = calibrate(net, xt, yt)
     print(json.dumps(res["energy_model"], indent=1), flush=True)

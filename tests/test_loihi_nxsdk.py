@@ -12,7 +12,7 @@ import pytest
 import ahpsim
 from ahpsim import datasets as D
 from ahpsim.loihi import (NXSDK_SMNIST_CHIP_ERRORS, load_nxsdk_smnist, load_nxsdk_smnist_weights,
-                          nxsdk_smnist_answer, nxsdk_smnist_chip_images)
+                          nxsdk_smnist_answer, nxsdk_smnist_chip_images, nxsdk_smnist_float)
 
 pytestmark = pytest.mark.loihi
 
@@ -36,31 +36,12 @@ def test_chip_answers_on_the_chip_test_images(data_root, chip_images):
     assert 0.03 < rate < 0.08  # the paper: about 0.05 spikes per neuron per step
 
 
-def _float_network(w, beta):
-    """The same network in the float kernel, thresholds 1: a mantissa m is m / 127 thresholds (LIF:
-    threshold 127 * 2**6, weight m * 2**6; AHP: 508 * 2**6 and m * 2**8); decays as on the chip."""
-    tau_m = -1.0 / np.log(1.0 - 204 / 4096)
-    net = ahpsim.Network(dt=1.0, dtype="float64")
-    x = net.add_input(80, name="x")
-    lif = net.add_population(140, ahpsim.LIF(tau_m=tau_m, reset="zero"), name="lif")
-    ahp = net.add_population(100, ahpsim.AHP(tau_m=tau_m, tau_ahp=-1.0 / np.log(1.0 - 5 / 4096), beta=beta,
-                                             reset="zero"), name="ahp")
-    out = net.add_population(10, ahpsim.Readout(tau=tau_m), name="out")
-    groups = ((lif, slice(0, 140)), (ahp, slice(140, 240)))
-    for post, sp in groups:
-        net.connect(x, post, w["w_in"][:, sp].T / 127.0, delay=1)
-        for pre, sq in groups:
-            net.connect(pre, post, w["w_rec"][sq, sp].T / 127.0, delay=1)
-        net.connect(post, out, w["w_out"][sp].T / 127.0, delay=1)
-    return net
-
-
 def test_float_kernel_with_the_chip_ahp_strength(data_root, chip_images):
     X, y = chip_images
-    w = load_nxsdk_smnist_weights(data_root / "loihi_smnist_v25_94per", download=False)
     acc = {}
     for beta in (ahpsim.AHP().beta, 0.756):
-        r = _float_network(w, beta).run(inputs={"x": X}, n_threads=2)
+        net = nxsdk_smnist_float(data_root / "loihi_smnist_v25_94per", beta=beta, download=False)
+        r = net.run(inputs={"x": X}, n_threads=2)
         acc[beta] = float((r.readout("out")[:, -1].argmax(1) == y).mean())
     assert ahpsim.AHP().beta == pytest.approx(384 / 32512, rel=1e-3)  # -96 * 2**2 against 508 * 2**6
     assert acc[ahpsim.AHP().beta] >= 0.94, acc

@@ -26,7 +26,7 @@ from .network import (
 from .quantize import (QuantizationOverflowWarning, QuantizationReport, QuantizedNetwork, decay_from_tau, quantize,
                        split_weights)
 from .nxsdk import (NXSDK_SMNIST_CHIP_ERRORS, SMNIST_V25_94PER, load_nxsdk_smnist, load_nxsdk_smnist_weights,
-                    nxsdk_smnist_answer, nxsdk_smnist_chip_images)
+                    nxsdk_smnist_answer, nxsdk_smnist_chip_images, nxsdk_smnist_float)
 from .resources import estimate_resources
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "load_nxsdk_smnist_weights",
     "nxsdk_smnist_answer",
     "nxsdk_smnist_chip_images",
+    "nxsdk_smnist_float",
     "quantize",
     "split_weights",
 ]

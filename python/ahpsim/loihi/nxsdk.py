@@ -30,7 +30,7 @@ import numpy as np
 from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
 
 __all__ = ["SMNIST_V25_94PER", "load_nxsdk_smnist_weights", "load_nxsdk_smnist", "nxsdk_smnist_answer",
-           "nxsdk_smnist_chip_images", "NXSDK_SMNIST_CHIP_ERRORS"]
+           "nxsdk_smnist_chip_images", "NXSDK_SMNIST_CHIP_ERRORS", "nxsdk_smnist_float"]
 
 # The chip's 11 errors on those 200 images, (true, predicted), in the order of the images (the
 # published results of the authors' hardware test)
@@ -127,3 +127,32 @@ def nxsdk_smnist_answer(result: LoihiResult, group: Any = "out") -> np.ndarray:
     z = np.asarray(result.raster(group)).astype(bool)
     last = np.where(z[:, -1], np.iinfo(np.int64).max, v[:, -1].astype(np.int64))
     return last.argmax(1)
+
+
+def nxsdk_smnist_float(path: str | os.PathLike | None = None, *, beta: float | None = None, dtype: str = "float64",
+                       download: bool = True, progress: bool = True):
+    """The same network in ahpsim's float kernel (an :class:`ahpsim.Network`, thresholds 1): a weight
+    mantissa ``m`` is ``m / 127`` thresholds (LIF: threshold ``127 * 2**6``, weights ``m * 2**6``; AHP soma:
+    ``508 * 2**6`` and ``m * 2**8``), decays as on the chip (``1 - 204/4096`` and ``1 - 5/4096`` per step),
+    reset to zero, one step of latency everywhere; ``beta``: the AHP charge per spike in thresholds
+    (default: the chip's, ``ahpsim.AHP().beta`` = 0.756 / 64). Groups ``"x"``, ``"lif"``, ``"ahp"``,
+    ``"out"``; the answer is the argmax of ``readout("out")`` at the last step."""
+    from .. import models
+    from ..network import Network
+
+    w = load_nxsdk_smnist_weights(path, download=download, progress=progress)
+    tau_m = -1.0 / np.log(1.0 - 204 / 4096)
+    net = Network(dt=1.0, dtype=dtype)
+    x = net.add_input(N_IN, name="x")
+    lif = net.add_population(N_LIF, models.LIF(tau_m=tau_m, reset="zero"), name="lif")
+    ahp = net.add_population(N_AHP, models.AHP(tau_m=tau_m, tau_ahp=-1.0 / np.log(1.0 - 5 / 4096),
+                                               beta=models.AHP().beta if beta is None else beta, reset="zero"),
+                             name="ahp")
+    out = net.add_population(N_OUT, models.Readout(tau=tau_m), name="out")
+    groups = ((lif, slice(0, N_LIF)), (ahp, slice(N_LIF, N_LIF + N_AHP)))
+    for post, sp in groups:
+        net.connect(x, post, w["w_in"][:, sp].T / 127.0, delay=1)
+        for pre, sq in groups:
+            net.connect(pre, post, w["w_rec"][sq, sp].T / 127.0, delay=1)
+        net.connect(post, out, w["w_out"][sp].T / 127.0, delay=1)
+    return net
