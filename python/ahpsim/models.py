@@ -80,7 +80,7 @@ class AHP(NeuronModel):
     as the synapse weight 0.756 * 127 = 96 (127: the LIF threshold mantissa) at weight exponent -4
     instead of the soma's +2, i.e. 2**-6 of 0.756 thresholds per spike (their published network,
     ``nxsdk_modules_ncl/lsnn`` v25_94per). That network run in this kernel gives 95.0 % on the chip's
-    200 test digits with 0.756 / 64 and 15.5 % with 0.756 (``tests/test_loihi_nxsdk.py``).
+    200 test digits with 0.756 / 64 and 16.0 % with 0.756 (``benchmarks/bench_loihi_nxsdk.py``, ``nxsdk_smnist_float``).
     """
 
     kind: ClassVar[str] = "AHP"
