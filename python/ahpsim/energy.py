@@ -145,12 +145,7 @@ def _io_shape(net: Any) -> tuple[int, int, float]:
         return (sum(g.n for g in net.inputs), sum(g.n for g in net.populations if not g.model.spiking),
                 float(net.dt))
     ln = getattr(net, "net", net)
-    from .loihi import VTH_MANT_MAX
-
-    parent = np.concatenate(ln._cx["parent"]) if ln.n_compartments else np.zeros(0, int)
-    spiking = np.concatenate(ln._cx["spiking"]) if ln.n_compartments else np.zeros(0, int)
-    vth = np.concatenate(ln._cx["vth_mant"]) if ln.n_compartments else np.zeros(0, int)
-    n_out = int(((parent < 0) & ((spiking == 0) | (vth >= VTH_MANT_MAX))).sum())
+    n_out = sum(g.n for g in ln.readout_groups())  # the definition LoihiNetwork.run records by default
     return int(ln.n_inputs), n_out, float(getattr(net, "dt", 1.0))
 
 
