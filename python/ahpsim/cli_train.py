@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["add_train_parser", "add_eval_parser", "train_command", "eval_command"]
 
-_TASKS = ("memory", "smnist", "psmnist", "fsdd", "jv", "ucr")
+_TASKS = ("memory", "smnist", "psmnist", "fsdd", "jv", "ucr", "babi")
 
 
 def _kv(text: str):
@@ -88,11 +88,13 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                                           "evaluated once at the end.",
                               formatter_class=_Formatter)
     _lazy_epilog(p, _options_epilog)
-    p.add_argument("task", choices=_TASKS, help="memory | smnist | psmnist | fsdd | jv (JapaneseVowels) | ucr")
+    p.add_argument("task", choices=_TASKS, help="memory | smnist | psmnist | fsdd | jv (JapaneseVowels) | ucr | "
+                                                "babi (a Relational Network with spiking encoders)")
     p.add_argument("--root", default=None, help="data root laid out like shared/data (default: $AHPSIM_DATA / download)")
     p.add_argument("--out", default=None, help="checkpoint folder (default: runs/TASK-NEURONS-seedS)")
-    p.add_argument("--neurons", default="ahp", choices=["ahp", "alif", "lif"],
-                   help="adaptive neurons of the recurrent layer (lif = same size, no adaptation)")
+    p.add_argument("--neurons", default="ahp", choices=["ahp", "alif", "lif", "lstm"],
+                   help="adaptive neurons of the recurrent layer (lif = same size, no adaptation; babi: the "
+                        "encoders' neurons, lstm = the non-spiking LSTM baseline)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the task's: smnist 100, memory 7, ...)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default: the task's)")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate of Adam (default: the task's)")
@@ -158,6 +160,8 @@ def train_command(args) -> int:
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
         ("rate_weight", args.rate_weight), ("rate_target", args.rate_target)) if val is not None}
     TrainConfig(**overrides)  # the options' values are checked before any data is read
+    if args.neurons == "lstm" and args.task != "babi":
+        raise ValueError("--neurons lstm (an LSTM encoder) exists for the babi task only")
     task = make_task(args.task, root=args.root, **dict(args.task_opt))
     model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
     cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
@@ -166,6 +170,8 @@ def train_command(args) -> int:
     out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt), "root": args.root,
             "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
+    if task.notes:
+        meta["notes"] = task.notes
     # the best epoch is chosen on the validation set (carved from the training data), never on the test set
     rewiring = None
     if args.deep_r is not None:
@@ -211,6 +217,10 @@ def eval_command(args) -> int:
         torch.set_num_threads(args.threads)
     ck = load_checkpoint(args.checkpoint)
     model = load_model(ck)
+    if not hasattr(model, "quantize_") and (args.quantize or args.kernel):
+        print(f"ahpsim eval: --quantize and --kernel need a SpikingRNN checkpoint; {args.checkpoint} holds a "
+              f"{type(model).__name__}", file=sys.stderr)
+        return 2
     if args.quantize:
         model.quantize_(args.quantize)
     spec = ck.get("meta", {}).get("task")

@@ -295,6 +295,9 @@ class BabiData:
     answer : int64 [N], the vocabulary index of the answer.
     support : int64 [N, K], rows of ``story`` that hold the supporting facts (K: the most any
         question has), -1 for none or for a fact older than the kept window.
+    story_id : int64 [N], the story each question belongs to (0, 1, ... in file order over the loaded
+        files): questions of one story share its sentences, so splits that must not share text (a
+        validation set carved from training data) split by story.
     """
 
     stories: list
@@ -309,6 +312,7 @@ class BabiData:
     question_lengths: np.ndarray
     answer: np.ndarray
     support: np.ndarray
+    story_id: np.ndarray
     word_index: dict = field(repr=False, default_factory=dict)
 
     def __len__(self) -> int:
@@ -451,5 +455,6 @@ def load_babi(root=None, tasks=None, split: str = "train", size: str = "1k", *,
         task=np.concatenate([np.full(len(p.start), t, dtype=np.int64) for t, p in parts]),
         vocab=vocab, story=story, story_lengths=story_len, question=question,
         question_lengths=np.asarray([len(q) for q in questions], dtype=np.int64),
-        answer=answer, support=support, word_index=word_index,
+        answer=answer, support=support, story_id=np.unique(start, return_inverse=True)[1].astype(np.int64),
+        word_index=word_index,
     )

@@ -1,5 +1,6 @@
 """Training tasks: sequential MNIST (threshold-crossing spikes, the paper's encoding), permuted sMNIST, a
-synthetic delayed-classification memory task, the Free Spoken Digit Dataset and JapaneseVowels (UEA).
+synthetic delayed-classification memory task, the Free Spoken Digit Dataset, JapaneseVowels (UEA) and
+bAbI question answering (a Relational Network, :mod:`ahpsim.torch.relational`).
 
 ``make_task(name, root=None, **options) -> Task`` returns the train / validation / test data, the network
 defaults and the training defaults of each task; ``Task.spec`` (name + options) is stored in checkpoints
@@ -10,7 +11,8 @@ models are selected without looking at the test set:
 
 * ``smnist`` / ``psmnist``: the last ``n_val`` (5,000) of the 60,000 MNIST training digits;
 * ``memory``: ``n_val`` (256) trials generated with their own seed;
-* ``fsdd``, ``jv``, ``ucr``: a seeded random ``val_fraction`` (10 %) of the training recordings.
+* ``fsdd``, ``jv``, ``ucr``: a seeded random ``val_fraction`` (10 %) of the training recordings;
+* ``babi``: the last ``val_fraction`` (5 %) of the stories of each task's training file.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .trainer import SequenceData, TrainConfig
 __all__ = ["Task", "make_task", "TASKS", "delayed_classification", "build_model", "NEURON_PRESETS"]
 
 # neuron mixes of the same size, for comparisons (the paper: 140 LIF + 100 AHP on sMNIST)
-NEURON_PRESETS = ("ahp", "alif", "lif")
+NEURON_PRESETS = ("ahp", "alif", "lif")  # babi also takes "lstm" (the non-spiking baseline)
 
 
 @dataclass
@@ -43,12 +45,29 @@ class Task:
     spec: dict = field(default_factory=dict)
     val: Optional[SequenceData] = None
     val_rule: str = ""
+    notes: str = ""
 
 
-def build_model(task: Task, neurons: str = "ahp", seed: int = 0, **overrides) -> SpikingRNN:
+def build_model(task: Task, neurons: str = "ahp", seed: int = 0, **overrides):
     """The task's network with its recurrent neurons as ``neurons``: "ahp" (n_lif LIF + n_adapt AHP),
-    "alif" (n_lif LIF + n_adapt ALIF) or "lif" (n_lif + n_adapt LIF, same size)."""
+    "alif" (n_lif LIF + n_adapt ALIF) or "lif" (n_lif + n_adapt LIF, same size). For ``babi`` a
+    :class:`~ahpsim.torch.relational.RelationalNetwork` whose encoders are ``neurons`` ("ahp", "alif",
+    "lif" or "lstm"); ``overrides`` are its arguments."""
     import inspect
+
+    if task.name == "babi":
+        from .relational import RelationalNetwork
+
+        allowed = set(inspect.signature(RelationalNetwork.__init__).parameters) - {"self", "vocab_size", "encoder",
+                                                                                   "vocab", "seed"}
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise ValueError(f"unknown model option(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
+        kw = dict(task.model_kwargs)
+        kw.update(overrides)
+        return RelationalNetwork(task.n_in, neurons, seed=seed, **kw)
+    if neurons == "lstm":
+        raise ValueError("neurons='lstm' (an LSTM encoder) exists for the babi task only")
 
     allowed = set(inspect.signature(SpikingRNN.__init__).parameters) - {"self", "n_in", "n_out", "n_lif", "n_ahp",
                                                                         "n_alif"} | {"n_lif", "n_adapt"}
@@ -237,6 +256,98 @@ def _ucr_uea(root=None, name: str = "JapaneseVowels", repeat: int = 1, val_fract
     return _sequences(name.lower(), xtr, ltr, ytr, xte, lte, yte, len(classes), model, cfg, val_fraction)
 
 
+# ---------------------------------------------------------------------------------------- bAbI
+
+
+def _babi(root=None, tasks=None, size: str = "10k", val_fraction: float = 0.05, max_sentences: int = 20,
+          n_train: Optional[int] = None):
+    """bAbI v1.2 question answering, all ``tasks`` (default: 1-20) trained jointly. ``size="10k"`` takes the
+    10k training files; a task whose 10k training file is absent from ``root`` (the shared copy lacks task
+    3's) takes its 1k file instead (``Task.notes`` says which). The test files are the same in both sizes.
+    Validation: the last ``val_fraction`` of the stories of each task's training file (all questions of
+    a story go to the same side, since they share its sentences). ``n_train``: keep a seeded random subset
+    of the remaining training questions (quick runs)."""
+    from ahpsim import datasets as D
+    from ahpsim.datasets.babi import _task_list
+
+    from .relational import BabiBatch
+
+    if size not in ("1k", "10k"):
+        raise ValueError(f"size must be '1k' or '10k', got {size!r}")
+    if not (isinstance(val_fraction, (int, float)) and 0.0 <= val_fraction < 1.0):
+        raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
+    task_ids = _task_list(tasks)
+    download = root is None
+    sizes = {t: size for t in task_ids}
+    if size == "10k" and root is not None:
+        for t in task_ids:
+            if not D.babi.babi_path(t, "train", "10k", root).is_file():
+                sizes[t] = "1k"
+    groups = {}
+    for t in task_ids:
+        groups.setdefault(sizes[t], []).append(t)
+    opt = dict(download=download, progress=False)
+    vocab = sorted(set().union(*(D.babi_vocabulary(root, g, sz, **opt)[1:] for sz, g in groups.items())))
+    vocab = ["<pad>"] + vocab
+
+    def load(split):
+        parts = [D.load_babi(root, g, split, sz, max_sentences=max_sentences, vocab=vocab, **opt)
+                 for sz, g in sorted(groups.items())]
+        W = max(p.story.shape[2] for p in parts)
+        Wq = max(p.question.shape[1] for p in parts)
+        cat = lambda f: np.concatenate([f(p) for p in parts])  # noqa: E731
+        sid, base = [], 0
+        for p in parts:
+            sid.append(p.story_id + base)
+            base += int(p.story_id.max(initial=-1)) + 1
+        arrays = dict(
+            story=cat(lambda p: np.pad(p.story, ((0, 0), (0, max_sentences - p.story.shape[1]),
+                                                 (0, W - p.story.shape[2])))).astype(np.int16),
+            story_lengths=cat(lambda p: p.story_lengths).astype(np.int16),
+            question=cat(lambda p: np.pad(p.question, ((0, 0), (0, Wq - p.question.shape[1])))).astype(np.int16),
+            question_lengths=cat(lambda p: p.question_lengths).astype(np.int16),
+            answer=cat(lambda p: p.answer), task=cat(lambda p: p.task), story_id=np.concatenate(sid))
+        order = np.argsort(arrays["task"], kind="stable")  # task order, whatever the file groups
+        return {k: v[order] for k, v in arrays.items()}
+
+    def make(a, idx=None):
+        if idx is not None:
+            a = {k: v[idx] for k, v in a.items()}
+
+        def get(j):
+            b = BabiBatch(*(torch.from_numpy(a[k][j].astype(np.int64))
+                            for k in ("story", "story_lengths", "question", "question_lengths")))
+            return b, torch.from_numpy(a["answer"][j]), None
+
+        return SequenceData(len(a["answer"]), get, a["answer"], a["task"])
+
+    tr, te = load("train"), load("test")
+    val_idx = []
+    for t in task_ids:  # the last val_fraction of each task's training stories
+        rows = np.nonzero(tr["task"] == t)[0]
+        stories = np.unique(tr["story_id"][rows])
+        n_val = int(round(val_fraction * len(stories)))
+        if n_val:
+            val_idx.append(rows[np.isin(tr["story_id"][rows], stories[len(stories) - n_val:])])
+    val_idx = np.concatenate(val_idx) if val_idx else np.zeros(0, np.int64)
+    train_idx = np.setdiff1d(np.arange(len(tr["answer"])), val_idx)
+    if n_train:
+        keep = np.random.default_rng(0).permutation(len(train_idx))[:n_train]
+        train_idx = np.sort(train_idx[keep])
+    V = len(vocab)
+    model = dict(vocab=vocab, max_sentences=max_sentences)
+    cfg = TrainConfig(epochs=40, batch_size=64, lr=1e-3, lr_schedule="cosine", lr_min=1e-5, grad_clip=5.0,
+                      loss_mode="last", eval_batch_size=256)
+    fallback = sorted(t for t in task_ids if sizes[t] != size)
+    rule = (f"the last {val_fraction:g} of the stories of each task's training file" if len(val_idx)
+            else "none (training accuracy)")
+    task = Task("babi", make(tr, train_idx), make(te), V, V, model, cfg,
+                val=make(tr, val_idx) if len(val_idx) else None, val_rule=rule)
+    task.notes = (f"training files: {size}" + (f"; tasks {fallback} from the 1k files (their {size} training "
+                                                "file is absent)" if fallback else ""))
+    return task
+
+
 TASKS = {
     "memory": _memory,
     "smnist": lambda root=None, **kw: _smnist(root, permute=False, **kw),
@@ -244,6 +355,7 @@ TASKS = {
     "fsdd": _fsdd,
     "jv": lambda root=None, **kw: _ucr_uea(root, "JapaneseVowels", **kw),
     "ucr": _ucr_uea,
+    "babi": _babi,
 }
 
 

@@ -27,9 +27,10 @@ from tqdm import tqdm
 
 from . import losses as L
 from .modules import SpikingRNN
+from .relational import RelationalNetwork
 
 __all__ = ["SequenceData", "TrainConfig", "Trainer", "TrainingInterrupted", "LR_SCHEDULES", "save_checkpoint",
-           "load_checkpoint", "load_model", "evaluate", "format_epoch"]
+           "load_checkpoint", "load_model", "evaluate", "format_epoch", "batch_objective"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -47,10 +48,12 @@ class SequenceData:
     Build it from arrays (``SequenceData.from_arrays``) or from a function that encodes on the fly
     (sMNIST: the threshold-crossing code of 60k images would take 4 GB)."""
 
-    def __init__(self, n: int, get: Callable[[np.ndarray], tuple], labels: Optional[np.ndarray] = None):
+    def __init__(self, n: int, get: Callable[[np.ndarray], tuple], labels: Optional[np.ndarray] = None,
+                 groups: Optional[np.ndarray] = None):
         self.n = int(n)
         self._get = get
         self.labels = labels
+        self.groups = None if groups is None else np.asarray(groups)  # e.g. the bAbI task of each item
 
     def __len__(self):
         return self.n
@@ -61,7 +64,8 @@ class SequenceData:
     def subset(self, idx) -> "SequenceData":
         idx = np.asarray(idx, dtype=np.int64)
         return SequenceData(len(idx), lambda j: self._get(idx[j]),
-                            None if self.labels is None else np.asarray(self.labels)[idx])
+                            None if self.labels is None else np.asarray(self.labels)[idx],
+                            None if self.groups is None else self.groups[idx])
 
     @classmethod
     def from_arrays(cls, x, labels, lengths=None) -> "SequenceData":
@@ -175,7 +179,7 @@ def _atomic_torch_save(obj, path: Path) -> None:
         raise
 
 
-def save_checkpoint(path, model: SpikingRNN, **extra) -> None:
+def save_checkpoint(path, model: torch.nn.Module, **extra) -> None:
     """Writes ``{"model": state_dict, **extra}`` atomically (temp file + fsync + ``os.replace``)."""
     _atomic_torch_save({"format": "ahpsim.torch/1", "model": model.state_dict(), **extra}, Path(path))
 
@@ -197,34 +201,67 @@ def load_checkpoint(path) -> dict:
     return ck
 
 
-def load_model(path_or_ckpt) -> SpikingRNN:
+def load_model(path_or_ckpt):
+    """The model of a checkpoint (a path or a loaded dict): a :class:`SpikingRNN`, or the model class
+    the checkpoint names (``RelationalNetwork`` for bAbI)."""
     ck = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    extra = ck["model"].get("_extra_state")
+    if isinstance(extra, dict) and extra.get("class") == "RelationalNetwork":
+        return RelationalNetwork.from_state_dict(ck["model"])
     return SpikingRNN.from_state_dict(ck["model"])
 
 
+def batch_objective(model, x, lab, ln, cfg) -> tuple:
+    """``(loss, predictions [B], spikes, neuron_steps)`` of one batch. A model with an
+    ``objective(x, labels, cfg)`` method (e.g. :class:`~ahpsim.torch.relational.RelationalNetwork`)
+    computes it itself; for a :class:`SpikingRNN` the loss is the readout cross-entropy of
+    ``cfg.loss_mode`` (plus the rate regulariser with ``cfg.rate_weight``), the prediction the readout's
+    argmax at the last valid step, and spikes are counted up to each sequence's end."""
+    if hasattr(model, "objective"):
+        return model.objective(x, lab, cfg)
+    out = model(x)
+    lab = lab.to(out.y.device)
+    loss = L.readout_cross_entropy(out.y, lab, cfg.loss_mode, cfg.window, ln)
+    if cfg.rate_weight > 0:
+        loss = loss + L.firing_rate_regularizer(out.z, cfg.rate_target, cfg.rate_weight, ln)
+    with torch.no_grad():
+        pred = L.readout_logits(out.y, ln).argmax(-1)
+        z = out.z.detach()
+        if ln is None:
+            spikes, neuron_steps = float(z.sum()), float(z.numel())
+        else:  # padding after a sequence's end is not counted
+            m = torch.arange(z.shape[1])[None] < ln[:, None]
+            spikes, neuron_steps = float((z * m[:, :, None]).sum()), float(m.sum()) * z.shape[2]
+    return loss, pred, spikes, neuron_steps
+
+
 @torch.no_grad()
-def evaluate(model: SpikingRNN, data: SequenceData, batch_size: int = 256, loss_mode: str = "last",
+def evaluate(model, data: SequenceData, batch_size: int = 256, loss_mode: str = "last",
              window: int = 1, progress: bool = False) -> dict:
-    """Accuracy (argmax of the readout at the last valid step), loss and spikes per neuron per step."""
+    """Accuracy (argmax of the readout at the last valid step), loss and spikes per neuron per step
+    (``acc``, ``loss``, ``rate``); where ``data.groups`` is set (bAbI: the task of each question) also
+    ``acc_by_group`` {group: accuracy}."""
     model.eval()
+    cfg = TrainConfig(loss_mode=loss_mode, window=window)
     n_ok, loss_sum, spikes, neuron_steps = 0, 0.0, 0.0, 0.0
     idx = np.arange(len(data))
+    groups = getattr(data, "groups", None)
+    right = np.zeros(len(data), dtype=bool)
     it = range(0, len(data), batch_size)
     for s in tqdm(it, desc="eval", disable=not progress, leave=False):
         x, lab, ln = data.get(idx[s:s + batch_size])
-        out = model(x)
-        lab = lab.to(out.y.device)
-        n_ok += int((L.readout_logits(out.y, ln).argmax(-1) == lab).sum())
-        loss_sum += float(L.readout_cross_entropy(out.y, lab, loss_mode, window, ln)) * len(lab)
-        if ln is None:
-            spikes += float(out.z.sum())
-            neuron_steps += out.z.numel()
-        else:
-            m = torch.arange(out.z.shape[1])[None] < ln[:, None]
-            spikes += float((out.z * m[:, :, None]).sum())
-            neuron_steps += float(m.sum()) * out.z.shape[2]
+        loss, pred, spk, ns = batch_objective(model, x, lab, ln, cfg)
+        ok = (pred.cpu() == lab.cpu()).numpy()
+        right[s:s + len(ok)] = ok
+        n_ok += int(ok.sum())
+        loss_sum += float(loss) * len(lab)
+        spikes += spk
+        neuron_steps += ns
     n = max(len(data), 1)
-    return {"acc": n_ok / n, "loss": loss_sum / n, "rate": spikes / max(neuron_steps, 1.0)}
+    res = {"acc": n_ok / n, "loss": loss_sum / n, "rate": spikes / max(neuron_steps, 1.0)}
+    if groups is not None:
+        res["acc_by_group"] = {int(g): float(right[groups == g].mean()) for g in np.unique(groups)}
+    return res
 
 
 class _StopOnSignal:
@@ -275,7 +312,8 @@ def format_epoch(rec: dict, epochs: int) -> str:
 
 
 class Trainer:
-    """Trains a :class:`SpikingRNN` on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``.
+    """Trains a :class:`SpikingRNN` (or any module with an ``objective`` method, see
+    :func:`batch_objective`) on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``.
 
     Model selection: ``best.pt`` is the epoch with the highest accuracy on ``val`` (data carved from the
     training set; never the test set); without ``val`` the training accuracy of the epoch is used.
@@ -283,7 +321,7 @@ class Trainer:
     installed, its learning curve to ``learning_curve.png`` after every epoch.
     """
 
-    def __init__(self, model: SpikingRNN, train: SequenceData, val: Optional[SequenceData] = None,
+    def __init__(self, model: torch.nn.Module, train: SequenceData, val: Optional[SequenceData] = None,
                  config: Optional[TrainConfig] = None, ckpt_dir=None, meta: Optional[dict] = None,
                  on_epoch: Optional[Callable[[dict], None]] = None, rewiring=None):
         self.model = model
@@ -370,10 +408,8 @@ class Trainer:
     def train_step(self, x, lab, ln) -> tuple[float, int, float, float]:
         cfg = self.cfg
         self.model.train()
-        out = self.model(x)
-        loss = L.readout_cross_entropy(out.y, lab, cfg.loss_mode, cfg.window, ln)
-        if cfg.rate_weight > 0:
-            loss = loss + L.firing_rate_regularizer(out.z, cfg.rate_target, cfg.rate_weight, ln)
+        loss, pred, spikes, neuron_steps = batch_objective(self.model, x, lab, ln, cfg)
+        ok = int((pred.cpu() == lab.cpu()).sum())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -381,14 +417,6 @@ class Trainer:
         self.opt.step()
         if self.rewiring is not None:
             self.rewiring.step(self.opt)
-        with torch.no_grad():
-            ok = int((L.readout_logits(out.y, ln).argmax(-1) == lab).sum())
-            z = out.z.detach()
-            if ln is None:
-                spikes, neuron_steps = float(z.sum()), float(z.numel())
-            else:  # padding after a sequence's end is not counted
-                m = torch.arange(z.shape[1])[None] < ln[:, None]
-                spikes, neuron_steps = float((z * m[:, :, None]).sum()), float(m.sum()) * z.shape[2]
         return float(loss.detach()), ok, spikes, neuron_steps
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
@@ -479,7 +507,7 @@ class Trainer:
                 self.on_epoch(rec)
         return self.history
 
-    def load_best(self) -> SpikingRNN:
+    def load_best(self) -> torch.nn.Module:
         """Loads the best model's weights into ``self.model`` (if a best checkpoint exists)."""
         if self.ckpt_dir is not None and (self.ckpt_dir / "best.pt").is_file():
             self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt")["model"])

@@ -1,0 +1,386 @@
+"""A Relational Network (Santoro et al. 2017) for bAbI whose sentence and question encoders are recurrent
+spiking networks (LIF + AHP neurons, Rao et al. 2022), or LSTMs for the non-spiking baseline.
+
+The network (shapes for a batch of B questions, stories of at most S sentences of at most W words):
+
+* **Words as spikes.** Each word is a one-hot spike vector over the vocabulary (V channels) held for
+  ``steps_per_word`` steps (the paper: 10).
+* **Encoders.** A sentence encoder (shared by all sentences) and a question encoder, each a
+  :class:`~ahpsim.torch.SpikingRNN` of ``n_encoder`` neurons (``"ahp"``: half LIF, half AHP; ``"lif"``:
+  all LIF; ``"alif"``: half ALIF) with the paper's RelNet time constants (Table S1: tau_m = 7,
+  tau_ahp = 40.3 steps, AHP charge 0.176 thresholds per spike). Each sentence runs from rest; its
+  encoding is the synaptic trace of the encoder's spikes at the sentence's end,
+  ``e = sum_t kappa^(T-1-t) z[t]`` with ``kappa = exp(-1/tau_trace)``: what the synapses of the next
+  layer integrate ([n_encoder] per sentence). The ``"lstm"`` baseline reads one word per step and
+  encodes a sentence by its last hidden state.
+* **Objects.** Sentence ``s`` of a story of ``L`` sentences becomes ``o_s = [e_s, onehot(L - 1 - s)]``
+  (a recency tag of width S, as Santoro et al. tag sentence positions).
+* **Relation function g** over every unordered pair ``i <= j < L`` (at most S (S + 1) / 2 = 210 pairs,
+  as in the authors' Loihi network); absent sentences form no pairs. Its first layer acts on
+  ``[o_i, o_j, q]`` and is computed per object, not per pair: ``A o_i + B o_j + C q + b``.
+  ``g_layers`` ReLU layers (the authors: 4 x 256).
+* **Aggregation and f.** The sum of g over the pairs (times the fixed factor 1 / S), then ``f_layers`` ReLU layers and a linear readout
+  over the vocabulary: the answer is ``vocab[argmax]`` (list and path answers are single tokens).
+
+Simplifications against the authors' chip network (measured in ``docs/babi.md``): g and f are trained
+as ReLU networks (the chip ran them as spiking layers); the encoders have no synaptic current filter
+(Table S1: 7 steps).
+
+Cost: the encoders run only over the distinct sentences of a batch, grouped by length (no padding
+steps), through the C++ layer kernel (forward and BPTT); g runs only over the pairs that exist.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .modules import SpikingRNN
+
+__all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
+           "word_spikes", "decode_answers", "RELNET_ENCODER", "ENCODER_KINDS"]
+
+# The encoder neurons of the paper's RelNet (supplementary Table S1, steps of 1 ms): tau_m 7, tau_ahp
+# 40.3, AHP charge 0.176 v_th per spike (with tau_ahp = 40 this charge keeps c below 0.35 v_th at 5 %
+# firing, unlike sMNIST's 0.756 at tau 700, which the chip divides by 64). Reset to zero as on Loihi.
+RELNET_ENCODER = dict(tau_m=7.0, tau_ahp=40.3, beta_ahp=0.176, tau_a=40.3, n_ref=0, reset="zero",
+                      w_in_scale=2.0, w_rec_scale=1.0, surrogate={"kind": "triangle", "dampening": 0.3})
+ENCODER_KINDS = ("ahp", "lif", "alif", "lstm")
+
+
+class BabiBatch(NamedTuple):
+    """A batch of bAbI questions as :class:`ahpsim.datasets.BabiData` holds them (index 0 = padding)."""
+
+    story: torch.Tensor             # int64 [B, S, W]: sentences oldest first, words left-aligned
+    story_lengths: torch.Tensor     # int64 [B]: real sentences per story (0..S)
+    question: torch.Tensor          # int64 [B, Wq]
+    question_lengths: torch.Tensor  # int64 [B]
+
+    @classmethod
+    def from_data(cls, data, idx=None) -> "BabiBatch":
+        """The questions ``idx`` (default: all) of a :class:`~ahpsim.datasets.BabiData`."""
+        sel = slice(None) if idx is None else np.asarray(idx)
+        return cls(*(torch.as_tensor(np.asarray(a[sel], dtype=np.int64))
+                     for a in (data.story, data.story_lengths, data.question, data.question_lengths)))
+
+
+class RelNetOutput(NamedTuple):
+    logits: torch.Tensor  # [B, V]: answer scores over the vocabulary
+    spikes: float         # spikes of both encoders in this batch
+    neuron_steps: float   # neuron x steps of both encoders (for spikes per neuron per step)
+    n_pairs: int          # relation-function evaluations (pairs) in this batch
+
+
+def pair_indices(lengths: torch.Tensor, max_sentences: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All unordered sentence pairs ``i <= j < lengths[b]``: ``(b, i, j)``, int64 [P] each, ordered by
+    ``b``, then ``i``, then ``j``. ``P = sum_b L_b (L_b + 1) / 2`` (210 for a full story of 20)."""
+    lengths = torch.as_tensor(lengths, dtype=torch.int64)
+    if lengths.dim() != 1:
+        raise ValueError(f"lengths: expected a 1-d tensor [B], got shape {tuple(lengths.shape)}")
+    if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > max_sentences):
+        raise ValueError(f"lengths must lie in 0..{max_sentences}, got {lengths.min()}..{lengths.max()}")
+    I, J = torch.triu_indices(max_sentences, max_sentences)
+    valid = J[None, :] < lengths[:, None]
+    b, p = torch.nonzero(valid, as_tuple=True)
+    return b, I[p], J[p]
+
+
+def word_spikes(tokens: torch.Tensor, vocab_size: int, steps_per_word: int, dtype=torch.float32) -> torch.Tensor:
+    """One-hot word spikes: ``tokens`` int [U, L] (no padding) -> [U, L * steps_per_word, vocab_size],
+    word ``k`` on its channel at steps ``k * steps_per_word ... (k + 1) * steps_per_word - 1``."""
+    U, L = tokens.shape
+    x = torch.zeros(U, L, vocab_size, dtype=dtype)
+    x.scatter_(2, tokens[:, :, None], 1.0)
+    return x.repeat_interleave(steps_per_word, dim=1)
+
+
+def _group_by_length(tokens: torch.Tensor, lengths: torch.Tensor):
+    """(length, row indices) for every length present, in increasing length."""
+    out = []
+    for L in torch.unique(lengths).tolist():
+        out.append((int(L), torch.nonzero(lengths == L, as_tuple=True)[0]))
+    return out
+
+
+class SpikingEncoder(nn.Module):
+    """Token sequences -> vectors through a recurrent spiking network.
+
+    ``forward(tokens [U, W], lengths [U]) -> (e [U, n], spikes, neuron_steps)``: each sequence runs from
+    rest for ``lengths * steps_per_word`` steps; ``e`` is the trace of the network's spikes at its last
+    step (``sum_t kappa^(T-1-t) z[t - 1]``, ``kappa = exp(-1/tau_trace)``; the network's readout with
+    identity weights, one step of synaptic latency). Sequences of one length run as one batch.
+    """
+
+    def __init__(self, vocab_size: int, n_lif: int = 0, n_ahp: int = 0, n_alif: int = 0, *,
+                 steps_per_word: int = 10, tau_trace: float = 10.0, seed: int = 0,
+                 dtype: torch.dtype = torch.float32, **rnn_kwargs):
+        super().__init__()
+        N = n_lif + n_ahp + n_alif
+        if steps_per_word < 1:
+            raise ValueError(f"steps_per_word must be >= 1, got {steps_per_word!r}")
+        self.steps_per_word = int(steps_per_word)
+        kw = dict(RELNET_ENCODER)
+        kw.update(rnn_kwargs)
+        self.rnn = SpikingRNN(vocab_size, N, n_lif, n_ahp, n_alif, tau_out=tau_trace, out_bias=False,
+                              out_mask=np.eye(N, dtype=bool), seed=seed, dtype=dtype, **kw)
+        with torch.no_grad():
+            self.rnn.w_out.copy_(torch.eye(N, dtype=dtype))
+        self.rnn.w_out.requires_grad_(False)  # the trace itself is the encoding
+        self.vocab_size, self.n = int(vocab_size), N
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
+        e = torch.zeros(tokens.shape[0], self.n, dtype=self.rnn.dtype)
+        spikes, neuron_steps = 0.0, 0.0
+        parts, rows = [], []
+        for L, idx in _group_by_length(tokens, lengths):
+            if L == 0:
+                continue
+            x = word_spikes(tokens[idx, :L], self.vocab_size, self.steps_per_word, self.rnn.dtype)
+            out = self.rnn(x)
+            parts.append(out.y[:, -1])
+            rows.append(idx)
+            z = out.z.detach()
+            spikes += float(z.sum())
+            neuron_steps += float(z.numel())
+        if parts:  # one scatter, so that autograd sees every group
+            e = e.index_copy(0, torch.cat(rows), torch.cat(parts))
+        return e, spikes, neuron_steps
+
+
+class LSTMEncoder(nn.Module):
+    """The non-spiking baseline: an LSTM reading one one-hot word per step; the encoding is its hidden
+    state after the last word. ``forward`` as :class:`SpikingEncoder` (spike counts 0)."""
+
+    def __init__(self, vocab_size: int, hidden: int, *, seed: int = 0, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.lstm = nn.LSTM(vocab_size, hidden, batch_first=True, dtype=dtype)
+        self.vocab_size, self.n = int(vocab_size), int(hidden)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor):
+        e = torch.zeros(tokens.shape[0], self.n, dtype=self.lstm.weight_ih_l0.dtype)
+        parts, rows = [], []
+        for L, idx in _group_by_length(tokens, lengths):
+            if L == 0:
+                continue
+            x = word_spikes(tokens[idx, :L], self.vocab_size, 1, e.dtype)
+            _, (h, _) = self.lstm(x)
+            parts.append(h[-1])
+            rows.append(idx)
+        if parts:
+            e = e.index_copy(0, torch.cat(rows), torch.cat(parts))
+        return e, 0.0, 0.0
+
+
+def _mlp(sizes: Sequence[int], gen: torch.Generator, dtype) -> nn.ModuleList:
+    layers = nn.ModuleList()
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        lin = nn.Linear(a, b, dtype=dtype)
+        _init_linear(lin, gen)
+        layers.append(lin)
+    return layers
+
+
+def _init_linear(lin: nn.Linear, gen: torch.Generator) -> None:
+    """He-uniform weights, zero bias, from ``gen`` (torch's default init draws from the global RNG)."""
+    bound = math.sqrt(6.0 / lin.in_features)
+    with torch.no_grad():
+        lin.weight.copy_((torch.rand(lin.weight.shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
+        if lin.bias is not None:
+            lin.bias.zero_()
+
+
+class RelationalNetwork(nn.Module):
+    """The Relational Network of the module docstring.
+
+    Parameters
+    ----------
+    vocab_size : int
+        V, the input channels and answer classes (``len(BabiData.vocab)``; index 0 is padding).
+    encoder : {"ahp", "lif", "alif", "lstm"}
+        Sentence and question encoders: spiking (``n_encoder`` neurons; "ahp"/"alif": half LIF, half
+        adaptive) or LSTM (``n_encoder`` hidden units).
+    n_encoder : int
+        Neurons (units) per encoder (the authors: 200).
+    max_sentences : int
+        S, the most sentences of a story (the paper: 20); recency tags are S wide.
+    g_layers, f_layers : sequences of int
+        Widths of g's ReLU layers (the authors: 4 x 256) and of f's hidden ReLU layers.
+    steps_per_word : int
+        Steps each word is held (the paper: 10).
+    position_tags : bool
+        Append the recency one-hot to each sentence encoding.
+    encoder_options : dict
+        Extra :class:`~ahpsim.torch.SpikingRNN` arguments of the spiking encoders (over
+        :data:`RELNET_ENCODER`), plus ``tau_trace``.
+    vocab : list of str, optional
+        The words by index (``BabiData.vocab``), kept with the model to decode answers.
+    """
+
+    def __init__(self, vocab_size: int, encoder: str = "ahp", n_encoder: int = 200, *, max_sentences: int = 20,
+                 g_layers: Sequence[int] = (256, 256, 256, 256), f_layers: Sequence[int] = (256, 512),
+                 steps_per_word: int = 10, position_tags: bool = True, encoder_options: Optional[dict] = None,
+                 vocab: Optional[Sequence[str]] = None, seed: int = 0, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        for name, v, lo in (("vocab_size", vocab_size, 2), ("n_encoder", n_encoder, 1),
+                            ("max_sentences", max_sentences, 1), ("steps_per_word", steps_per_word, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if encoder not in ENCODER_KINDS:
+            raise ValueError(f"encoder must be one of {ENCODER_KINDS}, got {encoder!r}")
+        g_layers, f_layers = [int(w) for w in g_layers], [int(w) for w in f_layers]
+        if not g_layers or min(g_layers + f_layers + [1]) < 1:
+            raise ValueError(f"g_layers needs at least one width >= 1 and f_layers widths >= 1, got "
+                             f"{g_layers}, {f_layers}")
+        opts = dict(encoder_options or {})
+        if vocab is not None:
+            vocab = [str(w) for w in vocab]
+            if len(vocab) != vocab_size:
+                raise ValueError(f"vocab has {len(vocab)} words but vocab_size is {vocab_size}")
+        self.vocab = vocab
+        self._config = dict(vocab_size=int(vocab_size), encoder=encoder, n_encoder=int(n_encoder),
+                            max_sentences=int(max_sentences), g_layers=g_layers, f_layers=f_layers,
+                            steps_per_word=int(steps_per_word), position_tags=bool(position_tags),
+                            encoder_options=opts, vocab=vocab)
+        self.vocab_size, self.encoder_kind, self.max_sentences = int(vocab_size), encoder, int(max_sentences)
+        self.position_tags = bool(position_tags)
+
+        def make_encoder(s):
+            if encoder == "lstm":
+                if opts:
+                    raise ValueError(f"encoder_options apply to spiking encoders only, got {sorted(opts)}")
+                return LSTMEncoder(vocab_size, n_encoder, seed=s, dtype=dtype)
+            half = n_encoder // 2
+            counts = {"ahp": dict(n_lif=n_encoder - half, n_ahp=half), "lif": dict(n_lif=n_encoder),
+                      "alif": dict(n_lif=n_encoder - half, n_alif=half)}[encoder]
+            return SpikingEncoder(vocab_size, **counts, steps_per_word=steps_per_word, seed=s, dtype=dtype, **opts)
+
+        self.sentence_encoder = make_encoder(seed)
+        self.question_encoder = make_encoder(seed + 1)
+        gen = torch.Generator().manual_seed(int(seed) + 2)
+        d_obj = n_encoder + (max_sentences if position_tags else 0)
+        H = g_layers[0]
+        self.g_first_i = nn.Linear(d_obj, H, dtype=dtype)
+        self.g_first_j = nn.Linear(d_obj, H, bias=False, dtype=dtype)
+        self.g_first_q = nn.Linear(n_encoder, H, bias=False, dtype=dtype)
+        for lin in (self.g_first_i, self.g_first_j, self.g_first_q):
+            _init_linear(lin, gen)
+        with torch.no_grad():  # the first layer's fan-in is the whole pair input [o_i, o_j, q]
+            s = math.sqrt(d_obj / (2 * d_obj + n_encoder))
+            for lin in (self.g_first_i, self.g_first_j):
+                lin.weight.mul_(s)
+            self.g_first_q.weight.mul_(math.sqrt(n_encoder / (2 * d_obj + n_encoder)))
+        self.g = _mlp(g_layers, gen, dtype)
+        self.f = _mlp([g_layers[-1]] + f_layers + [vocab_size], gen, dtype)
+
+    # ------------------------------------------------------------------ serialisation
+    def config(self) -> dict:
+        return dict(self._config)
+
+    def get_extra_state(self):
+        return {"config": self.config(), "class": "RelationalNetwork"}
+
+    def set_extra_state(self, state):
+        if state.get("config") != self._config:
+            raise ValueError("state_dict was saved from a RelationalNetwork of another configuration; build "
+                             "it with RelationalNetwork.from_state_dict")
+
+    @classmethod
+    def from_state_dict(cls, state_dict, dtype: Optional[torch.dtype] = None) -> "RelationalNetwork":
+        cfg = state_dict["_extra_state"]["config"]
+        if dtype is None:
+            dtype = state_dict["g_first_i.weight"].dtype
+        model = cls(**cfg, dtype=dtype)
+        model.load_state_dict(state_dict)
+        return model
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.g_first_i.weight.dtype
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, batch) -> BabiBatch:
+        if not isinstance(batch, BabiBatch):
+            raise TypeError(f"batch: expected a BabiBatch, got {type(batch).__name__}")
+        story, L, q, Lq = batch
+        if story.dim() != 3 or q.dim() != 2 or L.shape != (story.shape[0],) or Lq.shape != (q.shape[0],) \
+                or q.shape[0] != story.shape[0]:
+            raise ValueError(f"batch: expected story [B, S, W], story_lengths [B], question [B, Wq], "
+                             f"question_lengths [B]; got {tuple(story.shape)}, {tuple(L.shape)}, {tuple(q.shape)}, "
+                             f"{tuple(Lq.shape)}")
+        if story.shape[1] > self.max_sentences:
+            raise ValueError(f"batch: stories of {story.shape[1]} sentences, the network takes at most "
+                             f"{self.max_sentences} (max_sentences)")
+        for name, t in (("story", story), ("question", q)):
+            if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.vocab_size):
+                raise ValueError(f"batch.{name}: word indices must lie in 0..{self.vocab_size - 1}, got "
+                                 f"{int(t.min())}..{int(t.max())}")
+        return batch
+
+    def encode_story(self, story: torch.Tensor, lengths: torch.Tensor):
+        """Objects [B, S, d_obj] (zeros for absent sentences) and the encoder's spike counts. The
+        encoder runs once per distinct sentence of the batch."""
+        B, S, W = story.shape
+        present = torch.arange(S)[None, :] < lengths[:, None]
+        rows = story[present]  # [M, W]
+        uniq, inv = torch.unique(rows, dim=0, return_inverse=True)
+        e_u, spk, ns = self.sentence_encoder(uniq, (uniq > 0).sum(1))
+        e = torch.zeros(B, S, e_u.shape[1], dtype=e_u.dtype)
+        e = e.index_put((present.nonzero(as_tuple=True)), e_u[inv])
+        if self.position_tags:
+            recency = (lengths[:, None] - 1 - torch.arange(S)[None, :]).clamp(min=0)
+            tags = torch.nn.functional.one_hot(recency, self.max_sentences).to(e.dtype) * present[:, :, None]
+            e = torch.cat([e, tags], 2)
+        return e, spk, ns
+
+    def forward(self, batch: BabiBatch) -> RelNetOutput:
+        """``batch`` -> :class:`RelNetOutput` (``logits`` [B, V]). Raises TypeError / ValueError for a
+        batch of the wrong kind, shape or word range."""
+        story, L, q, Lq = self._check(batch)
+        B = story.shape[0]
+        obj, spk_s, ns_s = self.encode_story(story, L)
+        uq, inv_q = torch.unique(q, dim=0, return_inverse=True)
+        eq_u, spk_q, ns_q = self.question_encoder(uq, (uq > 0).sum(1))
+        eq = eq_u[inv_q]
+        b, i, j = pair_indices(L, story.shape[1])
+        h = self.g_first_i(obj)[b, i] + self.g_first_j(obj)[b, j] + self.g_first_q(eq)[b]
+        h = torch.relu(h)
+        for lin in self.g:
+            h = torch.relu(lin(h))
+        # the sum over pairs (Santoro et al.), scaled by a fixed 1 / S: typical stories give O(1) inputs to f
+        x = torch.zeros(B, h.shape[1], dtype=h.dtype).index_add(0, b, h) * (1.0 / self.max_sentences)
+        for k, lin in enumerate(self.f):
+            x = lin(x)
+            if k < len(self.f) - 1:
+                x = torch.relu(x)
+        return RelNetOutput(x, spk_s + spk_q, ns_s + ns_q, int(b.numel()))
+
+    def objective(self, batch: BabiBatch, answers: torch.Tensor, cfg=None):
+        """Training/evaluation hook of :class:`~ahpsim.torch.Trainer`: ``(loss, predictions [B], spikes,
+        neuron_steps)``: the cross-entropy of the answers, the predicted answer indices, and the
+        encoders' spikes and neuron-steps (reported, not regularised; ``cfg`` is not used)."""
+        out = self(batch)
+        loss = torch.nn.functional.cross_entropy(out.logits, answers)
+        return loss, out.logits.detach().argmax(-1), out.spikes, out.neuron_steps
+
+    def predict(self, batch: BabiBatch) -> torch.Tensor:
+        """Answer indices [B] (argmax of the logits)."""
+        with torch.no_grad():
+            return self(batch).logits.argmax(-1)
+
+
+def decode_answers(logits_or_indices: torch.Tensor, vocab: Sequence[str]) -> list[str]:
+    """Answer words: ``vocab[argmax(logits)]`` for logits [B, V], or ``vocab[i]`` for indices [B]."""
+    t = torch.as_tensor(logits_or_indices)
+    if t.dim() == 2:
+        if t.shape[1] != len(vocab):
+            raise ValueError(f"logits have {t.shape[1]} classes but vocab has {len(vocab)} words")
+        t = t.argmax(-1)
+    if t.dim() != 1:
+        raise ValueError(f"expected logits [B, V] or indices [B], got shape {tuple(t.shape)}")
+    return [vocab[int(k)] for k in t]

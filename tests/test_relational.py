@@ -1,0 +1,242 @@
+"""The bAbI Relational Network (ahpsim.torch.relational): pair construction, masking of absent sentences
+and answer decoding against hand-computed values, the whole forward pass against a plain per-pair loop,
+the spiking encoder against the exported kernel network, the babi task's story-wise validation split,
+and a tiny training run."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ahpsim.torch.relational import (BabiBatch, RelationalNetwork, SpikingEncoder,  # noqa: E402
+                                     decode_answers, pair_indices, word_spikes)
+
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
+
+VOCAB = ["<pad>", "bathroom", "garden", "is", "john", "mary", "moved", "the", "to", "where", "went"]
+W = {w: i for i, w in enumerate(VOCAB)}
+
+
+def _sentence(text, width):
+    ids = [W[w] for w in text.split()]
+    return ids + [0] * (width - len(ids))
+
+
+def _tiny_batch(S=4, width=6):
+    """Two stories: 3 sentences and 1 sentence; padding rows and words are 0."""
+    s1 = ["mary moved to the bathroom", "john went to the garden", "mary went to the garden"]
+    s2 = ["john moved to the bathroom"]
+    story = np.zeros((2, S, width), np.int64)
+    for b, sents in enumerate((s1, s2)):
+        for k, t in enumerate(sents):
+            story[b, k] = _sentence(t, width)
+    q = np.array([_sentence("where is mary", 4), _sentence("where is john", 4)], np.int64)
+    return BabiBatch(torch.as_tensor(story), torch.tensor([3, 1]), torch.as_tensor(q), torch.tensor([3, 3]))
+
+
+def test_pair_indices_hand_computed():
+    b, i, j = pair_indices(torch.tensor([2, 0, 3]), 3)
+    assert b.tolist() == [0, 0, 0, 2, 2, 2, 2, 2, 2]
+    assert list(zip(i.tolist(), j.tolist())) == [(0, 0), (0, 1), (1, 1),
+                                                 (0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    # a full story of 20 sentences: the authors' 210 copies of g
+    assert pair_indices(torch.tensor([20]), 20)[0].numel() == 210
+    with pytest.raises(ValueError, match="lengths must lie in 0..3"):
+        pair_indices(torch.tensor([4]), 3)
+
+
+def test_word_spikes_hold_each_word():
+    x = word_spikes(torch.tensor([[3, 1]]), 5, 2)
+    assert x.shape == (1, 4, 5)
+    expected = np.zeros((4, 5))
+    expected[0:2, 3] = 1
+    expected[2:4, 1] = 1
+    np.testing.assert_array_equal(x[0].numpy(), expected)
+
+
+def test_decode_answers():
+    logits = torch.tensor([[0.0, 1.0, 5.0, 0.0], [3.0, 0.0, 0.0, 4.0]])
+    assert decode_answers(logits, ["<pad>", "a", "b", "c"]) == ["b", "c"]
+    assert decode_answers(torch.tensor([1, 3]), ["<pad>", "a", "b", "c"]) == ["a", "c"]
+    with pytest.raises(ValueError, match="3 words"):
+        decode_answers(logits, ["<pad>", "a", "b"])
+
+
+def _model(encoder="ahp", dtype=torch.float64, **kw):
+    return RelationalNetwork(len(VOCAB), encoder, 12, max_sentences=4, g_layers=(16, 16), f_layers=(16,),
+                             steps_per_word=3, vocab=VOCAB, seed=3, dtype=dtype, **kw)
+
+
+def _reference_logits(model, batch):
+    """A plain loop: each sentence encoded on its own, g on every pair i <= j < L through the full
+    first-layer matrix [A | B | C] on the concatenated input, summed, scaled by 1/S, then f."""
+    story, L, q, Lq = batch
+    S = model.max_sentences
+    Wfull = torch.cat([model.g_first_i.weight, model.g_first_j.weight, model.g_first_q.weight], 1)
+    out = []
+    for b in range(story.shape[0]):
+        Lb = int(L[b])
+        objs = []
+        for s in range(Lb):
+            toks = story[b, s][story[b, s] > 0][None]
+            e, _, _ = model.sentence_encoder(toks, torch.tensor([toks.shape[1]]))
+            tag = torch.zeros(1, S, dtype=e.dtype)
+            tag[0, Lb - 1 - s] = 1
+            objs.append(torch.cat([e, tag], 1)[0])
+        qt = q[b][q[b] > 0][None]
+        eq = model.question_encoder(qt, torch.tensor([qt.shape[1]]))[0][0]
+        acc = torch.zeros(model.g_first_i.out_features, dtype=e.dtype)
+        for i in range(Lb):
+            for j in range(i, Lb):
+                h = torch.relu(Wfull @ torch.cat([objs[i], objs[j], eq]) + model.g_first_i.bias)
+                for lin in model.g:
+                    h = torch.relu(lin(h))
+                acc = acc + h
+        x = acc / S
+        for k, lin in enumerate(model.f):
+            x = lin(x)
+            if k < len(model.f) - 1:
+                x = torch.relu(x)
+        out.append(x)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("encoder", ["ahp", "lif", "lstm"])
+def test_forward_equals_a_per_pair_loop(encoder):
+    model = _model(encoder)
+    batch = _tiny_batch()
+    with torch.no_grad():
+        got = model(batch)
+        ref = _reference_logits(model, batch)
+    torch.testing.assert_close(got.logits, ref, rtol=1e-10, atol=1e-10)
+    assert got.n_pairs == 3 * 4 // 2 + 1
+    if encoder != "lstm":
+        assert got.spikes > 0 and got.neuron_steps == (4 * 5 + 2 * 3) * 3 * 12  # 4 distinct sentences, 2 questions
+
+
+def test_absent_sentences_and_padding_change_nothing():
+    model = _model()
+    batch = _tiny_batch()
+    with torch.no_grad():
+        base = model(batch).logits
+        junk = batch.story.clone()
+        junk[0, 3] = torch.tensor([W["john"], W["went"], W["to"], W["the"], W["garden"], 0])  # row 3 absent
+        junk[1, 1:] = W["mary"]
+        a = model(batch._replace(story=junk)).logits
+        wider = torch.nn.functional.pad(batch.story, (0, 3))  # more padding words
+        b = model(batch._replace(story=wider)).logits
+        short = batch._replace(story=batch.story[:, :3])  # fewer padding rows
+        c = model(short).logits
+    for other in (a, b, c):
+        torch.testing.assert_close(other, base, rtol=0, atol=0)
+    # a story cut to its first sentence is a different question
+    with torch.no_grad():
+        d = model(batch._replace(story_lengths=torch.tensor([1, 1]))).logits
+    assert not torch.allclose(d[0], base[0])
+    torch.testing.assert_close(d[1], base[1], rtol=0, atol=0)
+
+
+def test_bad_batches_raise():
+    model = _model()
+    batch = _tiny_batch()
+    with pytest.raises(TypeError, match="BabiBatch"):
+        model(tuple(batch))
+    with pytest.raises(ValueError, match="word indices must lie in 0..10"):
+        model(batch._replace(question=batch.question + 20))
+    with pytest.raises(ValueError, match="at most 4"):
+        model(batch._replace(story=torch.zeros(2, 5, 6, dtype=torch.int64)))
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        RelationalNetwork(11, "gru")
+    with pytest.raises(ValueError, match="vocab has 2 words"):
+        RelationalNetwork(11, "lif", vocab=["a", "b"])
+
+
+def test_encoding_is_the_spike_trace():
+    """The encoding is sum_t kappa^(T-1-t) z[t-1] of the encoder's own spikes (numpy reference)."""
+    enc = SpikingEncoder(len(VOCAB), 6, 6, steps_per_word=4, tau_trace=5.0, seed=1, dtype=torch.float64,
+                         w_in_scale=6.0)
+    toks = torch.tensor([[W["mary"], W["moved"], W["to"], W["the"], W["bathroom"]]])
+    e, spikes, _ = enc(toks, torch.tensor([5]))
+    z = enc.rnn(word_spikes(toks, len(VOCAB), 4, torch.float64)).z[0].detach().numpy()
+    T = z.shape[0]
+    kappa = math.exp(-1 / 5.0)
+    ref = sum(kappa ** (T - 1 - t) * z[t - 1] for t in range(1, T))
+    assert spikes == z.sum() > 0
+    np.testing.assert_allclose(e[0].detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_encoder_spikes_equal_the_exported_kernel_network():
+    from ahpsim.torch.export import run_network, to_network
+
+    model = _model(dtype=torch.float32)
+    batch = _tiny_batch()
+    rnn = model.sentence_encoder.rnn
+    toks = batch.story[0, :3]
+    for k in range(3):
+        t = toks[k][toks[k] > 0][None]
+        x = word_spikes(t, len(VOCAB), 3)
+        with torch.no_grad():
+            out = rnn(x)
+        z, y = run_network(to_network(rnn), x)
+        np.testing.assert_array_equal(z, out.z.numpy().astype(bool))
+        np.testing.assert_allclose(y[:, -1], out.y[:, -1].numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_gradients_reach_both_encoders_and_state_round_trips():
+    model = _model(dtype=torch.float32, encoder_options={"w_in_scale": 6.0})
+    batch = _tiny_batch()
+    loss = torch.nn.functional.cross_entropy(model(batch).logits, torch.tensor([W["garden"], W["bathroom"]]))
+    loss.backward()
+    for enc in (model.sentence_encoder, model.question_encoder):
+        assert float(enc.rnn.w_in.grad.abs().sum()) > 0
+        assert enc.rnn.w_out.grad is None  # the identity trace weights stay fixed
+    again = RelationalNetwork.from_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(again(batch).logits, model(batch).logits, rtol=0, atol=0)
+    assert again.vocab == VOCAB
+
+
+def test_babi_task_splits_validation_by_story(data_root):
+    from ahpsim.torch.tasks import build_model, make_task
+
+    task = make_task("babi", root=data_root, tasks=[1, 3], size="10k", val_fraction=0.1)
+    assert "tasks [3] from the 1k files" in task.notes
+    tr_b, _, _ = task.train.get(np.arange(len(task.train)))
+    assert sorted(np.unique(task.test.groups).tolist()) == [1, 3]
+    assert len(task.test) == 2000
+    # task 1: 10,000 training questions in 2,000 stories of 5; task 3: 1,000 questions (1k file)
+    assert len(task.train) + len(task.val) == 11000
+    assert np.bincount(task.val.groups)[[1, 3]].tolist() == [1000, 100]
+    model = build_model(task, "lstm", n_encoder=8, g_layers=[8], f_layers=[8])
+    assert model.vocab[0] == "<pad>" and len(model.vocab) == task.n_in
+    with pytest.raises(ValueError, match="unknown model option"):
+        build_model(task, "ahp", n_neurons=3)
+
+
+@pytest.mark.slow
+def test_tiny_run_learns_task_1(data_root):
+    """200 training stories of task 1 (1k): the AHP Relational Network beats the majority answer."""
+    from ahpsim.torch.tasks import build_model, make_task
+    from ahpsim.torch.trainer import TrainConfig, Trainer, evaluate
+
+    task = make_task("babi", root=data_root, tasks=[1], size="1k", val_fraction=0.0)
+    model = build_model(task, "ahp", n_encoder=40, g_layers=[64, 64], f_layers=[64])
+    cfg = TrainConfig(epochs=6, batch_size=32, lr=2e-3, progress=False, grad_clip=5.0)
+    Trainer(model, task.train, None, cfg).fit()
+    res = evaluate(model, task.test)
+    majority = np.bincount(task.test.labels).max() / len(task.test)
+    assert res["acc"] > majority + 0.15, (res, majority)
+    assert 0 < res["rate"] < 0.3
+
+
+def test_cli_rejects_lstm_outside_babi():
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "train", "memory", "--neurons", "lstm"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].endswith("--neurons lstm (an LSTM encoder) exists for the babi task only")
