@@ -240,3 +240,32 @@ def test_cli_rejects_lstm_outside_babi():
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].endswith("--neurons lstm (an LSTM encoder) exists for the babi task only")
+
+
+def test_kernel_deployment_agrees_spike_for_spike_on_real_test_stories(data_root):
+    """The model's encoders exported to the C++ kernel, g and f in numpy: the same spikes for every
+    distinct sentence and question of 64 real test stories of all 20 tasks, the same answers."""
+    from ahpsim.torch.relational import KernelRelationalNetwork
+    from ahpsim.torch.tasks import build_model, make_task
+
+    task = make_task("babi", root=data_root, size="1k", val_fraction=0.0)
+    model = build_model(task, "ahp", n_encoder=40, g_layers=[32, 32], f_layers=[32], seed=2)
+    idx = np.arange(0, len(task.test), len(task.test) // 64)[:64]
+    batch, answers, _ = task.test.get(idx)
+    with torch.no_grad():
+        out = model(batch)
+    kernel = KernelRelationalNetwork(model)
+    kout, kspikes = kernel(batch, return_spikes=True)
+    assert kout.spikes == out.spikes > 0 and kout.neuron_steps == out.neuron_steps
+    np.testing.assert_allclose(kout.logits, out.logits.numpy(), rtol=1e-4, atol=1e-4)
+    assert (kout.logits.argmax(1) == out.logits.argmax(1).numpy()).all()
+    # each distinct sentence's spike train equals the torch model's
+    enc = model.sentence_encoder
+    for key, z in list(kspikes.items())[:20]:
+        toks = torch.tensor([key[1:]])
+        m = enc if key[0] == "s" else model.question_encoder
+        with torch.no_grad():
+            zt = m.rnn(word_spikes(toks, model.vocab_size, m.steps_per_word)).z[0].numpy().astype(bool)
+        np.testing.assert_array_equal(z, zt)
+    with pytest.raises(ValueError, match="no spiking encoders"):
+        KernelRelationalNetwork(build_model(task, "lstm", n_encoder=8, g_layers=[8], f_layers=[8]))

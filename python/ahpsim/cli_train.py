@@ -205,6 +205,31 @@ def train_command(args) -> int:
     return 0
 
 
+def _babi_kernel_eval(model, test, args) -> dict:
+    """The Relational Network with its encoders on the C++ kernel (g and f in numpy) against the model."""
+    import numpy as np
+    import torch
+
+    from .torch.relational import KernelRelationalNetwork
+
+    kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1)
+    n_ok = n_same = spk_t = spk_k = 0
+    idx = np.arange(len(test))
+    t0 = time.perf_counter()
+    for s in range(0, len(test), args.batch_size):
+        batch, lab, _ = test.get(idx[s:s + args.batch_size])
+        with torch.no_grad():
+            o = model(batch)
+        k = kernel(batch)
+        pk = k.logits.argmax(1)
+        n_ok += int((pk == lab.numpy()).sum())
+        n_same += int((pk == o.logits.argmax(1).numpy()).sum())
+        spk_t += o.spikes
+        spk_k += k.spikes
+    return {"acc": n_ok / len(test), "same_prediction": n_same / len(test), "spikes_torch": spk_t,
+            "spikes_kernel": spk_k, "wall_s": time.perf_counter() - t0}
+
+
 def eval_command(args) -> int:
     import numpy as np
     import torch
@@ -217,9 +242,13 @@ def eval_command(args) -> int:
         torch.set_num_threads(args.threads)
     ck = load_checkpoint(args.checkpoint)
     model = load_model(ck)
-    if not hasattr(model, "quantize_") and (args.quantize or args.kernel):
-        print(f"ahpsim eval: --quantize and --kernel need a SpikingRNN checkpoint; {args.checkpoint} holds a "
+    if not hasattr(model, "quantize_") and args.quantize:
+        print(f"ahpsim eval: --quantize needs a SpikingRNN checkpoint; {args.checkpoint} holds a "
               f"{type(model).__name__}", file=sys.stderr)
+        return 2
+    if args.kernel and getattr(model, "encoder_kind", None) == "lstm":
+        print(f"ahpsim eval: --kernel needs spiking encoders; {args.checkpoint} holds an LSTM-encoder "
+              "RelationalNetwork", file=sys.stderr)
         return 2
     if args.quantize:
         model.quantize_(args.quantize)
@@ -235,7 +264,9 @@ def eval_command(args) -> int:
     tc = ck.get("train_config", {})
     res = {"checkpoint": str(args.checkpoint), "task": task.name, "n_test": len(test),
            "torch": evaluate(model, test, args.batch_size, tc.get("loss_mode", "last"), tc.get("window", 1))}
-    if args.kernel:
+    if args.kernel and task.name == "babi":
+        res["kernel"] = _babi_kernel_eval(model, test, args)
+    elif args.kernel:
         from .torch.export import run_network, to_network
 
         net = to_network(model)

@@ -13,9 +13,10 @@ from .loihi import LOIHI_VTH_MANT, loihi_aware
 from .losses import (accuracy, firing_rate_regularizer, readout_cross_entropy, readout_logits, readout_window,
                      spike_rate)
 from .modules import RNNOutput, SpikingRNN
+from .relational import BabiBatch, KernelRelationalNetwork, RelationalNetwork, RelNetOutput, decode_answers
 from .rewiring import DeepR
 from .tasks import TASKS, Task, build_model, delayed_classification, make_task
-from .trainer import (SequenceData, TrainConfig, Trainer, evaluate, load_checkpoint, load_model,
+from .trainer import (SequenceData, TrainConfig, Trainer, batch_objective, evaluate, load_checkpoint, load_model,
                       save_checkpoint)
 
 __all__ = [
@@ -25,10 +26,12 @@ __all__ = [
     "lif_step", "ahp_step", "alif_step", "readout_step", "LayerConstants", "recurrent_layer", "leaky_scan",
     # modules
     "SpikingRNN", "RNNOutput",
+    # the bAbI Relational Network
+    "RelationalNetwork", "RelNetOutput", "BabiBatch", "KernelRelationalNetwork", "decode_answers",
     # losses
     "readout_window", "readout_logits", "readout_cross_entropy", "firing_rate_regularizer", "spike_rate", "accuracy",
     # training
-    "SequenceData", "TrainConfig", "Trainer", "evaluate", "save_checkpoint", "load_checkpoint", "load_model",
+    "SequenceData", "TrainConfig", "Trainer", "batch_objective", "evaluate", "save_checkpoint", "load_checkpoint", "load_model",
     "DeepR",
     # tasks
     "Task", "TASKS", "make_task", "build_model", "delayed_classification",

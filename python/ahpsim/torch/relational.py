@@ -42,7 +42,7 @@ from torch import nn
 from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
-           "word_spikes", "decode_answers", "RELNET_ENCODER", "ENCODER_KINDS"]
+           "word_spikes", "decode_answers", "KernelRelationalNetwork", "RELNET_ENCODER", "ENCODER_KINDS"]
 
 # The encoder neurons of the paper's RelNet (supplementary Table S1, steps of 1 ms): tau_m 7, tau_ahp
 # 40.3, AHP charge 0.176 v_th per spike (with tau_ahp = 40 this charge keeps c below 0.35 v_th at 5 %
@@ -384,3 +384,87 @@ def decode_answers(logits_or_indices: torch.Tensor, vocab: Sequence[str]) -> lis
     if t.dim() != 1:
         raise ValueError(f"expected logits [B, V] or indices [B], got shape {tuple(t.shape)}")
     return [vocab[int(k)] for k in t]
+
+
+class KernelRelationalNetwork:
+    """A trained spiking :class:`RelationalNetwork` deployed on the C++ kernel: both encoders exported
+    with :func:`~ahpsim.torch.to_network` (an ``ahpsim.Network`` each, the model's dtype), g and f
+    evaluated with numpy in the same dtype. ``__call__(batch)`` returns a :class:`RelNetOutput`
+    (logits as a numpy array) and, with ``return_spikes=True``, a dict
+    ``{("s" | "q", word ids...): z bool [T, N]}`` of every distinct sentence's and question's spikes.
+
+    The spikes equal the model's (the kernel is the training forward pass's arithmetic); the logits agree
+    with the model's to float rounding (numpy's and torch's matrix products sum in different orders).
+    """
+
+    def __init__(self, model: RelationalNetwork, n_threads: int = 1):
+        from .export import to_network
+
+        if model.encoder_kind == "lstm":
+            raise ValueError("an LSTM-encoder RelationalNetwork has no spiking encoders to deploy")
+        self.model_config = model.config()
+        self.n_threads = int(n_threads)
+        self.sentence = to_network(model.sentence_encoder.rnn, n_threads=n_threads)
+        self.question = to_network(model.question_encoder.rnn, n_threads=n_threads)
+        self.steps_per_word = model.sentence_encoder.steps_per_word
+        self.vocab_size, self.max_sentences = model.vocab_size, model.max_sentences
+        self.position_tags = model.position_tags
+
+        def lin(m):
+            return (m.weight.detach().numpy().copy(), None if m.bias is None else m.bias.detach().numpy().copy())
+
+        self.first = [lin(model.g_first_i), lin(model.g_first_j), lin(model.g_first_q)]
+        self.g = [lin(m) for m in model.g]
+        self.f = [lin(m) for m in model.f]
+
+    def _encode(self, net, tokens: np.ndarray, tag: str, spikes_out):
+        from .export import run_network
+
+        lengths = (tokens > 0).sum(1)
+        e = np.zeros((len(tokens), self.first[2][0].shape[1]), dtype=self.first[0][0].dtype)
+        spikes = neuron_steps = 0.0
+        for L in np.unique(lengths):
+            if L == 0:
+                continue
+            idx = np.nonzero(lengths == L)[0]
+            x = word_spikes(torch.as_tensor(tokens[idx, :L]), self.vocab_size, self.steps_per_word,
+                            torch.float32).numpy().astype(bool)
+            z, y = run_network(net, x, n_threads=self.n_threads)
+            e[idx] = y[:, -1]
+            spikes += float(z.sum())
+            neuron_steps += float(z.size)
+            if spikes_out is not None:
+                for r, k in enumerate(idx):
+                    spikes_out[(tag, *tokens[k, :L].tolist())] = z[r]
+        return e, spikes, neuron_steps
+
+    def __call__(self, batch: BabiBatch, return_spikes: bool = False):
+        story, L, q, Lq = (np.asarray(t) for t in batch)
+        B, S, _ = story.shape
+        spk = {} if return_spikes else None
+        present = np.arange(S)[None, :] < L[:, None]
+        uniq, inv = np.unique(story[present], axis=0, return_inverse=True)
+        e_u, s1, n1 = self._encode(self.sentence, uniq, "s", spk)
+        obj = np.zeros((B, S, e_u.shape[1]), e_u.dtype)
+        obj[present] = e_u[inv.reshape(-1)]
+        if self.position_tags:
+            recency = np.clip(L[:, None] - 1 - np.arange(S)[None, :], 0, None)
+            tags = (np.eye(self.max_sentences, dtype=obj.dtype)[recency]) * present[:, :, None]
+            obj = np.concatenate([obj, tags], 2)
+        uq, inv_q = np.unique(q, axis=0, return_inverse=True)
+        eq_u, s2, n2 = self._encode(self.question, uq, "q", spk)
+        eq = eq_u[inv_q.reshape(-1)]
+        b, i, j = (t.numpy() for t in pair_indices(torch.as_tensor(L), S))
+        (Wi, bi), (Wj, _), (Wq, _) = self.first
+        h = np.maximum((obj @ Wi.T + bi)[b, i] + (obj @ Wj.T)[b, j] + (eq @ Wq.T)[b], 0)
+        for W, bb in self.g:
+            h = np.maximum(h @ W.T + bb, 0)
+        x = np.zeros((B, h.shape[1]), h.dtype)
+        np.add.at(x, b, h)
+        x = x * (1.0 / self.max_sentences)
+        for k, (W, bb) in enumerate(self.f):
+            x = x @ W.T + bb
+            if k < len(self.f) - 1:
+                x = np.maximum(x, 0)
+        out = RelNetOutput(x, s1 + s2, n1 + n2, int(b.size))
+        return (out, spk) if return_spikes else out
