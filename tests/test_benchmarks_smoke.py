@@ -118,3 +118,21 @@ def test_external_failed_variant_is_not_reported_as_ok(tmp_path: Path, monkeypat
     monkeypatch.setitem(suite.EXTERNAL, "half", ("bench_half.py", "self", [], [], "--out"))
     r = suite.bench_external("half", True, 120.0)
     assert r["status"] == "failed" and "ahpsim variant: ImportError: boom" in r["error"]
+
+
+def test_babi_benchmark_smoke(tmp_path: Path, data_root: Path) -> None:
+    """bench_babi.py on one timed step per encoder: the JSON has every row, and the kernel deployment
+    gives the model's spikes and answers (timings are not checked)."""
+    pytest.importorskip("torch")
+    out = tmp_path / "babi.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
+    r = subprocess.run([sys.executable, str(BENCH / "bench_babi.py"), "--root", str(data_root), "--steps", "1",
+                        "--n-infer", "32", "--encoders", "ahp,lstm", "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    rows = {row["encoder"]: row for row in doc["results"]}
+    assert set(rows) == {"ahp", "lstm"}
+    assert rows["ahp"]["kernel_same_spikes"] is True and rows["ahp"]["kernel_same_answers"] == 1.0
+    assert 0 < rows["ahp"]["encoder_rate"] < 0.5 and rows["lstm"]["encoder_rate"] is None
+    assert "| ahp |" in doc["table"] and "| lstm |" in doc["table"]

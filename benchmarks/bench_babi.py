@@ -1,0 +1,111 @@
+"""Speed of the bAbI Relational Network (``ahpsim.torch.relational``) on real bAbI-10k questions:
+training step (batch 64, forward + BPTT + Adam) with AHP, LIF-only and LSTM encoders, the projected
+wall time of one epoch (181,450 training questions), and inference questions per second in torch and
+on the C++ kernel deployment (``KernelRelationalNetwork``). The LSTM-encoder network (the paper's
+non-spiking baseline, the same g and f) is the reference each spiking variant is compared with.
+
+    PYTHONPATH=python python benchmarks/bench_babi.py --root ../shared/data --threads 1
+
+Writes ``benchmarks/results/babi.json`` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ahpsim.torch.relational import KernelRelationalNetwork
+from ahpsim.torch.tasks import build_model, make_task
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def bench(task, encoder: str, n_steps: int, n_infer: int, seed: int = 0) -> dict:
+    model = build_model(task, encoder, seed=seed)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    rng = np.random.default_rng(seed)
+    times, rates = [], []
+    for k in range(n_steps + 2):  # two warm-up steps
+        idx = rng.choice(len(task.train), 64, replace=False)
+        batch, ans, _ = task.train.get(np.sort(idx))
+        t0 = time.perf_counter()
+        out = model(batch)
+        loss = torch.nn.functional.cross_entropy(out.logits, ans)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if k >= 2:
+            times.append(time.perf_counter() - t0)
+            rates.append(out.spikes / max(out.neuron_steps, 1.0))
+    step = statistics.median(times)
+    res = {"encoder": encoder, "train_step_s": step, "train_steps_timed": len(times),
+           "epoch_s_projected": step * int(np.ceil(len(task.train) / 64)),
+           "encoder_rate": statistics.mean(rates) if encoder != "lstm" else None}
+    idx = np.arange(0, len(task.test), max(1, len(task.test) // n_infer))[:n_infer]
+    batch, _, _ = task.test.get(idx)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        ref = model(batch)
+        res["infer_torch_qps"] = len(idx) / (time.perf_counter() - t0)
+    if encoder != "lstm":
+        kernel = KernelRelationalNetwork(model)
+        t0 = time.perf_counter()
+        k = kernel(batch)
+        res["infer_kernel_qps"] = len(idx) / (time.perf_counter() - t0)
+        res["kernel_same_spikes"] = bool(k.spikes == ref.spikes)
+        res["kernel_same_answers"] = float((k.logits.argmax(1) == ref.logits.argmax(1).numpy()).mean())
+    return res
+
+
+def markdown(rows: list[dict]) -> str:
+    base = next((r for r in rows if r["encoder"] == "lstm"), None)
+    lines = ["| encoders | training step (batch 64) | epoch (projected) | vs LSTM | inference torch | "
+             "inference kernel | encoder spikes / neuron / step |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['train_step_s'] / base['train_step_s']:.2f}x" if base else "-"
+        kern = f"{r['infer_kernel_qps']:.0f} q/s" if "infer_kernel_qps" in r else "-"
+        rate = f"{r['encoder_rate']:.4f}" if r["encoder_rate"] is not None else "-"
+        lines.append(f"| {r['encoder']} | {r['train_step_s']:.3f} s | {r['epoch_s_projected'] / 60:.1f} min | {ratio} | "
+                     f"{r['infer_torch_qps']:.0f} q/s | {kern} | {rate} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=20, help="timed training steps per encoder")
+    ap.add_argument("--n-infer", type=int, default=512, help="test questions for the inference timing")
+    ap.add_argument("--encoders", default="ahp,lif,lstm")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "babi.json"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    task = make_task("babi", root=args.root)
+    rows = [bench(task, e, args.steps, args.n_infer) for e in args.encoders.split(",")]
+    doc = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                       "threads": args.threads, "load_average_at_end": os.getloadavg()},
+           "n_train": len(task.train), "notes": task.notes, "results": rows, "table": markdown(rows)}
+    _write_json(Path(args.out), doc)
+    print(doc["table"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
