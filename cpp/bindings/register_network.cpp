@@ -126,6 +126,18 @@ void bind_network(py::module_& m, const char* name) {
       .def("connect_fixed_indegree", &Net::connect_fixed_indegree, py::arg("pre_is_input"), py::arg("pre"),
            py::arg("post"), py::arg("indegree"), py::arg("weight"), py::arg("delay"), py::arg("seed"),
            py::arg("allow_autapses"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "set_projection_weights",
+          [](Net& net, std::uint32_t k, const carray<Real>& weight) {
+            net.set_projection_weights(k, static_cast<std::uint64_t>(weight.size()), weight.data());
+          },
+          py::arg("k"), py::arg("weight"))
+      .def(
+          "set_projection_delays",
+          [](Net& net, std::uint32_t k, const carray<std::uint16_t>& delay) {
+            net.set_projection_delays(k, static_cast<std::uint64_t>(delay.size()), delay.data());
+          },
+          py::arg("k"), py::arg("delay"))
       .def("add_poisson_drive", &Net::add_poisson_drive, py::arg("pop"), py::arg("rate_hz"), py::arg("weight"))
       .def("set_seed", &Net::set_seed, py::arg("seed"))
       .def("init_state", &Net::init_state, py::arg("n_trials"))

@@ -113,6 +113,51 @@ std::uint32_t Network<Real>::add_projection(Projection<Real>&& p, bool pre_is_in
 }
 
 template <class Real>
+void Network<Real>::set_projection_weights(std::uint32_t k, std::uint64_t n, const Real* weight) {
+  if (k >= projs_.size()) fail("projection index out of range");
+  Projection<Real>& p = projs_[k];
+  if (n != p.n_synapses()) fail("weights: expected " + std::to_string(p.n_synapses()) + " values, got " + std::to_string(n));
+  for (std::uint64_t i = 0; i < n; ++i)
+    if (!std::isfinite(static_cast<double>(weight[i]))) fail("weights must be finite");
+  p.weight.assign(weight, weight + n);
+  p.compress_weights();
+  if (p.dense()) {  // refresh the dense copy of each segment's run (the layout does not change)
+    for (std::uint64_t s = 0; s < p.seg_end.size(); ++s) {
+      const std::uint64_t b = p.seg_begin(s), e = p.seg_end[s];
+      for (std::uint64_t i = b; i < e; ++i) p.dense_w[p.dense_off[s] + (p.target[i] - p.dense_t0[s])] = p.weight_of(i);
+    }
+  }
+}
+
+template <class Real>
+void Network<Real>::set_projection_delays(std::uint32_t k, std::uint64_t n, const std::uint16_t* delay) {
+  require_no_state("change delays");
+  if (k >= projs_.size()) fail("projection index out of range");
+  const Projection<Real>& old = projs_[k];
+  if (n != old.n_synapses()) fail("delays: expected " + std::to_string(old.n_synapses()) + " values, got " + std::to_string(n));
+  const bool zero_ok = old.pre_is_input || pops_[old.post_pop].params.kind == ModelKind::Readout;
+  std::vector<std::uint32_t> pre(n), post(n);
+  std::vector<Real> w(n);
+  const std::uint32_t offset = pops_[old.post_pop].start;
+  for (std::uint32_t r = 0; r < old.n_pre; ++r)
+    for (std::uint64_t s = old.seg_ptr[r]; s < old.seg_ptr[r + 1]; ++s)
+      for (std::uint64_t i = old.seg_begin(s); i < old.seg_end[s]; ++i) {
+        if (delay[i] == 0 && !zero_ok) fail("delay must be >= 1 step between spiking neurons");
+        pre[i] = r;
+        post[i] = old.target[i] - offset;
+        w[i] = old.weight_of(i);
+      }
+  Projection<Real> p = build_projection<Real>(old.n_pre, n, pre.data(), post.data(), w.data(), delay, offset);
+  p.compress_weights();
+  p.build_dense_rows();
+  p.pre_group = old.pre_group;
+  p.pre_is_input = old.pre_is_input;
+  p.post_pop = old.post_pop;
+  projs_[k] = std::move(p);
+  prepared_ = false;
+}
+
+template <class Real>
 std::uint32_t Network<Real>::connect_fixed_indegree(bool pre_is_input, std::uint32_t pre, std::uint32_t post,
                                                     std::uint32_t indegree, Real weight, std::uint16_t delay,
                                                     std::uint64_t seed, bool allow_autapses) {

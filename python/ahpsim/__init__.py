@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _core
 from .models import AHP, ALIF, LIF, NeuronModel, Readout
-from .network import Group, Network, RunInterrupted, load_network
+from .network import Group, Network, Projection, RunInterrupted, load_network
 from .result import SimResult
 
 __version__: str = _core.__version__
@@ -22,6 +22,7 @@ __all__ = [
     "ALIF",
     "LIF",
     "Group",
+    "Projection",
     "Network",
     "NeuronModel",
     "Readout",

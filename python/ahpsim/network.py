@@ -21,7 +21,7 @@ from ._validation import as_int, as_real_array, cast_checked, check_memory
 from .models import NeuronModel, Readout
 from .result import SimResult
 
-__all__ = ["Network", "Group", "load_network"]
+__all__ = ["Network", "Group", "Projection", "load_network"]
 
 MAX_DELAY = 4096  # steps; the ring buffer holds max_delay + 1 slots of every neuron's input
 _KINDS = {"LIF": _core.ModelKind.LIF, "ALIF": _core.ModelKind.ALIF, "AHP": _core.ModelKind.AHP,
@@ -62,6 +62,94 @@ class Group:
 
 GroupLike = Union[Group, str]
 InputLike = Any
+
+
+class Projection:
+    """The synapses of one ``connect`` call: read and set their weights and delays.
+
+    Synapses are listed in the order the kernel stores them (grouped by source neuron, then by delay
+    and target), like the synapse index of Brian2's ``Synapses`` or NEST's ``SynapseCollection``:
+    ``pre`` and ``post`` (local indices of the source and target groups), ``weights`` (units of the
+    target's input current) and ``delays`` (steps) are arrays of ``n_synapses`` values in that order.
+
+    * ``proj.weights = w`` takes a scalar or one value per synapse (finite, representable in the
+      network's dtype) and may be set at any time; spikes already in flight keep their old weights.
+    * ``proj.delays = d`` takes whole steps (>= 1 between spiking neurons, >= 0 from an input group or
+      into a readout, <= 4096) and needs a network without state (before a run or after
+      :meth:`Network.reset_state`); it re-sorts the synapses, so read ``pre`` / ``post`` again.
+    * ``to_dense()``: the weight matrix [n_target, n_source] (multapses summed).
+
+    A ``Projection`` is also its index (``operator.index``), so ``net.projection_arrays(proj)`` works.
+    """
+
+    def __init__(self, net: "Network", index: int):
+        self._net, self.index = net, int(index)
+
+    def _info(self) -> dict:
+        return self._net.projections()[self.index]
+
+    @property
+    def source(self) -> Group:
+        return self._net[self._info()["source"]]
+
+    @property
+    def target(self) -> Group:
+        return self._net[self._info()["target"]]
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self._info()["n_synapses"])
+
+    def __len__(self) -> int:
+        return self.n_synapses
+
+    def __index__(self) -> int:
+        return self.index
+
+    @property
+    def pre(self) -> np.ndarray:
+        """uint32 [n_synapses]: local index of each synapse's source neuron."""
+        return self._net.projection_arrays(self.index)[0]
+
+    @property
+    def post(self) -> np.ndarray:
+        """uint32 [n_synapses]: local index of each synapse's target neuron."""
+        return self._net.projection_arrays(self.index)[1]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """[n_synapses] weights in the network's dtype (a copy; assign to change them)."""
+        return self._net.projection_arrays(self.index)[2]
+
+    @weights.setter
+    def weights(self, values: Any) -> None:
+        w = Network._per_synapse(values, self.n_synapses, "weights")
+        w = cast_checked(w, self._net.dtype, "weights")
+        self._net._engine.set_projection_weights(self.index, w)
+
+    @property
+    def delays(self) -> np.ndarray:
+        """uint16 [n_synapses] delays in steps (a copy; assign to change them)."""
+        return self._net.projection_arrays(self.index)[3]
+
+    @delays.setter
+    def delays(self, values: Any) -> None:
+        self._net._check_mutable("change delays")
+        src, tgt = self.source, self.target
+        minimum = 0 if src.is_input or isinstance(tgt.model, Readout) else 1
+        self._net._engine.set_projection_delays(self.index, Network._delays(values, self.n_synapses, minimum))
+
+    def to_dense(self) -> np.ndarray:
+        """float64 [n_target, n_source]: the weights as a matrix (multapses summed, no synapse = 0)."""
+        pre, post, w, _ = self._net.projection_arrays(self.index)
+        W = np.zeros((self.target.n, self.source.n))
+        np.add.at(W, (post.astype(np.int64), pre.astype(np.int64)), w.astype(np.float64))
+        return W
+
+    def __repr__(self) -> str:
+        i = self._info()
+        return (f"Projection({self.index}: {i['source']!r} -> {i['target']!r}, {i['n_synapses']} synapses, "
+                f"delays {i['min_delay']}..{i['max_delay']})")
 
 
 # bytes of per-neuron parameters and state kept while building (an upper estimate)
@@ -239,7 +327,7 @@ class Network:
         return g
 
     def connect(self, source: GroupLike, target: GroupLike, weights: Any = None, delay: Any = None, *,
-                pre: Any = None, post: Any = None) -> int:
+                pre: Any = None, post: Any = None) -> Projection:
         """Connect ``source`` (input group or spiking population) to ``target`` (population).
 
         Three forms:
@@ -252,7 +340,8 @@ class Network:
           indices; ``w`` and ``d`` scalars or one value per synapse.
 
         Delays are whole steps: >= 1 between spiking neurons, >= 0 from an input group or into a
-        readout; default 0 from inputs and 1 otherwise. Returns the projection index.
+        readout; default 0 from inputs and 1 otherwise. Returns a :class:`Projection`, whose
+        weights and delays can be read and set.
         """
         self._check_mutable("connect")
         src = self._group(source, "source")
@@ -302,14 +391,16 @@ class Network:
                     raise ValueError(f"delay must be an int or have the shape of weights {W.shape}, got {D.shape}")
                 d = self._delays(D[post_i, pre_i], w.size, min_delay)
         w = cast_checked(w, self.dtype, "weights")
-        return self._engine.connect(src.is_input, src.index, tgt.index, pre_i.astype(np.uint32),
-                                    post_i.astype(np.uint32), w, d)
+        k = self._engine.connect(src.is_input, src.index, tgt.index, pre_i.astype(np.uint32),
+                                 post_i.astype(np.uint32), w, d)
+        return Projection(self, k)
 
     def connect_random(self, source: GroupLike, target: GroupLike, *, indegree: int, weight: float,
-                       delay: int | None = None, seed: int | None = None, autapses: bool = False) -> int:
+                       delay: int | None = None, seed: int | None = None, autapses: bool = False) -> Projection:
         """Random connectivity drawn in C++: each target neuron gets exactly ``indegree`` synapses from
         uniformly drawn sources (with replacement; no self-connections unless ``autapses``), as NEST's
-        ``fixed_indegree``. All synapses share ``weight`` and ``delay``. Meant for very large networks."""
+        ``fixed_indegree``. All synapses share ``weight`` and ``delay``. Meant for very large networks.
+        Returns a :class:`Projection`."""
         self._check_mutable("connect")
         src = self._group(source, "source")
         tgt = self._group(target, "target")
@@ -330,7 +421,8 @@ class Network:
             raise ValueError("indegree > 0 without autapses needs a source with at least 2 neurons")
         if tgt.n * k > 2**40:
             raise ValueError(f"indegree * n_target = {tgt.n * k} synapses is too many")
-        return self._engine.connect_fixed_indegree(src.is_input, src.index, tgt.index, k, w, d, s, bool(autapses))
+        return Projection(self, self._engine.connect_fixed_indegree(src.is_input, src.index, tgt.index, k, w, d, s,
+                                                                     bool(autapses)))
 
     def add_poisson_drive(self, target: GroupLike, rate: float, weight: float) -> None:
         """Independent Poisson input into every neuron of ``target``: each step adds ``weight * k``,
@@ -356,6 +448,10 @@ class Network:
             p = dict(p, source=src.name, target=self._pops[p["post"]].name)
             out.append(p)
         return out
+
+    def projection(self, k: int) -> Projection:
+        """The :class:`Projection` of index ``k`` (the order of :meth:`projections`)."""
+        return Projection(self, as_int(k, "k", minimum=0, maximum=len(self._engine.projection_info()) - 1))
 
     def projection_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(pre_local, post_local, weight, delay)`` of projection ``k`` as stored (grouped by source)."""

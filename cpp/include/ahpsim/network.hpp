@@ -119,6 +119,11 @@ class Network {
   std::uint32_t connect_fixed_indegree(bool pre_is_input, std::uint32_t pre, std::uint32_t post,
                                        std::uint32_t indegree, Real weight, std::uint16_t delay,
                                        std::uint64_t seed, bool allow_autapses);
+  // Editing a projection: `weight` / `delay` hold one value per synapse in delivery order (the order
+  // projections()[k] stores them). New weights may be set at any time (spikes already in the ring
+  // buffers keep their old weights); new delays re-sort the synapses and need a network without state.
+  void set_projection_weights(std::uint32_t k, std::uint64_t n, const Real* weight);
+  void set_projection_delays(std::uint32_t k, std::uint64_t n, const std::uint16_t* delay);
   void add_poisson_drive(std::uint32_t pop, double rate_hz, double weight);
   void set_seed(std::uint64_t seed) { seed_ = seed; }
 
