@@ -58,3 +58,28 @@ def test_a_broken_example_fails(tmp_path, data_root):
     assert len(broken) == 1
     r = run_block(broken[0], tmp_path, data_root)
     assert r.returncode != 0 and "NameError" in r.stderr
+
+
+def test_api_reference_builds_without_warnings(tmp_path):
+    """The MkDocs site (guides + the API reference generated from the docstrings by mkdocstrings)
+    builds with ``--strict``: a broken link, a missing object or an unparsable docstring fails."""
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                       cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    page = (tmp_path / "site" / "reference" / "ahpsim" / "index.html").read_text()
+    for name in ("Network", "Projection", "connect_random", "SimResult"):
+        assert name in page
+    assert "RelationalNetwork" in (tmp_path / "site" / "reference" / "torch" / "index.html").read_text()
+
+
+def test_api_reference_build_fails_on_a_missing_object(tmp_path):
+    """The strict build can fail: a reference to an object that does not exist is an error."""
+    import shutil
+
+    shutil.copytree(REPO / "docs", tmp_path / "docs")
+    shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    (tmp_path / "python").symlink_to(REPO / "python", target_is_directory=True)
+    (tmp_path / "docs" / "reference" / "extras.md").write_text("# broken\n\n::: ahpsim.no_such_thing\n")
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0
