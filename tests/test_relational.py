@@ -233,6 +233,18 @@ def test_tiny_run_learns_task_1(data_root):
     majority = np.bincount(task.test.labels).max() / len(task.test)
     assert res["acc"] > majority + 0.15, (res, majority)
     assert 0 < res["rate"] < 0.3
+    # g and f as rate-coded integrate-and-fire layers on the kernel: nearly the ReLU network's answers
+    from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
+
+    calib, _, _ = task.train.get(np.arange(0, len(task.train), 8))  # calibration on training data
+    batch, answers, _ = task.test.get(np.arange(0, len(task.test), 4))
+    relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
+    spiking = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=50))
+    pred = spiking(batch).logits.argmax(1)
+    assert np.mean(pred == relu) > 0.85
+    assert np.mean(pred == answers.numpy()) > majority + 0.1
+    stats = spiking.last_head_stats
+    assert 0 < stats["g_rate"] < 0.5 and 0 < stats["f_rate"] < 1 and stats["steps"] == 50
 
 
 def test_cli_rejects_lstm_outside_babi():
@@ -269,3 +281,31 @@ def test_kernel_deployment_agrees_spike_for_spike_on_real_test_stories(data_root
         np.testing.assert_array_equal(z, zt)
     with pytest.raises(ValueError, match="no spiking encoders"):
         KernelRelationalNetwork(build_model(task, "lstm", n_encoder=8, g_layers=[8], f_layers=[8]))
+
+
+def test_if_head_first_layer_equals_a_numpy_integrate_and_fire():
+    """The converted g's first layer: non-leaky IF neurons, threshold 1, reset by subtraction, driven by
+    the pair's scaled input current (float32, the same arithmetic as a plain numpy loop)."""
+    from ahpsim.torch.relational import IFHead, relu_activations
+
+    model = _model(dtype=torch.float32, encoder_options={"w_in_scale": 6.0})
+    batch = _tiny_batch()
+    head = IFHead(model, batch, steps=40, percentile=99.0)
+    acts = relu_activations(model, batch)
+    assert head.lam_g[0] == pytest.approx(np.percentile(acts["g"][0][acts["g"][0] > 0], 99.0))
+    rng = np.random.default_rng(0)
+    cur = rng.uniform(-0.5, 1.5, (3, 16)).astype(np.float32)
+    head.g_net.reset_state()
+    res = head.g_net.run(40, inputs={"x": np.repeat(cur[:, None, :], 40, 1)})
+    z = res.raster("g1")
+    v = np.zeros_like(cur)
+    ref = np.zeros_like(z)
+    for t in range(40):
+        v = np.float32(1.0) * v + cur
+        ref[:, t] = v > 1.0
+        v = v - ref[:, t].astype(np.float32)
+    np.testing.assert_array_equal(z, ref)
+    # rates follow the ReLU of the current (at most one spike per step)
+    np.testing.assert_allclose(z.mean(1), np.clip(cur, 0, 1), atol=1 / 40 + 1e-6)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        IFHead(model, batch, steps=0)

@@ -133,6 +133,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--kernel", action="store_true", help="also run the exported C++ network and compare spikes")
     p.add_argument("--quantize", type=_power_or_float, default=None, metavar="STEP",
                    help="round weights to multiples of STEP first (a number or a power such as 2**-12)")
+    p.add_argument("--spiking-head", type=int, default=None, metavar="STEPS",
+                   help="babi with --kernel: run g and f as rate-coded integrate-and-fire layers for STEPS steps "
+                        "(calibrated on 1,024 training questions)")
     p.add_argument("--n-test", type=int, default=None, help="evaluate the first N test samples only")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=None)
@@ -205,15 +208,22 @@ def train_command(args) -> int:
     return 0
 
 
-def _babi_kernel_eval(model, test, args) -> dict:
+def _babi_kernel_eval(model, test, train, args) -> dict:
     """The Relational Network with its encoders on the C++ kernel (g and f in numpy) against the model."""
     import numpy as np
     import torch
 
     from .torch.relational import KernelRelationalNetwork
 
-    kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1)
+    head = None
+    if args.spiking_head is not None:
+        from .torch.relational import IFHead
+
+        calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
+        head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1)
+    kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1, head=head)
     n_ok = n_same = spk_t = spk_k = 0
+    g_spk = f_spk = 0
     idx = np.arange(len(test))
     t0 = time.perf_counter()
     for s in range(0, len(test), args.batch_size):
@@ -226,8 +236,14 @@ def _babi_kernel_eval(model, test, args) -> dict:
         n_same += int((pk == o.logits.argmax(1).numpy()).sum())
         spk_t += o.spikes
         spk_k += k.spikes
-    return {"acc": n_ok / len(test), "same_prediction": n_same / len(test), "spikes_torch": spk_t,
-            "spikes_kernel": spk_k, "wall_s": time.perf_counter() - t0}
+        if head is not None:
+            g_spk += kernel.last_head_stats["g_spikes"]
+            f_spk += kernel.last_head_stats["f_spikes"]
+    res = {"acc": n_ok / len(test), "same_prediction": n_same / len(test), "spikes_torch": spk_t,
+           "spikes_kernel": spk_k, "wall_s": time.perf_counter() - t0}
+    if head is not None:
+        res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "g_spikes": g_spk, "f_spikes": f_spk}
+    return res
 
 
 def eval_command(args) -> int:
@@ -264,8 +280,11 @@ def eval_command(args) -> int:
     tc = ck.get("train_config", {})
     res = {"checkpoint": str(args.checkpoint), "task": task.name, "n_test": len(test),
            "torch": evaluate(model, test, args.batch_size, tc.get("loss_mode", "last"), tc.get("window", 1))}
+    if args.spiking_head is not None and not (args.kernel and task.name == "babi"):
+        print("ahpsim eval: --spiking-head needs a babi checkpoint and --kernel", file=sys.stderr)
+        return 2
     if args.kernel and task.name == "babi":
-        res["kernel"] = _babi_kernel_eval(model, test, args)
+        res["kernel"] = _babi_kernel_eval(model, test, task.train, args)
     elif args.kernel:
         from .torch.export import run_network, to_network
 

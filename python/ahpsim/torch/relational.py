@@ -42,7 +42,8 @@ from torch import nn
 from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
-           "word_spikes", "decode_answers", "KernelRelationalNetwork", "RELNET_ENCODER", "ENCODER_KINDS"]
+           "word_spikes", "decode_answers", "KernelRelationalNetwork", "IFHead", "relu_activations", "RELNET_ENCODER",
+           "ENCODER_KINDS"]
 
 # The encoder neurons of the paper's RelNet (supplementary Table S1, steps of 1 ms): tau_m 7, tau_ahp
 # 40.3, AHP charge 0.176 v_th per spike (with tau_ahp = 40 this charge keeps c below 0.35 v_th at 5 %
@@ -395,11 +396,16 @@ class KernelRelationalNetwork:
 
     The spikes equal the model's (the kernel is the training forward pass's arithmetic); the logits agree
     with the model's to float rounding (numpy's and torch's matrix products sum in different orders).
+
+    ``head``: an :class:`IFHead` runs g and f as rate-coded integrate-and-fire layers on the kernel
+    instead (its statistics of the last call in ``last_head_stats``).
     """
 
-    def __init__(self, model: RelationalNetwork, n_threads: int = 1):
+    def __init__(self, model: RelationalNetwork, n_threads: int = 1, head: Optional["IFHead"] = None):
         from .export import to_network
 
+        self.head = head
+        self.last_head_stats: Optional[dict] = None
         if model.encoder_kind == "lstm":
             raise ValueError("an LSTM-encoder RelationalNetwork has no spiking encoders to deploy")
         self.model_config = model.config()
@@ -456,15 +462,149 @@ class KernelRelationalNetwork:
         eq = eq_u[inv_q.reshape(-1)]
         b, i, j = (t.numpy() for t in pair_indices(torch.as_tensor(L), S))
         (Wi, bi), (Wj, _), (Wq, _) = self.first
-        h = np.maximum((obj @ Wi.T + bi)[b, i] + (obj @ Wj.T)[b, j] + (eq @ Wq.T)[b], 0)
-        for W, bb in self.g:
-            h = np.maximum(h @ W.T + bb, 0)
-        x = np.zeros((B, h.shape[1]), h.dtype)
-        np.add.at(x, b, h)
-        x = x * (1.0 / self.max_sentences)
-        for k, (W, bb) in enumerate(self.f):
-            x = x @ W.T + bb
-            if k < len(self.f) - 1:
-                x = np.maximum(x, 0)
+        pre1 = (obj @ Wi.T + bi)[b, i] + (obj @ Wj.T)[b, j] + (eq @ Wq.T)[b]  # g's first layer, per pair
+        if self.head is not None:
+            x, stats = self.head(pre1, b, B)
+            self.last_head_stats = stats
+        else:
+            h = np.maximum(pre1, 0)
+            for W, bb in self.g:
+                h = np.maximum(h @ W.T + bb, 0)
+            x = np.zeros((B, h.shape[1]), h.dtype)
+            np.add.at(x, b, h)
+            x = x * (1.0 / self.max_sentences)
+            for k, (W, bb) in enumerate(self.f):
+                x = x @ W.T + bb
+                if k < len(self.f) - 1:
+                    x = np.maximum(x, 0)
         out = RelNetOutput(x, s1 + s2, n1 + n2, int(b.size))
         return (out, spk) if return_spikes else out
+
+
+@torch.no_grad()
+def relu_activations(model: RelationalNetwork, batch: BabiBatch) -> dict:
+    """The ReLU activations of g (one array [P, width] per layer, over all pairs of ``batch``) and of
+    f's hidden layers ([B, width] each): ``{"g": [...], "f": [...]}`` (float64 numpy)."""
+    story, L, q, Lq = model._check(batch)
+    obj, _, _ = model.encode_story(story, L)
+    uq, inv_q = torch.unique(q, dim=0, return_inverse=True)
+    eq = model.question_encoder(uq, (uq > 0).sum(1))[0][inv_q]
+    b, i, j = pair_indices(L, story.shape[1])
+    h = torch.relu(model.g_first_i(obj)[b, i] + model.g_first_j(obj)[b, j] + model.g_first_q(eq)[b])
+    acts = {"g": [h.double().numpy()], "f": []}
+    for lin in model.g:
+        h = torch.relu(lin(h))
+        acts["g"].append(h.double().numpy())
+    x = torch.zeros(story.shape[0], h.shape[1], dtype=h.dtype).index_add(0, b, h) * (1.0 / model.max_sentences)
+    for lin in model.f[:-1]:
+        x = torch.relu(lin(x))
+        acts["f"].append(x.double().numpy())
+    return acts
+
+
+class IFHead:
+    """g and f of a trained :class:`RelationalNetwork` as rate-coded spiking layers on the C++ kernel
+    (ANN-to-SNN conversion: Diehl et al. 2015, Rueckauer et al. 2017), for
+    :class:`KernelRelationalNetwork` (``head=``).
+
+    Every ReLU unit becomes a non-leaky integrate-and-fire neuron (``ahpsim.LIF`` with ``tau_m`` = 1e9
+    steps: decay 1 in float32), threshold 1, reset by subtraction. Layer ``l``'s weights are scaled by
+    ``lambda[l-1] / lambda[l]`` and its bias by ``1 / lambda[l]``, where ``lambda[l]`` is the
+    ``percentile`` of the layer's positive ReLU activations on a calibration batch (take it from the
+    training set), so that a unit fires at about ``activation / lambda`` spikes per step.
+
+    * **g** runs one trial per sentence pair for ``steps`` steps: its first layer receives the pair's
+      input current ``(A o_i + B o_j + C q + b) / lambda[0]`` each step (the analog first layer of the
+      conversion), layers 2.. receive spikes one step later each.
+    * **The sum over pairs** is what f's first layer receives: at step ``t`` the spikes of g's last
+      layer summed over the question's pairs, times ``lambda_g / S``.
+    * **f** runs ``steps`` + (its depth) steps; the answer is the argmax of a non-leaky readout (the sum
+      of its input over all steps).
+
+    ``last_head_stats`` after a call: spikes per neuron per step of g and of f, the steps, the pairs.
+    """
+
+    def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
+                 percentile: float = 99.9, chunk: int = 512, n_threads: int = 1):
+        import ahpsim
+
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
+            raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+        self.steps, self.chunk, self.n_threads = int(steps), int(chunk), int(n_threads)
+        acts = relu_activations(model, calibration)
+
+        def scale(a):
+            pos = a[a > 0]
+            return float(np.percentile(pos, percentile)) if pos.size else 1.0
+
+        self.lam_g = [scale(a) for a in acts["g"]]
+        self.lam_f = [scale(a) for a in acts["f"]]
+        self.S = model.max_sentences
+        IF = ahpsim.LIF(tau_m=1e9, v_th=1.0, reset="subtract")
+
+        def np_(t):
+            return t.detach().double().numpy()
+
+        # g: input current -> layer 1 (identity, delay 0), then the hidden layers
+        g = ahpsim.Network(dtype="float32", seed=0)
+        H1 = model.g_first_i.out_features
+        x = g.add_input(H1, name="x")
+        layers = [g.add_population(H1, IF, name="g1")]
+        g.connect(x, layers[0], np.eye(H1), delay=0)
+        for k, lin in enumerate(model.g, start=1):
+            lay = g.add_population(lin.out_features, ahpsim.LIF(tau_m=1e9, v_th=1.0, reset="subtract",
+                                                                bias=np_(lin.bias) / self.lam_g[k]),
+                                   name=f"g{k + 1}")
+            g.connect(layers[-1], lay, np_(lin.weight) * (self.lam_g[k - 1] / self.lam_g[k]), delay=1)
+            layers.append(lay)
+        self.g_net, self.g_out = g, layers[-1].name
+        self.g_sizes = [lay.n for lay in layers]
+        # f: summed spikes -> hidden IF layers -> non-leaky readout
+        f = ahpsim.Network(dtype="float32", seed=0)
+        xf = f.add_input(layers[-1].n, name="x")
+        prev, lam_prev, src_scale = xf, None, self.lam_g[-1] / self.S
+        self.f_sizes = []
+        for k, lin in enumerate(model.f[:-1]):
+            lay = f.add_population(lin.out_features, ahpsim.LIF(tau_m=1e9, v_th=1.0, reset="subtract",
+                                                                bias=np_(lin.bias) / self.lam_f[k]),
+                                   name=f"f{k + 1}")
+            w = np_(lin.weight) * ((src_scale if lam_prev is None else lam_prev) / self.lam_f[k])
+            f.connect(prev, lay, w, delay=0 if lam_prev is None else 1)
+            prev, lam_prev = lay, self.lam_f[k]
+            self.f_sizes.append(lay.n)
+        last = model.f[-1]
+        out = f.add_population(last.out_features, ahpsim.Readout(tau=1e9, bias=np_(last.bias)), name="out")
+        f.connect(prev, out, np_(last.weight) * (src_scale if lam_prev is None else lam_prev),
+                  delay=0 if lam_prev is None else 1)
+        self.f_net = f
+        self.first_scale = 1.0 / self.lam_g[0]
+
+    def __call__(self, pre1: np.ndarray, b: np.ndarray, B: int):
+        """``pre1`` [P, H1]: g's first-layer input per pair (before ReLU); ``b`` [P]: each pair's
+        question. Returns (logits [B, V] float32 numpy, stats)."""
+        T = self.steps
+        P = len(b)
+        H_out = self.g_sizes[-1]
+        summed = np.zeros((B, T, H_out), np.float32)
+        g_spikes = 0
+        cur = (pre1 * self.first_scale).astype(np.float32)
+        for s in range(0, P, self.chunk):
+            part = cur[s:s + self.chunk]
+            self.g_net.reset_state()
+            X = np.broadcast_to(part[:, None, :], (len(part), T, part.shape[1]))
+            res = self.g_net.run(T, inputs={"x": np.ascontiguousarray(X)}, n_threads=self.n_threads)
+            z = res.raster(self.g_out)
+            np.add.at(summed, b[s:s + self.chunk], z.astype(np.float32))
+            g_spikes += sum(int(res.raster(p).sum()) for p in [f"g{k + 1}" for k in range(len(self.g_sizes))])
+        depth = len(self.f_sizes) + 1
+        Xf = np.concatenate([summed, np.zeros((B, depth, H_out), np.float32)], 1)
+        self.f_net.reset_state()
+        res = self.f_net.run(T + depth, inputs={"x": Xf}, n_threads=self.n_threads)
+        logits = res.readout("out")[:, -1]
+        f_spikes = sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
+        stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
+                 "f_rate": f_spikes / max(B * (T + depth) * max(sum(self.f_sizes), 1), 1),
+                 "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
+        return logits, stats
