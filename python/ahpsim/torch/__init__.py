@@ -13,7 +13,8 @@ from .loihi import LOIHI_VTH_MANT, loihi_aware
 from .losses import (accuracy, firing_rate_regularizer, readout_cross_entropy, readout_logits, readout_window,
                      spike_rate)
 from .modules import RNNOutput, SpikingRNN
-from .relational import BabiBatch, KernelRelationalNetwork, RelationalNetwork, RelNetOutput, decode_answers
+from .relational import (BabiBatch, IFHead, KernelRelationalNetwork, RelationalNetwork, RelNetOutput, decode_answers,
+                         relu_activations)
 from .rewiring import DeepR
 from .tasks import TASKS, Task, build_model, delayed_classification, make_task
 from .trainer import (SequenceData, TrainConfig, Trainer, batch_objective, evaluate, load_checkpoint, load_model,
@@ -27,7 +28,8 @@ __all__ = [
     # modules
     "SpikingRNN", "RNNOutput",
     # the bAbI Relational Network
-    "RelationalNetwork", "RelNetOutput", "BabiBatch", "KernelRelationalNetwork", "decode_answers",
+    "RelationalNetwork", "RelNetOutput", "BabiBatch", "KernelRelationalNetwork", "IFHead", "relu_activations",
+    "decode_answers",
     # losses
     "readout_window", "readout_logits", "readout_cross_entropy", "firing_rate_regularizer", "spike_rate", "accuracy",
     # training
