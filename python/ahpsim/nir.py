@@ -5,7 +5,7 @@ Sinabs, Spyx, Lava-dl and Nengo.
 Layout of an exported :class:`ahpsim.Network` (``to_nir``):
 
 * an input group -> ``nir.Input``; a LIF population -> ``nir.LIF``; a readout -> ``nir.LI`` followed by a
-  ``nir.Output`` (``<name>.output``);
+  ``nir.Output`` (``<name>.output``), as does a spiking population whose spikes reach no readout;
 * an AHP population (NIR has no multi-compartment neuron) -> a subgraph of standard nodes: the soma
   ``nir.LIF`` ``<name>``, its spikes through ``nir.Linear(diag(beta))`` (``<name>.ahp_in``) into
   ``nir.LI`` ``<name>.ahp`` (tau_ahp, the current c), fed back through ``nir.Linear(-I)``
@@ -88,9 +88,13 @@ def _arr(model, field: str, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(getattr(model, field), np.float64), (n,)).astype(np.float64)
 
 
-def to_nir(net: Network, *, dt: float | None = None):
+def to_nir(net: Network, *, dt: float | None = None, unit_r: bool = False):
     """The NIR graph (``nir.NIRGraph``) of ``net`` (see the module docstring for the layout). ``dt``: the
-    step to record (default: ``net.dt``). Write it with ``nir.write(path, graph)``."""
+    step to record (default: ``net.dt``). Write it with ``nir.write(path, graph)``.
+
+    ``unit_r``: write ``r = 1`` on every LIF and LI node and scale the rows of the ``Linear`` nodes
+    feeding them by ``tau / dt`` instead (the same network in NIR's equations): the convention of
+    importers that ignore ``r``, such as Norse's. :func:`from_nir` reads both."""
     nir = _nir()
     if not isinstance(net, Network):
         raise TypeError(f"net: expected an ahpsim.Network, got {type(net).__name__}")
@@ -149,6 +153,15 @@ def to_nir(net: Network, *, dt: float | None = None):
                 edges += [(key, key + ".delay"), (key + ".delay", tgt.name)]
             else:
                 edges.append((key, tgt.name))
+    # spiking populations whose spikes reach no readout leave the graph through an Output node
+    feeds_readout = {info["source"] for info in net.projections()
+                     if groups[info["target"]].model is not None and groups[info["target"]].model.kind == "Readout"}
+    for g in net.populations:
+        if g.model.spiking and g.name not in feeds_readout:
+            nodes[g.name + ".output"] = nir.Output(output_type={"output": np.array([g.n])})
+            edges.append((g.name, g.name + ".output"))
+    if unit_r:
+        _fold_r_into_weights(nir, nodes, edges)
     for msg in approx:
         warnings.warn(msg, NIRApproximationWarning, stacklevel=2)
     from . import __version__
@@ -159,6 +172,28 @@ def to_nir(net: Network, *, dt: float | None = None):
                        "r": "tau / dt", "threshold": "strict v > v_threshold",
                        "reset": "to v_reset (0), or by subtraction where the node's metadata says so"}}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def _fold_r_into_weights(nir, nodes: dict, edges: list) -> None:
+    """``r -> 1`` on LIF / LI nodes, their incoming ``Linear`` rows times the old ``r`` (= tau / dt); the
+    factor goes to the Linear's metadata (``row_scale``) so that :func:`from_nir` undoes it."""
+    for key, node in list(nodes.items()):
+        if not isinstance(node, nir.Linear):
+            continue
+        (tgt,) = [b for a, b in edges if a == key]
+        if isinstance(nodes[tgt], nir.Delay):
+            (tgt,) = [b for a, b in edges if a == tgt]
+        if isinstance(nodes[tgt], (nir.LIF, nir.LI)):
+            r = np.asarray(nodes[tgt].r, np.float64)
+            meta = dict(node.metadata or {})
+            meta["ahpsim"] = dict(meta.get("ahpsim", {}), row_scale=r.tolist())
+            nodes[key] = nir.Linear(weight=np.asarray(node.weight, np.float64) * r[:, None], metadata=meta)
+    for key, node in list(nodes.items()):
+        if isinstance(node, nir.LIF):
+            nodes[key] = nir.LIF(tau=node.tau, r=np.ones_like(node.r), v_leak=node.v_leak,
+                                 v_threshold=node.v_threshold, v_reset=node.v_reset, metadata=node.metadata)
+        elif isinstance(node, nir.LI):
+            nodes[key] = nir.LI(tau=node.tau, r=np.ones_like(node.r), v_leak=node.v_leak, metadata=node.metadata)
 
 
 def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float32") -> Network:
@@ -247,6 +282,8 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
                 continue
             raise ValueError(f"node {key!r}: its target {tgt!r} is not a population")
         W = np.asarray(node.weight, np.float64) * np.asarray(gains.get(tgt, 1.0)).reshape(-1, 1)
+        if "row_scale" in meta:  # written with unit_r: the rows carry tau / dt
+            W = W / np.asarray(meta["row_scale"], np.float64).reshape(-1, 1)
         if isinstance(node, nir.Affine) and np.any(np.asarray(node.bias)):
             raise NotImplementedError(f"node {key!r} (Affine): biases between populations are not supported")
         steps = meta.get("delay")
