@@ -100,3 +100,29 @@ def test_unit_r_round_trip_keeps_the_spikes(golden):
     g = to_nir(net, dt=1e-3, unit_r=True)
     assert np.all(g.nodes["lif"].r == 1.0)
     np.testing.assert_allclose(g.nodes["proj0.d0"].weight, net.projection(0).to_dense() * 8.0, rtol=1e-9)
+
+
+def test_spiking_rnn_round_trip_through_a_nir_file(tmp_path):
+    """A SpikingRNN (LIF + AHP + ALIF, delays, readout) -> NIR file -> SpikingRNN for further training:
+    the same spikes and readout (float64), and a graph without a readout is refused by name."""
+    torch = pytest.importorskip("torch")
+    from ahpsim.torch import SpikingRNN
+    from ahpsim.torch import from_nir as rnn_from_nir
+    from ahpsim.torch import to_nir as rnn_to_nir
+
+    rng = np.random.default_rng(0)
+    model = SpikingRNN(6, 3, n_lif=5, n_ahp=4, n_alif=3, rec_delay=rng.integers(1, 4, (12, 12)), reset="zero",
+                       w_in_scale=3.0, seed=2, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NIRApproximationWarning)
+        nir.write(tmp_path / "rnn.nir", rnn_to_nir(model))
+    back = rnn_from_nir(tmp_path / "rnn.nir", dtype=torch.float64)
+    assert (back.n_lif, back.n_ahp, back.n_alif) == (5, 4, 3)
+    x = torch.as_tensor(rng.random((2, 80, 6)) < 0.2)
+    with torch.no_grad():
+        a, b = model(x), back(x)
+    assert a.z.sum() > 0
+    torch.testing.assert_close(b.z, a.z, rtol=0, atol=0)
+    torch.testing.assert_close(b.y, a.y, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="one input and one readout"):
+        rnn_from_nir(GOLDEN / "snntorch_rlif.nir", dt=1e-4)

@@ -5,7 +5,7 @@ C++ kernel) and export to the kernel with :func:`to_network` (and back with :fun
 See ``docs/training.md``.
 """
 
-from .export import from_network, run_network, to_network
+from .export import from_network, from_nir, run_network, to_network, to_nir
 from .functional import (AHPParams, AHPState, ALIFParams, ALIFState, FastSigmoid, Gaussian, LayerConstants,
                          LIFParams, LIFState, ReadoutParams, ReadoutState, Surrogate, Triangle, ahp_step,
                          alif_step, decay, leaky_scan, lif_step, readout_step, recurrent_layer, spike_fn)
@@ -38,7 +38,7 @@ __all__ = [
     # tasks
     "Task", "TASKS", "make_task", "build_model", "delayed_classification",
     # export
-    "to_network", "from_network", "run_network",
+    "to_network", "from_network", "run_network", "to_nir", "from_nir",
     # Loihi-aware training
     "loihi_aware", "LOIHI_VTH_MANT",
 ]

@@ -206,3 +206,33 @@ def run_network(net, x, model: Optional[SpikingRNN] = None, n_threads: int = 1):
     names = [n for n in order if n in names] + [n for n in names if n not in order]
     z = np.concatenate([res.raster(n) for n in names], axis=2)
     return z, res.readout("out")
+
+
+def to_nir(model: SpikingRNN, *, dt: Optional[float] = None, unit_r: bool = False):
+    """The NIR graph of a :class:`SpikingRNN`: :func:`ahpsim.nir.to_nir` of :func:`to_network` (the model's
+    dtype). Needs the ``nir`` extra."""
+    from ..nir import to_nir as _to_nir
+
+    if not isinstance(model, SpikingRNN):
+        raise TypeError(f"model: expected a SpikingRNN, got {type(model).__name__}")
+    return _to_nir(to_network(model), dt=dt, unit_r=unit_r)
+
+
+def from_nir(graph_or_path, *, dt: Optional[float] = None, dtype: torch.dtype = torch.float32,
+             surrogate=None) -> SpikingRNN:
+    """A :class:`SpikingRNN` (for further training) from a NIR graph with one input, one recurrent layer of
+    LIF / AHP / ALIF populations and one leaky readout: :func:`ahpsim.nir.from_nir`, then
+    :func:`from_network`. ``dt`` as for :func:`ahpsim.nir.from_nir`. Raises ValueError when the graph is
+    not of that shape (naming what it has)."""
+    from ..nir import from_nir as _from_nir
+
+    names = {torch.float32: "float32", torch.float64: "float64"}
+    if dtype not in names:
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    net = _from_nir(graph_or_path, dt=dt, dtype=names[dtype])
+    inputs = [g.name for g in net.inputs]
+    readouts = [g.name for g in net.populations if not g.model.spiking]
+    if len(inputs) != 1 or len(readouts) != 1:
+        raise ValueError(f"a SpikingRNN needs one input and one readout; the graph has inputs {inputs} and "
+                         f"readouts {readouts} (use ahpsim.nir.from_nir for an ahpsim.Network)")
+    return from_network(net, inputs[0], readouts[0], surrogate=surrogate).to(dtype)
