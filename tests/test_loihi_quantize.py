@@ -234,3 +234,32 @@ def test_mantissa_exponent_splits_are_the_smallest_that_fit():
         assert ee == brute and mm == np.rint(v / 2.0**ee), v
     with pytest.raises(ValueError, match="exceed the largest Loihi weight"):
         weight_exponent(255.6 * 2.0**13)
+
+
+def test_quantized_readout_by_default_records_only_the_readouts():
+    """QuantizedNetwork.run records only the readout compartments by default; their float readout is
+    the same as with every compartment recorded (the readout is not the first group here), and the
+    voltage of an unrecorded group is a clear error."""
+    import ahpsim
+    from ahpsim.loihi import quantize
+
+    rng = np.random.default_rng(1)
+    net = ahpsim.Network(seed=0)
+    x = net.add_input(5, name="x")
+    lif = net.add_population(7, ahpsim.LIF(tau_m=10.0), name="lif")
+    ahp = net.add_population(4, ahpsim.AHP(tau_m=10.0, tau_ahp=40.0, beta=0.1), name="ahp")
+    out = net.add_population(3, ahpsim.Readout(tau=10.0), name="out")
+    net.connect(x, lif, rng.normal(0.6, 0.3, (7, 5)))
+    net.connect(x, ahp, rng.normal(0.6, 0.3, (4, 5)))
+    net.connect(lif, out, rng.normal(0, 0.5, (3, 7)), delay=1)
+    net.connect(ahp, out, rng.normal(0, 0.5, (3, 4)), delay=1)
+    q = quantize(net)
+    X = rng.random((2, 60, 5)) < 0.3
+    default = q.run(60, inputs={"x": X})
+    q.reset_state()
+    everything = q.run(60, inputs={"x": X}, record_uv=True)
+    assert default.readout("out").shape == (2, 60, 3)
+    np.testing.assert_array_equal(default.readout("out"), everything.readout("out"))
+    assert np.abs(default.readout("out")).max() > 0
+    with pytest.raises(ValueError, match="v of 'lif' was not recorded"):
+        default.v("lif")

@@ -245,6 +245,11 @@ def test_tiny_run_learns_task_1(data_root):
     assert np.mean(pred == answers.numpy()) > majority + 0.1
     stats = spiking.last_head_stats
     assert 0 < stats["g_rate"] < 0.5 and 0 < stats["f_rate"] < 1 and stats["steps"] == 50
+    # the encoders on the Loihi 1 integer engine (quantized): nearly the float encoders' answers
+    loihi = KernelRelationalNetwork(model, engine="loihi")
+    lout = loihi(batch)
+    assert np.mean(lout.logits.argmax(1) == relu) > 0.85
+    assert 0.8 < lout.spikes / KernelRelationalNetwork(model)(batch).spikes < 1.25
 
 
 def test_cli_rejects_lstm_outside_babi():

@@ -144,6 +144,7 @@ class LoihiResult:
         self.v_all = v
         n_cx = int(spikes.shape[2])
         rec = np.arange(n_cx) if record is None else np.asarray(record, np.int64)
+        self.recorded = rec  # compartments whose u / v are the columns of u_all / v_all, in order
         self._cols = np.full(n_cx, -1, np.int64)  # compartment -> column of u_all / v_all
         if u is not None:
             self._cols[rec] = np.arange(len(rec))

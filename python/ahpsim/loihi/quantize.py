@@ -133,7 +133,7 @@ class QuantizedResult(LoihiResult):
     """Integer results plus float views (``readout``: output voltages divided by the scale)."""
 
     def __init__(self, qnet: "QuantizedNetwork", res: LoihiResult):
-        super().__init__(res._net, res.spikes_all.view(np.uint8), res.u_all, res.v_all, res.t0)
+        super().__init__(res._net, res.spikes_all.view(np.uint8), res.u_all, res.v_all, res.t0, record=res.recorded)
         self._q = qnet
 
     def readout(self, group: Any = None) -> np.ndarray:

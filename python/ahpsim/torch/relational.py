@@ -398,12 +398,18 @@ class KernelRelationalNetwork:
     with the model's to float rounding (numpy's and torch's matrix products sum in different orders).
 
     ``head``: an :class:`IFHead` runs g and f as rate-coded integrate-and-fire layers on the kernel
-    instead (its statistics of the last call in ``last_head_stats``).
+    instead (its statistics of the last call in ``last_head_stats``). ``engine="loihi"``: the encoders
+    run on the Loihi 1 integer engine (``ahpsim.loihi.quantize``, threshold mantissa ``vth_mant``);
+    their encodings are the integer readouts divided by their scale.
     """
 
-    def __init__(self, model: RelationalNetwork, n_threads: int = 1, head: Optional["IFHead"] = None):
+    def __init__(self, model: RelationalNetwork, n_threads: int = 1, head: Optional["IFHead"] = None,
+                 engine: str = "float", vth_mant: int = 508):
         from .export import to_network
 
+        if engine not in ("float", "loihi"):
+            raise ValueError(f"engine must be 'float' or 'loihi', got {engine!r}")
+        self.engine = engine
         self.head = head
         self.last_head_stats: Optional[dict] = None
         if model.encoder_kind == "lstm":
@@ -412,6 +418,15 @@ class KernelRelationalNetwork:
         self.n_threads = int(n_threads)
         self.sentence = to_network(model.sentence_encoder.rnn, n_threads=n_threads)
         self.question = to_network(model.question_encoder.rnn, n_threads=n_threads)
+        if engine == "loihi":  # the encoders on the Loihi 1 integer engine (ahpsim.loihi.quantize)
+            import warnings
+
+            from ..loihi import QuantizationOverflowWarning, quantize
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", QuantizationOverflowWarning)
+                self.sentence = quantize(self.sentence, vth_mant=vth_mant)
+                self.question = quantize(self.question, vth_mant=vth_mant)
         self.steps_per_word = model.sentence_encoder.steps_per_word
         self.vocab_size, self.max_sentences = model.vocab_size, model.max_sentences
         self.position_tags = model.position_tags
@@ -435,7 +450,14 @@ class KernelRelationalNetwork:
             idx = np.nonzero(lengths == L)[0]
             x = word_spikes(torch.as_tensor(tokens[idx, :L]), self.vocab_size, self.steps_per_word,
                             torch.float32).numpy().astype(bool)
-            z, y = run_network(net, x, n_threads=self.n_threads)
+            if self.engine == "loihi":
+                net.reset_state()
+                res = net.run(x.shape[1], inputs={"x": x}, n_threads=self.n_threads)
+                z = np.concatenate([np.asarray(res.raster(p["name"])) for p in net.report.populations
+                                    if p["kind"] != "Readout"], axis=2)
+                y = res.readout("out")
+            else:
+                z, y = run_network(net, x, n_threads=self.n_threads)
             e[idx] = y[:, -1]
             spikes += float(z.sum())
             neuron_steps += float(z.size)
