@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ahpsim._files import replace_with_umask_mode
+
 from ahpsim.torch.relational import KernelRelationalNetwork
 from ahpsim.torch.tasks import build_model, make_task
 
@@ -33,7 +35,7 @@ def _write_json(path: Path, obj) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    replace_with_umask_mode(tmp, path)
 
 
 def bench(task, encoder: str, n_steps: int, n_infer: int, seed: int = 0) -> dict:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from ahpsim._files import replace_with_umask_mode
+
 from ahpsim.torch.tasks import build_model, make_task
 from ahpsim.torch.trainer import Trainer, evaluate
 
@@ -35,7 +37,7 @@ def _write_json(path: Path, obj) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    replace_with_umask_mode(tmp, path)
 
 
 def main(argv=None):

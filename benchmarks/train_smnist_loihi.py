@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ahpsim._files import replace_with_umask_mode
+
 from ahpsim.datasets import load_mnist, threshold_crossing_encode
 from ahpsim.loihi import QuantizationOverflowWarning, quantize
 from ahpsim.torch import load_checkpoint, load_model, to_network
@@ -42,7 +44,7 @@ def _write_json(path: Path, obj) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=1, default=float)
-    os.replace(tmp, path)
+    replace_with_umask_mode(tmp, path)
 
 
 def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, threads: int,

@@ -103,3 +103,25 @@ def test_a_download_cut_short_is_not_kept(tmp_path, monkeypatch):
     with pytest.raises(ds.MissingFileError, match="600 of 1000 bytes"):
         _common.download(["https://example.invalid/f.bin"], dest, progress=False)
     assert not dest.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_atomic_writers_leave_the_usual_file_mode(tmp_path):
+    """mkstemp creates 0600; every atomic writer gives the result the mode a plain open() would."""
+    import os
+
+    from ahpsim.datasets._common import atomic_save_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_save_json(tmp_path / "a.json", {"x": 1})
+        assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+        torch = pytest.importorskip("torch")
+        from ahpsim.torch import SpikingRNN, save_checkpoint
+        from ahpsim.torch.trainer import _write_text_atomic
+
+        save_checkpoint(tmp_path / "c.pt", SpikingRNN(2, 2, 3))
+        _write_text_atomic(tmp_path / "h.json", "{}")
+        for name in ("c.pt", "h.json"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    finally:
+        os.umask(old)

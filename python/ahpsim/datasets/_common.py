@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from .._files import replace_with_umask_mode
+
 import numpy as np
 
 ENV_ROOT = "AHPSIM_DATA"
@@ -199,7 +201,7 @@ def download(urls: Sequence[str], dest: Path, *, sha256: str | None = None, prog
                     f"download of {what} from {url} has SHA-256 {h.hexdigest()}, expected {sha256}; "
                     "the file was discarded (a broken mirror or an interrupted transfer)"
                 )
-            os.replace(tmp, dest)
+            replace_with_umask_mode(tmp, dest)
             tmp = None
             return dest
         except ChecksumError as exc:
@@ -235,7 +237,7 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
+        replace_with_umask_mode(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -247,7 +249,7 @@ def atomic_save_json(path: Path, obj) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f)
-        os.replace(tmp, path)
+        replace_with_umask_mode(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -281,7 +283,7 @@ def extract_members(archive: Path, dest: Path, pick: Callable[[str], str | None]
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(src, out)
-        os.replace(tmp, target)
+        replace_with_umask_mode(tmp, target)
         written.append(target)
 
     try:

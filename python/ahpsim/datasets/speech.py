@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .._files import replace_with_umask_mode
 from ._common import (
     ChecksumError,
     CorruptFileError,
@@ -333,7 +334,7 @@ def _fsdd_raw_features(files, params: dict, cache: bool, cache_dir, rec_dir: Pat
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, data=np.concatenate(feats), offsets=offsets)
-            os.replace(tmp, cdir / f"fsdd-mfcc-{key}.npz")
+            replace_with_umask_mode(tmp, cdir / f"fsdd-mfcc-{key}.npz")
             atomic_save_json(cdir / f"fsdd-mfcc-{key}.json", {"sources": sig, "params": params})
         except OSError:
             if os.path.exists(tmp):

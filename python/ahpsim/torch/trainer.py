@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .._files import replace_with_umask_mode
 from . import losses as L
 from .modules import SpikingRNN
 from .relational import RelationalNetwork
@@ -167,10 +168,7 @@ def _atomic_torch_save(obj, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, path)
+        replace_with_umask_mode(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -298,7 +296,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    os.replace(tmp, path)
+    replace_with_umask_mode(tmp, path)
 
 
 def format_epoch(rec: dict, epochs: int) -> str:
