@@ -141,3 +141,41 @@ def test_command_line_export_and_run(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and msg in err
+
+
+def _small_graph(lif=None, W=None):
+    n = 3
+    lif = lif or nir.LIF(tau=np.full(n, 5.0), r=np.full(n, 5.0), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                         v_reset=np.zeros(n))
+    return nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([2])}),
+                               "fc": nir.Linear(weight=np.ones((n, 2)) if W is None else W), "lif": lif,
+                               "out": nir.Output(output_type={"output": np.array([n])})},
+                        edges=[("in", "fc"), ("fc", "lif"), ("lif", "out")], type_check=False)
+
+
+def _lif(**kw):
+    p = dict(tau=np.full(3, 5.0), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3), v_reset=np.zeros(3))
+    p.update(kw)
+    return nir.LIF(**p)
+
+
+@pytest.mark.parametrize("graph,kind,message", [
+    (lambda: _small_graph(W=np.full((3, 2), np.nan)), ValueError, r"node 'fc' \(Linear\): weight must be finite"),
+    (lambda: _small_graph(W=np.ones((4, 2))), ValueError, r"node 'fc' \(Linear\): weight has shape \(4, 2\).*expected \(3, 2\)"),
+    (lambda: _small_graph(_lif(tau=np.array([5.0, np.nan, 5.0]))), ValueError, r"node 'lif' \(LIF\): tau must be finite"),
+    (lambda: _small_graph(_lif(v_threshold=np.array([1.0, np.inf, 1.0]))), ValueError, r"node 'lif' \(LIF\): v_threshold must be finite"),
+    (lambda: _small_graph(_lif(tau=np.full(3, 0.5))), NotImplementedError, r"node 'lif' \(LIF\): time constants 0.5..0.5 below dt"),
+    (lambda: _small_graph(_lif(tau=np.full(3, -5.0))), NotImplementedError, r"node 'lif' \(LIF\): time constants"),
+])
+def test_malformed_graphs_name_the_node(graph, kind, message):
+    with pytest.raises(kind, match=message):
+        from_nir(graph(), dt=1.0)
+
+
+def test_a_truncated_nir_file_is_a_clear_error(tmp_path):
+    nir.write(tmp_path / "ok.nir", _small_graph())
+    data = (tmp_path / "ok.nir").read_bytes()
+    (tmp_path / "cut.nir").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="is not a readable NIR file"):
+        from_nir(tmp_path / "cut.nir", dt=1.0)
+    assert from_nir(tmp_path / "ok.nir", dt=1.0).n_synapses == 6

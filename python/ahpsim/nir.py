@@ -218,9 +218,6 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
             raise ValueError("dt: required for a graph not written by ahpsim (the step, in the graph's time unit)")
         dt = float(gmeta["dt"])
     net = Network(dt=float(dt), dtype=dtype, seed=int(gmeta.get("seed", 0)) if gmeta else 0)
-    preds: dict[str, list[str]] = {}
-    for a, b in g.edges:
-        preds.setdefault(b, []).append(a)
     groups: dict[str, Any] = {}
     gains: dict[str, np.ndarray] = {}
     structural: list[str] = []  # in the graph's node order (projections keep their order: float sums)
@@ -230,37 +227,67 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
     first = [k for k in names if k in g.nodes]
     for key in first + [k for k in g.nodes if k not in first]:
         node = g.nodes[key]
-        meta = (getattr(node, "metadata", {}) or {}).get("ahpsim", {})
-        if isinstance(node, nir.Input):
-            n = int(np.prod(node.input_type["input"]))
-            groups[key] = net.add_input(n, name=key, rate=float(meta.get("rate") or 0) or None)
-        elif isinstance(node, (nir.LIF, nir.IF)) and meta.get("kind") in ("LIF", "AHP", "ALIF"):
-            cls = {"LIF": models.LIF, "AHP": models.AHP, "ALIF": models.ALIF}[meta["kind"]]
-            groups[key] = net.add_population(len(node.v_threshold), cls(**_params(meta["params"])), name=key)
-        elif isinstance(node, nir.LI) and meta.get("kind") == "Readout":
-            groups[key] = net.add_population(len(node.tau), models.Readout(**_params(meta["params"])), name=key)
-        elif isinstance(node, nir.LI) and meta.get("kind") == "ahp_current":
-            structural.append(key)
-        elif isinstance(node, nir.LIF):  # a foreign LIF: exact decay of its tau, Euler input gain r dt / tau
-            tau = np.asarray(node.tau, np.float64)
-            if np.any(np.asarray(node.v_leak) != 0):
-                raise NotImplementedError(f"node {key!r} (LIF): v_leak != 0 has no ahpsim equivalent")
-            v_reset = getattr(node, "v_reset", None)
-            if v_reset is not None and np.any(np.asarray(v_reset) != 0):
-                raise NotImplementedError(f"node {key!r} (LIF): v_reset != 0 has no ahpsim equivalent")
-            # NIR's LIF resets to v_reset (0): ahpsim's reset to zero; its decay is forward Euler's
-            groups[key] = net.add_population(len(tau), models.LIF(tau_m=_exact_tau(tau, dt),
-                                                                  v_th=np.asarray(node.v_threshold), reset="zero"),
-                                             name=key)
-            gains[key] = np.asarray(node.r, np.float64) * dt / tau
-        elif isinstance(node, nir.LI):
-            tau = np.asarray(node.tau, np.float64)
-            groups[key] = net.add_population(len(tau), models.Readout(tau=_exact_tau(tau, dt)), name=key)
-            gains[key] = np.asarray(node.r, np.float64) * dt / tau
-        elif isinstance(node, (nir.Linear, nir.Affine, nir.Delay, nir.Output)):
-            structural.append(key)
-        else:
-            raise NotImplementedError(f"node {key!r} of type {type(node).__name__}: ahpsim has no equivalent")
+        try:
+            _add_node(nir, net, g, key, node, dt, groups, gains, structural)
+        except (ValueError, TypeError, NotImplementedError) as e:  # name the node
+            if str(e).startswith(f"node {key!r}"):
+                raise
+            kind = NotImplementedError if isinstance(e, NotImplementedError) else ValueError
+            raise kind(f"node {key!r} ({type(node).__name__}): {e}") from None
+    _connect_nodes(nir, net, g, dt, groups, gains, structural)
+    return net
+
+
+def _check_finite(key: str, node, fields) -> None:
+    for f in fields:
+        a = np.asarray(getattr(node, f), np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"node {key!r} ({type(node).__name__}): {f} must be finite (no NaN or inf)")
+
+
+def _add_node(nir, net, g, key, node, dt, groups, gains, structural) -> None:
+    """One NIR node: a population or input group of ``net``, or a structural node for later."""
+    meta = (getattr(node, "metadata", {}) or {}).get("ahpsim", {})
+    if isinstance(node, nir.Input):
+        n = int(np.prod(node.input_type["input"]))
+        groups[key] = net.add_input(n, name=key, rate=float(meta.get("rate") or 0) or None)
+    elif isinstance(node, (nir.LIF, nir.IF)) and meta.get("kind") in ("LIF", "AHP", "ALIF"):
+        cls = {"LIF": models.LIF, "AHP": models.AHP, "ALIF": models.ALIF}[meta["kind"]]
+        groups[key] = net.add_population(len(node.v_threshold), cls(**_params(meta["params"])), name=key)
+    elif isinstance(node, nir.LI) and meta.get("kind") == "Readout":
+        groups[key] = net.add_population(len(node.tau), models.Readout(**_params(meta["params"])), name=key)
+    elif isinstance(node, nir.LI) and meta.get("kind") == "ahp_current":
+        structural.append(key)
+    elif isinstance(node, nir.LIF):  # a foreign LIF: exact decay of its tau, Euler input gain r dt / tau
+        _check_finite(key, node, ("tau", "r", "v_threshold", "v_leak"))
+        tau = np.asarray(node.tau, np.float64)
+        if np.any(np.asarray(node.v_leak) != 0):
+            raise NotImplementedError(f"node {key!r} (LIF): v_leak != 0 has no ahpsim equivalent")
+        v_reset = getattr(node, "v_reset", None)
+        if v_reset is not None and np.any(np.asarray(v_reset) != 0):
+            raise NotImplementedError(f"node {key!r} (LIF): v_reset != 0 has no ahpsim equivalent")
+        # NIR's LIF resets to v_reset (0): ahpsim's reset to zero; its decay is forward Euler's
+        groups[key] = net.add_population(len(tau), models.LIF(tau_m=_exact_tau(tau, dt),
+                                                              v_th=np.asarray(node.v_threshold), reset="zero"),
+                                         name=key)
+        gains[key] = np.asarray(node.r, np.float64) * dt / tau
+    elif isinstance(node, nir.LI):
+        _check_finite(key, node, ("tau", "r", "v_leak"))
+        tau = np.asarray(node.tau, np.float64)
+        groups[key] = net.add_population(len(tau), models.Readout(tau=_exact_tau(tau, dt)), name=key)
+        gains[key] = np.asarray(node.r, np.float64) * dt / tau
+    elif isinstance(node, (nir.Linear, nir.Affine, nir.Delay, nir.Output)):
+        structural.append(key)
+    else:
+        raise NotImplementedError(f"node {key!r} of type {type(node).__name__}: ahpsim has no equivalent")
+
+
+def _connect_nodes(nir, net, g, dt, groups, gains, structural) -> None:
+    """Every Linear / Affine feeding a population (through at most one Delay) becomes a projection."""
+    preds: dict[str, list[str]] = {}
+    for a, b in g.edges:
+        preds.setdefault(b, []).append(a)
+
     def order(key):  # ahpsim's projections in their original order, then the graph's order
         meta = (getattr(g.nodes[key], "metadata", {}) or {}).get("ahpsim", {})
         return (meta.get("index", -1), meta.get("delay", 0))
@@ -281,7 +308,13 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
             if key.endswith(".ahp_out") or tgt in structural:
                 continue
             raise ValueError(f"node {key!r}: its target {tgt!r} is not a population")
-        W = np.asarray(node.weight, np.float64) * np.asarray(gains.get(tgt, 1.0)).reshape(-1, 1)
+        W = np.asarray(node.weight, np.float64)
+        want = (groups[tgt].n, groups[src].n)
+        if W.shape != want:
+            raise ValueError(f"node {key!r} ({type(node).__name__}): weight has shape {W.shape}, but it connects "
+                             f"{src!r} ({want[1]}) to {tgt!r} ({want[0]}): expected {want}")
+        _check_finite(key, node, ("weight",))
+        W = W * np.asarray(gains.get(tgt, 1.0)).reshape(-1, 1)
         if "row_scale" in meta:  # written with unit_r: the rows carry tau / dt
             W = W / np.asarray(meta["row_scale"], np.float64).reshape(-1, 1)
         if isinstance(node, nir.Affine) and np.any(np.asarray(node.bias)):
@@ -291,8 +324,10 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
             steps = (0 if groups[src].is_input else 1) + (0 if delay is None else np.rint(np.asarray(delay) / dt))
         D = np.broadcast_to(np.asarray(steps, np.int64).reshape(-1, 1) if np.ndim(steps) else np.int64(steps),
                             W.shape)
-        net.connect(groups[src], groups[tgt], W, delay=D)
-    return net
+        try:
+            net.connect(groups[src], groups[tgt], W, delay=D)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"node {key!r} ({type(node).__name__}): {e}") from None
 
 
 def _params(p: dict) -> dict:
