@@ -12,30 +12,21 @@ Writes ``benchmarks/results/babi.json`` and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ahpsim._files import replace_with_umask_mode
+from ahpsim.datasets._common import atomic_save_json
 
 from ahpsim.torch.relational import KernelRelationalNetwork
 from ahpsim.torch.tasks import build_model, make_task
 
-
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    replace_with_umask_mode(tmp, path)
 
 
 def bench(task, encoder: str, n_steps: int, n_infer: int, seed: int = 0) -> dict:
@@ -104,7 +95,7 @@ def main(argv=None) -> int:
     doc = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                        "threads": args.threads, "load_average_at_end": os.getloadavg()},
            "n_train": len(task.train), "notes": task.notes, "results": rows, "table": markdown(rows)}
-    _write_json(Path(args.out), doc)
+    atomic_save_json(Path(args.out), doc, indent=1)
     print(doc["table"])
     return 0
 

@@ -21,23 +21,15 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
 
-from ahpsim._files import replace_with_umask_mode
+from ahpsim.datasets._common import atomic_save_json
 
 from ahpsim.torch.tasks import build_model, make_task
 from ahpsim.torch.trainer import Trainer, evaluate
 
-
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    replace_with_umask_mode(tmp, path)
 
 
 def main(argv=None):
@@ -85,7 +77,7 @@ def main(argv=None):
         res["best_val_acc"] = tr.best_acc if tr.history else None
         if partial is not None:
             res["partial"] = partial
-        _write_json(out_path, res)
+        atomic_save_json(out_path, res, indent=1)
 
     resumed = tr.try_resume()
     print(f"{'resumed at epoch %d batch %d' % (tr.epoch, tr.batch) if resumed else 'fresh start'}", flush=True)
@@ -101,7 +93,7 @@ def main(argv=None):
         ev = evaluate(model, task.test, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
         res = json.loads(out_path.read_text())
         res["test"] = {"n": len(task.test), "acc": ev["acc"], "rate": ev["rate"], "best_epoch": tr.best_epoch}
-        _write_json(out_path, res)
+        atomic_save_json(out_path, res, indent=1)
         print("test:", json.dumps(res["test"]), flush=True)
     return 0
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ahpsim._files import replace_with_umask_mode
+from ahpsim.datasets._common import atomic_save_json
 
 from ahpsim.datasets import load_mnist, threshold_crossing_encode
 from ahpsim.loihi import QuantizationOverflowWarning, quantize
@@ -38,13 +36,6 @@ from ahpsim.torch.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
-    replace_with_umask_mode(tmp, path)
 
 
 def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, threads: int,
@@ -124,7 +115,7 @@ def main(argv=None) -> int:
     if args.eval_only:
         out["eval"] = evaluate_kernels(model, args.root, args.eval_from, args.n_eval, args.vth_mant, args.threads)
         print(json.dumps({k: v for k, v in out["eval"].items() if k != "quantization_report"}))
-        _write_json(Path(args.out), out)
+        atomic_save_json(Path(args.out), out, indent=1)
         return 0
 
     out["before"] = evaluate_kernels(model, args.root, args.eval_from, args.n_eval, args.vth_mant, args.threads)
@@ -144,7 +135,7 @@ def main(argv=None) -> int:
     best = load_model(load_checkpoint(Path(args.ckpt_dir) / "best.pt"))
     out["after"] = evaluate_kernels(best, args.root, args.eval_from, args.n_eval, args.vth_mant, args.threads)
     print("after:", json.dumps({k: v for k, v in out["after"].items() if k != "quantization_report"}), flush=True)
-    _write_json(Path(args.out), out)
+    atomic_save_json(Path(args.out), out, indent=1)
     return 0
 
 

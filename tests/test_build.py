@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -89,4 +88,3 @@ def test_wheel_repairs_to_manylinux_and_installs_without_a_compiler(tmp_path):
              "assert r.raster(p).any(); print(ahpsim.__file__)")
     r = _run([vbin / "python", "-c", smoke], env=bare, cwd=tmp_path, timeout=300)
     assert str(venv) in r.stdout  # the installed wheel, not the source tree
-    assert sysconfig.get_platform().startswith("linux")

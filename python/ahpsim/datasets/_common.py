@@ -244,11 +244,14 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
         raise
 
 
-def atomic_save_json(path: Path, obj) -> None:
+def atomic_save_json(path: Path, obj, indent: int | None = None) -> None:
+    """``obj`` as JSON at ``path`` (its folder created), atomically: a temporary file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
+            json.dump(obj, f, indent=indent)
         replace_with_umask_mode(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
