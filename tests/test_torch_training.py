@@ -176,11 +176,12 @@ def test_cli_train_and_eval(tmp_path):
     pkg_parent = str(Path(ahpsim.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ahpsim", "train", "memory", "--out", str(out), "--epochs", "1", "--threads", "1",
-           "--no-progress", "--task-opt", "n_train=128", "--task-opt", "n_test=64", "--task-opt", "delay=50"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    train = [sys.executable, "-m", "ahpsim", "train", "memory", "--out", str(out), "--threads", "1",
+             "--no-progress", "--task-opt", "n_train=128", "--task-opt", "n_test=64", "--task-opt", "delay=50"]
+    r = subprocess.run(train + ["--epochs", "1"], env=env, capture_output=True, text=True, check=True)
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["epochs_done"] == 1 and (out / "last.pt").is_file() and (out / "best.pt").is_file()
+    assert not (out / "portable.pt").exists()  # only on request
     cmd = [sys.executable, "-m", "ahpsim", "eval", str(out / "best.pt"), "--threads", "1"]
     cmd.append("--kernel")
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
@@ -188,6 +189,15 @@ def test_cli_train_and_eval(tmp_path):
     assert res["n_test"] == 64 and 0.0 <= res["torch"]["acc"] <= 1.0
     assert res["kernel"]["same_prediction"] == 1.0
     assert res["kernel"]["differing_fraction"] <= 0.001
+    # a run carried to another machine with portable.pt only resumes from it and says so
+    subprocess.run(train + ["--epochs", "2", "--portable-checkpoint"], env=env, capture_output=True, text=True,
+                   check=True)
+    assert (out / "portable.pt").is_file()
+    (out / "last.pt").unlink()
+    r = subprocess.run(train + ["--epochs", "3"], env=env, capture_output=True, text=True, check=True)
+    assert "resuming at epoch 3, batch 0 from portable.pt" in r.stderr and "Traceback" not in r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["epochs_done"] == 3
+    assert (out / "last.pt").is_file()
 
 
 def test_smnist_tasks(data_root):
@@ -235,6 +245,63 @@ def test_lr_schedules_and_config_validation():
                      (dict(lr_min=float("nan")), "lr_min must be"), (dict(loss_mode="first"), "loss_mode must be")):
         with pytest.raises(ValueError, match=msg):
             TrainConfig(**bad)
+
+
+def test_portable_checkpoint_resumes_without_last_pt(tmp_path):
+    """portable.pt (written with ``portable_checkpoint``) carries a run to another machine: it restores
+    the model exactly (integer delays narrowed on disk, widened back to their dtype), epoch, batch and
+    history, and leaves out Adam's moments; the run resumed from it alone ends with the weights of a run
+    resumed from last.pt with the optimizer's moments cleared (an independent path)."""
+    from ahpsim.torch.modules import SpikingRNN
+    from ahpsim.torch.trainer import SequenceData, load_checkpoint
+
+    x, y = delayed_classification(96, delay=20, seed=1)
+    data = SequenceData.from_arrays(x, y)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=1e-2, progress=False, ckpt_every=2, loss_mode="window",
+                      window=5, lr_schedule="cosine", portable_checkpoint=True)
+
+    def new():
+        return SpikingRNN(25, 4, n_lif=10, n_ahp=10, w_in_scale=3.0, seed=0,
+                          rec_delay=np.random.default_rng(0).integers(1, 4, (20, 20)))
+
+    tr1 = Trainer(new(), data, data, cfg, ckpt_dir=tmp_path / "a")
+    orig, calls = tr1.train_step, {"n": 0}
+
+    def dying(*a):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise _Killed
+        return orig(*a)
+
+    tr1.train_step = dying
+    with pytest.raises(_Killed):
+        tr1.fit()
+    full, port = tmp_path / "a" / "last.pt", tmp_path / "a" / "portable.pt"
+    assert port.stat().st_size < 0.6 * full.stat().st_size
+    ck_full, ck_port = load_checkpoint(full), load_checkpoint(port)
+    assert ck_port["optimizer"]["state"] == {} and ck_full["optimizer"]["state"]
+    for k, v in ck_full["model"].items():
+        if torch.is_tensor(v):
+            assert ck_port["model"][k].dtype == v.dtype and torch.equal(ck_port["model"][k], v), k
+    assert torch.load(port, weights_only=True)["model"]["rec_delay"].dtype == torch.uint8  # narrowed on disk
+
+    # another machine: only portable.pt came along
+    (tmp_path / "b").mkdir()
+    port.rename(tmp_path / "b" / "portable.pt")
+    m2 = new()
+    tr2 = Trainer(m2, data, data, cfg, ckpt_dir=tmp_path / "b")
+    assert tr2.try_resume() and tr2.resumed_from.name == "portable.pt" and (tr2.epoch, tr2.batch) == (1, 2)
+    assert len(tr2.history) == 1
+    tr2.fit(resume=False)
+    # reference: resume from last.pt, then clear Adam's moments by hand
+    m3 = new()
+    tr3 = Trainer(m3, data, data, cfg, ckpt_dir=tmp_path / "a")
+    assert tr3.try_resume() and tr3.resumed_from.name == "last.pt"
+    tr3.opt.state.clear()
+    tr3.fit(resume=False)
+    for a, b in zip(m2.parameters(), m3.parameters()):
+        assert torch.equal(a, b)
+    assert len(tr2.history) == 2 and (tmp_path / "b" / "last.pt").is_file()
 
 
 def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):

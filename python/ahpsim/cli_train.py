@@ -120,6 +120,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="network option, e.g. n_lif=100, tau_ahp=500 (repeatable)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds a checkpoint")
+    p.add_argument("--portable-checkpoint", action="store_true",
+                   help="also write DIR/portable.pt at every checkpoint: the model and the run's state without "
+                        "the optimizer's moment estimates (a third of last.pt), to commit so that the run "
+                        "resumes on another machine (on by itself when DIR already holds one)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per epoch stays)")
     p.set_defaults(func=train_command)
     return p
@@ -167,10 +171,11 @@ def train_command(args) -> int:
         raise ValueError("--neurons lstm (an LSTM encoder) exists for the babi task only")
     task = make_task(args.task, root=args.root, **dict(args.task_opt))
     model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
-    cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
-                              log_epochs=True)
-    cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
     out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
+    cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
+                              log_epochs=True,
+                              portable_checkpoint=args.portable_checkpoint or (out / "portable.pt").is_file())
+    cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt), "root": args.root,
             "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
     if task.notes:
@@ -187,7 +192,9 @@ def train_command(args) -> int:
         if tr.epoch >= cfg.epochs:
             print(f"{out}: already trained for {tr.epoch} epochs (pass --epochs to train longer)", file=sys.stderr)
         else:
-            print(f"{out}: resuming at epoch {tr.epoch + 1}, batch {tr.batch}", file=sys.stderr)
+            how = "" if tr.resumed_from.name == "last.pt" else \
+                f" from {tr.resumed_from.name} (no last.pt: Adam's moment estimates restart)"
+            print(f"{out}: resuming at epoch {tr.epoch + 1}, batch {tr.batch}{how}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         tr.fit(resume=False, max_wall_s=args.time_budget)

@@ -31,7 +31,7 @@ from .modules import SpikingRNN
 from .relational import RelationalNetwork
 
 __all__ = ["SequenceData", "TrainConfig", "Trainer", "TrainingInterrupted", "LR_SCHEDULES", "save_checkpoint",
-           "load_checkpoint", "load_model", "evaluate", "format_epoch", "batch_objective"]
+           "load_checkpoint", "load_model", "evaluate", "format_epoch", "batch_objective", "portable_checkpoint"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -115,6 +115,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     max_batches_per_epoch: Optional[int] = None
     ckpt_every: int = 50             # batches between checkpoints (and at every epoch end)
+    portable_checkpoint: bool = False  # also write portable.pt (no optimizer moments; to commit with a run)
     progress: bool = True            # progress bar per epoch
     log_epochs: Optional[bool] = None  # one line per epoch on the terminal (None: with the progress bar)
     num_threads: Optional[int] = None
@@ -182,6 +183,49 @@ def save_checkpoint(path, model: torch.nn.Module, **extra) -> None:
     _atomic_torch_save({"format": "ahpsim.torch/1", "model": model.state_dict(), **extra}, Path(path))
 
 
+def _narrow_int(t: torch.Tensor) -> torch.Tensor:
+    """The smallest integer dtype that holds every value of ``t`` (lossless)."""
+    if t.numel() == 0:
+        return t
+    lo, hi = int(t.min()), int(t.max())
+    for dt in (torch.uint8, torch.int8, torch.int16, torch.int32):
+        info = torch.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return t.to(dt)
+    return t
+
+
+def portable_checkpoint(ck: dict) -> dict:
+    """The compact form of a ``last.pt`` dictionary, small enough to commit with a run so that it resumes
+    on another machine (``portable.pt``; written beside ``last.pt`` when
+    ``TrainConfig.portable_checkpoint`` is set).
+
+    Lossless for the model: its floating-point tensors are kept as they are and its integer tensors
+    (synaptic delays, masks) are stored in the narrowest integer type that holds them (widened back by
+    :func:`load_checkpoint`). Left out: the optimizer's per-parameter state (Adam's first and second
+    moment estimates, twice the model's size); the learning-rate schedule, the epoch and batch, the
+    history, the best model's score and the rewiring state are kept. A run resumed from it therefore
+    restarts Adam's moment estimates (its next step is Adam's first step at the scheduled learning
+    rate); only ``last.pt`` resumes bit for bit."""
+    if not isinstance(ck, dict) or "model" not in ck:
+        raise ValueError("portable_checkpoint needs a checkpoint dictionary with a 'model' entry")
+    out = {k: v for k, v in ck.items() if k != "optimizer"}
+    model, widen = {}, {}
+    for k, v in ck["model"].items():
+        if torch.is_tensor(v) and not v.is_floating_point() and v.dtype != torch.bool:
+            n = _narrow_int(v)
+            if n.dtype != v.dtype:
+                widen[k] = str(v.dtype).removeprefix("torch.")
+            v = n
+        model[k] = v
+    out["model"] = model
+    out["widen"] = widen
+    if "optimizer" in ck:
+        out["optimizer"] = {"state": {}, "param_groups": ck["optimizer"]["param_groups"]}
+    out["portable"] = True
+    return out
+
+
 def load_checkpoint(path) -> dict:
     """Reads a checkpoint written by :func:`save_checkpoint` (tensors and plain Python values only:
     ``torch.load(weights_only=True)``, so an untrusted file cannot run code)."""
@@ -196,6 +240,8 @@ def load_checkpoint(path) -> dict:
         raise ValueError(f"{path}: not an ahpsim checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     if not isinstance(ck, dict) or "model" not in ck:
         raise ValueError(f"{path}: not an ahpsim checkpoint (no 'model' entry)")
+    for k, dt in (ck.pop("widen", None) or {}).items():  # integer tensors narrowed by portable_checkpoint
+        ck["model"][k] = ck["model"][k].to(getattr(torch, dt))
     return ck
 
 
@@ -339,6 +385,7 @@ class Trainer:
         self._epoch_stats = self._new_stats()
         self._best_state = None
         self.stopped = False
+        self.resumed_from: Optional[Path] = None
 
     @staticmethod
     def _new_stats():
@@ -360,13 +407,27 @@ class Trainer:
             if name != "last.pt":
                 state.pop("optimizer")
             save_checkpoint(self.ckpt_dir / name, self.model, **state)
+            if name == "last.pt" and self.cfg.portable_checkpoint:
+                _atomic_torch_save(portable_checkpoint({"format": "ahpsim.torch/1", "model": self.model.state_dict(),
+                                                        **state}), self.ckpt_dir / "portable.pt")
 
     def try_resume(self) -> bool:
-        if self.ckpt_dir is None or not (self.ckpt_dir / "last.pt").is_file():
+        """Restores the run from ``ckpt_dir/last.pt``, or, where that is absent (a run carried to another
+        machine), from ``portable.pt`` (see :func:`portable_checkpoint`: Adam's moments restart).
+        ``resumed_from`` names the file. Returns False when neither exists."""
+        self.resumed_from = None
+        if self.ckpt_dir is None:
             return False
-        ck = load_checkpoint(self.ckpt_dir / "last.pt")
+        path = next((p for p in (self.ckpt_dir / "last.pt", self.ckpt_dir / "portable.pt") if p.is_file()), None)
+        if path is None:
+            return False
+        ck = load_checkpoint(path)
         self.model.load_state_dict(ck["model"])
-        self.opt.load_state_dict(ck["optimizer"])
+        if ck.get("portable"):  # no moment estimates: keep the fresh optimizer's state, take the groups
+            self.opt.load_state_dict({"state": {}, "param_groups": ck["optimizer"]["param_groups"]})
+        else:
+            self.opt.load_state_dict(ck["optimizer"])
+        self.resumed_from = path
         self.epoch, self.batch, self.step = ck["epoch"], ck["batch"], ck["step"]
         self.history, self.best_acc, self.best_epoch = ck["history"], ck["best_acc"], ck["best_epoch"]
         self.wall = ck.get("wall", 0.0)
