@@ -250,6 +250,11 @@ def test_tiny_run_learns_task_1(data_root):
     lout = loihi(batch)
     assert np.mean(lout.logits.argmax(1) == relu) > 0.85
     assert 0.8 < lout.spikes / KernelRelationalNetwork(model)(batch).spikes < 1.25
+    # every stage on the integer engine (g's first layer as the injected spike source): nearly the
+    # float spiking network's answers
+    whole = KernelRelationalNetwork(model, engine="loihi", head=IFHead(model, calib, steps=50, engine="loihi"))
+    wpred = whole(batch).logits.argmax(1)
+    assert np.mean(wpred == pred) > 0.8 and whole.last_head_stats["overflows"] == 0
 
 
 def test_cli_rejects_lstm_outside_babi():
@@ -288,6 +293,71 @@ def test_kernel_deployment_agrees_spike_for_spike_on_real_test_stories(data_root
         KernelRelationalNetwork(build_model(task, "lstm", n_encoder=8, g_layers=[8], f_layers=[8]))
 
 
+def test_saved_deployment_runs_without_torch_and_gives_the_same_answers(tmp_path, data_root):
+    """``KernelRelationalNetwork.save`` -> ``ahpsim.relnet.load_relnet`` in a fresh interpreter where
+    importing torch fails: the same logits (float engine) and the same answer words as the torch model on
+    real test stories; the IF head's scales travel with it; bad input names the argument."""
+    import json
+
+    from ahpsim.relnet import load_relnet
+    from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
+    from ahpsim.torch.tasks import build_model, make_task
+
+    task = make_task("babi", root=data_root, tasks=[1, 6], size="1k", val_fraction=0.0)
+    model = build_model(task, "ahp", n_encoder=24, g_layers=[32, 32], f_layers=[32], seed=3)
+    batch, answers, _ = task.test.get(np.arange(0, 40))
+    calib, _, _ = task.train.get(np.arange(0, 200, 4))
+    kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20))
+    kernel.save(tmp_path / "net")
+    ref = KernelRelationalNetwork(model)(batch).logits
+    ref_if = kernel(batch).logits
+    arrays = tmp_path / "batch.npz"
+    np.savez(arrays, *(t.numpy() for t in batch))
+    code = f"""
+import sys, json, numpy as np
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from ahpsim.relnet import load_relnet
+d = np.load({str(arrays)!r})
+b = [d[f"arr_{{k}}"] for k in range(4)]
+relu = load_relnet({str(tmp_path / "net")!r}, head=False)
+spk = load_relnet({str(tmp_path / "net")!r})
+print(json.dumps({{"relu": relu.run(*b).logits.tolist(), "if": spk.run(*b).logits.tolist(),
+                  "answers": relu.answer(*b), "torch_loaded": "torch" in sys.modules}}))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not out["torch_loaded"]
+    np.testing.assert_allclose(np.array(out["relu"]), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(out["if"]), ref_if, rtol=1e-5, atol=1e-5)
+    assert out["answers"] == decode_answers(torch.as_tensor(ref), model.vocab)
+    loaded = load_relnet(tmp_path / "net", engine="loihi", head=False)
+    assert (loaded.run(*batch).logits.argmax(1) == KernelRelationalNetwork(model, engine="loihi")(batch)
+            .logits.argmax(1)).all()
+    with pytest.raises(FileNotFoundError, match="no relnet.npz"):
+        load_relnet(tmp_path)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        load_relnet(tmp_path / "net", engine="gpu")
+    with pytest.raises(ValueError, match="question: word indices must lie in 0.."):
+        loaded.run(batch[0].numpy(), batch[1].numpy(), batch[2].numpy() + 1000, batch[3].numpy())
+    with pytest.raises(TypeError, match="story: expected an integer array"):
+        loaded.run(batch[0].numpy().astype(float), batch[1].numpy(), batch[2].numpy(), batch[3].numpy())
+
+
+def test_numpy_pairs_and_word_spikes_match_torch():
+    from ahpsim.relnet import pair_indices_np, word_spikes_np
+
+    L = np.array([2, 0, 3, 5])
+    for a, t in zip(pair_indices_np(L, 5), pair_indices(torch.as_tensor(L), 5)):
+        np.testing.assert_array_equal(a, t.numpy())
+    toks = np.array([[3, 1, 4], [2, 2, 1]])
+    np.testing.assert_array_equal(word_spikes_np(toks, 6, 3), word_spikes(torch.as_tensor(toks), 6, 3).numpy() > 0)
+
+
 def test_if_head_first_layer_equals_a_numpy_integrate_and_fire():
     """The converted g's first layer: non-leaky IF neurons, threshold 1, reset by subtraction, driven by
     the pair's scaled input current (float32, the same arithmetic as a plain numpy loop)."""
@@ -314,3 +384,32 @@ def test_if_head_first_layer_equals_a_numpy_integrate_and_fire():
     np.testing.assert_allclose(z.mean(1), np.clip(cur, 0, 1), atol=1 / 40 + 1e-6)
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         IFHead(model, batch, steps=0)
+
+
+def test_loihi_if_head_sums_pair_copies_as_the_chip_does():
+    """f on the integer engine receives K channels per unit of g's last layer (channel k * H + h spikes
+    when at least k + 1 pairs' unit h spiked): its first layer's integer input current equals the
+    effective integer weight times the count, as one synapse per pair copy would give (numpy reference)."""
+    from ahpsim.relnet import IFHead
+
+    rng = np.random.default_rng(4)
+    g = [(rng.normal(0, 0.5, (3, 4)), rng.normal(0, 0.1, 3))]
+    f = [(rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 5)), (rng.normal(0, 0.5, (2, 5)), np.zeros(2))]
+    head = IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, steps=5, engine="loihi")
+    K = 8
+    q = head._quantize(head._describe_f(K))
+    proj = next(p for p in q.net.projections if p["name"] == "x->f1")
+    eff = np.zeros((5, K * 3), np.int64)
+    eff[proj["post"], proj["pre"]] = proj["weight_mantissa"] * 2 ** (6 + proj["weight_exponent"])
+    np.testing.assert_array_equal(eff, np.tile(eff[:, :3], (1, K)))  # the same weight for every copy
+    counts = np.array([[0, 3, 8], [5, 1, 0]])
+    x = (counts[:, None, :] > np.arange(K)[None, :, None]).reshape(2, 1, K * 3)
+    q.reset_state()
+    res = q.run(1, inputs={"x": x}, record_uv=["f1"])
+    np.testing.assert_array_equal(res.u("f1")[:, 0], counts @ eff[:, :3].T)
+    # the whole head runs; its stats count spikes on both engines
+    pre1 = rng.normal(0.5, 0.5, (6, 4))
+    logits, stats = head(pre1, np.array([0, 0, 0, 1, 1, 1]), 2)
+    assert logits.shape == (2, 2) and stats["g_spikes"] > 0 and stats["overflows"] == 0
+    with pytest.raises(ValueError, match="engine must be one of"):
+        IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, engine="tpu")

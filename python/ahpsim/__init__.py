@@ -32,7 +32,7 @@ __all__ = [
     "load_network",
 ]
 
-_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot", "nir", "examples")
+_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot", "nir", "examples", "relnet")
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,11 @@ import sys
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if args.job == "babi":
+        from .demo import run_babi_demo
+
+        run_babi_demo(args.out, n_threads=args.threads, loihi=not args.no_loihi, show=args.show)
+        return 0
     run_demo(args.out, network=args.network, steps=args.steps, seed=args.seed, trials=args.trials,
              n_threads=args.threads, plot=not args.no_plot, loihi=not args.no_loihi)
     return 0
@@ -23,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ahpsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="classify bundled MNIST digits with the shipped trained AHP network "
-                                     "(float kernel and Loihi integer engine) and save a raster plot")
+                                     "(float kernel and Loihi integer engine) and save a raster plot; "
+                                     "'demo babi': answer bundled bAbI questions with the shipped spiking "
+                                     "Relational Network")
+    d.add_argument("job", nargs="?", choices=["smnist", "babi"], default="smnist",
+                   help="smnist (default): sequential MNIST; babi: bAbI question answering")
+    d.add_argument("--show", type=int, default=3,
+                   help="babi: questions printed with their whole story (default 3)")
     d.add_argument("--out", default="ahpsim-demo", help="output directory (default: ahpsim-demo)")
     d.add_argument("--network", choices=["trained", "random"], default="trained",
                    help="'trained': the shipped sMNIST network (default); 'random': a random AHP network")

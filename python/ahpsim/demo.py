@@ -7,6 +7,11 @@ steps), in the float kernel and on the Loihi integer engine; prints accuracy, sp
 step, operation counts and the Loihi energy estimate, and saves a raster plot.
 
 ``--network random``: a random recurrent AHP network of the same shape driven by Poisson inputs.
+
+``python -m ahpsim demo babi`` (:func:`run_babi_demo`): the small spiking Relational Network shipped in
+the package (``ahpsim.relnet``; LIF + AHP sentence and question encoders, g and f as integrate-and-fire
+layers) answers the real bAbI test questions shipped with it, on the float kernel and with its encoders
+on the Loihi integer engine; prints stories, questions, answers and spikes per neuron per step.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 
 from .examples import build_demo_network, load_demo_digits, load_demo_model
 
-__all__ = ["build_demo_network", "run_demo", "load_demo_model", "load_demo_digits"]
+__all__ = ["build_demo_network", "run_demo", "run_babi_demo", "load_demo_model", "load_demo_digits"]
 
 
 def run_demo(out_dir: str | Path = "ahpsim-demo", network: str = "trained", steps: int = 2000, seed: int = 0,
@@ -201,3 +206,107 @@ def _plot_random(res, out: Path, steps: int) -> list[Path]:
     p = out / "raster.png"
     fig.savefig(p, dpi=120)
     return [p]
+
+
+# ---------------------------------------------------------------------------------------------- bAbI
+def _babi_batch(questions: list[dict], vocab: list[str]):
+    """Bundled questions (words) -> the arrays of ``ahpsim.datasets.BabiData`` (0 = padding)."""
+    ids = {w: i for i, w in enumerate(vocab)}
+    S = max(len(q["story"]) for q in questions)
+    W = max(len(s) for q in questions for s in q["story"])
+    Wq = max(len(q["question"]) for q in questions)
+    B = len(questions)
+    story = np.zeros((B, S, W), np.int64)
+    q_arr = np.zeros((B, Wq), np.int64)
+    for b, q in enumerate(questions):
+        for k, sent in enumerate(q["story"]):
+            story[b, k, :len(sent)] = [ids[w] for w in sent]
+        q_arr[b, :len(q["question"])] = [ids[w] for w in q["question"]]
+    L = np.array([len(q["story"]) for q in questions], np.int64)
+    Lq = np.array([len(q["question"]) for q in questions], np.int64)
+    return story, L, q_arr, Lq
+
+
+def run_babi_demo(out_dir: str | Path = "ahpsim-demo", n_threads: int = 2, loihi: bool = True,
+                  show: int = 3) -> dict:
+    """``python -m ahpsim demo babi``: the shipped spiking Relational Network answers the bundled real
+    bAbI test questions (see the module docstring); writes ``summary_babi.json`` to ``out_dir`` and
+    returns it. Raises ValueError for ``n_threads`` < 1 or ``show`` < 0."""
+    from importlib import resources
+
+    from .relnet import load_relnet
+
+    for name, value, lo in (("threads", n_threads, 1), ("show", show, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise ValueError(f"--{name} must be an integer >= {lo}, got {value!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = resources.files("ahpsim") / "data" / "babi_demo"
+    with resources.as_file(base) as folder:
+        folder = Path(folder)
+        meta = json.loads((folder / "meta.json").read_text())
+        bundle = json.loads((folder / "stories.json").read_text())
+        engines = {"float": load_relnet(folder, n_threads=n_threads)}
+        if loihi:
+            engines["loihi"] = load_relnet(folder, engine="loihi", n_threads=n_threads)
+    net = engines["float"]
+    questions = bundle["questions"]
+    batch = _babi_batch(questions, net.vocab)
+    truth = [q["answer"] for q in questions]
+    n = net.n_neurons
+    cfg = meta["model"]
+    print(f"ahpsim demo babi: spiking Relational Network (encoders {n['sentence_encoder']} neurons each, "
+          f"{cfg['n_encoder'] - cfg['n_encoder'] // 2} LIF + {cfg['n_encoder'] // 2} AHP; g {cfg['g_layers']} "
+          f"per sentence pair, f {cfg['f_layers']}, {n['readout']} answer words), trained on bAbI-10k tasks "
+          f"{', '.join(map(str, meta['tasks']))}")
+    print(f"  every stage spikes: word spikes held {net.steps_per_word} steps -> encoders -> g and f as "
+          f"integrate-and-fire layers ({net.head.steps} steps)")
+    print(f"  input: {len(questions)} real test questions ({bundle['source']})")
+    summary: dict[str, Any] = {"job": "babi", "questions": len(questions), "model": meta["model"],
+                               "tasks": meta["tasks"], "engines": {}}
+    answers = {}
+    for name, eng in engines.items():
+        t0 = time.perf_counter()
+        res = eng.run(*batch)
+        wall = time.perf_counter() - t0
+        pred = [eng.vocab[k] for k in res.logits.argmax(1)]
+        answers[name] = pred
+        st = eng.last_head_stats
+        acc = float(np.mean([p == t for p, t in zip(pred, truth)]))
+        rec = {"accuracy": acc, "encoder_spikes_per_neuron_per_step": res.spikes / res.neuron_steps,
+               "g_spikes_per_neuron_per_step": st["g_rate"], "f_spikes_per_neuron_per_step": st["f_rate"],
+               "pairs": res.n_pairs, "wall_s": wall, "questions_per_s": len(questions) / wall}
+        summary["engines"][name] = rec
+        label = "float kernel " if name == "float" else "Loihi encoders"
+        print(f"  {label}: {100 * acc:5.1f}% right   spikes/neuron/step: encoders "
+              f"{rec['encoder_spikes_per_neuron_per_step']:.4f}, g {st['g_rate']:.4f}, f {st['f_rate']:.4f}   "
+              f"{rec['questions_per_s']:,.0f} questions/s")
+    if loihi:
+        same = float(np.mean([a == b for a, b in zip(answers["float"], answers["loihi"])]))
+        summary["engines"]["loihi"]["same_answer_as_float"] = same
+        print(f"  (Loihi: encoders on the integer engine, g and f on the float kernel; same answer as the "
+              f"float kernel for {100 * same:.1f}% of questions)")
+    step = max(len(questions) // max(show, 1), 1)
+    for b in range(0, len(questions), step)[:show]:
+        q = questions[b]
+        print(f"\n  task {q['task']}:")
+        for k, sent in enumerate(q["story"]):
+            print(f"    {k + 1:2d}. {' '.join(sent)}")
+        got = "   ".join(f"{e}: {answers[e][b]}" for e in answers)
+        print(f"    Q: {' '.join(q['question'])}?   true: {q['answer']}   {got}")
+    per_task = {}
+    for name in answers:
+        for t in sorted({q["task"] for q in questions}):
+            idx = [k for k, q in enumerate(questions) if q["task"] == t]
+            per_task.setdefault(t, {})[name] = float(np.mean([answers[name][k] == truth[k] for k in idx]))
+    summary["accuracy_by_task"] = per_task
+    m = meta["mean"]
+    print(f"\n  measured on {meta['test_per_task_first']} test questions per task when the network was exported: "
+          f"torch {100 * m['torch']:.1f}%, float kernel (spiking) {100 * m['kernel_spiking']:.1f}%, Loihi "
+          f"encoders {100 * m['loihi_encoders_spiking']:.1f}%")
+    summary["export_measurement"] = m
+    tmp = out / "summary_babi.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, default=float))
+    tmp.replace(out / "summary_babi.json")
+    print(f"  summary: {out / 'summary_babi.json'}")
+    return summary

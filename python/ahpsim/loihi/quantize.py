@@ -252,7 +252,8 @@ def _describe(model: Any) -> dict[str, Any]:
                     "'populations', 'projections'")
 
 
-def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: float | None = None) -> QuantizedNetwork:
+def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: float | None = None,
+             subtract_reset: str = "zero") -> QuantizedNetwork:
     """Quantize a float network to Loihi 1 units (rule set ``"loihi1"``).
 
     model : ``ahpsim.Network`` (populations AHP / LIF / ALIF / Readout), a trained
@@ -265,10 +266,21 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
         drive strongly inhibited neurons tens of thresholds below zero, and a current past 2**23
         wraps to the opposite sign on Loihi. Larger values give finer weights and less headroom).
     readout_mant : the largest weight into a readout maps to this mantissa at exponent 0.
+    subtract_reset : how a LIF population with ``reset="subtract"`` is built. ``"zero"`` (default): a
+        plain compartment, which Loihi resets to ``v = 0`` (the report warns). ``"exact"``: the ALIF
+        construction without the auxiliary compartment: ``u`` carries the membrane potential (``du``
+        from ``tau_m``, ``dv`` = 4095) and a soma -> soma synapse of ``-v_th`` subtracts the threshold,
+        one step later into ``u``, before the next threshold test; exact for non-leaky neurons
+        (``tau_m`` -> inf, as in rate-coded ANN-to-SNN layers), for leaky ones the subtracted
+        threshold misses one decay (a relative ``1 - exp(-dt / tau_m)``). Such a population cannot
+        have a bias (Loihi adds it to ``v``, which then keeps nothing: feed it through a synapse from
+        an always-on input) or a refractory period (NotImplementedError).
 
     Returns a :class:`QuantizedNetwork` with ``.net`` (the :class:`LoihiNetwork`), ``.scale``
     (integer voltage units per float unit, per population) and ``.report``.
     """
+    if subtract_reset not in ("zero", "exact"):
+        raise ValueError(f"subtract_reset must be 'zero' or 'exact', got {subtract_reset!r}")
     d = _describe(model)
     dt = float(dt if dt is not None else d.get("dt", 1.0))
     if not 1 <= vth_mant <= VTH_MANT_MAX:
@@ -312,7 +324,14 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
             dv = decay_from_tau(arr("tau_m", 20.0), dt)
             n_ref = np.rint(arr("n_ref")).astype(np.int64)
             b_m, b_e = _split_bias(bias * s)
-            if kind != "ALIF" and p.get("reset", "zero") != "zero":
+            exact_subtract = kind == "LIF" and p.get("reset", "zero") == "subtract" and subtract_reset == "exact"
+            if exact_subtract and (np.any(bias != 0) or np.any(n_ref > 0)):
+                raise NotImplementedError(
+                    f"population {name!r}: LIF with reset='subtract' built exactly (subtract_reset='exact') "
+                    "keeps its membrane potential in u; it cannot have a bias (Loihi adds the bias to v, which "
+                    "keeps nothing from step to step: feed it through a synapse from an always-on input) or "
+                    "a refractory period")
+            if kind != "ALIF" and p.get("reset", "zero") != "zero" and not exact_subtract:
                 rep.warnings.append(f"{name}: float reset={p.get('reset')!r}; Loihi resets v to 0 (reset='zero')")
             if np.any(n_ref > 0):
                 rep.warnings.append(f"{name}: Loihi's refractory period holds v at 0 (the float n_ref only blocks spikes)")
@@ -355,6 +374,12 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                              ahp_rel_err=abs(got + beta[0]) / beta[0] if beta[0] else 0.0,
                              reset_weight_rel_err=abs(float(w_rst[0]) * 2.0 ** (6 + e_rst) + vth_mant * 64.0)
                              / (vth_mant * 64.0))
+            elif exact_subtract:  # u carries v; the threshold is subtracted from u by a self-synapse
+                common.update(dv=4095)
+                g = net.add_compartments(n, du=dv, name=name, **common)
+                w_rst, e_rst = split_weights(np.array([-float(vth_mant) * 64.0]))
+                net.connect(g, g, np.diag(np.full(n, int(w_rst[0]))), weight_exponent=e_rst, name=f"{name}.reset")
+                entry.update(reset="subtract (exact: u carries v, self-synapse -v_th)")
             else:
                 g = net.add_compartments(n, du=4096, name=name, **common)
         elif kind == "Readout":

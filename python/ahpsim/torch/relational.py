@@ -39,6 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..relnet import ENGINES, DeployedRelationalNetwork
+from ..relnet import IFHead as _IFHeadNp
+from ..relnet import pair_indices_np
 from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
@@ -82,12 +85,7 @@ def pair_indices(lengths: torch.Tensor, max_sentences: int) -> tuple[torch.Tenso
     lengths = torch.as_tensor(lengths, dtype=torch.int64)
     if lengths.dim() != 1:
         raise ValueError(f"lengths: expected a 1-d tensor [B], got shape {tuple(lengths.shape)}")
-    if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > max_sentences):
-        raise ValueError(f"lengths must lie in 0..{max_sentences}, got {lengths.min()}..{lengths.max()}")
-    I, J = torch.triu_indices(max_sentences, max_sentences)
-    valid = J[None, :] < lengths[:, None]
-    b, p = torch.nonzero(valid, as_tuple=True)
-    return b, I[p], J[p]
+    return tuple(torch.as_tensor(a) for a in pair_indices_np(lengths.cpu().numpy(), max_sentences))
 
 
 def word_spikes(tokens: torch.Tensor, vocab_size: int, steps_per_word: int, dtype=torch.float32) -> torch.Tensor:
@@ -387,11 +385,20 @@ def decode_answers(logits_or_indices: torch.Tensor, vocab: Sequence[str]) -> lis
     return [vocab[int(k)] for k in t]
 
 
-class KernelRelationalNetwork:
+def _linear_np(m: nn.Linear, dtype=None):
+    W = m.weight.detach().cpu().numpy().copy()
+    b = None if m.bias is None else m.bias.detach().cpu().numpy().copy()
+    if dtype is not None:
+        W, b = W.astype(dtype), None if b is None else b.astype(dtype)
+    return W, b
+
+
+class KernelRelationalNetwork(DeployedRelationalNetwork):
     """A trained spiking :class:`RelationalNetwork` deployed on the C++ kernel: both encoders exported
     with :func:`~ahpsim.torch.to_network` (an ``ahpsim.Network`` each, the model's dtype), g and f
-    evaluated with numpy in the same dtype. ``__call__(batch)`` returns a :class:`RelNetOutput`
-    (logits as a numpy array) and, with ``return_spikes=True``, a dict
+    evaluated with numpy in the same dtype (:class:`ahpsim.relnet.DeployedRelationalNetwork`, which runs
+    without torch; ``save(dir)`` writes it for :func:`ahpsim.relnet.load_relnet`). ``__call__(batch)``
+    returns a :class:`RelNetOutput` (logits as a numpy array) and, with ``return_spikes=True``, a dict
     ``{("s" | "q", word ids...): z bool [T, N]}`` of every distinct sentence's and question's spikes.
 
     The spikes equal the model's (the kernel is the training forward pass's arithmetic); the logits agree
@@ -407,100 +414,28 @@ class KernelRelationalNetwork:
                  engine: str = "float", vth_mant: int = 508):
         from .export import to_network
 
-        if engine not in ("float", "loihi"):
-            raise ValueError(f"engine must be 'float' or 'loihi', got {engine!r}")
-        self.engine = engine
-        self.head = head
-        self.last_head_stats: Optional[dict] = None
+        if not isinstance(model, RelationalNetwork):
+            raise TypeError(f"model: expected a RelationalNetwork, got {type(model).__name__}")
         if model.encoder_kind == "lstm":
             raise ValueError("an LSTM-encoder RelationalNetwork has no spiking encoders to deploy")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         self.model_config = model.config()
-        self.n_threads = int(n_threads)
-        self.sentence = to_network(model.sentence_encoder.rnn, n_threads=n_threads)
-        self.question = to_network(model.question_encoder.rnn, n_threads=n_threads)
-        if engine == "loihi":  # the encoders on the Loihi 1 integer engine (ahpsim.loihi.quantize)
-            import warnings
-
-            from ..loihi import QuantizationOverflowWarning, quantize
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", QuantizationOverflowWarning)
-                self.sentence = quantize(self.sentence, vth_mant=vth_mant)
-                self.question = quantize(self.question, vth_mant=vth_mant)
-        self.steps_per_word = model.sentence_encoder.steps_per_word
-        self.vocab_size, self.max_sentences = model.vocab_size, model.max_sentences
-        self.position_tags = model.position_tags
-
-        def lin(m):
-            return (m.weight.detach().numpy().copy(), None if m.bias is None else m.bias.detach().numpy().copy())
-
-        self.first = [lin(model.g_first_i), lin(model.g_first_j), lin(model.g_first_q)]
-        self.g = [lin(m) for m in model.g]
-        self.f = [lin(m) for m in model.f]
-
-    def _encode(self, net, tokens: np.ndarray, tag: str, spikes_out):
-        from .export import run_network
-
-        lengths = (tokens > 0).sum(1)
-        e = np.zeros((len(tokens), self.first[2][0].shape[1]), dtype=self.first[0][0].dtype)
-        spikes = neuron_steps = 0.0
-        for L in np.unique(lengths):
-            if L == 0:
-                continue
-            idx = np.nonzero(lengths == L)[0]
-            x = word_spikes(torch.as_tensor(tokens[idx, :L]), self.vocab_size, self.steps_per_word,
-                            torch.float32).numpy().astype(bool)
-            if self.engine == "loihi":
-                net.reset_state()
-                res = net.run(x.shape[1], inputs={"x": x}, n_threads=self.n_threads)
-                z = np.concatenate([np.asarray(res.raster(p["name"])) for p in net.report.populations
-                                    if p["kind"] != "Readout"], axis=2)
-                y = res.readout("out")
-            else:
-                z, y = run_network(net, x, n_threads=self.n_threads)
-            e[idx] = y[:, -1]
-            spikes += float(z.sum())
-            neuron_steps += float(z.size)
-            if spikes_out is not None:
-                for r, k in enumerate(idx):
-                    spikes_out[(tag, *tokens[k, :L].tolist())] = z[r]
-        return e, spikes, neuron_steps
+        super().__init__(to_network(model.sentence_encoder.rnn, n_threads=n_threads),
+                         to_network(model.question_encoder.rnn, n_threads=n_threads),
+                         [_linear_np(model.g_first_i), _linear_np(model.g_first_j), _linear_np(model.g_first_q)],
+                         [_linear_np(m) for m in model.g], [_linear_np(m) for m in model.f],
+                         vocab_size=model.vocab_size, steps_per_word=model.sentence_encoder.steps_per_word,
+                         max_sentences=model.max_sentences, position_tags=model.position_tags, vocab=model.vocab,
+                         n_threads=n_threads, engine=engine, vth_mant=vth_mant, head=head)
 
     def __call__(self, batch: BabiBatch, return_spikes: bool = False):
         story, L, q, Lq = (np.asarray(t) for t in batch)
-        B, S, _ = story.shape
-        spk = {} if return_spikes else None
-        present = np.arange(S)[None, :] < L[:, None]
-        uniq, inv = np.unique(story[present], axis=0, return_inverse=True)
-        e_u, s1, n1 = self._encode(self.sentence, uniq, "s", spk)
-        obj = np.zeros((B, S, e_u.shape[1]), e_u.dtype)
-        obj[present] = e_u[inv.reshape(-1)]
-        if self.position_tags:
-            recency = np.clip(L[:, None] - 1 - np.arange(S)[None, :], 0, None)
-            tags = (np.eye(self.max_sentences, dtype=obj.dtype)[recency]) * present[:, :, None]
-            obj = np.concatenate([obj, tags], 2)
-        uq, inv_q = np.unique(q, axis=0, return_inverse=True)
-        eq_u, s2, n2 = self._encode(self.question, uq, "q", spk)
-        eq = eq_u[inv_q.reshape(-1)]
-        b, i, j = (t.numpy() for t in pair_indices(torch.as_tensor(L), S))
-        (Wi, bi), (Wj, _), (Wq, _) = self.first
-        pre1 = (obj @ Wi.T + bi)[b, i] + (obj @ Wj.T)[b, j] + (eq @ Wq.T)[b]  # g's first layer, per pair
-        if self.head is not None:
-            x, stats = self.head(pre1, b, B)
-            self.last_head_stats = stats
-        else:
-            h = np.maximum(pre1, 0)
-            for W, bb in self.g:
-                h = np.maximum(h @ W.T + bb, 0)
-            x = np.zeros((B, h.shape[1]), h.dtype)
-            np.add.at(x, b, h)
-            x = x * (1.0 / self.max_sentences)
-            for k, (W, bb) in enumerate(self.f):
-                x = x @ W.T + bb
-                if k < len(self.f) - 1:
-                    x = np.maximum(x, 0)
-        out = RelNetOutput(x, s1 + s2, n1 + n2, int(b.size))
-        return (out, spk) if return_spikes else out
+        out = self.run(story, L, q, Lq, return_spikes=return_spikes)
+        if return_spikes:
+            res, spk = out
+            return RelNetOutput(*res), spk
+        return RelNetOutput(*out)
 
 
 @torch.no_grad()
@@ -524,109 +459,26 @@ def relu_activations(model: RelationalNetwork, batch: BabiBatch) -> dict:
     return acts
 
 
-class IFHead:
+class IFHead(_IFHeadNp):
     """g and f of a trained :class:`RelationalNetwork` as rate-coded spiking layers on the C++ kernel
-    (ANN-to-SNN conversion: Diehl et al. 2015, Rueckauer et al. 2017), for
-    :class:`KernelRelationalNetwork` (``head=``).
-
-    Every ReLU unit becomes a non-leaky integrate-and-fire neuron (``ahpsim.LIF`` with ``tau_m`` = 1e9
-    steps: decay 1 in float32), threshold 1, reset by subtraction. Layer ``l``'s weights are scaled by
-    ``lambda[l-1] / lambda[l]`` and its bias by ``1 / lambda[l]``, where ``lambda[l]`` is the
-    ``percentile`` of the layer's positive ReLU activations on a calibration batch (take it from the
-    training set), so that a unit fires at about ``activation / lambda`` spikes per step.
-
-    * **g** runs one trial per sentence pair for ``steps`` steps: its first layer receives the pair's
-      input current ``(A o_i + B o_j + C q + b) / lambda[0]`` each step (the analog first layer of the
-      conversion), layers 2.. receive spikes one step later each.
-    * **The sum over pairs** is what f's first layer receives: at step ``t`` the spikes of g's last
-      layer summed over the question's pairs, times ``lambda_g / S``.
-    * **f** runs ``steps`` + (its depth) steps; the answer is the argmax of a non-leaky readout (the sum
-      of its input over all steps).
-
-    ``last_head_stats`` after a call: spikes per neuron per step of g and of f, the steps, the pairs.
-    """
+    (:class:`ahpsim.relnet.IFHead`, described there), calibrated on ``calibration`` (take it from the
+    training set): ``lambda[l]`` is the ``percentile`` of layer ``l``'s positive ReLU activations.
+    ``engine="loihi"``: g's later layers and f on the Loihi 1 integer engine."""
 
     def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
-                 percentile: float = 99.9, chunk: int = 512, n_threads: int = 1):
-        import ahpsim
-
+                 percentile: float = 99.9, chunk: int = 512, n_threads: int = 1, engine: str = "float",
+                 vth_mant: int = 508):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
             raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
-        self.steps, self.chunk, self.n_threads = int(steps), int(chunk), int(n_threads)
         acts = relu_activations(model, calibration)
 
         def scale(a):
             pos = a[a > 0]
             return float(np.percentile(pos, percentile)) if pos.size else 1.0
 
-        self.lam_g = [scale(a) for a in acts["g"]]
-        self.lam_f = [scale(a) for a in acts["f"]]
-        self.S = model.max_sentences
-        IF = ahpsim.LIF(tau_m=1e9, v_th=1.0, reset="subtract")
-
-        def np_(t):
-            return t.detach().double().numpy()
-
-        # g: input current -> layer 1 (identity, delay 0), then the hidden layers
-        g = ahpsim.Network(dtype="float32", seed=0)
-        H1 = model.g_first_i.out_features
-        x = g.add_input(H1, name="x")
-        layers = [g.add_population(H1, IF, name="g1")]
-        g.connect(x, layers[0], np.eye(H1), delay=0)
-        for k, lin in enumerate(model.g, start=1):
-            lay = g.add_population(lin.out_features, ahpsim.LIF(tau_m=1e9, v_th=1.0, reset="subtract",
-                                                                bias=np_(lin.bias) / self.lam_g[k]),
-                                   name=f"g{k + 1}")
-            g.connect(layers[-1], lay, np_(lin.weight) * (self.lam_g[k - 1] / self.lam_g[k]), delay=1)
-            layers.append(lay)
-        self.g_net, self.g_out = g, layers[-1].name
-        self.g_sizes = [lay.n for lay in layers]
-        # f: summed spikes -> hidden IF layers -> non-leaky readout
-        f = ahpsim.Network(dtype="float32", seed=0)
-        xf = f.add_input(layers[-1].n, name="x")
-        prev, lam_prev, src_scale = xf, None, self.lam_g[-1] / self.S
-        self.f_sizes = []
-        for k, lin in enumerate(model.f[:-1]):
-            lay = f.add_population(lin.out_features, ahpsim.LIF(tau_m=1e9, v_th=1.0, reset="subtract",
-                                                                bias=np_(lin.bias) / self.lam_f[k]),
-                                   name=f"f{k + 1}")
-            w = np_(lin.weight) * ((src_scale if lam_prev is None else lam_prev) / self.lam_f[k])
-            f.connect(prev, lay, w, delay=0 if lam_prev is None else 1)
-            prev, lam_prev = lay, self.lam_f[k]
-            self.f_sizes.append(lay.n)
-        last = model.f[-1]
-        out = f.add_population(last.out_features, ahpsim.Readout(tau=1e9, bias=np_(last.bias)), name="out")
-        f.connect(prev, out, np_(last.weight) * (src_scale if lam_prev is None else lam_prev),
-                  delay=0 if lam_prev is None else 1)
-        self.f_net = f
-        self.first_scale = 1.0 / self.lam_g[0]
-
-    def __call__(self, pre1: np.ndarray, b: np.ndarray, B: int):
-        """``pre1`` [P, H1]: g's first-layer input per pair (before ReLU); ``b`` [P]: each pair's
-        question. Returns (logits [B, V] float32 numpy, stats)."""
-        T = self.steps
-        P = len(b)
-        H_out = self.g_sizes[-1]
-        summed = np.zeros((B, T, H_out), np.float32)
-        g_spikes = 0
-        cur = (pre1 * self.first_scale).astype(np.float32)
-        for s in range(0, P, self.chunk):
-            part = cur[s:s + self.chunk]
-            self.g_net.reset_state()
-            X = np.broadcast_to(part[:, None, :], (len(part), T, part.shape[1]))
-            res = self.g_net.run(T, inputs={"x": np.ascontiguousarray(X)}, n_threads=self.n_threads)
-            z = res.raster(self.g_out)
-            np.add.at(summed, b[s:s + self.chunk], z.astype(np.float32))
-            g_spikes += sum(int(res.raster(p).sum()) for p in [f"g{k + 1}" for k in range(len(self.g_sizes))])
-        depth = len(self.f_sizes) + 1
-        Xf = np.concatenate([summed, np.zeros((B, depth, H_out), np.float32)], 1)
-        self.f_net.reset_state()
-        res = self.f_net.run(T + depth, inputs={"x": Xf}, n_threads=self.n_threads)
-        logits = res.readout("out")[:, -1]
-        f_spikes = sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
-        stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
-                 "f_rate": f_spikes / max(B * (T + depth) * max(sum(self.f_sizes), 1), 1),
-                 "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
-        return logits, stats
+        super().__init__(model.g_first_i.out_features, [_linear_np(m, np.float64) for m in model.g],
+                         [_linear_np(m, np.float64) for m in model.f], [scale(a) for a in acts["g"]],
+                         [scale(a) for a in acts["f"]], model.max_sentences, steps=steps, chunk=chunk,
+                         n_threads=n_threads, engine=engine, vth_mant=vth_mant)

@@ -1,0 +1,510 @@
+"""A trained bAbI Relational Network run on the engines, without PyTorch (numpy and ahpsim only).
+
+:class:`DeployedRelationalNetwork` holds what inference needs: the sentence and question encoders as
+:class:`ahpsim.Network` s (float kernel, or quantized to the Loihi 1 integer engine with
+``engine="loihi"``), the weights of the relation function g and of the final network f, and the
+vocabulary. g and f run as ReLU layers in numpy, or, with an :class:`IFHead`, as rate-coded
+integrate-and-fire layers on the kernel (every stage spiking, as on the authors' chip).
+``save(dir)`` / :func:`load_relnet` keep it in a folder of ``.npz`` files; the shipped demo network
+(``python -m ahpsim demo babi``) is one.
+
+It is built from a trained :class:`ahpsim.torch.RelationalNetwork` by
+:class:`ahpsim.torch.relational.KernelRelationalNetwork` (which is a subclass); the network itself is
+described in that module and in ``docs/babi.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from .network import Network, load_network
+
+__all__ = ["DeployedRelationalNetwork", "IFHead", "RelNetResult", "load_relnet", "pair_indices_np",
+           "word_spikes_np", "ENGINES"]
+
+ENGINES = ("float", "loihi")
+_FORMAT = "ahpsim-relnet"
+
+
+class RelNetResult(NamedTuple):
+    logits: np.ndarray    # [B, V]: answer scores over the vocabulary
+    spikes: float         # spikes of both encoders in this batch
+    neuron_steps: float   # neuron x steps of both encoders (for spikes per neuron per step)
+    n_pairs: int          # relation-function evaluations (pairs) in this batch
+
+
+def pair_indices_np(lengths: np.ndarray, max_sentences: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All unordered sentence pairs ``i <= j < lengths[b]``: ``(b, i, j)``, int64 [P] each, ordered by
+    ``b``, then ``i``, then ``j``; ``P = sum_b L_b (L_b + 1) / 2`` (210 for a full story of 20).
+    Raises ValueError for lengths outside 0..max_sentences."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths: expected a 1-d array [B], got shape {lengths.shape}")
+    if lengths.size and (lengths.min() < 0 or lengths.max() > max_sentences):
+        raise ValueError(f"lengths must lie in 0..{max_sentences}, got {lengths.min()}..{lengths.max()}")
+    I, J = np.triu_indices(max_sentences)
+    b, p = np.nonzero(J[None, :] < lengths[:, None])
+    return b, I[p], J[p]
+
+
+def word_spikes_np(tokens: np.ndarray, vocab_size: int, steps_per_word: int) -> np.ndarray:
+    """One-hot word spikes: ``tokens`` int [U, L] (no padding) -> bool [U, L * steps_per_word, vocab_size],
+    word ``k`` on its channel at steps ``k * steps_per_word ... (k + 1) * steps_per_word - 1``."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    U, L = tokens.shape
+    x = np.zeros((U, L, vocab_size), dtype=bool)
+    x[np.arange(U)[:, None], np.arange(L)[None, :], tokens] = True
+    return np.repeat(x, steps_per_word, axis=1)
+
+
+def _layers(arrs: Sequence) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
+    return [(np.asarray(W), None if b is None else np.asarray(b)) for W, b in arrs]
+
+
+class IFHead:
+    """g and f as rate-coded spiking layers (ANN-to-SNN conversion: Diehl et al. 2015, Rueckauer et al.
+    2017), on the C++ kernel or on the Loihi 1 integer engine, for :class:`DeployedRelationalNetwork`
+    (``head=``).
+
+    Every ReLU unit becomes a non-leaky integrate-and-fire neuron (``ahpsim.LIF`` with ``tau_m`` = 1e9
+    steps: decay 1 in float32), threshold 1, reset by subtraction. Layer ``l``'s weights are scaled by
+    ``lambda[l-1] / lambda[l]`` and its bias by ``1 / lambda[l]``, where ``lambda[l]`` is a high
+    percentile of the layer's positive ReLU activations on training questions (``lam_g``, ``lam_f``;
+    :class:`ahpsim.torch.relational.IFHead` computes them from a trained model), so that a unit fires at
+    about ``activation / lambda`` spikes per step.
+
+    * **g** runs one trial per sentence pair for ``steps`` steps: its first layer receives the pair's
+      input current ``(A o_i + B o_j + C q + b) / lambda[0]`` each step (the analog first layer of the
+      conversion), layers 2.. receive spikes one step later each.
+    * **The sum over pairs** is what f's first layer receives: at step ``t`` the spikes of g's last
+      layer summed over the question's pairs, times ``lambda_g / S``.
+    * **f** runs ``steps`` + (its depth) steps; the answer is the argmax of a non-leaky readout (the sum
+      of its input over all steps).
+
+    ``engine="loihi"``: g's layers after the first and f run on the Loihi 1 integer engine
+    (:func:`ahpsim.loihi.quantize`, threshold mantissa ``vth_mant``); g's first layer, whose input is
+    the analog pair current, runs on the float kernel as the spike source of the chip's part (input
+    injection). The chip sums the pair copies' spikes in f's first layer through one synapse per copy
+    with the same weight; here f's input has ``K`` channels per unit of g's last layer (channel
+    ``k * H + h`` spikes when at least ``k + 1`` pairs' unit ``h`` spiked), the same integer sum.
+    The IF layers keep their reset by subtraction on the chip (``quantize(..., subtract_reset="exact")``:
+    the current ``u`` carries the potential, a self-synapse subtracts the threshold) and receive their
+    biases through synapses from an always-on input channel.
+
+    Parameters
+    ----------
+    first_width : int
+        Units of g's first layer (whose input current the caller computes).
+    g, f : lists of (W [out, in], b [out]) numpy arrays
+        g's layers after the first and f's layers (the last one is the linear readout).
+    lam_g, lam_f : sequences of float > 0
+        The scales of g's layers (first included: ``len(g) + 1``) and of f's hidden layers (``len(f) - 1``).
+    max_sentences : int
+        S of the network (the sum over pairs is scaled by 1 / S).
+    steps : int
+        Steps per question (>= 1).
+    engine : {"float", "loihi"}
+        Where g's later layers and f run.
+
+    ``last_head_stats`` after a call: spikes per neuron per step of g and of f, the steps, the pairs.
+    """
+
+    def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
+                 lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
+                 engine: str = "float", vth_mant: int = 508):
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        g, f = _layers(g), _layers(f)
+        lam_g, lam_f = [float(v) for v in lam_g], [float(v) for v in lam_f]
+        if len(lam_g) != len(g) + 1 or len(lam_f) != len(f) - 1:
+            raise ValueError(f"lam_g needs {len(g) + 1} scales and lam_f {len(f) - 1}, got {len(lam_g)} and "
+                             f"{len(lam_f)}")
+        if min(lam_g + lam_f + [1.0]) <= 0 or not np.all(np.isfinite(lam_g + lam_f)):
+            raise ValueError(f"scales must be finite and > 0, got lam_g={lam_g}, lam_f={lam_f}")
+        self.steps, self.chunk, self.n_threads = int(steps), int(chunk), int(n_threads)
+        self.lam_g, self.lam_f, self.S = lam_g, lam_f, int(max_sentences)
+        self.engine, self.vth_mant = engine, int(vth_mant)
+        H1 = int(first_width)
+        # the converted layers: (name, n_in, W, bias, delay) with W and bias in threshold units
+        self._g_spec = []
+        n_prev = H1
+        for k, (W, b) in enumerate(g, start=1):
+            self._g_spec.append((f"g{k + 1}", W * (lam_g[k - 1] / lam_g[k]),
+                                 np.zeros(W.shape[0]) if b is None else b / lam_g[k]))
+            n_prev = W.shape[0]
+        self.g_sizes = [H1] + [W.shape[0] for _, W, _ in self._g_spec]
+        self._f_spec = []
+        lam_prev, src_scale = None, lam_g[-1] / self.S
+        for k, (W, b) in enumerate(f[:-1]):
+            self._f_spec.append((f"f{k + 1}", W * ((src_scale if lam_prev is None else lam_prev) / lam_f[k]),
+                                 np.zeros(W.shape[0]) if b is None else b / lam_f[k]))
+            lam_prev = lam_f[k]
+        W, b = f[-1]
+        self._out = (W * (src_scale if lam_prev is None else lam_prev), np.zeros(W.shape[0]) if b is None else b)
+        self.f_sizes = [W.shape[0] for _, W, _ in self._f_spec]
+        self.g_out = f"g{len(self.g_sizes)}"
+        self.first_scale = 1.0 / lam_g[0]
+        self.g_net = self._float_net(g_input=True)
+        self.f_net = self._float_net(g_input=False)
+        self._loihi_g = self._loihi_f = None
+        if engine == "loihi":
+            self._g1_net = self._float_net(g_input=True, only_first=True)
+            self._loihi_g = self._quantize(self._describe_g_tail())
+            self._loihi_f: dict = {}  # by K, built on first use
+
+    # ------------------------------------------------------------------ building
+    def _float_net(self, g_input: bool, only_first: bool = False) -> Network:
+        """The float kernel networks: g (x -> g1 -> g2 ...) or f (summed spikes -> f1 ... -> out)."""
+        from .models import LIF, Readout
+
+        def IF(bias=0.0):
+            return LIF(tau_m=1e9, v_th=1.0, reset="subtract", bias=bias)
+
+        net = Network(dtype="float32", seed=0)
+        if g_input:
+            H1 = self.g_sizes[0]
+            x = net.add_input(H1, name="x")
+            prev = net.add_population(H1, IF(), name="g1")
+            net.connect(x, prev, np.eye(H1), delay=0)
+            if only_first:
+                return net
+            for name, W, b in self._g_spec:
+                lay = net.add_population(W.shape[0], IF(b), name=name)
+                net.connect(prev, lay, W, delay=1)
+                prev = lay
+            return net
+        prev = net.add_input(self.g_sizes[-1], name="x")
+        first = True
+        for name, W, b in self._f_spec:
+            lay = net.add_population(W.shape[0], IF(b), name=name)
+            net.connect(prev, lay, W, delay=0 if first else 1)
+            prev, first = lay, False
+        W, b = self._out
+        out = net.add_population(W.shape[0], Readout(tau=1e9, bias=b), name="out")
+        net.connect(prev, out, W, delay=0 if first else 1)
+        return net
+
+    @staticmethod
+    def _if_layer(name, W, b, pre, delay, pops, projs):
+        """A non-leaky IF layer with reset by subtraction, built exactly on Loihi (``subtract_reset=
+        "exact"``: u carries v); its bias arrives through a synapse from the always-on input ``one``."""
+        pops.append(dict(name=name, kind="LIF", n=W.shape[0], tau_m=1e9, v_th=1.0, reset="subtract"))
+        projs.append(dict(pre=pre, post=name, weights=W, delay=delay))
+        if np.any(b != 0):
+            projs.append(dict(pre="one", post=name, weights=np.asarray(b, np.float64)[:, None], delay=0))
+
+    def _describe_g_tail(self) -> dict:
+        """g's layers after the first, fed by the first layer's spikes (input ``x``, one step later)."""
+        pops, projs, prev = [], [], "x"
+        for name, W, b in self._g_spec:
+            self._if_layer(name, W, b, prev, 1, pops, projs)
+            prev = name
+        return dict(dt=1.0, inputs={"x": self.g_sizes[0], "one": 1}, populations=pops, projections=projs)
+
+    def _describe_f(self, K: int) -> dict:
+        """f with K input channels per unit of g's last layer (see the class docstring)."""
+        pops, projs, prev, first = [], [], "x", True
+        for name, W, b in self._f_spec:
+            self._if_layer(name, np.tile(W, (1, K)) if first else W, b, prev, 0 if first else 1, pops, projs)
+            prev, first = name, False
+        W, b = self._out
+        pops.append(dict(name="out", kind="Readout", n=W.shape[0], tau=1e9, bias=b))
+        projs.append(dict(pre=prev, post="out", weights=np.tile(W, (1, K)) if first else W, delay=0 if first else 1))
+        return dict(dt=1.0, inputs={"x": K * self.g_sizes[-1], "one": 1}, populations=pops, projections=projs)
+
+    def _quantize(self, d: dict):
+        from .loihi import quantize
+
+        return quantize(d, vth_mant=self.vth_mant, subtract_reset="exact")
+
+    # ------------------------------------------------------------------ running
+    def _run(self, net, T: int, x: np.ndarray):
+        net.reset_state()
+        from .loihi import QuantizationOverflowWarning, QuantizedNetwork
+
+        inputs = {"x": x}
+        if isinstance(net, QuantizedNetwork):  # the bias source of the integer layers: a spike every step
+            inputs["one"] = np.ones((T, 1), bool)
+        with warnings.catch_warnings():  # overflows are counted in last_head_stats
+            warnings.simplefilter("ignore", QuantizationOverflowWarning)
+            return net.run(T, inputs=inputs, n_threads=self.n_threads)
+
+    def __call__(self, pre1: np.ndarray, b: np.ndarray, B: int):
+        """``pre1`` [P, H1]: g's first-layer input per pair (before ReLU); ``b`` [P]: each pair's
+        question. Returns (logits [B, V] float numpy, stats)."""
+        T = self.steps
+        P = len(b)
+        H_out = self.g_sizes[-1]
+        summed = np.zeros((B, T, H_out), np.int32)
+        g_spikes = 0
+        cur = (pre1 * self.first_scale).astype(np.float32)
+        names = [f"g{k + 1}" for k in range(len(self.g_sizes))]
+        for s in range(0, P, self.chunk):
+            part = cur[s:s + self.chunk]
+            X = np.ascontiguousarray(np.broadcast_to(part[:, None, :], (len(part), T, part.shape[1])))
+            if self.engine == "loihi":
+                z1 = self._run(self._g1_net, T, X).raster("g1")
+                res = self._run(self._loihi_g, T, z1)
+                g_spikes += int(z1.sum())
+                rasters = {n: res.raster(n) for n in names[1:]}
+            else:
+                res = self._run(self.g_net, T, X)
+                rasters = {n: res.raster(n) for n in names}
+            np.add.at(summed, b[s:s + self.chunk], rasters[self.g_out].astype(np.int32))
+            g_spikes += sum(int(r.sum()) for r in rasters.values())
+        depth = len(self.f_sizes) + 1
+        if self.engine == "loihi":
+            K = max(int(summed.max()), 1)
+            K = -(-K // 8) * 8  # networks cached by K rounded up to a multiple of 8
+            if K not in self._loihi_f:
+                self._loihi_f[K] = self._quantize(self._describe_f(K))
+            net = self._loihi_f[K]
+            Xf = np.zeros((B, T + depth, K, H_out), bool)
+            Xf[:, :T] = summed[:, :, None, :] > np.arange(K)[None, None, :, None]
+            res = self._run(net, T + depth, Xf.reshape(B, T + depth, K * H_out))
+            logits = np.asarray(res.readout("out"))[:, -1]
+        else:
+            Xf = np.concatenate([summed.astype(np.float32), np.zeros((B, depth, H_out), np.float32)], 1)
+            res = self._run(self.f_net, T + depth, Xf)
+            logits = res.readout("out")[:, -1]
+        f_spikes = sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
+        stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
+                 "f_rate": f_spikes / max(B * (T + depth) * max(sum(self.f_sizes), 1), 1),
+                 "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
+        if self.engine == "loihi":  # integer-engine overflows so far (u wrapped, v clipped)
+            nets = [self._loihi_g, *self._loihi_f.values()]
+            stats["overflows"] = sum(v["u_wraps"] + v["v_saturations"] for q in nets for v in q.overflows().values())
+        return logits, stats
+
+
+class DeployedRelationalNetwork:
+    """A trained spiking Relational Network on the engines (see the module docstring).
+
+    Parameters
+    ----------
+    sentence, question : ahpsim.Network
+        The encoders: input group ``"x"`` (one channel per word), spiking populations, readout ``"out"``
+        whose last value is the encoding (as :func:`ahpsim.torch.to_network` exports them).
+    first : three (W, b) pairs
+        g's first layer split by input: ``A`` (with bias) on ``o_i``, ``B`` on ``o_j``, ``C`` on the
+        question encoding (b of the last two is None).
+    g, f : lists of (W [out, in], b [out])
+        g's further ReLU layers; f's ReLU layers and its linear readout over the vocabulary.
+    vocab_size, steps_per_word, max_sentences, position_tags
+        As the trained network's (``RelationalNetwork.config()``).
+    vocab : list of str, optional
+        Words by index, for :meth:`answer`.
+    engine : {"float", "loihi"}
+        ``"loihi"`` quantizes the encoders to the Loihi 1 integer engine (:func:`ahpsim.loihi.quantize`,
+        threshold mantissa ``vth_mant``); their encodings are the integer readouts divided by their scale.
+    head : IFHead, optional
+        Runs g and f as integrate-and-fire layers on the kernel (statistics of the last call in
+        ``last_head_stats``) instead of ReLU layers in numpy.
+
+    Raises ValueError for an unknown engine or inconsistent shapes.
+    """
+
+    def __init__(self, sentence: Network, question: Network, first: Sequence, g: Sequence, f: Sequence, *,
+                 vocab_size: int, steps_per_word: int, max_sentences: int, position_tags: bool = True,
+                 vocab: Optional[Sequence[str]] = None, n_threads: int = 1, engine: str = "float",
+                 vth_mant: int = 508, head: Optional[IFHead] = None):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+            raise ValueError(f"n_threads must be an integer >= 1, got {n_threads!r}")
+        self.first, self.g, self.f = _layers(first), _layers(g), _layers(f)
+        if len(self.first) != 3:
+            raise ValueError(f"first: expected three (W, b) pairs (A, B, C), got {len(self.first)}")
+        self.vocab_size, self.steps_per_word = int(vocab_size), int(steps_per_word)
+        self.max_sentences, self.position_tags = int(max_sentences), bool(position_tags)
+        self.vocab = None if vocab is None else [str(w) for w in vocab]
+        if self.vocab is not None and len(self.vocab) != self.vocab_size:
+            raise ValueError(f"vocab has {len(self.vocab)} words but vocab_size is {self.vocab_size}")
+        self.engine, self.vth_mant, self.n_threads, self.head = engine, int(vth_mant), int(n_threads), head
+        self.last_head_stats: Optional[dict] = None
+        self.float_sentence, self.float_question = sentence, question  # kept for save()
+        self.sentence, self.question = sentence, question
+        if engine == "loihi":
+            from .loihi import QuantizationOverflowWarning, quantize
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", QuantizationOverflowWarning)
+                self.sentence = quantize(sentence, vth_mant=vth_mant)
+                self.question = quantize(question, vth_mant=vth_mant)
+
+    # ------------------------------------------------------------------ running
+    def _encode(self, net, tokens: np.ndarray, tag: str, spikes_out):
+        lengths = (tokens > 0).sum(1)
+        e = np.zeros((len(tokens), self.first[2][0].shape[1]), dtype=self.first[0][0].dtype)
+        spikes = neuron_steps = 0.0
+        for L in np.unique(lengths):
+            if L == 0:
+                continue
+            idx = np.nonzero(lengths == L)[0]
+            x = word_spikes_np(tokens[idx, :L], self.vocab_size, self.steps_per_word)
+            net.reset_state()
+            res = net.run(x.shape[1], inputs={"x": x}, n_threads=self.n_threads)
+            if self.engine == "loihi":
+                names = [p["name"] for p in net.report.populations if p["kind"] != "Readout"]
+            else:
+                names = [g.name for g in net.populations if g.model.spiking]
+            z = np.concatenate([np.asarray(res.raster(n)) for n in names], axis=2)
+            e[idx] = res.readout("out")[:, -1]
+            spikes += float(z.sum())
+            neuron_steps += float(z.size)
+            if spikes_out is not None:
+                for r, k in enumerate(idx):
+                    spikes_out[(tag, *tokens[k, :L].tolist())] = z[r]
+        return e, spikes, neuron_steps
+
+    def _check(self, story, L, q, Lq):
+        story, L, q, Lq = (np.asarray(a) for a in (story, L, q, Lq))
+        for name, a in (("story", story), ("story_lengths", L), ("question", q), ("question_lengths", Lq)):
+            if not np.issubdtype(a.dtype, np.integer):
+                raise TypeError(f"{name}: expected an integer array, got dtype {a.dtype}")
+        if story.ndim != 3 or q.ndim != 2 or L.shape != (story.shape[0],) or q.shape[0] != story.shape[0] \
+                or Lq.shape != (q.shape[0],):
+            raise ValueError(f"expected story [B, S, W], story_lengths [B], question [B, Wq], question_lengths "
+                             f"[B]; got {story.shape}, {L.shape}, {q.shape}, {Lq.shape}")
+        if story.shape[1] > self.max_sentences:
+            raise ValueError(f"story: {story.shape[1]} sentences, the network takes at most {self.max_sentences}")
+        for name, a in (("story", story), ("question", q)):
+            if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
+                raise ValueError(f"{name}: word indices must lie in 0..{self.vocab_size - 1}, got "
+                                 f"{a.min()}..{a.max()}")
+        return story.astype(np.int64), L.astype(np.int64), q.astype(np.int64), Lq.astype(np.int64)
+
+    def run(self, story, story_lengths, question, question_lengths, return_spikes: bool = False):
+        """Answers a batch of questions (the arrays of :class:`ahpsim.datasets.BabiData`: ``story`` int
+        [B, S, W], ``story_lengths`` [B], ``question`` [B, Wq], ``question_lengths`` [B]; 0 = padding).
+        Returns a :class:`RelNetResult` (``logits`` [B, V]) and, with ``return_spikes=True``, a dict
+        ``{("s" | "q", word ids...): z bool [T, N]}`` of every distinct sentence's and question's spikes."""
+        story, L, q, _ = self._check(story, story_lengths, question, question_lengths)
+        B, S, _ = story.shape
+        spk = {} if return_spikes else None
+        present = np.arange(S)[None, :] < L[:, None]
+        uniq, inv = np.unique(story[present], axis=0, return_inverse=True)
+        e_u, s1, n1 = self._encode(self.sentence, uniq, "s", spk)
+        obj = np.zeros((B, S, e_u.shape[1]), e_u.dtype)
+        obj[present] = e_u[inv.reshape(-1)]
+        if self.position_tags:
+            recency = np.clip(L[:, None] - 1 - np.arange(S)[None, :], 0, None)
+            tags = (np.eye(self.max_sentences, dtype=obj.dtype)[recency]) * present[:, :, None]
+            obj = np.concatenate([obj, tags], 2)
+        uq, inv_q = np.unique(q, axis=0, return_inverse=True)
+        eq_u, s2, n2 = self._encode(self.question, uq, "q", spk)
+        eq = eq_u[inv_q.reshape(-1)]
+        b, i, j = pair_indices_np(L, S)
+        (Wi, bi), (Wj, _), (Wq, _) = self.first
+        pre1 = (obj @ Wi.T + (0 if bi is None else bi))[b, i] + (obj @ Wj.T)[b, j] + (eq @ Wq.T)[b]
+        if self.head is not None:
+            x, stats = self.head(pre1, b, B)
+            self.last_head_stats = stats
+        else:
+            h = np.maximum(pre1, 0)
+            for W, bb in self.g:
+                h = np.maximum(h @ W.T + bb, 0)
+            x = np.zeros((B, h.shape[1]), h.dtype)
+            np.add.at(x, b, h)
+            x = x * (1.0 / self.max_sentences)
+            for k, (W, bb) in enumerate(self.f):
+                x = x @ W.T + bb
+                if k < len(self.f) - 1:
+                    x = np.maximum(x, 0)
+        out = RelNetResult(x, s1 + s2, n1 + n2, int(b.size))
+        return (out, spk) if return_spikes else out
+
+    def answer(self, story, story_lengths, question, question_lengths) -> list[str]:
+        """The answer words of a batch (``vocab[argmax(logits)]``); needs ``vocab``."""
+        if self.vocab is None:
+            raise ValueError("this network has no vocab; pass vocab= to decode answers")
+        logits = self.run(story, story_lengths, question, question_lengths).logits
+        return [self.vocab[k] for k in logits.argmax(1)]
+
+    @property
+    def n_neurons(self) -> dict:
+        """Neurons per stage: encoders (each), g (per pair copy), f."""
+        n_enc = sum(g.n for g in self.float_sentence.populations if g.model.spiking)
+        return {"sentence_encoder": n_enc, "question_encoder": n_enc,
+                "g_per_pair": sum(W.shape[0] for W, _ in [self.first[0]] + self.g),
+                "f": sum(W.shape[0] for W, _ in self.f[:-1]), "readout": self.f[-1][0].shape[0]}
+
+    # ------------------------------------------------------------------ files
+    def save(self, path) -> None:
+        """Writes the folder ``path``: ``sentence.npz`` and ``question.npz`` (:meth:`Network.save`, the float
+        encoders) and ``relnet.npz`` (g, f, the configuration, the vocabulary and the IF head's scales if
+        there is a head). :func:`load_relnet` reads it."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.float_sentence.save(path / "sentence.npz")
+        self.float_question.save(path / "question.npz")
+        arrs: dict[str, Any] = {}
+        for name, layers in (("first", self.first), ("g", self.g), ("f", self.f)):
+            for k, (W, b) in enumerate(layers):
+                arrs[f"{name}{k}_W"] = W
+                if b is not None:
+                    arrs[f"{name}{k}_b"] = b
+        header = dict(format=_FORMAT, version=1, vocab_size=self.vocab_size, steps_per_word=self.steps_per_word,
+                      max_sentences=self.max_sentences, position_tags=self.position_tags, vocab=self.vocab,
+                      n_g=len(self.g), n_f=len(self.f),
+                      head=None if self.head is None else dict(lam_g=self.head.lam_g, lam_f=self.head.lam_f,
+                                                               steps=self.head.steps))
+        arrs["__header__"] = np.array(json.dumps(header))
+        tmp = path / f"relnet.npz.tmp{os.getpid()}.npz"
+        try:
+            np.savez(tmp, **arrs)
+            os.replace(tmp, path / "relnet.npz")
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, head_steps: Optional[int] = None,
+                vth_mant: int = 508, n_threads: int = 1) -> DeployedRelationalNetwork:
+    """Reads a folder written by :meth:`DeployedRelationalNetwork.save`.
+
+    ``engine``: ``"float"`` (the C++ kernel) or ``"loihi"`` (the encoders and, with the head, g's later
+    layers and f on the Loihi 1 integer engine, threshold mantissa ``vth_mant``). ``head``: run g and f
+    as integrate-and-fire layers (:class:`IFHead`; default: if the folder holds its scales);
+    ``head_steps`` overrides the saved steps. Raises FileNotFoundError for a missing
+    folder or file and ValueError for a file of another format."""
+    path = Path(path)
+    f = path / "relnet.npz"
+    if not f.is_file():
+        raise FileNotFoundError(f"{path}: no relnet.npz (a folder written by DeployedRelationalNetwork.save)")
+    with np.load(f, allow_pickle=False) as data:
+        if "__header__" not in data.files:
+            raise ValueError(f"{f}: not an ahpsim Relational Network file (no header)")
+        h = json.loads(str(data["__header__"]))
+        if h.get("format") != _FORMAT or h.get("version") != 1:
+            raise ValueError(f"{f}: unsupported format {h.get('format')!r} version {h.get('version')!r}")
+
+        def layers(name, n):
+            return [(data[f"{name}{k}_W"], data[f"{name}{k}_b"] if f"{name}{k}_b" in data.files else None)
+                    for k in range(n)]
+
+        first, g, fl = layers("first", 3), layers("g", h["n_g"]), layers("f", h["n_f"])
+    sentence = load_network(path / "sentence.npz", n_threads=n_threads)
+    question = load_network(path / "question.npz", n_threads=n_threads)
+    ifhead = None
+    if head is None:
+        head = h["head"] is not None
+    if head:
+        if h["head"] is None:
+            raise ValueError(f"{path}: saved without an integrate-and-fire head (no scales); pass head=False")
+        hs = h["head"]
+        ifhead = IFHead(first[0][0].shape[0], g, fl, hs["lam_g"], hs["lam_f"], h["max_sentences"],
+                        steps=hs["steps"] if head_steps is None else head_steps, n_threads=n_threads,
+                        engine=engine, vth_mant=vth_mant)
+    return DeployedRelationalNetwork(sentence, question, first, g, fl, vocab_size=h["vocab_size"],
+                                     steps_per_word=h["steps_per_word"], max_sentences=h["max_sentences"],
+                                     position_tags=h["position_tags"], vocab=h["vocab"], n_threads=n_threads,
+                                     engine=engine, vth_mant=vth_mant, head=ifhead)
