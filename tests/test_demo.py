@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from ahpsim.datasets import threshold_crossing_encode
 from ahpsim.demo import load_demo_digits, load_demo_model, run_demo
@@ -42,3 +43,48 @@ def test_random_demo_from_the_command_line(tmp_path):
     assert "spikes/neuron/step" in out.stdout
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["steps"] == 300 and s["synapses"] > 0
+
+
+def test_babi_demo_runs_without_torch_and_answers_as_the_trained_model(tmp_path):
+    """``python -m ahpsim demo babi`` with torch blocked: exit 0, stories, questions and answers printed;
+    its answers on the float kernel are those of an independent rerun of the shipped network one
+    question at a time, and its accuracy is what those answers give against the bundled truth."""
+    code = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+from ahpsim.cli import main
+sys.exit(main(["demo", "babi", "--out", {str(tmp_path)!r}, "--threads", "1", "--show", "2"]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("Q: ") == 2 and "true: " in out.stdout and "spikes/neuron/step" in out.stdout
+    s = json.loads((tmp_path / "summary_babi.json").read_text())
+    from importlib import resources
+
+    from ahpsim.relnet import load_relnet, questions_to_arrays
+
+    with resources.as_file(resources.files("ahpsim") / "data" / "babi_demo") as folder:
+        net = load_relnet(folder, n_threads=1)
+        questions = json.loads((folder / "stories.json").read_text())["questions"]
+    right = 0
+    for q in questions:
+        right += net.answer(*questions_to_arrays([q], net.vocab)) == [q["answer"]]
+    assert s["questions"] == len(questions) == 40
+    assert s["engines"]["float"]["accuracy"] == right / len(questions)
+    assert s["engines"]["float"]["accuracy"] > 0.7 and s["engines"]["loihi"]["accuracy"] > 0.7
+    assert 0 < s["engines"]["loihi"]["encoder_spikes_per_neuron_per_step"] < 0.3
+    with pytest.raises(ValueError, match=r"questions\[0\].question: the word 'unicorn' is not in"):
+        questions_to_arrays([{"story": [["john", "went"]], "question": ["where", "is", "unicorn"]}], net.vocab)
+
+
+def test_babi_demo_rejects_bad_options():
+    out = subprocess.run([sys.executable, "-m", "ahpsim", "demo", "babi", "--show", "-1"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].endswith("--show must be an integer >= 0, got -1")
+    out = subprocess.run([sys.executable, "-m", "ahpsim", "demo", "mnist"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "invalid choice: 'mnist'" in out.stderr

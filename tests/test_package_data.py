@@ -34,3 +34,22 @@ def test_core_stub_names_match_the_module():
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and not n.name.startswith("_")):
         methods = {f.name for f in cls.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")}
         assert methods <= set(dir(getattr(_core, cls.name))), cls.name
+
+
+def test_bundled_babi_stories_are_the_first_test_questions(data_root):
+    """The demo's bAbI questions are the first five test questions of each of its tasks, word for word."""
+    import json
+
+    with resources.as_file(resources.files("ahpsim") / "data" / "babi_demo" / "stories.json") as p:
+        bundle = json.loads(p.read_text())["questions"]
+    tasks = sorted({q["task"] for q in bundle})
+    d = ds.load_babi(data_root, tasks, "test", "10k")
+    for t in tasks:
+        mine = [q for q in bundle if q["task"] == t]
+        rows = np.nonzero(d.task == t)[0][:len(mine)]
+        assert len(mine) == 5
+        for q, r in zip(mine, rows):
+            story = [[d.vocab[w] for w in s if w] for s in d.story[r][:d.story_lengths[r]]]
+            assert story == q["story"]
+            assert [d.vocab[w] for w in d.question[r] if w] == q["question"]
+            assert d.vocab[d.answer[r]] == q["answer"]

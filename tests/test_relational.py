@@ -335,6 +335,15 @@ print(json.dumps({{"relu": relu.run(*b).logits.tolist(), "if": spk.run(*b).logit
     np.testing.assert_allclose(np.array(out["relu"]), ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.array(out["if"]), ref_if, rtol=1e-5, atol=1e-5)
     assert out["answers"] == decode_answers(torch.as_tensor(ref), model.vocab)
+    spk_net = load_relnet(tmp_path / "net")
+    res = spk_net.run(*(t.numpy() for t in batch))
+    ops = spk_net.operation_counts()
+    assert ops["sentence_encoder"]["spikes"] + ops["question_encoder"]["spikes"] == res.spikes
+    trial_steps = ops["sentence_encoder"]["trial_steps"] + ops["question_encoder"]["trial_steps"]
+    n_readout = spk_net.float_sentence["out"].n  # readout neurons are updated too, but never spike
+    assert ops["sentence_encoder"]["neuron_updates"] + ops["question_encoder"]["neuron_updates"] == \
+        res.neuron_steps + trial_steps * n_readout
+    assert ops["g"]["spikes"] == spk_net.last_head_stats["g_spikes"] and ops["g"]["trials"] == res.n_pairs
     loaded = load_relnet(tmp_path / "net", engine="loihi", head=False)
     assert (loaded.run(*batch).logits.argmax(1) == KernelRelationalNetwork(model, engine="loihi")(batch)
             .logits.argmax(1)).all()
@@ -411,5 +420,9 @@ def test_loihi_if_head_sums_pair_copies_as_the_chip_does():
     pre1 = rng.normal(0.5, 0.5, (6, 4))
     logits, stats = head(pre1, np.array([0, 0, 0, 1, 1, 1]), 2)
     assert logits.shape == (2, 2) and stats["g_spikes"] > 0 and stats["overflows"] == 0
+    # operation counts per stage (kernel counters) agree with the spikes the head saw
+    assert head.ops["g"]["spikes"] == stats["g_spikes"] and head.ops["f"]["spikes"] == stats["f_spikes"]
+    assert head.ops["g"]["trials"] == 2 * 6 and head.ops["g"]["trial_steps"] == 2 * 6 * 5  # g1 and the tail
+    assert head.ops["f"]["trials"] == 2
     with pytest.raises(ValueError, match="engine must be one of"):
         IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, engine="tpu")

@@ -25,8 +25,8 @@ import numpy as np
 
 from .network import Network, load_network
 
-__all__ = ["DeployedRelationalNetwork", "IFHead", "RelNetResult", "load_relnet", "pair_indices_np",
-           "word_spikes_np", "ENGINES"]
+__all__ = ["DeployedRelationalNetwork", "IFHead", "RelNetResult", "load_relnet", "questions_to_arrays",
+           "pair_indices_np", "word_spikes_np", "ENGINES"]
 
 ENGINES = ("float", "loihi")
 _FORMAT = "ahpsim-relnet"
@@ -61,6 +61,65 @@ def word_spikes_np(tokens: np.ndarray, vocab_size: int, steps_per_word: int) -> 
     x = np.zeros((U, L, vocab_size), dtype=bool)
     x[np.arange(U)[:, None], np.arange(L)[None, :], tokens] = True
     return np.repeat(x, steps_per_word, axis=1)
+
+
+_OPS = ("spikes", "syn_events", "input_events", "neuron_updates", "compartment_updates", "trial_steps", "trials")
+
+
+def _compartments_per_step(net) -> int:
+    """Loihi compartments of a float network (AHP / ALIF neurons count 2) or of a quantized one."""
+    if hasattr(net, "net") and hasattr(net.net, "n_compartments"):
+        return int(net.net.n_compartments)
+    from .energy import compartments_per_neuron
+
+    return sum(g.n * compartments_per_neuron(g.model.kind) for g in net.populations)
+
+
+def _add_ops(ops: dict, stage: str, net, T: int, n_trials: int) -> None:
+    """Adds the counters of ``net``'s last run (a fresh state) to ``ops[stage]``."""
+    c = net.counters()
+    acc = ops.setdefault(stage, dict.fromkeys(_OPS, 0))
+    for k in ("spikes", "syn_events", "input_events", "neuron_updates"):
+        acc[k] += int(c[k])
+    acc["compartment_updates"] += int(c.get("compartment_updates", _compartments_per_step(net) * T * n_trials))
+    acc["trial_steps"] += T * n_trials
+    acc["trials"] += n_trials
+
+
+def questions_to_arrays(questions: Sequence[dict], vocab: Sequence[str]):
+    """Questions as words -> the arrays :meth:`DeployedRelationalNetwork.run` takes.
+
+    ``questions``: dicts with ``"story"`` (a list of sentences, each a list of words, oldest first)
+    and ``"question"`` (a list of words), as the demo's ``stories.json`` holds them; ``vocab``: the
+    network's words by index (index 0 = padding). Returns ``(story int64 [B, S, W], story_lengths [B],
+    question [B, Wq], question_lengths [B])``. Raises ValueError for an empty list, an empty question
+    or a word outside ``vocab`` (naming it)."""
+    if not questions:
+        raise ValueError("questions: expected at least one question")
+    ids = {w: i for i, w in enumerate(vocab)}
+
+    def tok(words, where):
+        try:
+            return [ids[w] for w in words]
+        except KeyError as e:
+            raise ValueError(f"{where}: the word {e.args[0]!r} is not in the network's vocabulary") from None
+
+    for k, q in enumerate(questions):
+        if not q.get("question"):
+            raise ValueError(f"questions[{k}]: no question words")
+    S = max(max(len(q.get("story", [])) for q in questions), 1)
+    W = max([len(s) for q in questions for s in q.get("story", [])] + [1])
+    Wq = max(len(q["question"]) for q in questions)
+    B = len(questions)
+    story = np.zeros((B, S, W), np.int64)
+    question = np.zeros((B, Wq), np.int64)
+    for b, q in enumerate(questions):
+        for k, sent in enumerate(q.get("story", [])):
+            story[b, k, :len(sent)] = tok(sent, f"questions[{b}].story[{k}]")
+        question[b, :len(q["question"])] = tok(q["question"], f"questions[{b}].question")
+    lengths = np.array([len(q.get("story", [])) for q in questions], np.int64)
+    q_lengths = np.array([len(q["question"]) for q in questions], np.int64)
+    return story, lengths, question, q_lengths
 
 
 def _layers(arrs: Sequence) -> list[tuple[np.ndarray, Optional[np.ndarray]]]:
@@ -155,6 +214,7 @@ class IFHead:
         self.g_net = self._float_net(g_input=True)
         self.f_net = self._float_net(g_input=False)
         self._loihi_g = self._loihi_f = None
+        self.ops: dict = {}  # operation counts per stage ("g", "f") over all calls (reset_ops() clears)
         if engine == "loihi":
             self._g1_net = self._float_net(g_input=True, only_first=True)
             self._loihi_g = self._quantize(self._describe_g_tail())
@@ -226,7 +286,16 @@ class IFHead:
         return quantize(d, vth_mant=self.vth_mant, subtract_reset="exact")
 
     # ------------------------------------------------------------------ running
-    def _run(self, net, T: int, x: np.ndarray):
+    def reset_ops(self) -> None:
+        self.ops = {}
+
+    def _run(self, net, T: int, x: np.ndarray, stage: Optional[str] = None):
+        res = self._run_net(net, T, x)
+        if stage is not None:
+            _add_ops(self.ops, stage, net, T, len(x))
+        return res
+
+    def _run_net(self, net, T: int, x: np.ndarray):
         net.reset_state()
         from .loihi import QuantizationOverflowWarning, QuantizedNetwork
 
@@ -251,12 +320,12 @@ class IFHead:
             part = cur[s:s + self.chunk]
             X = np.ascontiguousarray(np.broadcast_to(part[:, None, :], (len(part), T, part.shape[1])))
             if self.engine == "loihi":
-                z1 = self._run(self._g1_net, T, X).raster("g1")
-                res = self._run(self._loihi_g, T, z1)
+                z1 = self._run(self._g1_net, T, X, "g").raster("g1")
+                res = self._run(self._loihi_g, T, z1, "g")
                 g_spikes += int(z1.sum())
                 rasters = {n: res.raster(n) for n in names[1:]}
             else:
-                res = self._run(self.g_net, T, X)
+                res = self._run(self.g_net, T, X, "g")
                 rasters = {n: res.raster(n) for n in names}
             np.add.at(summed, b[s:s + self.chunk], rasters[self.g_out].astype(np.int32))
             g_spikes += sum(int(r.sum()) for r in rasters.values())
@@ -269,11 +338,11 @@ class IFHead:
             net = self._loihi_f[K]
             Xf = np.zeros((B, T + depth, K, H_out), bool)
             Xf[:, :T] = summed[:, :, None, :] > np.arange(K)[None, None, :, None]
-            res = self._run(net, T + depth, Xf.reshape(B, T + depth, K * H_out))
+            res = self._run(net, T + depth, Xf.reshape(B, T + depth, K * H_out), "f")
             logits = np.asarray(res.readout("out"))[:, -1]
         else:
             Xf = np.concatenate([summed.astype(np.float32), np.zeros((B, depth, H_out), np.float32)], 1)
-            res = self._run(self.f_net, T + depth, Xf)
+            res = self._run(self.f_net, T + depth, Xf, "f")
             logits = res.readout("out")[:, -1]
         f_spikes = sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
         stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
@@ -330,6 +399,7 @@ class DeployedRelationalNetwork:
             raise ValueError(f"vocab has {len(self.vocab)} words but vocab_size is {self.vocab_size}")
         self.engine, self.vth_mant, self.n_threads, self.head = engine, int(vth_mant), int(n_threads), head
         self.last_head_stats: Optional[dict] = None
+        self.ops: dict = {}  # operation counts per encoder over all runs (see operation_counts)
         self.float_sentence, self.float_question = sentence, question  # kept for save()
         self.sentence, self.question = sentence, question
         if engine == "loihi":
@@ -352,6 +422,7 @@ class DeployedRelationalNetwork:
             x = word_spikes_np(tokens[idx, :L], self.vocab_size, self.steps_per_word)
             net.reset_state()
             res = net.run(x.shape[1], inputs={"x": x}, n_threads=self.n_threads)
+            _add_ops(self.ops, "sentence_encoder" if tag == "s" else "question_encoder", net, x.shape[1], len(x))
             if self.engine == "loihi":
                 names = [p["name"] for p in net.report.populations if p["kind"] != "Readout"]
             else:
@@ -428,6 +499,22 @@ class DeployedRelationalNetwork:
             raise ValueError("this network has no vocab; pass vocab= to decode answers")
         logits = self.run(story, story_lengths, question, question_lengths).logits
         return [self.vocab[k] for k in logits.argmax(1)]
+
+    def operation_counts(self) -> dict:
+        """Operation counts per stage over all runs since construction or :meth:`reset_ops`:
+        ``{stage: {"spikes", "syn_events", "input_events", "neuron_updates", "compartment_updates",
+        "trial_steps", "trials"}}`` for ``"sentence_encoder"`` and ``"question_encoder"`` (each
+        distinct sentence / question of a batch is run once) and, with a head, ``"g"`` (one trial per
+        pair) and ``"f"`` (one per question). Kernel counters (:meth:`ahpsim.Network.counters`)."""
+        out = {k: dict(v) for k, v in self.ops.items()}
+        if self.head is not None:
+            out.update({k: dict(v) for k, v in self.head.ops.items()})
+        return out
+
+    def reset_ops(self) -> None:
+        self.ops = {}
+        if self.head is not None:
+            self.head.reset_ops()
 
     @property
     def n_neurons(self) -> dict:
