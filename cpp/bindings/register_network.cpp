@@ -140,7 +140,7 @@ void bind_network(py::module_& m, const char* name) {
           py::arg("k"), py::arg("delay"))
       .def("add_poisson_drive", &Net::add_poisson_drive, py::arg("pop"), py::arg("rate_hz"), py::arg("weight"))
       .def("set_seed", &Net::set_seed, py::arg("seed"))
-      .def("init_state", &Net::init_state, py::arg("n_trials"))
+      .def("init_state", &Net::init_state, py::arg("n_trials"), py::arg("first_trial") = 0)
       .def("reset_state", &Net::reset_state)
       .def_property_readonly("has_state", &Net::has_state)
       .def_property_readonly("n_trials", &Net::n_trials)

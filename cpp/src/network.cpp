@@ -255,7 +255,7 @@ void Network<Real>::prepare() {
 }
 
 template <class Real>
-void Network<Real>::init_state(std::uint32_t n_trials) {
+void Network<Real>::init_state(std::uint32_t n_trials, std::uint64_t first_trial) {
   if (n_trials == 0) fail("n_trials must be >= 1");
   if (n_neurons_ == 0) fail("the network has no neurons; add a population first");
   prepare();
@@ -271,9 +271,10 @@ void Network<Real>::init_state(std::uint32_t n_trials) {
     st.refr.assign(N, 0);
     st.z.assign(N, 0);
     st.ring.assign(N * ring_slots_, Real(0));
-    st.rng.seed(seed_, 1, b);
+    const std::uint64_t trial = first_trial + b;  // streams by global trial index: chunked runs agree
+    st.rng.seed(seed_, 1, trial);
     st.block_rng.resize((N + kRngBlock - 1) / kRngBlock);
-    for (std::size_t k = 0; k < st.block_rng.size(); ++k) st.block_rng[k].seed(seed_, 2 + k, b);
+    for (std::size_t k = 0; k < st.block_rng.size(); ++k) st.block_rng[k].seed(seed_, 2 + k, trial);
   }
   t_ = 0;
 }

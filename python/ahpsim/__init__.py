@@ -32,7 +32,7 @@ __all__ = [
     "load_network",
 ]
 
-_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot", "nir", "examples", "relnet")
+_LAZY = ("datasets", "loihi", "torch", "energy", "demo", "plot", "nir", "examples", "relnet", "distributed")
 
 
 def __getattr__(name: str) -> Any:

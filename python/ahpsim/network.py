@@ -562,11 +562,16 @@ class Network:
         """Number of trials in the current state (0 without state)."""
         return self._engine.n_trials
 
-    def init_state(self, n_trials: int = 1) -> None:
-        """Create fresh state (all zero, t = 0) for ``n_trials`` independent trials."""
+    def init_state(self, n_trials: int = 1, first_trial: int = 0) -> None:
+        """Create fresh state (all zero, t = 0) for ``n_trials`` independent trials.
+
+        ``first_trial``: trial ``k`` draws the random streams (Poisson inputs and drives) of trial
+        ``first_trial + k`` of a run from a fresh state, so that a data set run in chunks (on several
+        processes, :mod:`ahpsim.distributed`) gives the spikes of one run over all its trials."""
         n_trials = as_int(n_trials, "n_trials", minimum=1, maximum=2**31 - 1)
+        first_trial = as_int(first_trial, "first_trial", minimum=0, maximum=2**63 - 1)
         self._check_state_memory(n_trials)
-        self._engine.init_state(n_trials)
+        self._engine.init_state(n_trials, first_trial)
 
     def _check_state_memory(self, n_trials: int) -> None:
         check_memory(float(n_trials) * self._engine.state_bytes_per_trial, f"simulation state of n_trials={n_trials}")

@@ -128,7 +128,8 @@ class Network {
   void set_seed(std::uint64_t seed) { seed_ = seed; }
 
   // ---- state ----
-  void init_state(std::uint32_t n_trials);  // allocate B trials at t = 0 (fresh state)
+  // allocate B trials at t = 0 (fresh state); trial k draws the random streams of trial first_trial + k
+  void init_state(std::uint32_t n_trials, std::uint64_t first_trial = 0);
   void reset_state();                       // drop all state (structure is kept)
   bool has_state() const { return !trials_.empty(); }
   std::uint32_t n_trials() const { return static_cast<std::uint32_t>(trials_.size()); }
