@@ -188,7 +188,7 @@ def train_command(args) -> int:
         rewiring = DeepR(model, args.deep_r, l1=args.deep_r_l1, temperature=args.deep_r_temperature, seed=args.seed)
         meta["deep_r"] = {"connectivity": args.deep_r, "l1": args.deep_r_l1, "temperature": args.deep_r_temperature}
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta, rewiring=rewiring)
-    if not args.no_resume and tr.try_resume():
+    if not args.no_resume and tr.try_resume() and tr.rank == 0:
         if tr.epoch >= cfg.epochs:
             print(f"{out}: already trained for {tr.epoch} epochs (pass --epochs to train longer)", file=sys.stderr)
         else:
@@ -199,8 +199,13 @@ def train_command(args) -> int:
     try:
         tr.fit(resume=False, max_wall_s=args.time_budget)
     except TrainingInterrupted as e:
-        print(f"{out}: {e}", file=sys.stderr)
+        if tr.rank == 0:
+            print(f"{out}: {e}", file=sys.stderr)
+        tr.close()
         return 130
+    tr.close()  # under torchrun: every rank has finished; rank 0 evaluates on the test set and reports
+    if tr.rank != 0:
+        return 0
     summary = {"task": task.name, "neurons": args.neurons, "epochs_done": tr.epoch, "steps": tr.step,
                "stopped_early": tr.stopped, "selection": f"{tr.selection} ({task.val_rule})",
                "best_epoch": tr.best_epoch, "wall_s": time.perf_counter() - t0, "checkpoint": str(out / "last.pt")}

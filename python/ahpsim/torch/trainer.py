@@ -355,6 +355,29 @@ def format_epoch(rec: dict, epochs: int) -> str:
     return " | ".join(parts)
 
 
+class _Objective(torch.nn.Module):
+    """``forward(x, labels, lengths)`` = :func:`batch_objective` of the wrapped model: the module that
+    ``DistributedDataParallel`` wraps, so that models with their own ``objective`` (the bAbI Relational
+    Network) and plain ``SpikingRNN`` s go through DDP's forward the same way."""
+
+    def __init__(self, model: torch.nn.Module, cfg: "TrainConfig"):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+
+    def forward(self, x, lab, ln):
+        return batch_objective(self.model, x, lab, ln, self.cfg)
+
+
+def _take(x, idx: np.ndarray):
+    """Rows ``idx`` of a batch: a tensor, or a tuple of tensors (``BabiBatch``), or None."""
+    if x is None:
+        return None
+    if isinstance(x, tuple):
+        return type(x)(*(t[idx] for t in x))
+    return x[idx]
+
+
 class Trainer:
     """Trains a :class:`SpikingRNN` (or any module with an ``objective`` method, see
     :func:`batch_objective`) on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``.
@@ -363,6 +386,16 @@ class Trainer:
     training set; never the test set); without ``val`` the training accuracy of the epoch is used.
     With ``ckpt_dir`` the run's history is also written to ``history.json`` and, where matplotlib is
     installed, its learning curve to ``learning_curve.png`` after every epoch.
+
+    **Data-parallel training** under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment, or a
+    ``torch.distributed`` process group already initialised): the model is wrapped in
+    ``DistributedDataParallel`` (process group ``gloo`` on CPUs, ``nccl`` on GPUs); every rank takes a
+    contiguous share of each global batch of ``batch_size`` questions / sequences, its loss weighted by
+    its share so that DDP's average of the gradients is the gradient of the global batch's mean loss
+    (as one process computes it, up to the order of the float sums; the rate regulariser is computed
+    per share); the training statistics are summed over ranks; rank 0 alone evaluates, writes
+    checkpoints and history and prints; a stop (time budget, SIGTERM, Ctrl-C) on any rank stops all
+    at the same batch. Resuming reads ``last.pt`` on every rank.
     """
 
     def __init__(self, model: torch.nn.Module, train: SequenceData, val: Optional[SequenceData] = None,
@@ -386,6 +419,34 @@ class Trainer:
         self._best_state = None
         self.stopped = False
         self.resumed_from: Optional[Path] = None
+        self.rank, self.world, self._ddp, self._owns_group = 0, 1, None, False
+        self._setup_distributed()
+
+    def close(self) -> None:
+        """Under torchrun: waits for every rank and ends the process group this Trainer started (call
+        it once training is over; the command line does). Does nothing in one process."""
+        if self._owns_group:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+            self._owns_group = False
+
+    def _setup_distributed(self) -> None:
+        import torch.distributed as dist
+
+        if not dist.is_available():
+            return
+        if not dist.is_initialized():
+            if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+                return
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            self._owns_group = True
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self._ddp = DistributedDataParallel(_Objective(self.model, self.cfg))
 
     @staticmethod
     def _new_stats():
@@ -402,7 +463,7 @@ class Trainer:
     def save(self, name: str = "last.pt") -> None:
         """Writes ``last.pt`` (everything needed to resume) or, for ``best.pt``, the model with the run's
         metadata but without the optimizer state (it is never resumed from; half the size)."""
-        if self.ckpt_dir is not None:
+        if self.ckpt_dir is not None and self.rank == 0:
             state = self._state()
             if name != "last.pt":
                 state.pop("optimizer")
@@ -450,7 +511,7 @@ class Trainer:
 
     def write_history(self) -> None:
         """``history.json`` (and ``learning_curve.png`` with matplotlib) in ``ckpt_dir``."""
-        if self.ckpt_dir is None:
+        if self.ckpt_dir is None or self.rank != 0:
             return
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         doc = {"meta": self.meta, "train_config": dataclasses.asdict(self.cfg), "selection": self.selection,
@@ -464,13 +525,17 @@ class Trainer:
         learning_curve(self.history, self.ckpt_dir / "learning_curve.png",
                        title=str(self.meta.get("title", self.ckpt_dir.name)))
 
-    def train_step(self, x, lab, ln) -> tuple[float, int, float, float]:
+    def train_step(self, x, lab, ln, share: float = 1.0) -> tuple[float, int, float, float]:
+        """One optimizer step on a batch (with DDP: this rank's ``share`` of the global batch)."""
         cfg = self.cfg
         self.model.train()
-        loss, pred, spikes, neuron_steps = batch_objective(self.model, x, lab, ln, cfg)
+        if self._ddp is None:
+            loss, pred, spikes, neuron_steps = batch_objective(self.model, x, lab, ln, cfg)
+        else:
+            loss, pred, spikes, neuron_steps = self._ddp(x, lab, ln)
         ok = int((pred.cpu() == lab.cpu()).sum())
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (share * self.world) if self._ddp is not None else loss).backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt.step()
@@ -504,13 +569,17 @@ class Trainer:
             perm = np.random.default_rng([cfg.seed, self.epoch]).permutation(n)
             t_ep = time.perf_counter()
             bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                       disable=not cfg.progress, leave=False)
+                       disable=not cfg.progress or self.rank != 0, leave=False)
             while self.batch < n_batches:
                 idx = perm[self.batch * cfg.batch_size:(self.batch + 1) * cfg.batch_size]
-                x, lab, ln = self.train.get(idx)
+                mine = np.array_split(idx, self.world)[self.rank] if self.world > 1 else idx
+                x, lab, ln = self.train.get(mine)
                 t0 = time.perf_counter()
                 self._set_lr(n_batches)
-                loss, ok, spk, ns = self.train_step(x, lab, ln)
+                loss, ok, spk, ns = self.train_step(x, lab, ln, share=len(mine) / len(idx))
+                if self.world > 1:  # the global batch's statistics
+                    loss, ok, spk, ns = self._sum_over_ranks([loss * len(mine) / len(idx), ok, spk, ns])
+                    ok = int(round(ok))
                 self.wall += time.perf_counter() - t0
                 st = self._epoch_stats
                 st["loss"] += loss * len(idx)
@@ -522,13 +591,17 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{st['loss'] / st['n']:.3f}", acc=f"{st['ok'] / st['n']:.3f}")
-                if stop.requested:
+                out_of_time = max_wall_s is not None and time.perf_counter() - t_start > max_wall_s
+                requested = stop.requested
+                if self.world > 1:  # every rank stops at the same batch
+                    requested, out_of_time = (bool(v) for v in self._sum_over_ranks([requested, out_of_time]))
+                if requested:
                     bar.close()
                     self.save()
                     raise TrainingInterrupted(self.epoch, self.batch)
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.batch < n_batches:
                     self.save()
-                if max_wall_s is not None and time.perf_counter() - t_start > max_wall_s and self.batch < n_batches:
+                if out_of_time and self.batch < n_batches:
                     self.stopped = True
                     break
             bar.close()
@@ -541,7 +614,7 @@ class Trainer:
                    "train_rate": st["spikes"] / max(st["neuron_steps"], 1.0),
                    "epoch_wall_s": time.perf_counter() - t_ep, "train_wall_s": self.wall,
                    "lr": self.opt.param_groups[0]["lr"]}
-            if self.val is not None:
+            if self.val is not None and self.rank == 0:
                 t0 = time.perf_counter()
                 ev = evaluate(self.model, self.val, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
                 rec.update({"val_acc": ev["acc"], "val_loss": ev["loss"], "val_rate": ev["rate"],
@@ -560,11 +633,18 @@ class Trainer:
                 self.save("best.pt")
             self.save()
             self.write_history()
-            if cfg.progress if cfg.log_epochs is None else cfg.log_epochs:
+            if (cfg.progress if cfg.log_epochs is None else cfg.log_epochs) and self.rank == 0:
                 tqdm.write(format_epoch(rec, cfg.epochs))
-            if self.on_epoch is not None:
+            if self.on_epoch is not None and self.rank == 0:
                 self.on_epoch(rec)
         return self.history
+
+    def _sum_over_ranks(self, values: list) -> list:
+        import torch.distributed as dist
+
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        dist.all_reduce(t)
+        return t.tolist()
 
     def load_best(self) -> torch.nn.Module:
         """Loads the best model's weights into ``self.model`` (if a best checkpoint exists)."""
