@@ -189,14 +189,18 @@ def main(argv=None) -> int:
     for r, rec in results.items():
         e = rec.get("energy_all_tasks")
         if e:
+            def fmt(x):
+                return (f"{1e3 * x['energy_J']:.2f} mJ ({1e3 * x['dynamic_energy_J']:.3f} mJ dynamic), "
+                        f"{1e3 * x['latency_s']:.2f} ms")
+
             e17 = rec["energy_task17"]
             pub = PUBLISHED["babi"]
             lines += ["", f"{r}: estimated Loihi 1 energy per question (integer engine's operation counts, "
-                          f"{args.chips} chips): all tasks {1e3 * e['energy_J']:.2f} mJ ({1e3 * e['dynamic_energy_J']:.3f} mJ "
-                          f"dynamic), {1e3 * e['latency_s']:.2f} ms; task 17 {1e3 * e17['energy_J']:.2f} mJ "
-                          f"({1e3 * e17['dynamic_energy_J']:.3f} mJ dynamic), {1e3 * e17['latency_s']:.2f} ms. "
-                          f"Paper (task 17, 22 chips): {1e3 * pub['energy_J']:.2f} mJ, {1e3 * pub['latency_s']:.2f} ms "
-                          f"({pub['dynamic_power_W']} W of {pub['power_W']} W dynamic)."]
+                          f"{args.chips} chips): all tasks {fmt(e)}"
+                          + (f"; task 17 {fmt(e17)}" if e17 else "; task 17 not among the run's tasks")
+                          + f". Paper (task 17, 22 chips): {1e3 * pub['energy_J']:.2f} mJ, "
+                            f"{1e3 * pub['latency_s']:.2f} ms ({pub['dynamic_power_W']} W of {pub['power_W']} W "
+                            "dynamic)."]
     doc = {"per_task_questions": args.per_task, "steps": args.steps, "chips": args.chips, "runs": results,
            "table": "\n".join(lines)}
     atomic_save_json(Path(args.out), doc, indent=1)

@@ -576,7 +576,10 @@ class Trainer:
                 x, lab, ln = self.train.get(mine)
                 t0 = time.perf_counter()
                 self._set_lr(n_batches)
-                loss, ok, spk, ns = self.train_step(x, lab, ln, share=len(mine) / len(idx))
+                if self.world > 1:
+                    loss, ok, spk, ns = self.train_step(x, lab, ln, share=len(mine) / len(idx))
+                else:
+                    loss, ok, spk, ns = self.train_step(x, lab, ln)
                 if self.world > 1:  # the global batch's statistics
                     loss, ok, spk, ns = self._sum_over_ranks([loss * len(mine) / len(idx), ok, spk, ns])
                     ok = int(round(ok))
