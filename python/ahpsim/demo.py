@@ -239,7 +239,8 @@ def run_babi_demo(out_dir: str | Path = "ahpsim-demo", n_threads: int = 2, loihi
     cfg = meta["model"]
     print(f"ahpsim demo babi: spiking Relational Network (encoders {n['sentence_encoder']} neurons each, "
           f"{cfg['n_encoder'] - cfg['n_encoder'] // 2} LIF + {cfg['n_encoder'] // 2} AHP; g {cfg['g_layers']} "
-          f"per sentence pair, f {cfg['f_layers']}, {n['readout']} answer words), trained on bAbI-10k tasks "
+          f"per sentence pair, f {cfg['f_layers']}, a readout over its {n['readout']}-word vocabulary), trained on "
+          f"bAbI-10k tasks "
           f"{', '.join(map(str, meta['tasks']))}")
     print(f"  every stage spikes: word spikes held {net.steps_per_word} steps -> encoders -> g and f as "
           f"integrate-and-fire layers ({net.head.steps} steps)")
