@@ -13,8 +13,9 @@ For every run folder that holds a ``best.pt`` (``benchmarks/runs/babi-lstm``, ``
   sentences counted, as a chip that encodes its whole story would run them: the encoders' counts per
   sentence step times the question's sentence steps), turned into Loihi 1 energy with
   ``ahpsim.energy`` (dynamic per-operation figures, and calibrated with static power per chip over the
-  chips of ``--chips``; the paper's deployment used 22), on all questions and on task 17, the task of
-  the paper's chip measurement.
+  chips of the resource estimate, ``DeployedRelationalNetwork.resources()``, or ``--chips``; the
+  paper's deployment used 22), on all questions and on task 17, the task of the paper's chip
+  measurement.
 
 A task is passed at test error < 5 %. ``--per-task`` questions give a standard error of about
 ``sqrt(p (1 - p) / n)`` per task (2.2 points at n = 100 and p = 0.9).
@@ -91,11 +92,12 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=",".join(RUNS), help="run folders under benchmarks/runs")
     ap.add_argument("--per-task", type=int, default=100, help="test questions per task on the engines")
     ap.add_argument("--steps", type=int, default=30, help="steps of the integrate-and-fire g and f")
-    ap.add_argument("--chips", type=int, default=22, help="chips for the static power (the paper: 22)")
+    ap.add_argument("--chips", type=int, default=None,
+                    help="chips for the static power (default: the resource estimate's; the paper used 22)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(HERE / "results" / "babi_table.json"))
     args = ap.parse_args(argv)
-    for name, v in (("--per-task", args.per_task), ("--steps", args.steps), ("--chips", args.chips),
+    for name, v in (("--per-task", args.per_task), ("--steps", args.steps), ("--chips", args.chips or 1),
                     ("--threads", args.threads)):
         if v < 1:
             ap.error(f"{name} must be >= 1, got {v}")
@@ -157,9 +159,11 @@ def main(argv=None) -> int:
             mean_ops = {s: {k: float(np.mean([o[s][k] for o in ops_all])) for k in ops_all[0][s]}
                         for s in ("sentence_encoder", "question_encoder", "g", "f")}
             mean_ops["chip_steps"] = float(np.mean([o["chip_steps"] for o in ops_all]))
-            rec.update(engines_per_task=by_task, engines_wall_s=time.perf_counter() - t0,
-                       energy_all_tasks=energy(mean_ops, args.chips),
-                       energy_task17=energy(ops_17, args.chips) if ops_17 else None)
+            res = engines["integer"].resources()
+            chips = args.chips or res["chips"]
+            rec.update(engines_per_task=by_task, engines_wall_s=time.perf_counter() - t0, resources=res,
+                       energy_all_tasks=energy(mean_ops, chips),
+                       energy_task17=energy(ops_17, chips) if ops_17 else None)
         results[run] = rec
     if not results:
         print("no run with a best.pt", file=sys.stderr)
@@ -195,8 +199,11 @@ def main(argv=None) -> int:
 
             e17 = rec["energy_task17"]
             pub = PUBLISHED["babi"]
+            rs = rec["resources"]
+            lines += ["", f"{r}: Loihi 1 resources (estimate): {rs['compartments']:,} compartments, "
+                          f"{rs['synapses']:,} synapses, {rs['cores']:,} cores, {rs['chips']} chips (paper: 22 chips)."]
             lines += ["", f"{r}: estimated Loihi 1 energy per question (integer engine's operation counts, "
-                          f"{args.chips} chips): all tasks {fmt(e)}"
+                          f"{e['chips']} chips): all tasks {fmt(e)}"
                           + (f"; task 17 {fmt(e17)}" if e17 else "; task 17 not among the run's tasks")
                           + f". Paper (task 17, 22 chips): {1e3 * pub['energy_J']:.2f} mJ, "
                             f"{1e3 * pub['latency_s']:.2f} ms ({pub['dynamic_power_W']} W of {pub['power_W']} W "

@@ -344,6 +344,16 @@ print(json.dumps({{"relu": relu.run(*b).logits.tolist(), "if": spk.run(*b).logit
     assert ops["sentence_encoder"]["neuron_updates"] + ops["question_encoder"]["neuron_updates"] == \
         res.neuron_steps + trial_steps * n_readout
     assert ops["g"]["spikes"] == spk_net.last_head_stats["g_spikes"] and ops["g"]["trials"] == res.n_pairs
+    # the chip layout's resources: 20 sentence encoders (12 LIF + 12 two-compartment AHP + 24 readouts),
+    # 210 copies of g (32 + 32 units), f (32 + the readout) fed by every copy
+    r = spk_net.resources()
+    S, P, V = 20, 210, model.vocab_size
+    assert r["stages"]["sentence_encoder"]["compartments"] == 12 + 2 * 12 + 24
+    assert r["stages"]["g_first_layer"]["compartments"] == 32 and r["stages"]["g_later_layers"]["compartments"] == 32
+    assert r["stages"]["f"]["compartments"] == 32 + V
+    assert r["compartments"] == S * 60 + 60 + P * 64 + 32 + V
+    assert r["stages"]["g_first_layer"]["synapses"] == 32 * (2 * (24 + S) + 24)
+    assert r["chips"] >= 1 and r["cores"] >= S + 1 + 2 * P + 1
     loaded = load_relnet(tmp_path / "net", engine="loihi", head=False)
     assert (loaded.run(*batch).logits.argmax(1) == KernelRelationalNetwork(model, engine="loihi")(batch)
             .logits.argmax(1)).all()

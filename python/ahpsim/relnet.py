@@ -516,6 +516,48 @@ class DeployedRelationalNetwork:
         if self.head is not None:
             self.head.reset_ops()
 
+    def resources(self) -> dict:
+        """A Loihi 1 resource estimate of the whole network laid out as the authors' chip network:
+        one sentence encoder per sentence slot (``max_sentences`` copies) and one question encoder, one
+        copy of g per sentence pair (S (S + 1) / 2: 210 for S = 20), f fed by every copy. Per stage
+        :func:`ahpsim.loihi.resources.estimate_resources` of the quantized stage (compartments,
+        synapses, cores by Loihi 1's per-core limits) times its copies; g's first layer, which the
+        engine injects, is counted as the chip would hold it (its compartments, and synapses from
+        both objects and the question, 8-bit weights and 10-bit indices). Needs the spiking head.
+        Returns ``{"stages": {...}, "compartments", "synapses", "cores", "chips"}``."""
+        import math
+
+        from .loihi import QuantizationOverflowWarning, quantize
+        from .loihi.resources import LOIHI1, estimate_resources
+
+        if self.head is None:
+            raise ValueError("resources() needs the spiking head (g and f as integrate-and-fire layers)")
+        S = self.max_sentences
+        P = S * (S + 1) // 2
+        head = self.head
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantizationOverflowWarning)
+            enc = [self.sentence if self.engine == "loihi" else quantize(self.float_sentence, vth_mant=self.vth_mant),
+                   self.question if self.engine == "loihi" else quantize(self.float_question, vth_mant=self.vth_mant)]
+            g_tail = head._loihi_g if head._loihi_g is not None else head._quantize(head._describe_g_tail())
+            f_net = head._quantize(head._describe_f(P))
+        stages = {}
+        for name, net, copies in (("sentence_encoder", enc[0], S), ("question_encoder", enc[1], 1),
+                                  ("g_later_layers", g_tail, P), ("f", f_net, 1)):
+            r = estimate_resources(net.net)  # the LoihiNetwork of the QuantizedNetwork
+            stages[name] = {"copies": copies, "compartments": r["compartments"], "synapses": r["synapses"],
+                            "cores": r["cores"]}
+        H1 = self.first[0][0].shape[0]
+        n_in = sum(W.shape[1] for W, _ in self.first)  # [o_i, o_j, q]
+        syn = H1 * n_in
+        bits = syn * (LOIHI1["weight_bits"] + LOIHI1["index_bits"])
+        cores = max(math.ceil(H1 / LOIHI1["compartments_per_core"]),
+                    math.ceil(bits / LOIHI1["synapse_memory_bits_per_core"]), 1)
+        stages["g_first_layer"] = {"copies": P, "compartments": H1, "synapses": syn, "cores": cores}
+        tot = {k: sum(v[k] * v["copies"] for v in stages.values()) for k in ("compartments", "synapses", "cores")}
+        return {"stages": stages, **tot, "chips": math.ceil(tot["cores"] / LOIHI1["cores_per_chip"]),
+                "note": "per-stage estimates (Loihi 1 per-core limits) times copies; not NxSDK's allocation"}
+
     @property
     def n_neurons(self) -> dict:
         """Neurons per stage: encoders (each), g (per pair copy), f."""
