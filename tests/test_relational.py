@@ -436,3 +436,41 @@ def test_loihi_if_head_sums_pair_copies_as_the_chip_does():
     assert head.ops["f"]["trials"] == 2
     with pytest.raises(ValueError, match="engine must be one of"):
         IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, engine="tpu")
+
+
+@pytest.mark.slow
+def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tmp_path, data_root):
+    """``eval --kernel --spiking-head N --loihi --export DIR``: every stage spiking, on the integer engine;
+    the exported folder (run without torch) answers as the reported accuracy says; the babi-only options
+    are refused, before any work, for a checkpoint without --kernel."""
+    import json
+    import os
+    from pathlib import Path
+
+    import ahpsim
+    from ahpsim.relnet import load_relnet
+    from ahpsim.torch.tasks import make_task
+
+    env = dict(os.environ, PYTHONPATH=str(Path(ahpsim.__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    run = tmp_path / "run"
+    train = [sys.executable, "-m", "ahpsim", "train", "babi", "--root", str(data_root), "--out", str(run),
+             "--task-opt", "tasks=[1]", "--task-opt", 'size="1k"', "--task-opt", "n_train=256",
+             "--model-opt", "n_encoder=16", "--model-opt", "g_layers=[16]", "--model-opt", "f_layers=[16]",
+             "--epochs", "1", "--threads", "1", "--no-progress"]
+    subprocess.run(train, env=env, check=True, capture_output=True, text=True, timeout=600)
+    out = tmp_path / "deployed"
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--kernel", "--spiking-head",
+                        "20", "--loihi", "--export", str(out), "--n-test", "40", "--threads", "1"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]
+    assert res["engine"] == "loihi" and res["head"]["steps"] == 20 and res["head"]["g_spikes"] > 0
+    net = load_relnet(out, engine="loihi", head_steps=20)
+    task = make_task("babi", root=data_root, tasks=[1], size="1k", n_train=256)
+    batch, ans, _ = task.test.get(np.arange(40))
+    pred = net.run(*(t.numpy() for t in batch)).logits.argmax(1)
+    assert float(np.mean(pred == ans.numpy())) == res["acc"]
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--loihi"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--loihi needs a babi checkpoint and --kernel" in r.stderr

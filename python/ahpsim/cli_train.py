@@ -140,6 +140,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--spiking-head", type=int, default=None, metavar="STEPS",
                    help="babi with --kernel: run g and f as rate-coded integrate-and-fire layers for STEPS steps "
                         "(calibrated on 1,024 training questions)")
+    p.add_argument("--loihi", action="store_true",
+                   help="babi with --kernel: run on the Loihi 1 integer engine (the encoders and, with "
+                        "--spiking-head, g's later layers and f)")
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="babi with --kernel: also save the deployed network to DIR (ahpsim.relnet.load_relnet "
+                        "runs it without torch)")
     p.add_argument("--n-test", type=int, default=None, help="evaluate the first N test samples only")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=None)
@@ -232,8 +238,12 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
         from .torch.relational import IFHead
 
         calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
-        head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1)
-    kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1, head=head)
+        head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1,
+                      engine="loihi" if args.loihi else "float")
+    kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1, head=head,
+                                     engine="loihi" if args.loihi else "float")
+    if args.export:
+        kernel.save(args.export)
     n_ok = n_same = spk_t = spk_k = 0
     g_spk = f_spk = 0
     idx = np.arange(len(test))
@@ -251,8 +261,10 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
         if head is not None:
             g_spk += kernel.last_head_stats["g_spikes"]
             f_spk += kernel.last_head_stats["f_spikes"]
-    res = {"acc": n_ok / len(test), "same_prediction": n_same / len(test), "spikes_torch": spk_t,
-           "spikes_kernel": spk_k, "wall_s": time.perf_counter() - t0}
+    res = {"engine": kernel.engine, "acc": n_ok / len(test), "same_prediction": n_same / len(test),
+           "spikes_torch": spk_t, "spikes_kernel": spk_k, "wall_s": time.perf_counter() - t0}
+    if args.export:
+        res["exported_to"] = str(args.export)
     if head is not None:
         res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "g_spikes": g_spk, "f_spikes": f_spk}
     return res
@@ -268,6 +280,8 @@ def eval_command(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.spiking_head is not None and args.spiking_head < 1:
+        raise ValueError(f"--spiking-head must be >= 1 steps, got {args.spiking_head}")
     ck = load_checkpoint(args.checkpoint)
     model = load_model(ck)
     if not hasattr(model, "quantize_") and args.quantize:
@@ -277,6 +291,11 @@ def eval_command(args) -> int:
     if args.kernel and getattr(model, "encoder_kind", None) == "lstm":
         print(f"ahpsim eval: --kernel needs spiking encoders; {args.checkpoint} holds an LSTM-encoder "
               "RelationalNetwork", file=sys.stderr)
+        return 2
+    babi_only = [f for f, on in (("--spiking-head", args.spiking_head is not None), ("--loihi", args.loihi),
+                                 ("--export", args.export is not None)) if on]
+    if babi_only and not (args.kernel and type(model).__name__ == "RelationalNetwork"):
+        print(f"ahpsim eval: {babi_only[0]} needs a babi checkpoint and --kernel", file=sys.stderr)
         return 2
     if args.quantize:
         model.quantize_(args.quantize)
@@ -292,9 +311,6 @@ def eval_command(args) -> int:
     tc = ck.get("train_config", {})
     res = {"checkpoint": str(args.checkpoint), "task": task.name, "n_test": len(test),
            "torch": evaluate(model, test, args.batch_size, tc.get("loss_mode", "last"), tc.get("window", 1))}
-    if args.spiking_head is not None and not (args.kernel and task.name == "babi"):
-        print("ahpsim eval: --spiking-head needs a babi checkpoint and --kernel", file=sys.stderr)
-        return 2
     if args.kernel and task.name == "babi":
         res["kernel"] = _babi_kernel_eval(model, test, task.train, args)
     elif args.kernel:

@@ -217,7 +217,8 @@ class IFHead:
         self.ops: dict = {}  # operation counts per stage ("g", "f") over all calls (reset_ops() clears)
         if engine == "loihi":
             self._g1_net = self._float_net(g_input=True, only_first=True)
-            self._loihi_g = self._quantize(self._describe_g_tail())
+            # (a g of one layer has no later layers: its first layer's spikes go to f)
+            self._loihi_g = self._quantize(self._describe_g_tail()) if self._g_spec else None
             self._loihi_f: dict = {}  # by K, built on first use
 
     # ------------------------------------------------------------------ building
@@ -321,9 +322,10 @@ class IFHead:
             X = np.ascontiguousarray(np.broadcast_to(part[:, None, :], (len(part), T, part.shape[1])))
             if self.engine == "loihi":
                 z1 = self._run(self._g1_net, T, X, "g").raster("g1")
-                res = self._run(self._loihi_g, T, z1, "g")
-                g_spikes += int(z1.sum())
-                rasters = {n: res.raster(n) for n in names[1:]}
+                rasters = {"g1": z1}
+                if self._loihi_g is not None:
+                    res = self._run(self._loihi_g, T, z1, "g")
+                    rasters.update({n: res.raster(n) for n in names[1:]})
             else:
                 res = self._run(self.g_net, T, X, "g")
                 rasters = {n: res.raster(n) for n in names}
@@ -349,7 +351,7 @@ class IFHead:
                  "f_rate": f_spikes / max(B * (T + depth) * max(sum(self.f_sizes), 1), 1),
                  "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
         if self.engine == "loihi":  # integer-engine overflows so far (u wrapped, v clipped)
-            nets = [self._loihi_g, *self._loihi_f.values()]
+            nets = [q for q in (self._loihi_g, *self._loihi_f.values()) if q is not None]
             stats["overflows"] = sum(v["u_wraps"] + v["v_saturations"] for q in nets for v in q.overflows().values())
         return logits, stats
 
@@ -539,11 +541,14 @@ class DeployedRelationalNetwork:
             warnings.simplefilter("ignore", QuantizationOverflowWarning)
             enc = [self.sentence if self.engine == "loihi" else quantize(self.float_sentence, vth_mant=self.vth_mant),
                    self.question if self.engine == "loihi" else quantize(self.float_question, vth_mant=self.vth_mant)]
-            g_tail = head._loihi_g if head._loihi_g is not None else head._quantize(head._describe_g_tail())
+            g_tail = None if not head._g_spec else (
+                head._loihi_g if head._loihi_g is not None else head._quantize(head._describe_g_tail()))
             f_net = head._quantize(head._describe_f(P))
         stages = {}
         for name, net, copies in (("sentence_encoder", enc[0], S), ("question_encoder", enc[1], 1),
                                   ("g_later_layers", g_tail, P), ("f", f_net, 1)):
+            if net is None:
+                continue
             r = estimate_resources(net.net)  # the LoihiNetwork of the QuantizedNetwork
             stages[name] = {"copies": copies, "compartments": r["compartments"], "synapses": r["synapses"],
                             "cores": r["cores"]}
