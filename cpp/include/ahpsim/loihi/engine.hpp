@@ -25,6 +25,16 @@
 #include <vector>
 
 #include "ahpsim/loihi/bits.hpp"
+
+// Local pointers into the state are declared restrict so that the spike bytes written each step
+// (unsigned char may alias anything) do not force every array pointer to be reloaded.
+#if defined(__GNUC__) || defined(__clang__)
+#define AHPSIM_LOIHI_RESTRICT __restrict__
+#elif defined(_MSC_VER)
+#define AHPSIM_LOIHI_RESTRICT __restrict
+#else
+#define AHPSIM_LOIHI_RESTRICT
+#endif
 #include "ahpsim/loihi/rules.hpp"
 
 namespace ahpsim::loihi {
@@ -434,9 +444,9 @@ class Engine {
       for (std::int32_t m = 0; m < n_in_; ++m)
         if (x[m]) deliver(st, in_, static_cast<std::size_t>(m), t);
     }
-    // 2a. activation delivered for step t (and clear its ring slot)
+    // 2a. activation delivered for step t (its ring slot is cleared as it is read)
     const std::size_t slot = static_cast<std::size_t>(t) & (ring_ - 1);
-    std::int64_t* row = st.acc.data() + slot * width_;
+    std::int64_t* AHPSIM_LOIHI_RESTRICT row = st.acc.data() + slot * width_;
     if (Rules::kExponentOnSum) {
       std::fill(st.total.begin(), st.total.end(), 0);
       for (const Lane& ln : lanes_) {
@@ -445,35 +455,56 @@ class Engine {
         for (std::int32_t j = 0; j < ln.n; ++j)
           tot[j] = bits::wrap32(tot[j] + Rules::projection_output(a[j], ln.exp));
       }
-    } else {
-      std::copy(row, row + n_, st.total.begin());
+      std::fill(row, row + width_, 0);
     }
-    std::fill(row, row + width_, 0);
     // 2b. compartments in index order (children before parents)
-    if (has_parent_) std::fill(st.join.begin(), st.join.end(), 0);
-    for (std::size_t c = 0; c < n_; ++c) {
-      const std::int64_t u_raw = Rules::u_unwrapped(st.u[c], du_[c], Rules::activation(st.total[c]));
+    std::int64_t* AHPSIM_LOIHI_RESTRICT u_s = st.u.data();
+    std::int64_t* AHPSIM_LOIHI_RESTRICT v_s = st.v.data();
+    std::int64_t* AHPSIM_LOIHI_RESTRICT join = st.join.data();
+    std::int32_t* AHPSIM_LOIHI_RESTRICT ref = st.ref.data();
+    const std::int64_t* AHPSIM_LOIHI_RESTRICT total = st.total.data();
+    const std::int64_t* AHPSIM_LOIHI_RESTRICT du = du_.data();
+    const std::int64_t* AHPSIM_LOIHI_RESTRICT dv = dv_.data();
+    const std::int64_t* AHPSIM_LOIHI_RESTRICT vth = vth_.data();
+    const std::int64_t* AHPSIM_LOIHI_RESTRICT bias = bias_.data();
+    const std::int32_t* AHPSIM_LOIHI_RESTRICT ref_delay = ref_delay_.data();
+    const std::uint8_t* AHPSIM_LOIHI_RESTRICT spiking = spiking_.data();
+    const std::int32_t* AHPSIM_LOIHI_RESTRICT parent = parent_.data();
+    std::uint32_t* AHPSIM_LOIHI_RESTRICT u_wraps = ov.u_wraps;
+    std::uint32_t* AHPSIM_LOIHI_RESTRICT v_sats = ov.v_saturations;
+    const bool has_parent = has_parent_;
+    const std::size_t n = n_;
+    if (has_parent) std::fill(join, join + n, 0);
+    for (std::size_t c = 0; c < n; ++c) {
+      std::int64_t in;
+      if (Rules::kExponentOnSum) {
+        in = total[c];
+      } else {  // one lane: the slot's column c is the input, read once and cleared
+        in = row[c];
+        row[c] = 0;
+      }
+      const std::int64_t u_raw = Rules::u_unwrapped(u_s[c], du[c], Rules::activation(in));
       const std::int64_t u = Rules::wrap_u(u_raw);
-      ov.u_wraps[c] += u != u_raw;
-      st.u[c] = u;
+      if (u != u_raw) ++u_wraps[c];  // rare: a branch, not a store every step
+      u_s[c] = u;
       std::int64_t v;
       std::uint8_t fired = 0;
-      if (st.ref[c] > 0) {
-        --st.ref[c];
+      if (ref[c] > 0) {
+        --ref[c];
         v = 0;
       } else {
-        const std::int64_t v_raw = Rules::decay_v(st.v[c], dv_[c]) + u + st.join[c] + bias_[c];
+        const std::int64_t v_raw = Rules::decay_v(v_s[c], dv[c]) + u + (has_parent ? join[c] : 0) + bias[c];
         v = bits::saturate(v_raw, -bits::kStateMax, bits::kStateMax);
-        ov.v_saturations[c] += v != v_raw;
-        if (spiking_[c] && v > vth_[c]) {
+        if (v != v_raw) ++v_sats[c];
+        if (spiking[c] && v > vth[c]) {
           fired = 1;
           v = 0;
-          st.ref[c] = ref_delay_[c] - 1;
+          ref[c] = ref_delay[c] - 1;
         }
       }
-      st.v[c] = v;
+      v_s[c] = v;
       spk[c] = fired;
-      if (has_parent_ && parent_[c] >= 0) st.join[static_cast<std::size_t>(parent_[c])] += v;
+      if (has_parent && parent[c] >= 0) join[static_cast<std::size_t>(parent[c])] += v;
     }
     // 3. spikes of step t
     for (std::size_t c = 0; c < n_; ++c)
