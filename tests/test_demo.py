@@ -79,6 +79,12 @@ sys.exit(main(["demo", "babi", "--out", {str(tmp_path)!r}, "--threads", "1", "--
     assert 0 < s["engines"]["loihi"]["encoder_spikes_per_neuron_per_step"] < 0.3
     with pytest.raises(ValueError, match=r"questions\[0\].question: the word 'unicorn' is not in"):
         questions_to_arrays([{"story": [["john", "went"]], "question": ["where", "is", "unicorn"]}], net.vocab)
+    with pytest.raises(TypeError, match=r"questions\[0\].story\[0\]: expected a list of words, got str"):
+        questions_to_arrays([{"story": ["john went to the kitchen"], "question": ["where", "is", "john"]}], net.vocab)
+    with pytest.raises(TypeError, match="questions: expected a list of dicts"):
+        questions_to_arrays({"story": [], "question": ["where"]}, net.vocab)
+    with pytest.raises(ValueError, match="'<pad>' is not in"):
+        questions_to_arrays([{"story": [["john", "<pad>"]], "question": ["where", "is", "john"]}], net.vocab)
 
 
 def test_babi_demo_rejects_bad_options():

@@ -109,3 +109,11 @@ def test_bad_arguments_are_named():
         map_trials(net, {"x": np.zeros((5, 8), bool)})
     with pytest.raises(TypeError, match="net: expected an ahpsim.Network"):
         map_trials(object(), n_trials=2, T=5)
+    with pytest.raises(TypeError, match="fn: expected a function"):
+        map_trials(net, {"x": np.zeros((2, 5, 8), bool)}, fn=5)
+    with pytest.raises(ValueError, match="the trial axis is empty"):
+        map_trials(net, {"x": np.zeros((0, 5, 8), bool)})
+    with pytest.raises(ValueError, match=r"T = 7 but the inputs have \[5\] steps"):
+        map_trials(net, {"x": np.zeros((2, 5, 8), bool)}, T=7)
+    with pytest.raises(TypeError, match="client: expected a distributed.Client"):
+        map_trials(net, {"x": np.zeros((2, 5, 8), bool)}, client="tcp://head:8786")

@@ -365,6 +365,17 @@ print(json.dumps({{"relu": relu.run(*b).logits.tolist(), "if": spk.run(*b).logit
         loaded.run(batch[0].numpy(), batch[1].numpy(), batch[2].numpy() + 1000, batch[3].numpy())
     with pytest.raises(TypeError, match="story: expected an integer array"):
         loaded.run(batch[0].numpy().astype(float), batch[1].numpy(), batch[2].numpy(), batch[3].numpy())
+    s, L, q, Lq = (t.numpy().copy() for t in batch)
+    with pytest.raises(ValueError, match="question_lengths disagree"):
+        loaded.run(s, L, q, Lq + 1)
+    with pytest.raises(ValueError, match="story_lengths must lie in 0.."):
+        loaded.run(s, L + 100, q, Lq)
+    with pytest.raises(ValueError, match="at least one question"):
+        loaded.run(s[:0], L[:0], q[:0], Lq[:0])
+    holey = s.copy()
+    holey[0, 0, 1] = 0  # a padding index inside the first sentence
+    with pytest.raises(ValueError, match="left-aligned"):
+        loaded.run(holey, L, q, Lq)
 
 
 def test_numpy_pairs_and_word_spikes_match_torch():
@@ -474,3 +485,28 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--loihi"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--loihi needs a babi checkpoint and --kernel" in r.stderr
+    for opt, val in (("--n-test", "-3"), ("--threads", "0"), ("--batch-size", "0")):
+        r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), opt, val], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and f"{opt} must be >= 1, got {val}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_finds_a_committed_runs_relative_data_root_from_anywhere(tmp_path):
+    """The committed runs keep the relative --root they were started with ("../shared/data" from the
+    repository root); eval without --root, run from another folder, finds it above the checkpoint."""
+    import json
+    import os
+    from pathlib import Path
+
+    import ahpsim
+
+    repo = Path(__file__).resolve().parents[1]
+    ckpt = repo / "benchmarks" / "runs" / "babi-demo" / "best.pt"
+    if not (repo.parent / "shared" / "data" / "babi").is_dir():
+        pytest.skip("the run's data root ../shared/data is not beside this checkout")
+    env = dict(os.environ, PYTHONPATH=str(Path(ahpsim.__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(ckpt), "--n-test", "8", "--threads", "1"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["n_test"] == 8

@@ -6,6 +6,7 @@ This module imports torch only when a command runs, so ``python -m ahpsim --help
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 import time
@@ -182,7 +183,9 @@ def train_command(args) -> int:
                               log_epochs=True,
                               portable_checkpoint=args.portable_checkpoint or (out / "portable.pt").is_file())
     cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
+    # the data root as given (the committed runs keep their relative "../shared/data") and absolute
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt), "root": args.root,
+            "root_abs": None if args.root is None else os.path.abspath(args.root),
             "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
     if task.notes:
         meta["notes"] = task.notes
@@ -196,7 +199,8 @@ def train_command(args) -> int:
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta, rewiring=rewiring)
     if not args.no_resume and tr.try_resume() and tr.rank == 0:
         if tr.epoch >= cfg.epochs:
-            print(f"{out}: already trained for {tr.epoch} epochs (pass --epochs to train longer)", file=sys.stderr)
+            print(f"{out}: already trained for {tr.epoch} epochs (pass a larger --epochs to train longer)",
+                  file=sys.stderr)
         else:
             how = "" if tr.resumed_from.name == "last.pt" else \
                 f" from {tr.resumed_from.name} (no last.pt: Adam's moment estimates restart)"
@@ -270,6 +274,24 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
     return res
 
 
+def _training_root(ck: dict, checkpoint) -> str | None:
+    """The data root of the run that wrote ``ck``: its absolute path where recorded and present, else
+    its --root as given, tried from the current folder and from the folders above the checkpoint (a
+    committed run keeps the relative root it was started with, e.g. "../shared/data" from the
+    repository root)."""
+    meta = ck.get("meta", {})
+    absolute, given = meta.get("root_abs"), meta.get("root")
+    if absolute and os.path.isdir(absolute):
+        return absolute
+    if given is None or os.path.isabs(given) or os.path.isdir(given):
+        return given
+    for up in Path(checkpoint).resolve().parents:
+        if (up / given).is_dir():
+            return str(up / given)
+    raise FileNotFoundError(f"the training run's data root {given!r} (its --root, relative to where it ran) is "
+                            "not found from here or above the checkpoint; pass --root")
+
+
 def eval_command(args) -> int:
     import numpy as np
     import torch
@@ -280,8 +302,10 @@ def eval_command(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.spiking_head is not None and args.spiking_head < 1:
-        raise ValueError(f"--spiking-head must be >= 1 steps, got {args.spiking_head}")
+    for name, v in (("--spiking-head", args.spiking_head), ("--n-test", args.n_test), ("--threads", args.threads),
+                    ("--batch-size", args.batch_size)):
+        if v is not None and v < 1:
+            raise ValueError(f"{name} must be >= 1, got {v}")
     ck = load_checkpoint(args.checkpoint)
     model = load_model(ck)
     if not hasattr(model, "quantize_") and args.quantize:
@@ -303,7 +327,7 @@ def eval_command(args) -> int:
     if not spec:
         print("checkpoint has no task description; cannot rebuild the test set", file=sys.stderr)
         return 2
-    root = args.root if args.root is not None else ck.get("meta", {}).get("root")  # the training run's --root
+    root = args.root if args.root is not None else _training_root(ck, args.checkpoint)
     task = make_task(spec["name"], root=root, **spec.get("options", {}))
     test = task.test
     if args.n_test:

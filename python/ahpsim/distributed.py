@@ -121,6 +121,15 @@ def map_trials(net, inputs: Optional[Mapping[Any, np.ndarray]] = None, *, T: Opt
     retries = _check_int("retries", retries, 0)
     if not (hasattr(net, "run") and hasattr(net, "init_state")):
         raise TypeError(f"net: expected an ahpsim.Network, got {type(net).__name__}")
+    if not callable(fn):
+        raise TypeError(f"fn: expected a function of a SimResult, got {type(fn).__name__}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise TypeError(f"inputs: expected a dict {{input group name: array}}, got {type(inputs).__name__}")
+    if client is not None and not hasattr(client, "submit"):
+        raise TypeError(f"client: expected a distributed.Client, got {type(client).__name__} (for a scheduler "
+                        "address use Client('tcp://...'))")
+    if T is not None:
+        T = _check_int("T", T, 1)
     per_trial, shared = {}, {}
     for k, v in (inputs or {}).items():
         key = k if isinstance(k, str) else k.name
@@ -142,6 +151,11 @@ def map_trials(net, inputs: Optional[Mapping[Any, np.ndarray]] = None, *, T: Opt
         B = n_trials
     if B is None:
         raise ValueError("n_trials is required when no [B, T, n] input gives the number of trials")
+    if B == 0:
+        raise ValueError("inputs: the trial axis is empty (no trials to run)")
+    steps = {a.shape[1] for a in per_trial.values()} | {a.shape[0] for a in shared.values()}
+    if T is not None and steps and steps != {T}:
+        raise ValueError(f"T = {T} but the inputs have {sorted(steps)} steps")
     if T is None and not per_trial and not shared:
         raise ValueError("T is required when no input gives the number of steps")
     distributed = _import_distributed()

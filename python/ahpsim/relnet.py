@@ -94,9 +94,20 @@ def questions_to_arrays(questions: Sequence[dict], vocab: Sequence[str]):
     network's words by index (index 0 = padding). Returns ``(story int64 [B, S, W], story_lengths [B],
     question [B, Wq], question_lengths [B])``. Raises ValueError for an empty list, an empty question
     or a word outside ``vocab`` (naming it)."""
+    if isinstance(questions, dict) or not isinstance(questions, (list, tuple)):
+        raise TypeError(f"questions: expected a list of dicts with 'story' and 'question', got "
+                        f"{type(questions).__name__}")
     if not questions:
         raise ValueError("questions: expected at least one question")
-    ids = {w: i for i, w in enumerate(vocab)}
+    if isinstance(vocab, (str, bytes)) or not isinstance(vocab, Sequence):
+        raise TypeError(f"vocab: expected the network's list of words, got {type(vocab).__name__}")
+    ids = {w: i for i, w in enumerate(vocab) if i > 0}  # index 0 is padding, never a word
+    for k, q in enumerate(questions):
+        if not isinstance(q, dict):
+            raise TypeError(f"questions[{k}]: expected a dict with 'story' and 'question', got {type(q).__name__}")
+        for part, seq in [("question", q.get("question"))] + [(f"story[{j}]", s) for j, s in enumerate(q.get("story", []))]:
+            if isinstance(seq, (str, bytes)) or not isinstance(seq, (list, tuple)):
+                raise TypeError(f"questions[{k}].{part}: expected a list of words, got {type(seq).__name__}")
 
     def tok(words, where):
         try:
@@ -447,12 +458,33 @@ class DeployedRelationalNetwork:
                 or Lq.shape != (q.shape[0],):
             raise ValueError(f"expected story [B, S, W], story_lengths [B], question [B, Wq], question_lengths "
                              f"[B]; got {story.shape}, {L.shape}, {q.shape}, {Lq.shape}")
+        if story.shape[0] == 0:
+            raise ValueError("story: a batch needs at least one question")
         if story.shape[1] > self.max_sentences:
             raise ValueError(f"story: {story.shape[1]} sentences, the network takes at most {self.max_sentences}")
         for name, a in (("story", story), ("question", q)):
             if a.size and (a.min() < 0 or a.max() >= self.vocab_size):
                 raise ValueError(f"{name}: word indices must lie in 0..{self.vocab_size - 1}, got "
                                  f"{a.min()}..{a.max()}")
+        S = story.shape[1]
+        if L.size and (L.min() < 0 or L.max() > S):
+            raise ValueError(f"story_lengths must lie in 0..{S} (the sentences of story), got {L.min()}..{L.max()}")
+        # words are left-aligned (0 = padding after the last word) and the lengths agree with them
+        words = story > 0
+        if np.any(words[..., 1:] & ~words[..., :-1]):
+            raise ValueError("story: a sentence has a padding index (0) before a word; words must be left-aligned")
+        present = np.arange(S)[None, :] < L[:, None]
+        if np.any(present & ~words.any(2)):
+            raise ValueError("story: a sentence within story_lengths has no words")
+        if np.any(~present & words.any(2)):
+            raise ValueError("story: a sentence beyond story_lengths holds words (story_lengths too small?)")
+        qw = q > 0
+        if np.any(qw[:, 1:] & ~qw[:, :-1]):
+            raise ValueError("question: a padding index (0) before a word; words must be left-aligned")
+        if np.any(qw.sum(1) != Lq):
+            raise ValueError("question_lengths disagree with the words of question (its nonzero indices)")
+        if np.any(Lq < 1):
+            raise ValueError("question: every question needs at least one word")
         return story.astype(np.int64), L.astype(np.int64), q.astype(np.int64), Lq.astype(np.int64)
 
     def run(self, story, story_lengths, question, question_lengths, return_spikes: bool = False):
