@@ -14,8 +14,16 @@ def _demo(args: argparse.Namespace) -> int:
     if args.job == "babi":
         from .demo import run_babi_demo
 
+        smnist_only = [f"--{k.replace('_', '-')}" for k, default in (("network", "trained"), ("steps", 2000),
+                                                                    ("trials", 4), ("seed", 0), ("no_plot", False))
+                       if getattr(args, k) != default]
+        if smnist_only:
+            raise ValueError(f"{smnist_only[0]} applies to the sMNIST demo, not to 'demo babi'")
+
         run_babi_demo(args.out, n_threads=args.threads, loihi=not args.no_loihi, show=args.show)
         return 0
+    if args.show != 3:
+        raise ValueError("--show applies to 'demo babi'")
     run_demo(args.out, network=args.network, steps=args.steps, seed=args.seed, trials=args.trials,
              n_threads=args.threads, plot=not args.no_plot, loihi=not args.no_loihi)
     return 0

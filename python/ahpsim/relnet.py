@@ -513,6 +513,9 @@ class DeployedRelationalNetwork:
         if self.head is not None:
             x, stats = self.head(pre1, b, B)
             self.last_head_stats = stats
+            if stats["f_spikes"] == 0 and len(self.head.f_sizes):
+                warnings.warn(f"f fired no spikes in {stats['steps']} steps: its answers come from the readout's "
+                              "bias alone; give the integrate-and-fire head more steps", RuntimeWarning, stacklevel=2)
         else:
             h = np.maximum(pre1, 0)
             for W, bb in self.g:
