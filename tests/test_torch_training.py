@@ -198,6 +198,10 @@ def test_cli_train_and_eval(tmp_path):
     assert "resuming at epoch 3, batch 0 from portable.pt" in r.stderr and "Traceback" not in r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["epochs_done"] == 3
     assert (out / "last.pt").is_file()
+    # continuing the run with other task options is refused (it would mix two data sets in one run)
+    other = [a.replace("n_train=128", "n_train=96") for a in train]
+    r = subprocess.run(other + ["--epochs", "4"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "holds a run of task" in r.stderr and "--no-resume" in r.stderr
 
 
 def test_smnist_tasks(data_root):

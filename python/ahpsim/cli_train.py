@@ -201,7 +201,14 @@ def train_command(args) -> int:
             and not any((out / f).is_file() for f in ("last.pt", "portable.pt"))):
         print(f"{out}: holds best.pt but no last.pt or portable.pt to resume from: training starts afresh and "
               "replaces it", file=sys.stderr)
-    if not args.no_resume and tr.try_resume() and tr.rank == 0:
+    resumed = not args.no_resume and tr.try_resume()
+    if resumed:  # the same task, data and network as the run being continued
+        old = tr.resumed_meta or {}
+        for key, what in (("task", "--task / --task-opt"), ("neurons", "--neurons"), ("model_opts", "--model-opt")):
+            if key in old and _jsonish(old[key]) != _jsonish(meta[key]):
+                raise ValueError(f"{out} holds a run of {key} {old[key]!r}, not {meta[key]!r}: change {what} back, "
+                                 "or pass --no-resume (or another --out) to start a new run")
+    if resumed and tr.rank == 0:
         if tr.epoch >= cfg.epochs:
             print(f"{out}: already trained for {tr.epoch} epochs (pass a larger --epochs to train longer)",
                   file=sys.stderr)
@@ -276,6 +283,11 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
     if head is not None:
         res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "g_spikes": g_spk, "f_spikes": f_spk}
     return res
+
+
+def _jsonish(x):
+    """A value as it reads back from a checkpoint's JSON-like metadata (tuples as lists)."""
+    return json.loads(json.dumps(x, default=str))
 
 
 def _training_root(ck: dict, checkpoint) -> str | None:

@@ -646,13 +646,26 @@ def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, hea
     ``head_steps`` overrides the saved steps. Raises FileNotFoundError for a missing
     folder or file and ValueError for a file of another format."""
     path = Path(path)
+    if path.is_file() and path.name == "relnet.npz":  # the folder's main file: take its folder
+        path = path.parent
     f = path / "relnet.npz"
     if not f.is_file():
         raise FileNotFoundError(f"{path}: no relnet.npz (a folder written by DeployedRelationalNetwork.save)")
-    with np.load(f, allow_pickle=False) as data:
+    if head is not None and not isinstance(head, (bool, np.bool_)):
+        raise TypeError(f"head must be True, False or None, got {head!r}")
+    if head is False and head_steps is not None:
+        raise ValueError("head_steps applies to the integrate-and-fire head; it is off (head=False)")
+    try:
+        data = np.load(f, allow_pickle=False)
+    except Exception as e:  # not an npz at all, or truncated
+        raise ValueError(f"{f}: not a readable ahpsim Relational Network file ({type(e).__name__})") from None
+    with data:
         if "__header__" not in data.files:
             raise ValueError(f"{f}: not an ahpsim Relational Network file (no header)")
-        h = json.loads(str(data["__header__"]))
+        try:
+            h = json.loads(str(data["__header__"]))
+        except ValueError:
+            raise ValueError(f"{f}: not an ahpsim Relational Network file (unreadable header)") from None
         if h.get("format") != _FORMAT or h.get("version") != 1:
             raise ValueError(f"{f}: unsupported format {h.get('format')!r} version {h.get('version')!r}")
 

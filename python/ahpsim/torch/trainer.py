@@ -419,6 +419,7 @@ class Trainer:
         self._best_state = None
         self.stopped = False
         self.resumed_from: Optional[Path] = None
+        self.resumed_meta: Optional[dict] = None
         self.rank, self.world, self._ddp, self._owns_group = 0, 1, None, False
         self._setup_distributed()
 
@@ -483,6 +484,7 @@ class Trainer:
         if path is None:
             return False
         ck = load_checkpoint(path)
+        self.resumed_meta = ck.get("meta", {})
         self.model.load_state_dict(ck["model"])
         if ck.get("portable"):  # no moment estimates: keep the fresh optimizer's state, take the groups
             self.opt.load_state_dict({"state": {}, "param_groups": ck["optimizer"]["param_groups"]})
