@@ -111,9 +111,20 @@ def map_trials(net, inputs: Optional[Mapping[Any, np.ndarray]] = None, *, T: Opt
     retries : int
         Retries of a task that raises.
 
-    Returns ``fn``'s results concatenated along the first axis in trial order (dicts key by key, lists
-    joined). Raises ValueError for bad sizes or inputs whose trial counts disagree, ImportError without
-    dask.distributed.
+    Returns
+    -------
+    array, dict of arrays or list
+        ``fn``'s results concatenated along the first axis in trial order (dicts key by key, lists
+        joined).
+
+    Raises
+    ------
+    ValueError
+        For bad sizes, or inputs whose trial or step counts disagree.
+    TypeError
+        For a network, ``fn``, inputs or client of the wrong kind.
+    ImportError
+        Without dask.distributed.
     """
     chunk_size = _check_int("chunk_size", chunk_size, 1)
     n_workers = _check_int("n_workers", n_workers, 1)

@@ -182,7 +182,10 @@ class IFHead:
     engine : {"float", "loihi"}
         Where g's later layers and f run.
 
-    ``last_head_stats`` after a call: spikes per neuron per step of g and of f, the steps, the pairs.
+    Notes
+    -----
+    ``last_head_stats`` of the network after a call: spikes per neuron per step of g and of f, the
+    steps, the pairs.
     """
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
@@ -391,7 +394,10 @@ class DeployedRelationalNetwork:
         Runs g and f as integrate-and-fire layers on the kernel (statistics of the last call in
         ``last_head_stats``) instead of ReLU layers in numpy.
 
-    Raises ValueError for an unknown engine or inconsistent shapes.
+    Raises
+    ------
+    ValueError
+        For an unknown engine or inconsistent shapes.
     """
 
     def __init__(self, sentence: Network, question: Network, first: Sequence, g: Sequence, f: Sequence, *,
