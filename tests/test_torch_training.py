@@ -115,6 +115,19 @@ class _Killed(Exception):
     pass
 
 
+def _die_at_step(trainer, n: int) -> None:
+    """Makes ``trainer`` raise _Killed at its n-th training step (a process killed mid-epoch)."""
+    orig, calls = trainer.train_step, {"n": 0}
+
+    def dying(*a):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise _Killed
+        return orig(*a)
+
+    trainer.train_step = dying
+
+
 @pytest.mark.parametrize("schedule", [dict(lr_schedule="exponential", lr_decay=0.5),
                                       dict(lr_schedule="cosine", lr_min=1e-3), dict(lr_schedule="linear"),
                                       dict(lr_schedule="step", lr_decay=0.3, lr_step_epochs=1, grad_clip=0.5)])
@@ -139,16 +152,7 @@ def test_trainer_resumes_where_it_left_off(tmp_path, schedule):
 
     m1 = new()
     tr1 = Trainer(m1, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    orig = tr1.train_step
-    calls = {"n": 0}
-
-    def dying(*a):
-        calls["n"] += 1
-        if calls["n"] == 10:  # second epoch, batch 4 (after the checkpoint at step 8)
-            raise _Killed
-        return orig(*a)
-
-    tr1.train_step = dying
+    _die_at_step(tr1, 10)  # second epoch, batch 4 (after the checkpoint at step 8)
     with pytest.raises(_Killed):
         tr1.fit()
     m2 = new()
@@ -269,15 +273,7 @@ def test_portable_checkpoint_resumes_without_last_pt(tmp_path):
                           rec_delay=np.random.default_rng(0).integers(1, 4, (20, 20)))
 
     tr1 = Trainer(new(), data, data, cfg, ckpt_dir=tmp_path / "a")
-    orig, calls = tr1.train_step, {"n": 0}
-
-    def dying(*a):
-        calls["n"] += 1
-        if calls["n"] == 10:
-            raise _Killed
-        return orig(*a)
-
-    tr1.train_step = dying
+    _die_at_step(tr1, 10)
     with pytest.raises(_Killed):
         tr1.fit()
     full, port = tmp_path / "a" / "last.pt", tmp_path / "a" / "portable.pt"

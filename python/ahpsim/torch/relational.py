@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..relnet import ENGINES, DeployedRelationalNetwork
+from ..relnet import ENGINES, DeployedRelationalNetwork, RelNetResult
 from ..relnet import IFHead as _IFHeadNp
 from ..relnet import pair_indices_np
 from .modules import SpikingRNN
@@ -72,11 +72,8 @@ class BabiBatch(NamedTuple):
                      for a in (data.story, data.story_lengths, data.question, data.question_lengths)))
 
 
-class RelNetOutput(NamedTuple):
-    logits: torch.Tensor  # [B, V]: answer scores over the vocabulary
-    spikes: float         # spikes of both encoders in this batch
-    neuron_steps: float   # neuron x steps of both encoders (for spikes per neuron per step)
-    n_pairs: int          # relation-function evaluations (pairs) in this batch
+# (logits [B, V], spikes, neuron_steps, n_pairs): torch logits from the model, numpy from the kernel
+RelNetOutput = RelNetResult
 
 
 def pair_indices(lengths: torch.Tensor, max_sentences: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
