@@ -36,6 +36,24 @@ def test_chip_answers_on_the_chip_test_images(data_root, chip_images):
     assert 0.03 < rate < 0.08  # the paper: about 0.05 spikes per neuron per step
 
 
+def test_batched_trials_equal_single_trials(data_root, chip_images):
+    """Several trials run side by side (the engine's double lanes: 8 per group, here 8 + 3 on one
+    thread, 6 + 5 on two) give, bit for bit, what each trial gives alone (the scalar step)."""
+    X = chip_images[0][:11]
+    net = load_nxsdk_smnist(data_root / "loihi_smnist_v25_94per", download=False)
+    together = {}
+    for th in (1, 2):
+        net.reset_state()
+        together[th] = net.run(inputs={"x": X}, n_threads=th, record_uv=True)
+    for b in range(11):
+        net.reset_state()
+        alone = net.run(inputs={"x": X[b:b + 1]}, record_uv=True)
+        for r in together.values():
+            assert np.array_equal(np.asarray(r.spikes_all)[b], np.asarray(alone.spikes_all)[0])
+            assert np.array_equal(r.u_all[b], alone.u_all[0]) and np.array_equal(r.v_all[b], alone.v_all[0])
+    assert np.asarray(together[1].spikes_all).sum() > 1000
+
+
 def test_float_kernel_with_the_chip_ahp_strength(data_root, chip_images):
     X, y = chip_images
     acc = {}

@@ -253,7 +253,11 @@ class PyLoihiEngine {
       u = to_numpy(std::move(out.u), rshape);
       v = to_numpy(std::move(out.v), rshape);
     }
-    return py::make_tuple(to_numpy(std::move(out.spikes), shape), u, v);
+    py::dict counts;  // summed over trials and steps
+    counts["spikes"] = to_numpy(std::move(out.spike_counts), {static_cast<py::ssize_t>(n)});
+    const auto n_in = static_cast<py::ssize_t>(out.input_counts.size());
+    counts["inputs"] = to_numpy(std::move(out.input_counts), {n_in});
+    return py::make_tuple(to_numpy(std::move(out.spikes), shape), u, v, counts);
   }
 
   std::size_t n_compartments() const {

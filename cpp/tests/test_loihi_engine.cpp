@@ -212,12 +212,105 @@ static void test_validation() {
   assert(throws_with([&] { Engine<Loihi1Rules> e(s); }, "delay[projection 0 'p'] (rule set loihi1) = 63 is out of range [0, 62]"));
 }
 
+// Trials side by side in double lanes give the scalar step's bits: random networks with
+// two-compartment neurons, refractoriness, delays, 24-bit wraps of u and clipped voltages, for 1-11
+// trials (full and partial groups of lanes), 1-3 threads, and the stateful interface split anywhere.
+static void test_trial_lanes() {
+  std::uint64_t seed = 12345;
+  auto rnd = [&](int lo, int hi) {  // uniform in [lo, hi]
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + static_cast<int>((seed >> 33) % static_cast<std::uint64_t>(hi - lo + 1));
+  };
+  for (int net = 0; net < 6; ++net) {
+    const int n = 24, n_in = 7, T = 60;
+    NetworkSpec s;
+    s.n_inputs = n_in;
+    s.cx = cx(n, 0, 0, 0, 0, 0);
+    for (int c = 0; c < n; ++c) {
+      s.cx.du[c] = rnd(0, 4096);
+      s.cx.dv[c] = rnd(0, 4095);
+      s.cx.vth_mant[c] = net == 5 ? 131071 : rnd(1, 400);  // net 5: huge threshold, voltages clip
+      s.cx.bias_mant[c] = rnd(-300, 300);
+      s.cx.bias_exp[c] = rnd(0, 6);
+      s.cx.refractory[c] = rnd(1, 5);
+    }
+    for (int c = 0; c + 1 < n; c += 3) {  // compartment c joins c + 1 (the AHP layout)
+      s.cx.spiking[c] = 0;
+      s.cx.parent[c] = c + 1;
+      s.cx.join[c + 1] = 1;
+    }
+    const int big = net >= 4 ? 7 : 2;  // nets 4, 5: large exponents, u wraps at 24 bits
+    ProjectionSpec in{true, 0, n_in, 0, n, big, {}, {}, {}, {}, "in"};
+    ProjectionSpec rec{false, 0, n, 0, n, net % 3 - 1, {}, {}, {}, {}, "rec"};
+    for (int i = 0; i < n_in; ++i)
+      for (int j = 0; j < n; ++j)
+        if (rnd(0, 2) == 0) {
+          in.pre.push_back(i); in.post.push_back(j); in.weight.push_back(rnd(-255, 255)); in.delay.push_back(rnd(0, 4));
+        }
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        if (rnd(0, 3) == 0) {
+          rec.pre.push_back(i); rec.post.push_back(j); rec.weight.push_back(rnd(-255, 255)); rec.delay.push_back(rnd(0, 6));
+        }
+    s.projections = {in, rec};
+    Engine<Loihi1Rules> e(s);
+    for (int B : {1, 2, 3, 8, 9, 11}) {
+      std::vector<std::uint8_t> x(static_cast<std::size_t>(B * T * n_in));
+      for (auto& xi : x) xi = rnd(0, 3) == 0;
+      e.set_trial_lanes(false);
+      const auto ref = e.run(T, B, x.data(), true, 1);
+      e.set_trial_lanes(true);
+      for (int th : {1, 2, 3}) {
+        const auto o = e.run(T, B, x.data(), true, th);
+        assert(o.spikes == ref.spikes && o.u == ref.u && o.v == ref.v);
+        assert(o.u_wraps == ref.u_wraps && o.v_saturations == ref.v_saturations);
+        assert(o.spike_counts == ref.spike_counts && o.input_counts == ref.input_counts);
+      }
+      // the counts are the spike arrays summed over trials and steps
+      std::vector<std::uint64_t> sc(n, 0), ic(n_in, 0);
+      for (std::size_t k = 0; k < ref.spikes.size(); ++k) sc[k % n] += ref.spikes[k];
+      for (std::size_t k = 0; k < x.size(); ++k) ic[k % n_in] += x[k];
+      assert(ref.spike_counts == sc && ref.input_counts == ic);
+      // stateful, split at a: the lanes' state goes back into the trials' states exactly
+      const int a = rnd(1, T - 1);
+      std::vector<std::uint8_t> x1, x2;
+      for (int b = 0; b < B; ++b) {
+        const auto* xb = x.data() + static_cast<std::size_t>(b * T * n_in);
+        x1.insert(x1.end(), xb, xb + a * n_in);
+        x2.insert(x2.end(), xb + a * n_in, xb + T * n_in);
+      }
+      e.init_state(B);
+      e.set_trial_lanes(B % 2 == 0);  // one half on either path
+      e.advance(a, x1.data(), true, 2);
+      e.set_trial_lanes(B % 2 != 0);
+      const auto p2 = e.advance(T - a, x2.data(), true, 1);
+      e.set_trial_lanes(true);
+      for (int b = 0; b < B; ++b)
+        for (int t = a; t < T; ++t)
+          for (int c = 0; c < n; ++c) {
+            const std::size_t k = (static_cast<std::size_t>(b) * T + t) * n + c;
+            const std::size_t k2 = (static_cast<std::size_t>(b) * (T - a) + (t - a)) * n + c;
+            assert(p2.v[k2] == ref.v[k] && p2.u[k2] == ref.u[k] && p2.spikes[k2] == ref.spikes[k]);
+          }
+    }
+    long wraps = 0, sats = 0;
+    e.set_trial_lanes(true);
+    std::vector<std::uint8_t> x(static_cast<std::size_t>(4 * T * n_in), 1);
+    const auto o = e.run(T, 4, x.data(), false, 1);
+    for (auto w : o.u_wraps) wraps += w;
+    for (auto w : o.v_saturations) sats += w;
+    if (net >= 4) assert(wraps > 0);   // the rare paths were exercised
+    if (net == 5) assert(sats > 0);
+  }
+}
+
 int main() {
   test_primitives();
   test_bias_spike_refractory();
   test_ahp_join();
   test_delay_and_lava_exponent();
   test_trials_and_threads();
+  test_trial_lanes();
   test_validation();
   std::puts("test_loihi_engine: ok");
   return 0;

@@ -282,16 +282,15 @@ class LoihiNetwork:
             self._fanout = (f_in, f_cx)
         return self._fanout
 
-    def _add_counts(self, spikes: np.ndarray, x: np.ndarray | None) -> None:
-        """Adds a run part's operations (spikes [B, T, n_cx], inputs [B, T, n_in] or None) to the counters."""
+    def _add_counts(self, spikes: dict[str, np.ndarray], B: int, T: int) -> None:
+        """Adds a run part's operations to the counters (``spikes``: the engine's spike counts per
+        compartment and per input channel, summed over its B trials and T steps)."""
         f_in, f_cx = self._fanouts()
-        per_cx = spikes.sum((0, 1), dtype=np.int64)
+        per_cx = spikes["spikes"].astype(np.int64)
         c = self._counts
         c["spikes"] += int(per_cx.sum())
         c["syn_events"] += int(per_cx @ f_cx)
-        if x is not None:
-            c["input_events"] += int(x.sum((0, 1), dtype=np.int64) @ f_in)
-        B, T = spikes.shape[0], spikes.shape[1]
+        c["input_events"] += int(spikes["inputs"].astype(np.int64) @ f_in)
         c["compartment_updates"] += B * T * self._n_cx
         c["neuron_updates"] += B * T * self._n_neurons()
 
@@ -722,14 +721,14 @@ class LoihiNetwork:
             for lo, hi in chunks:
                 x = None if X is None else np.ascontiguousarray(X[:, lo:hi])
                 parts.append(engine.advance(hi - lo, x, record, int(n_threads)))
-                self._add_counts(parts[-1][0], x)
+                self._add_counts(parts[-1][3], B, hi - lo)
                 if bar is not None:
                     bar.update(hi - lo)
         finally:
             if bar is not None:
                 bar.close()
         if len(parts) == 1:
-            spikes, u, v = parts[0]
+            spikes, u, v = parts[0][:3]
         else:
             spikes = np.concatenate([p[0] for p in parts], axis=1)
             u = np.concatenate([p[1] for p in parts], axis=1) if len(record) else None

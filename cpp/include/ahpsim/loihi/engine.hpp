@@ -18,6 +18,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,23 @@
 #define AHPSIM_LOIHI_RESTRICT
 #endif
 #include "ahpsim/loihi/rules.hpp"
+
+// Trial lanes (Engine::run_lanes) are written with GCC / Clang vector extensions (4 doubles per
+// vector, lowered to SSE2, AVX or NEON); other compilers run every trial through the scalar step.
+// On x86-64 they are compiled twice, for the baseline ISA and for AVX2, chosen at run time (wheels
+// stay baseline).
+#if defined(__GNUC__) || defined(__clang__)
+#define AHPSIM_LOIHI_LANES 1
+#define AHPSIM_LOIHI_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define AHPSIM_LOIHI_LANES 0
+#define AHPSIM_LOIHI_ALWAYS_INLINE inline
+#endif
+#if AHPSIM_LOIHI_LANES && defined(__x86_64__)
+#define AHPSIM_LOIHI_AVX2 1
+#else
+#define AHPSIM_LOIHI_AVX2 0
+#endif
 
 namespace ahpsim::loihi {
 
@@ -138,6 +156,9 @@ struct RunOutput {
   // clipped at +-(2^23 - 1). Faithful to the chip, but a float network quantized with too little
   // headroom computes something else: quantize() users check these.
   std::vector<std::uint32_t> u_wraps, v_saturations;
+  // spikes per compartment [n] and per input channel [n_inputs], summed over the trials (operation
+  // counts without another pass over the spike array)
+  std::vector<std::uint64_t> spike_counts, input_counts;
 };
 
 template <class Rules>
@@ -165,6 +186,12 @@ class Engine {
     std::int64_t t = 0;
     std::vector<State> trials;
   };
+
+  // Trials side by side in double lanes (rule sets with kTrialLanes): on by default; off runs every
+  // trial through the scalar step. The two give the same bits (tested); the switch exists for that test.
+  void set_trial_lanes(bool on) { trial_lanes_ = on; }
+  bool trial_lanes() const { return trial_lanes_; }
+  static constexpr int kLanes = 8;
 
   std::size_t ring_size() const { return ring_; }
   std::size_t acc_width() const { return width_; }
@@ -267,28 +294,42 @@ class Engine {
       out.u.assign(rec_total, 0);
       out.v.assign(rec_total, 0);
     }
-    auto work = [&](std::int64_t b0, std::int64_t b1) {
+    auto work = [&](std::int64_t b0, std::int64_t b1, Tally& tally) {
+#if AHPSIM_LOIHI_LANES
+      if constexpr (Rules::kTrialLanes) {  // up to kLanes trials side by side
+        if (trial_lanes_ && b1 - b0 >= 2) {
+          Lanes lanes = make_lanes();
+          while (b1 - b0 >= 2) {
+            const int nb = static_cast<int>(std::min<std::int64_t>(kLanes, b1 - b0));
+            if (!run_lanes(lanes, states, b0, nb, t0, steps, inputs, record, out, tally)) break;
+            b0 += nb;
+          }
+        }
+      }
+#endif
       if (states) {
         for (std::int64_t b = b0; b < b1; ++b)
-          run_trial((*states)[static_cast<std::size_t>(b)], b, t0, steps, inputs, record, out);
+          run_trial((*states)[static_cast<std::size_t>(b)], b, t0, steps, inputs, record, out, tally);
       } else {
         State st = make_state();
         for (std::int64_t b = b0; b < b1; ++b) {
           if (b > b0) clear(st);
-          run_trial(st, b, t0, steps, inputs, record, out);
+          run_trial(st, b, t0, steps, inputs, record, out, tally);
         }
       }
     };
-    const std::int64_t nt = std::min<std::int64_t>(n_threads, trials);
+    const std::int64_t nt = std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, trials));
+    std::vector<Tally> tallies(static_cast<std::size_t>(nt), Tally{std::vector<std::uint64_t>(n_, 0),
+                                                                     std::vector<std::uint64_t>(static_cast<std::size_t>(n_in_), 0)});
     if (nt <= 1) {
-      work(0, trials);
+      work(0, trials, tallies[0]);
     } else {
       std::vector<std::thread> pool;
       std::vector<std::exception_ptr> errors(static_cast<std::size_t>(nt));
       for (std::int64_t k = 0; k < nt; ++k) {
         pool.emplace_back([&, k] {
           try {
-            work(trials * k / nt, trials * (k + 1) / nt);
+            work(trials * k / nt, trials * (k + 1) / nt, tallies[static_cast<std::size_t>(k)]);
           } catch (...) {
             errors[static_cast<std::size_t>(k)] = std::current_exception();
           }
@@ -298,8 +339,18 @@ class Engine {
       for (auto& e : errors)
         if (e) std::rethrow_exception(e);
     }
+    out.spike_counts = std::move(tallies[0].spikes);
+    out.input_counts = std::move(tallies[0].inputs);
+    for (std::size_t k = 1; k < tallies.size(); ++k) {
+      for (std::size_t c = 0; c < n_; ++c) out.spike_counts[c] += tallies[k].spikes[c];
+      for (std::size_t m = 0; m < out.input_counts.size(); ++m) out.input_counts[m] += tallies[k].inputs[m];
+    }
     return out;
   }
+
+  struct Tally {  // one thread's spike counts: per compartment, per input channel
+    std::vector<std::uint64_t> spikes, inputs;
+  };
 
   struct Syn {  // one synapse while building
     std::int32_t offset;  // column in the accumulator: lane offset + post index within the lane
@@ -332,6 +383,12 @@ class Engine {
     for (std::size_t i = 0; i < n_; ++i) {
       vth_[i] = static_cast<std::int64_t>(c.vth_mant[i]) << bits::kVthShift;
       bias_[i] = static_cast<std::int64_t>(c.bias_mant[i]) * (std::int64_t{1} << c.bias_exp[i]);
+    }
+    mu_.resize(n_);
+    mv_.resize(n_);
+    for (std::size_t i = 0; i < n_; ++i) {  // decay factors of the lanes: (4096 - d) / 4096, exact
+      mu_[i] = static_cast<double>(bits::kDecayUnity - c.du[i]) / static_cast<double>(bits::kDecayUnity);
+      mv_[i] = static_cast<double>(bits::kDecayUnity - c.dv[i]) / static_cast<double>(bits::kDecayUnity);
     }
     ref_delay_ = c.refractory;
     spiking_ = c.spiking;
@@ -405,14 +462,14 @@ class Engine {
   }
 
   void run_trial(State& st, std::int64_t b, std::int64_t t0, std::int64_t steps, const std::uint8_t* inputs,
-                 const std::vector<std::int32_t>& record, RunOutput& out) const {
+                 const std::vector<std::int32_t>& record, RunOutput& out, Tally& tally) const {
     const std::uint8_t* x = inputs ? inputs + static_cast<std::size_t>(b * steps) * n_in_ : nullptr;
     const std::size_t base = static_cast<std::size_t>(b * steps) * n_;
     Overflows ov{out.u_wraps.data() + static_cast<std::size_t>(b) * n_,
                  out.v_saturations.data() + static_cast<std::size_t>(b) * n_};
     for (std::int64_t t = 0; t < steps; ++t) {
       const std::size_t o = base + static_cast<std::size_t>(t) * n_;
-      step(st, t0 + t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o, ov);
+      step(st, t0 + t, x ? x + static_cast<std::size_t>(t) * n_in_ : nullptr, out.spikes.data() + o, ov, tally);
       if (!record.empty()) {  // [trials, steps, record.size()]
         const std::size_t r0 = (static_cast<std::size_t>(b * steps) + static_cast<std::size_t>(t)) * record.size();
         for (std::size_t k = 0; k < record.size(); ++k) {
@@ -433,16 +490,253 @@ class Engine {
     }
   }
 
+#if AHPSIM_LOIHI_LANES
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors pass between always-inline helpers only
+#endif
+  // ---- trials side by side: state [compartment][lane] in doubles (exact: every value is an integer
+  // below 2^53, see rules.hpp), so that the compartment update runs over kLanes trials at once.
+  struct Lanes {
+    std::vector<double> u, v, join, ref;         // [n][kLanes]
+    std::vector<std::uint32_t> fired;            // this step's spikes: (compartment, lane bits) pairs
+    std::vector<double> acc;                     // [ring][width][kLanes]
+  };
+  Lanes make_lanes() const {
+    Lanes L;
+    const std::size_t nk = n_ * kLanes;
+    L.u.assign(nk, 0.0);
+    L.v.assign(nk, 0.0);
+    L.join.assign(nk, 0.0);
+    L.ref.assign(nk, 0.0);
+    L.fired.assign(2 * n_ + 2, 0);
+    L.acc.assign(ring_ * width_ * kLanes, 0.0);
+    return L;
+  }
+  // Runs trials [b0, b0 + nb) (nb <= kLanes; unused lanes idle from the zero state). Returns false,
+  // touching nothing, when a held state is outside the lanes' exact range (|pending input| >= 2^52).
+  bool run_lanes(Lanes& L, std::vector<State>* states, std::int64_t b0, int nb, std::int64_t t0,
+                 std::int64_t steps, const std::uint8_t* inputs, const std::vector<std::int32_t>& record,
+                 RunOutput& out, Tally& tally) const {
+    constexpr std::int64_t kExact = std::int64_t{1} << 52;
+    if (states) {
+      for (int l = 0; l < nb; ++l)
+        for (const std::int64_t a : (*states)[static_cast<std::size_t>(b0 + l)].acc)
+          if (a >= kExact || a <= -kExact) return false;
+    }
+    std::fill(L.u.begin(), L.u.end(), 0.0);
+    std::fill(L.v.begin(), L.v.end(), 0.0);
+    std::fill(L.ref.begin(), L.ref.end(), 0.0);
+    std::fill(L.acc.begin(), L.acc.end(), 0.0);
+    if (states) {
+      for (int l = 0; l < nb; ++l) {
+        const State& st = (*states)[static_cast<std::size_t>(b0 + l)];
+        for (std::size_t c = 0; c < n_; ++c) {
+          L.u[c * kLanes + l] = static_cast<double>(st.u[c]);
+          L.v[c * kLanes + l] = static_cast<double>(st.v[c]);
+          L.ref[c * kLanes + l] = static_cast<double>(st.ref[c]);
+        }
+        for (std::size_t k = 0; k < st.acc.size(); ++k) L.acc[k * kLanes + l] = static_cast<double>(st.acc[k]);
+      }
+    }
+#if AHPSIM_LOIHI_AVX2
+    if (cpu_has_avx2())
+      steps_lanes_avx2(L, b0, nb, t0, steps, inputs, record, out, tally);
+    else
+#endif
+      for (std::int64_t t = 0; t < steps; ++t) step_lanes(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+    if (states) {
+      for (int l = 0; l < nb; ++l) {
+        State& st = (*states)[static_cast<std::size_t>(b0 + l)];
+        for (std::size_t c = 0; c < n_; ++c) {
+          st.u[c] = static_cast<std::int64_t>(L.u[c * kLanes + l]);
+          st.v[c] = static_cast<std::int64_t>(L.v[c * kLanes + l]);
+          st.ref[c] = static_cast<std::int32_t>(L.ref[c * kLanes + l]);
+        }
+        for (std::size_t k = 0; k < st.acc.size(); ++k) st.acc[k] = static_cast<std::int64_t>(L.acc[k * kLanes + l]);
+      }
+    }
+    return true;
+  }
+
+  void deliver_lane(Lanes& L, const SourceTable& tab, std::size_t src, std::int64_t t, int l) const {
+    const std::size_t mask = ring_ - 1;
+    const Target* syn = tab.syn.data();
+    for (std::size_t k = tab.seg_ptr[src]; k < tab.seg_ptr[src + 1]; ++k) {
+      const Segment& sg = tab.segs[k];
+      double* row = L.acc.data() + (static_cast<std::size_t>(t + sg.latency) & mask) * width_ * kLanes + l;
+      for (std::uint32_t i = sg.begin; i < sg.end; ++i) row[static_cast<std::size_t>(syn[i].offset) * kLanes] += static_cast<double>(syn[i].weight);
+    }
+  }
+
+  using v4d = double __attribute__((vector_size(32)));     // 4 lanes
+  using v4m = long long __attribute__((vector_size(32)));  // lane masks (0 or -1)
+  using v4i = std::int32_t __attribute__((vector_size(16)));
+  static AHPSIM_LOIHI_ALWAYS_INLINE v4d load4(const double* p) {
+    v4d x;
+    std::memcpy(&x, p, sizeof x);
+    return x;
+  }
+  static AHPSIM_LOIHI_ALWAYS_INLINE void store4(double* p, v4d x) { std::memcpy(p, &x, sizeof x); }
+  // rounded toward zero (the conversion truncates), exact for |x| < 2^31
+  static AHPSIM_LOIHI_ALWAYS_INLINE v4d trunc31(v4d x) {
+    return __builtin_convertvector(__builtin_convertvector(x, v4i), v4d);
+  }
+  static AHPSIM_LOIHI_ALWAYS_INLINE v4d select(v4m m, v4d a, v4d b) {
+    v4m ai, bi;
+    std::memcpy(&ai, &a, sizeof a);
+    std::memcpy(&bi, &b, sizeof b);
+    const v4m r = (ai & m) | (bi & ~m);
+    v4d out;
+    std::memcpy(&out, &r, sizeof r);
+    return out;
+  }
+  using v2m = long long __attribute__((vector_size(16)));
+  // OR of the four lanes, folded in halves (one 128-bit OR instead of four extractions)
+  static AHPSIM_LOIHI_ALWAYS_INLINE long long fold_or(v4m m) {
+    v2m lo, hi;
+    std::memcpy(&lo, &m, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&m) + sizeof lo, sizeof hi);
+    const v2m o = lo | hi;
+    return o[0] | o[1];
+  }
+  static AHPSIM_LOIHI_ALWAYS_INLINE bool any(v4m m) { return fold_or(m) != 0; }
+
+#if AHPSIM_LOIHI_AVX2
+  static bool cpu_has_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2");
+    return yes;
+  }
+  __attribute__((target("avx2"))) void steps_lanes_avx2(Lanes& L, std::int64_t b0, int nb, std::int64_t t0,
+                                                        std::int64_t steps, const std::uint8_t* inputs,
+                                                        const std::vector<std::int32_t>& record,
+                                                        RunOutput& out, Tally& tally) const {
+    for (std::int64_t t = 0; t < steps; ++t) step_lanes(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+  }
+#endif
+
+  // One step of the lanes: the scalar step() in lanes (same order of operations, same integers).
+  AHPSIM_LOIHI_ALWAYS_INLINE void step_lanes(Lanes& L, std::int64_t b0, int nb, std::int64_t t, std::int64_t tl,
+                                             std::int64_t steps, const std::uint8_t* inputs,
+                                             const std::vector<std::int32_t>& record, RunOutput& out,
+                                             Tally& tally) const {
+    constexpr int K = kLanes;
+    static_assert(K % 4 == 0, "lanes come in vectors of 4");
+    // 1. external input of step t
+    if (inputs) {
+      for (int l = 0; l < nb; ++l) {
+        const std::uint8_t* x = inputs + (static_cast<std::size_t>((b0 + l) * steps + tl)) * n_in_;
+        for (std::int32_t m = 0; m < n_in_; ++m)
+          if (x[m]) {
+            deliver_lane(L, in_, static_cast<std::size_t>(m), t, l);
+            ++tally.inputs[static_cast<std::size_t>(m)];
+          }
+      }
+    }
+    // 2. compartments in index order; the slot of step t is read and cleared
+    double* AHPSIM_LOIHI_RESTRICT row = L.acc.data() + (static_cast<std::size_t>(t) & (ring_ - 1)) * width_ * K;
+    double* AHPSIM_LOIHI_RESTRICT U = L.u.data();
+    double* AHPSIM_LOIHI_RESTRICT V = L.v.data();
+    double* AHPSIM_LOIHI_RESTRICT J = L.join.data();
+    double* AHPSIM_LOIHI_RESTRICT R = L.ref.data();
+    std::uint32_t* AHPSIM_LOIHI_RESTRICT fired = L.fired.data();
+    std::size_t n_fired = 0;
+    const bool has_parent = has_parent_;
+    if (has_parent) std::fill(L.join.begin(), L.join.end(), 0.0);
+    const double lim = static_cast<double>(std::int64_t{1} << (bits::kStateBits - 1));  // 2^23
+    const double smax = static_cast<double>(bits::kStateMax);
+    const v4d zero = {0.0, 0.0, 0.0, 0.0};
+    for (std::size_t c = 0; c < n_; ++c) {
+      const double mu = mu_[c], mv = mv_[c], bias = static_cast<double>(bias_[c]);
+      const double vth = static_cast<double>(vth_[c]), ref1 = static_cast<double>(ref_delay_[c] - 1);
+      const v4m spiking = spiking_[c] ? ~v4m{} : v4m{};
+      v4m clip_any = {};
+      v4m fire[K / 4], clip[K / 4];
+      for (int q = 0; q < K / 4; ++q) {
+        const std::size_t at = c * K + 4 * q;
+        v4d x = trunc31(load4(U + at) * mu) + load4(row + at);
+        store4(row + at, zero);
+        const v4m wrap = (x >= lim) | (x < -lim);
+        if (any(wrap)) {  // rare: two's-complement wrap at 24 bits, counted per trial
+          for (int k = 0; k < 4; ++k) {
+            const std::int64_t raw = static_cast<std::int64_t>(x[k]);
+            const std::int64_t w = bits::wrap_bits(raw, bits::kStateBits);
+            if (w != raw) {
+              x[k] = static_cast<double>(w);
+              if (4 * q + k < nb) ++out.u_wraps[static_cast<std::size_t>(b0 + 4 * q + k) * n_ + c];
+            }
+          }
+        }
+        store4(U + at, x);
+        const v4d vraw = trunc31(load4(V + at) * mv) + x + load4(J + at) + bias;
+        const v4d vs = select(vraw > smax, zero + smax, select(vraw < -smax, zero - smax, vraw));
+        const v4d r = load4(R + at);
+        const v4m inref = r > 0.0;
+        fire[q] = spiking & ~inref & (vs > vth);
+        clip[q] = (vs != vraw) & ~inref;  // clipped outside refractoriness
+        clip_any |= clip[q];
+        const v4d v = select(inref | fire[q], zero, vs);  // held at 0 while refractory, 0 after a spike
+        store4(V + at, v);
+        store4(R + at, select(inref, r - 1.0, select(fire[q], zero + ref1, zero)));
+        if (has_parent && parent_[c] >= 0) {
+          double* pj = J + static_cast<std::size_t>(parent_[c]) * K + 4 * q;
+          store4(pj, load4(pj) + v);
+        }
+      }
+      if (any(clip_any)) {  // rare: counted per trial
+        for (int l = 0; l < nb; ++l)
+          if (clip[l / 4][l % 4]) ++out.v_saturations[static_cast<std::size_t>(b0 + l) * n_ + c];
+      }
+      // compartments with a spike in any lane, as (index, lane bits), appended without a branch
+      std::uint32_t lane_bits = 0;
+      for (int q = 0; q < K / 4; ++q) {
+        const v4m bit = {1LL << (4 * q), 2LL << (4 * q), 4LL << (4 * q), 8LL << (4 * q)};
+        lane_bits |= static_cast<std::uint32_t>(fold_or(fire[q] & bit));
+      }
+      fired[2 * n_fired] = static_cast<std::uint32_t>(c);
+      fired[2 * n_fired + 1] = lane_bits;
+      n_fired += lane_bits != 0;
+    }
+    // 3. spikes of step t: written out and delivered (idle lanes, the high bits, are dropped)
+    const std::uint32_t live = nb >= 32 ? ~0u : ((1u << nb) - 1u);
+    for (std::size_t k = 0; k < n_fired; ++k) {
+      const std::size_t c = fired[2 * k];
+      for (std::uint32_t m = fired[2 * k + 1] & live; m != 0; m &= m - 1) {
+        const int l = __builtin_ctz(m);
+        out.spikes[(static_cast<std::size_t>((b0 + l) * steps + tl)) * n_ + c] = 1;
+        deliver_lane(L, cx_, c, t, l);
+        ++tally.spikes[c];
+      }
+    }
+    if (!record.empty()) {
+      for (int l = 0; l < nb; ++l) {
+        const std::size_t r0 = static_cast<std::size_t>((b0 + l) * steps + tl) * record.size();
+        for (std::size_t k = 0; k < record.size(); ++k) {
+          const std::size_t at = static_cast<std::size_t>(record[k]) * K + l;
+          out.u[r0 + k] = static_cast<std::int32_t>(U[at]);
+          out.v[r0 + k] = static_cast<std::int32_t>(V[at]);
+        }
+      }
+    }
+  }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // AHPSIM_LOIHI_LANES
+
   struct Overflows {
     std::uint32_t* u_wraps;  // [n] of this trial
     std::uint32_t* v_saturations;
   };
 
-  void step(State& st, std::int64_t t, const std::uint8_t* x, std::uint8_t* spk, Overflows ov) const {
+  void step(State& st, std::int64_t t, const std::uint8_t* x, std::uint8_t* spk, Overflows ov, Tally& tally) const {
     // 1. external input of step t
     if (x) {
       for (std::int32_t m = 0; m < n_in_; ++m)
-        if (x[m]) deliver(st, in_, static_cast<std::size_t>(m), t);
+        if (x[m]) {
+          deliver(st, in_, static_cast<std::size_t>(m), t);
+          ++tally.inputs[static_cast<std::size_t>(m)];
+        }
     }
     // 2a. activation delivered for step t (its ring slot is cleared as it is read)
     const std::size_t slot = static_cast<std::size_t>(t) & (ring_ - 1);
@@ -508,12 +802,17 @@ class Engine {
     }
     // 3. spikes of step t
     for (std::size_t c = 0; c < n_; ++c)
-      if (spk[c]) deliver(st, cx_, c, t);
+      if (spk[c]) {
+        deliver(st, cx_, c, t);
+        ++tally.spikes[c];
+      }
   }
 
   std::size_t n_ = 0;
   std::int32_t n_in_ = 0;
   std::vector<std::int64_t> du_, dv_, vth_, bias_;
+  std::vector<double> mu_, mv_;  // (4096 - du) / 4096, (4096 - dv) / 4096: the lanes' decay factors
+  bool trial_lanes_ = true;
   std::vector<std::int32_t> ref_delay_, parent_;
   std::vector<std::uint8_t> spiking_;
   bool has_parent_ = false;

@@ -22,6 +22,7 @@ struct LavaRules {
   static constexpr int kInputLatency = 1;         // RingBuffer -> Dense -> LIF: one step
   static constexpr int kRecurrentLatency = 1;     // LIF -> Dense -> LIF: one step
   static constexpr bool kExponentOnSum = true;    // Dense shifts the summed mantissas
+  static constexpr bool kTrialLanes = false;      // int32 wraps between stages: scalar path only
 
   // Per-synapse value stored in the accumulator: the raw mantissa.
   static constexpr std::int64_t synapse_weight(std::int64_t mant, int /*exp*/) { return mant; }
@@ -67,6 +68,9 @@ struct Loihi1Rules {
   static constexpr int kInputLatency = 0;         // an input spike at t is integrated at t + delay
   static constexpr int kRecurrentLatency = 1;     // compartment spikes: at t + 1 + delay
   static constexpr bool kExponentOnSum = false;   // scaling per synapse
+  // Trials may run side by side in double lanes (engine.hpp, run_lanes): every value is an integer
+  // below 2^53 and the decay's product x * (4096 - d) has at most 37 bits, so it is exact there.
+  static constexpr bool kTrialLanes = true;
 
   // Per-synapse effective weight: mantissa * 2^(6 + exp) held with its 6 low bits zero, i.e.
   // floor(mantissa * 2^exp) * 2^6 (for exp < 0 the bits below 2^6 are dropped, rounding toward
