@@ -139,6 +139,21 @@ void bind_network(py::module_& m, const char* name) {
           },
           py::arg("k"), py::arg("delay"))
       .def("add_poisson_drive", &Net::add_poisson_drive, py::arg("pop"), py::arg("rate_hz"), py::arg("weight"))
+      .def("set_partition", &Net::set_partition, py::arg("lo"), py::arg("hi"))
+      .def_property_readonly("partition", [](const Net& net) {
+        return py::make_tuple(net.partition_lo(), net.partition_hi());
+      })
+      .def_property_readonly("min_delay", &Net::min_delay)
+      .def("set_exchange", &Net::set_exchange, py::arg("on"))
+      .def_property_readonly("exchange", &Net::exchange)
+      .def(
+          "deliver_exchanged",
+          [](Net& net, std::uint32_t b, const carray<std::int64_t>& steps, const carray<std::uint32_t>& ids) {
+            if (steps.size() != ids.size()) throw std::invalid_argument("steps and ids must have the same length");
+            py::gil_scoped_release release;
+            net.deliver_exchanged(b, static_cast<std::uint64_t>(steps.size()), steps.data(), ids.data());
+          },
+          py::arg("trial"), py::arg("steps"), py::arg("ids"))
       .def("set_seed", &Net::set_seed, py::arg("seed"))
       .def("init_state", &Net::init_state, py::arg("n_trials"), py::arg("first_trial") = 0)
       .def("reset_state", &Net::reset_state)

@@ -172,17 +172,22 @@ std::uint32_t Network<Real>::connect_fixed_indegree(bool pre_is_input, std::uint
   if (delay == 0 && !(pre_is_input || pops_[post].params.kind == ModelKind::Readout))
     fail("delay must be >= 1 step between spiking neurons");
   const std::uint32_t n_post = pops_[post].n;
-  const std::uint64_t n_syn = static_cast<std::uint64_t>(n_post) * indegree;
   // Draw sources per target, then transpose by counting sort straight into the CSR arrays.
   Rng rng(seed, 0xC0FFEE, post);
-  std::vector<std::uint32_t> src(n_syn);
+  // a partitioned process draws every target's sources (the same stream) but keeps its own targets
+  const std::uint32_t start = pops_[post].start;
+  const std::uint32_t j0 = std::min(n_post, part_lo_ > start ? part_lo_ - start : 0u);
+  const std::uint32_t j1 = std::max(j0, std::min(n_post, part_hi_ > start ? part_hi_ - start : 0u));
+  const std::uint64_t n_keep = static_cast<std::uint64_t>(j1 - j0) * indegree;
+  std::vector<std::uint32_t> src(n_keep);
   for (std::uint32_t j = 0; j < n_post; ++j) {
+    const bool keep = j >= j0 && j < j1;
     for (std::uint32_t k = 0; k < indegree; ++k) {
       std::uint32_t s;
       do {
         s = static_cast<std::uint32_t>(rng.below(n_pre));
       } while (same && !allow_autapses && s == j);
-      src[static_cast<std::uint64_t>(j) * indegree + k] = s;
+      if (keep) src[static_cast<std::uint64_t>(j - j0) * indegree + k] = s;
     }
   }
   Projection<Real> p;
@@ -190,11 +195,11 @@ std::uint32_t Network<Real>::connect_fixed_indegree(bool pre_is_input, std::uint
   std::vector<std::uint64_t> row_start(static_cast<std::size_t>(n_pre) + 1, 0);
   for (auto s : src) ++row_start[s + 1];
   for (std::size_t r = 0; r < n_pre; ++r) row_start[r + 1] += row_start[r];
-  p.target.resize(n_syn);
+  p.target.resize(n_keep);
   {
     std::vector<std::uint64_t> fill(row_start.begin(), row_start.end() - 1);
-    const std::uint32_t off = pops_[post].start;
-    for (std::uint64_t k = 0; k < n_syn; ++k) p.target[fill[src[k]]++] = off + static_cast<std::uint32_t>(k / indegree);
+    const std::uint32_t off = start + j0;
+    for (std::uint64_t k = 0; k < n_keep; ++k) p.target[fill[src[k]]++] = off + static_cast<std::uint32_t>(k / indegree);
   }
   std::vector<std::uint32_t>().swap(src);
   p.hom_weight = weight;
@@ -263,6 +268,7 @@ void Network<Real>::init_state(std::uint32_t n_trials, std::uint64_t first_trial
   const double bytes = static_cast<double>(n_trials) * static_cast<double>(state_bytes_per_trial());
   if (bytes > 64e9) fail("state of " + std::to_string(n_trials) + " trials would need more than 64 GB");
   trials_.clear();
+  window_open_.clear();
   trials_.resize(n_trials);
   for (std::uint32_t b = 0; b < n_trials; ++b) {
     auto& st = trials_[b];
@@ -282,6 +288,7 @@ void Network<Real>::init_state(std::uint32_t n_trials, std::uint64_t first_trial
 template <class Real>
 void Network<Real>::reset_state() {
   trials_.clear();
+  window_open_.clear();
   t_ = 0;
 }
 
@@ -298,6 +305,7 @@ void Network<Real>::restore(const Snapshot<Real>& s) {
   prepare();
   if (s.ring_slots != ring_slots_) throw std::logic_error("snapshot does not fit this network's delays");
   trials_ = s.trials;
+  window_open_.clear();
   t_ = s.t;
 }
 
@@ -442,6 +450,7 @@ inline void Network<Real>::deliver(const Projection<Real>& p, std::uint32_t row,
   std::uint64_t delivered = 0;
   for (std::uint64_t s = p.seg_ptr[row]; s < s_end; ++s) {
     Real* dst = slots[p.seg_delay[s]];
+    if (!dst) continue;  // exchange mode: this delay is delivered later (deliver_exchanged)
     std::uint64_t k = p.seg_begin(s);
     std::uint64_t e = p.seg_end[s];
     if (!whole) {
@@ -697,11 +706,17 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
   Real* y_tr = n_ro ? out.y_trace.data() + static_cast<std::size_t>(b) * T * n_ro : nullptr;
   TrialSpikes& spk = out.spikes[b];
   Real* ring = st.ring.data();
-  const std::uint32_t n_blocks = static_cast<std::uint32_t>(st.block_rng.size());
+  // this process's random-number blocks (all of them unless the network is partitioned)
+  const std::uint32_t pb0 = part_lo_ / kRngBlock;
+  const std::uint32_t pb1 = static_cast<std::uint32_t>((static_cast<std::uint64_t>(partition_hi()) + kRngBlock - 1) / kRngBlock);
+  const std::uint32_t n_blocks = pb1 > pb0 ? pb1 - pb0 : 0;
   team = std::max(1u, std::min(team, n_blocks));
+  const bool exchange = exchange_;
+  const std::int64_t defer_from = t_ + T;  // exchange mode: deliveries into these steps wait
 
   // Shared between the team, written by one thread between barriers.
   std::vector<Real*> slots(S);                                   // slots[d]: integrated d steps from now
+  std::vector<Real*> in_slots(S);                                // the same, null where deferred (exchange)
   std::vector<std::pair<std::uint32_t, std::uint32_t>> poisson_in;  // (group, channel) spikes this step
   std::vector<std::vector<std::uint32_t>> spiked(team);          // this step's spikes, per thread range
   std::vector<Counters> cnt(team);
@@ -709,10 +724,10 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
 
   auto worker = [&](unsigned th) {
     // Neurons [lo, hi) belong to this thread: whole random-number blocks, so draws do not depend on team.
-    const std::uint32_t blk0 = static_cast<std::uint32_t>(static_cast<std::uint64_t>(n_blocks) * th / team);
-    const std::uint32_t blk1 = static_cast<std::uint32_t>(static_cast<std::uint64_t>(n_blocks) * (th + 1) / team);
-    const std::uint32_t lo = blk0 * kRngBlock;
-    const std::uint32_t hi = static_cast<std::uint32_t>(std::min<std::uint64_t>(N, std::uint64_t(blk1) * kRngBlock));
+    const std::uint32_t blk0 = pb0 + static_cast<std::uint32_t>(static_cast<std::uint64_t>(n_blocks) * th / team);
+    const std::uint32_t blk1 = pb0 + static_cast<std::uint32_t>(static_cast<std::uint64_t>(n_blocks) * (th + 1) / team);
+    const std::uint32_t lo = std::min<std::uint32_t>(partition_hi(), blk0 * kRngBlock);
+    const std::uint32_t hi = std::max(lo, static_cast<std::uint32_t>(std::min<std::uint64_t>(partition_hi(), std::uint64_t(blk1) * kRngBlock)));
     Counters& c = cnt[th];
     std::vector<std::uint32_t>& mine = spiked[th];
     mine.reserve(256);
@@ -720,8 +735,10 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
       const std::int64_t t = t_ + k;
       if (th == 0) {
         // A. step set-up: ring slots, Poisson input spikes (one stream per trial)
-        for (std::size_t d = 0; d < S; ++d)
+        for (std::size_t d = 0; d < S; ++d) {
           slots[d] = ring + static_cast<std::size_t>((t + static_cast<std::int64_t>(d)) % static_cast<std::int64_t>(S)) * N;
+          in_slots[d] = exchange && t + static_cast<std::int64_t>(d) >= defer_from ? nullptr : slots[d];
+        }
         poisson_in.clear();
         for (std::size_t g = 0; g < inputs_.size(); ++g) {
           if (!inputs_[g].is_poisson()) continue;
@@ -732,7 +749,12 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
       }
       barrier.wait();
       Real* slot = slots[0];
-      // B1. external input of this step, routed through the input projections
+      // B1. external input of this step, routed through the input projections (exchange mode: the
+      // deliveries beyond the window are logged, once, and replayed by deliver_exchanged)
+      auto input = [&](std::uint32_t group, std::uint32_t ch, Real x) {
+        for (auto pi : proj_from_input_[group]) deliver(projs_[pi], ch, x, in_slots.data(), lo, hi, c);
+        if (exchange && th == 0) st.deferred.push_back({t, group, ch, x});
+      };
       for (const auto& in : inputs) {
         const auto& projs = proj_from_input_[in.group];
         if (projs.empty()) continue;
@@ -742,23 +764,19 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
           if (in.dense_spikes) {
             const std::uint8_t* x = in.dense_spikes + row;
             for (std::size_t ch = 0; ch < n; ++ch)
-              if (x[ch])
-                for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(ch), Real(1), slots.data(), lo, hi, c);
+              if (x[ch]) input(in.group, static_cast<std::uint32_t>(ch), Real(1));
           } else {
             const Real* x = in.dense_value + row;
             for (std::size_t ch = 0; ch < n; ++ch)
-              if (x[ch] != Real(0))
-                for (auto pi : projs) deliver(projs_[pi], static_cast<std::uint32_t>(ch), x[ch], slots.data(), lo, hi, c);
+              if (x[ch] != Real(0)) input(in.group, static_cast<std::uint32_t>(ch), x[ch]);
           }
           continue;
         }
         const std::int64_t* ptr = in.ptr + bi * (T + 1);
         for (std::int64_t e = ptr[k]; e < ptr[k + 1]; ++e)
-          for (auto pi : projs)
-            deliver(projs_[pi], static_cast<std::uint32_t>(in.channel[e]), in.value[e], slots.data(), lo, hi, c);
+          input(in.group, static_cast<std::uint32_t>(in.channel[e]), in.value[e]);
       }
-      for (const auto& gc : poisson_in)
-        for (auto pi : proj_from_input_[gc.first]) deliver(projs_[pi], gc.second, Real(1), slots.data(), lo, hi, c);
+      for (const auto& gc : poisson_in) input(gc.first, gc.second, Real(1));
       // B2. Poisson drives, block by block
       if (!drives_.empty())
         for (std::uint32_t blk = blk0; blk < blk1; ++blk)
@@ -791,7 +809,7 @@ void Network<Real>::run_trial(std::uint32_t b, std::int64_t T, const std::vector
         return jj - pops_[q].start;
       };
       for (const auto& list : spiked)
-        for (std::size_t i = 0; i < list.size(); ++i) {
+        for (std::size_t i = 0; i < list.size() && !exchange; ++i) {
           const std::uint32_t j = list[i];
           if (i + 8 < list.size()) {
             const std::uint32_t r = row_of(list[i + 8], p_far);
@@ -879,6 +897,15 @@ RunOutput<Real> Network<Real>::run(std::int64_t T, const std::vector<InputEvents
   for (auto id : rec.state_ids)
     if (id >= n_neurons_) fail("record: neuron id out of range");
   if (!rec.spikes_of_pop.empty() && rec.spikes_of_pop.size() != pops_.size()) fail("record: one flag per population");
+  if (exchange_) {
+    if (static_cast<std::uint64_t>(T) > min_delay())
+      fail("exchange mode: a window of " + std::to_string(T) + " steps is longer than the smallest delay (" +
+           std::to_string(min_delay()) + ") of a synapse from a population");
+    if (std::find(window_open_.begin(), window_open_.end(), 1) != window_open_.end())
+      fail("exchange mode: deliver_exchanged must follow every run, for every trial");
+    window_t0_ = t_;
+    window_open_.assign(trials_.size(), 1);
+  }
   const std::uint32_t B = n_trials();
   RunOutput<Real> out;
   out.spikes.resize(B);
@@ -908,6 +935,74 @@ RunOutput<Real> Network<Real>::run(std::int64_t T, const std::vector<InputEvents
   }
   t_ += T;
   return out;
+}
+
+template <class Real>
+void Network<Real>::set_partition(std::uint32_t lo, std::uint32_t hi) {
+  require_no_state("partition the network");
+  if (lo % kRngBlock != 0) fail("partition: lo must be a multiple of " + std::to_string(kRngBlock));
+  if (hi < lo) fail("partition: hi must be >= lo");
+  if (!projs_.empty()) fail("partition: set it before connecting");
+  part_lo_ = lo;
+  part_hi_ = hi;
+}
+
+template <class Real>
+std::uint32_t Network<Real>::min_delay() const {
+  std::uint32_t m = 65535;
+  for (const auto& p : projs_)
+    if (!p.pre_is_input)
+      for (const auto d : p.seg_delay) m = std::min<std::uint32_t>(m, d);
+  return m;
+}
+
+template <class Real>
+void Network<Real>::set_exchange(bool on) {
+  if (std::find(window_open_.begin(), window_open_.end(), 1) != window_open_.end())
+    fail("exchange mode: the last window's spikes are not delivered yet");
+  exchange_ = on;
+}
+
+template <class Real>
+void Network<Real>::deliver_exchanged(std::uint32_t b, std::uint64_t n, const std::int64_t* steps,
+                                      const std::uint32_t* ids) {
+  if (!exchange_) fail("deliver_exchanged: the network is not in exchange mode");
+  if (b >= trials_.size()) fail("deliver_exchanged: no such trial");
+  if (b >= window_open_.size() || !window_open_[b]) fail("deliver_exchanged: no run of this trial to complete");
+  const std::int64_t t0 = window_t0_, t1 = t_;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    if (steps[i] < t0 || steps[i] >= t1) fail("deliver_exchanged: spike step outside the last window");
+    if (ids[i] >= n_neurons_) fail("deliver_exchanged: neuron id out of range");
+    if (i > 0 && (steps[i] < steps[i - 1] || (steps[i] == steps[i - 1] && ids[i] <= ids[i - 1])))
+      fail("deliver_exchanged: spikes must be sorted by step, then id, without repeats");
+  }
+  auto& st = trials_[b];
+  const std::size_t S = ring_slots_, N = n_neurons_;
+  const std::uint32_t lo = part_lo_, hi = partition_hi();
+  std::vector<Real*> slots(S);
+  std::size_t e = 0;
+  std::uint64_t i = 0;
+  std::size_t q = 0;
+  for (std::int64_t k = t0; k < t1; ++k) {
+    for (std::size_t d = 0; d < S; ++d)  // only what lands at or after the window's end
+      slots[d] = k + static_cast<std::int64_t>(d) >= t1
+                     ? st.ring.data() + static_cast<std::size_t>((k + static_cast<std::int64_t>(d)) % static_cast<std::int64_t>(S)) * N
+                     : nullptr;
+    // the step's inputs, then its spikes in id order: the order of a run straight through
+    for (; e < st.deferred.size() && st.deferred[e].step == k; ++e) {
+      const auto& in = st.deferred[e];
+      for (auto pi : proj_from_input_[in.group]) deliver(projs_[pi], in.channel, in.x, slots.data(), lo, hi, st.counters);
+    }
+    q = 0;
+    for (; i < n && steps[i] == k; ++i) {
+      const std::uint32_t j = ids[i];
+      while (j >= pops_[q].start + pops_[q].n) ++q;
+      if (!is_spiking(pops_[q].params.kind)) fail("deliver_exchanged: neuron " + std::to_string(j) + " is a readout");
+      for (auto pi : proj_from_pop_[q]) deliver(projs_[pi], j - pops_[q].start, Real(1), slots.data(), lo, hi, st.counters);
+    }
+  }
+  st.deferred.clear();
+  window_open_[b] = 0;
 }
 
 template class Network<float>;

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["map_trials", "map_params", "readout_at_end", "spike_counts"]
+__all__ = ["map_trials", "map_params", "readout_at_end", "spike_counts", "read_spike_files"]
 
 _token = itertools.count()
 
@@ -202,3 +203,36 @@ def map_params(fn: Callable, params: Sequence, *, client=None, n_workers: int = 
         futures = [c.submit(fn, p, retries=retries, pure=False, key=f"ahpsim-params-{tok}-{k}")
                    for k, p in enumerate(params)]
         return list(c.gather(futures))
+
+
+def read_spike_files(stem: Any, n_trials: Optional[int] = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Merges the per-process spike files of a partitioned run (``Network.run(..., spike_file=stem)``):
+    ``[(steps, ids)]`` per trial, ordered by step then neuron id, as ``SimResult.spikes(b)`` gives them.
+
+    stem : the path stem given to ``run``; every ``<stem>.rank<r>.spikes`` (r = 0, 1, ...) is read.
+    n_trials : number of trials (default: the largest trial index found, plus one).
+
+    Raises FileNotFoundError when no ``<stem>.rank0.spikes`` exists, ValueError for a truncated file."""
+    import glob
+    import re
+
+    stem = os.fspath(stem)
+    files = sorted(glob.glob(glob.escape(stem) + ".rank*.spikes"),
+                   key=lambda f: int(re.search(r"\.rank(\d+)\.spikes$", f).group(1)))
+    if not files or not files[0].endswith(".rank0.spikes"):
+        raise FileNotFoundError(f"no spike files {stem}.rank<r>.spikes (rank 0 first)")
+    parts = []
+    for f in files:
+        raw = np.fromfile(f, dtype="<i8")
+        if raw.size % 3:
+            raise ValueError(f"{f}: truncated (size not a multiple of 3 int64 values)")
+        parts.append(raw.reshape(-1, 3))
+    rec = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
+    B = int(rec[:, 0].max()) + 1 if n_trials is None and len(rec) else int(n_trials or 0)
+    out = []
+    for b in range(B):
+        r = rec[rec[:, 0] == b]
+        order = np.lexsort((r[:, 2], r[:, 1]))
+        out.append((r[order, 1], r[order, 2].astype(np.uint32)))
+    return out
+

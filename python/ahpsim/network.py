@@ -170,9 +170,17 @@ class Network:
         connectivity); each trial draws from its own stream, so results do not depend on threads.
     n_threads : int
         Default number of threads over which :meth:`run` spreads the trials.
+    comm : mpi4py communicator, optional
+        Run one network over the processes of ``comm`` (e.g. ``MPI.COMM_WORLD`` under ``mpiexec``):
+        every process builds the same network with the same calls; each owns a contiguous range of
+        neurons (whole blocks of 1,024, see :attr:`partition`), stores only the synapses onto them and
+        updates only them; spikes are exchanged once per smallest delay. The spikes are those of one
+        process, bit for bit, for any number of processes (docs/distributed.md). Needs ``mpi4py``
+        (``pip install ahpsim[mpi]``).
     """
 
-    def __init__(self, dt: float = 1.0, dtype: Any = "float32", seed: int = 0, n_threads: int = 1) -> None:
+    def __init__(self, dt: float = 1.0, dtype: Any = "float32", seed: int = 0, n_threads: int = 1,
+                 comm: Any = None) -> None:
         if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
             raise TypeError(f"dt must be a number of ms, got {type(dt).__name__}")
         if not (math.isfinite(dt) and dt > 0):
@@ -192,6 +200,10 @@ class Network:
         self._pops: list[Group] = []
         self._snapshots: dict[str, Any] = {}
         self._drives: list[tuple[str, float, float]] = []  # (target, rate Hz, weight), for save()
+        if comm is not None and not all(hasattr(comm, a) for a in ("Get_rank", "Get_size", "allgather")):
+            raise TypeError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD), got {type(comm).__name__}")
+        self.comm = comm
+        self._partitioned = False
 
     # ------------------------------------------------------------------ structure
     @property
@@ -270,6 +282,22 @@ class Network:
         if self._engine.has_state:
             raise RuntimeError(f"cannot {what} while the network holds simulation state; call reset_state() first")
 
+    @property
+    def partition(self) -> tuple[int, int]:
+        """``(lo, hi)``: the global neuron ids this process owns (all of them without ``comm``). Fixed
+        at the first connection, drive or run: whole blocks of 1,024 neurons, spread evenly over the ranks."""
+        self._ensure_partition()
+        return tuple(int(x) for x in self._engine.partition)  # type: ignore[return-value]
+
+    def _ensure_partition(self) -> None:
+        if self.comm is None or self._partitioned:
+            return
+        rank, size = self.comm.Get_rank(), self.comm.Get_size()
+        n_blocks = -(-self.n_neurons // 1024)
+        b0, b1 = n_blocks * rank // size, n_blocks * (rank + 1) // size
+        self._engine.set_partition(b0 * 1024, min(self.n_neurons, b1 * 1024))
+        self._partitioned = True
+
     def add_input(self, n: int, name: str | None = None, *, rate: float | None = None) -> Group:
         """Add ``n`` external input channels.
 
@@ -294,6 +322,9 @@ class Network:
     def add_population(self, n: int, model: NeuronModel, name: str | None = None) -> Group:
         """Add ``n`` neurons of one model (:class:`LIF`, :class:`AHP`, :class:`ALIF`, :class:`Readout`)."""
         self._check_mutable("add a population")
+        if self._partitioned:
+            raise RuntimeError("with comm, add every population before the first connection, drive or run "
+                               "(the neurons are then divided among the processes)")
         n = as_int(n, "n", minimum=1, maximum=2**31 - 1)
         if self.n_neurons + n > 2**32 - 1:
             raise ValueError(f"n = {n}: a network holds at most 2**32 - 1 neurons, it has {self.n_neurons}")
@@ -391,6 +422,11 @@ class Network:
                     raise ValueError(f"delay must be an int or have the shape of weights {W.shape}, got {D.shape}")
                 d = self._delays(D[post_i, pre_i], w.size, min_delay)
         w = cast_checked(w, self.dtype, "weights")
+        if self.comm is not None:  # this process stores the synapses onto its own neurons
+            self._ensure_partition()
+            lo, hi = self._engine.partition
+            mine = (tgt.start + post_i >= lo) & (tgt.start + post_i < hi)
+            pre_i, post_i, w, d = pre_i[mine], post_i[mine], w[mine], d[mine]
         k = self._engine.connect(src.is_input, src.index, tgt.index, pre_i.astype(np.uint32),
                                  post_i.astype(np.uint32), w, d)
         return Projection(self, k)
@@ -421,6 +457,7 @@ class Network:
             raise ValueError("indegree > 0 without autapses needs a source with at least 2 neurons")
         if tgt.n * k > 2**40:
             raise ValueError(f"indegree * n_target = {tgt.n * k} synapses is too many")
+        self._ensure_partition()
         return Projection(self, self._engine.connect_fixed_indegree(src.is_input, src.index, tgt.index, k, w, d, s,
                                                                      bool(autapses)))
 
@@ -437,6 +474,7 @@ class Network:
             raise ValueError("rate and weight must be scalars")
         if r < 0 or r * self.dt / 1000.0 > 1e6:
             raise ValueError(f"rate must be >= 0 Hz and give at most 1e6 events per step, got {r}")
+        self._ensure_partition()
         self._engine.add_poisson_drive(tgt.index, r, w)
         self._drives.append((tgt.name, r, w))
 
@@ -632,15 +670,20 @@ class Network:
         self._engine.set_state(var, np.ascontiguousarray(full))
 
     def counters(self) -> dict[str, int]:
-        """Operation counts summed over trials since the state was created."""
-        return dict(self._engine.counters())
+        """Operation counts summed over trials since the state was created (with ``comm``: over every
+        process too; a collective call)."""
+        c = dict(self._engine.counters())
+        if self.comm is not None:
+            return {k: sum(d[k] for d in self.comm.allgather(c)) for k in c}
+        return c
 
     # ------------------------------------------------------------------ running
     def run(self, T: int | None = None, inputs: Mapping[GroupLike, InputLike] | None = None, *,
             n_trials: int | None = None, n_threads: int | None = None,
             record_spikes: bool | Iterable[GroupLike] = True,
             record_state: GroupLike | Sequence[GroupLike] | Mapping[GroupLike, Any] | None = None,
-            record_readouts: bool = True, progress: bool = False) -> SimResult:
+            record_readouts: bool = True, progress: bool = False, gather_spikes: str = "all",
+            spike_file: str | os.PathLike | None = None) -> SimResult:
         """Simulate ``T`` steps of every trial, continuing from the current state.
 
         ``inputs`` maps input groups (or names) to their data for this run: a dense array ``[T, n]``
@@ -652,6 +695,13 @@ class Network:
 
         Long runs (and runs with ``progress=True``, which shows a tqdm bar on a terminal) are executed in chunks;
         Ctrl-C between chunks stops at a step boundary and leaves a consistent state (``net.t``).
+
+        With ``comm`` (a partitioned network; every process calls ``run`` with the same arguments):
+        ``gather_spikes`` chooses which recorded spikes each process's result holds: ``"all"`` (every
+        process: all of them; default), ``"root"`` (rank 0: all, the others: their own) or ``"local"``
+        (each process its own neurons'). ``spike_file`` (a path stem) also streams each process's own
+        recorded spikes to ``<stem>.rank<r>.spikes`` as they are exchanged, for runs whose spikes do
+        not fit in memory; :func:`ahpsim.distributed.read_spike_files` merges them.
         """
         inputs = dict(inputs or {})
         n_threads = self.n_threads if n_threads is None else as_int(n_threads, "n_threads", minimum=1, maximum=1024)
@@ -694,9 +744,17 @@ class Network:
             if not self._pops:
                 raise RuntimeError("the network has no populations; add one with add_population()")
             self._check_state_memory(B)
+            self._ensure_partition()
             self._engine.init_state(B)
 
         pop_flags = self._record_flags(record_spikes)
+        if self.comm is not None:
+            if gather_spikes not in ("all", "root", "local"):
+                raise ValueError(f"gather_spikes must be 'all', 'root' or 'local', got {gather_spikes!r}")
+            return self._run_partitioned(T, decoded, B, pop_flags, record_state, n_threads, progress,
+                                         gather_spikes, spike_file)
+        if gather_spikes != "all" or spike_file is not None:
+            raise ValueError("gather_spikes and spike_file are for a network partitioned over processes (comm=...)")
         state_ids, state_groups = self._record_state_ids(record_state)
         if not isinstance(record_readouts, (bool, np.bool_)):
             raise TypeError("record_readouts must be a bool")
@@ -730,6 +788,74 @@ class Network:
             if bar is not None:
                 bar.close()
         return SimResult._from_parts(self, parts, t0, T, B, state_groups, bool(record_readouts))
+
+    def _run_partitioned(self, T: int, decoded: dict, B: int, pop_flags: list[int], record_state: Any,
+                         n_threads: int, progress: bool, gather_spikes: str, spike_file: Any) -> SimResult:
+        """run() of one process of a partitioned network: windows of the smallest delay; after each,
+        every process's spikes are gathered everywhere and delivered onto the local neurons."""
+        if record_state is not None:
+            raise ValueError("record_state is not available with comm (each process holds only its own "
+                             "neurons' state); record spikes")
+        if any(not g.model.spiking for g in self._pops):  # type: ignore[union-attr]
+            raise ValueError("readout populations are not available with comm; run readouts in one process")
+        # the smallest delay over every process (one that stores no synapses reports none)
+        W = int(min(self.comm.allgather(int(self._engine.min_delay))))
+        eng = self._engine
+        if not eng.exchange:
+            eng.set_exchange(True)
+        t0 = eng.t
+        record = np.zeros(self.n_neurons, bool)
+        for g, flag in zip(self._pops, pop_flags):
+            record[g.start:g.start + g.n] = bool(flag)
+        every = [1] * len(self._pops)
+        none_ids = np.zeros(0, np.uint32)
+        steps_rec: list[list[np.ndarray]] = [[] for _ in range(B)]
+        ids_rec: list[list[np.ndarray]] = [[] for _ in range(B)]
+        rank = self.comm.Get_rank()
+        own_lo, own_hi = self._engine.partition
+        keep_all = gather_spikes == "all" or (gather_spikes == "root" and rank == 0)
+        writer = None
+        if spike_file is not None:
+            # records of (trial, step, id) as little-endian int64, appended window by window
+            writer = open(f"{os.fspath(spike_file)}.rank{rank}.spikes", "wb")
+        bar = None
+        if progress and T > 0 and self.comm.Get_rank() == 0:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=T, unit="step", desc="ahpsim.run (MPI)", leave=False, disable=None)
+        try:
+            for lo in range(0, T, W):
+                hi = min(T, lo + W)
+                ev = [(g.index,) + d.kernel_input(lo, hi) for g, d in decoded.items()]
+                part = eng.run(hi - lo, ev, every, none_ids, False, n_threads)
+                mine = [(part["spike_steps"][b], part["spike_ids"][b]) for b in range(B)]
+                gathered = self.comm.allgather(mine)  # rank order = ascending neuron ranges
+                for b in range(B):
+                    st = np.concatenate([g[b][0] for g in gathered]).astype(np.int64)
+                    ids = np.concatenate([g[b][1] for g in gathered]).astype(np.uint32)
+                    order = np.argsort(st, kind="stable")  # by step; ids stay ascending within a step
+                    st, ids = st[order], ids[order]
+                    eng.deliver_exchanged(b, st, ids)
+                    keep = record[ids]
+                    own = keep & (ids >= own_lo) & (ids < own_hi)
+                    if writer is not None and own.any():
+                        rec3 = np.stack([np.full(int(own.sum()), b, np.int64), st[own], ids[own].astype(np.int64)], 1)
+                        writer.write(rec3.astype("<i8").tobytes())
+                    if not keep_all:
+                        keep = own
+                    steps_rec[b].append(st[keep])
+                    ids_rec[b].append(ids[keep])
+                if bar is not None:
+                    bar.update(hi - lo)
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+        empty = np.zeros((B, T, 0), self.dtype)
+        part = {"spike_steps": [np.concatenate(x) if x else np.zeros(0, np.int64) for x in steps_rec],
+                "spike_ids": [np.concatenate(x) if x else np.zeros(0, np.uint32) for x in ids_rec],
+                "v": empty, "aux": empty, "y": empty}
+        return SimResult._from_parts(self, [part], t0, T, B, [], False)
 
     def _record_flags(self, record_spikes: Any) -> list[int]:
         if isinstance(record_spikes, (bool, np.bool_)):

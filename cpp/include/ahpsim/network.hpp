@@ -84,6 +84,15 @@ constexpr std::uint32_t kRngBlock = 1024;
 // are sampled by comparing a uniform with every threshold; longer ones by a guide-table lookup.
 constexpr std::size_t kMaxCompareThresholds = 40;
 
+// An input delivery of an exchange window whose synapses reach beyond the window: replayed, in
+// order, by deliver_exchanged (so that every ring slot sums its inputs in the one-process order).
+template <class Real>
+struct DeferredInput {
+  std::int64_t step;
+  std::uint32_t group, channel;
+  Real x;
+};
+
 template <class Real>
 struct TrialState {
   std::vector<Real> v, aux;         // [N]
@@ -93,6 +102,7 @@ struct TrialState {
   Rng rng;                          // Poisson input groups
   std::vector<Rng4> block_rng;      // Poisson drives: four streams per block of kRngBlock neurons
   Counters counters;
+  std::vector<DeferredInput<Real>> deferred;  // exchange mode: this window's later input deliveries
 };
 
 template <class Real>
@@ -147,6 +157,23 @@ class Network {
   RunOutput<Real> run(std::int64_t T, const std::vector<InputEvents<Real>>& inputs,
                                      const RecordSpec& rec, unsigned n_threads);
 
+  // ---- one process of a partitioned network (ahpsim.Network(comm=...)) ----
+  // This process owns neurons [lo, hi) (lo a multiple of kRngBlock: random-number blocks are never
+  // split, so Poisson drives draw what one process draws); it updates only those, delivers only into
+  // them, and connect_fixed_indegree stores only their synapses (drawing all, keeping the streams).
+  void set_partition(std::uint32_t lo, std::uint32_t hi);
+  std::uint32_t partition_lo() const { return part_lo_; }
+  std::uint32_t partition_hi() const { return std::min(part_hi_, n_neurons_); }
+  // Smallest delay of a synapse from a population (65535 when there is none): the longest exchange window.
+  std::uint32_t min_delay() const;
+  // Exchange mode: run(T) (T <= min_delay()) delivers no spikes and defers every input delivery that
+  // lands at or after its end; deliver_exchanged(b, ...) then delivers the window's spikes of every
+  // process (sorted by step, then id) and the deferred inputs, step by step: the ring buffers then
+  // hold, bit for bit, what one process running straight through holds.
+  void set_exchange(bool on);
+  bool exchange() const { return exchange_; }
+  void deliver_exchanged(std::uint32_t b, std::uint64_t n, const std::int64_t* steps, const std::uint32_t* ids);
+
   // ---- introspection ----
   double dt() const { return dt_; }
   std::uint32_t n_neurons() const { return n_neurons_; }
@@ -189,6 +216,10 @@ class Network {
 
   std::int64_t t_ = 0;
   std::vector<TrialState<Real>> trials_;
+  std::uint32_t part_lo_ = 0, part_hi_ = UINT32_MAX;  // owned neurons
+  bool exchange_ = false;
+  std::int64_t window_t0_ = 0;                       // first step of the last exchange-mode run
+  std::vector<std::uint8_t> window_open_;            // per trial: that run's spikes not delivered yet
 };
 
 extern template class Network<float>;
