@@ -31,13 +31,13 @@ TAU_M, THETA, T_REF, J, G, ETA = 20.0, 20.0, 2, 0.5, 5.0, 1.0
 
 
 def build(n: int, indegree_frac: float | None = 0.1, indegree: int | None = None, seed: int = 1,
-          eta: float = ETA, n_threads: int = 1) -> tuple[ahpsim.Network, dict]:
+          eta: float = ETA, n_threads: int = 1, comm=None) -> tuple[ahpsim.Network, dict]:
     n_e = int(n * 0.8)
     n_i = n - n_e
     c_e = int(indegree_frac * n_e) if indegree is None else int(indegree * 0.8)
     c_i = int(indegree_frac * n_i) if indegree is None else indegree - int(indegree * 0.8)
     t0 = time.perf_counter()
-    net = ahpsim.Network(dt=1.0, seed=seed, n_threads=n_threads)
+    net = ahpsim.Network(dt=1.0, seed=seed, n_threads=n_threads, comm=comm)
     model = ahpsim.LIF(tau_m=TAU_M, v_th=THETA, n_ref=T_REF, reset="zero")
     exc = net.add_population(n_e, model, "exc")
     inh = net.add_population(n_i, model, "inh")

@@ -827,11 +827,9 @@ class Network:
                 hi = min(T, lo + W)
                 ev = [(g.index,) + d.kernel_input(lo, hi) for g, d in decoded.items()]
                 part = eng.run(hi - lo, ev, every, none_ids, False, n_threads)
-                mine = [(part["spike_steps"][b], part["spike_ids"][b]) for b in range(B)]
-                gathered = self.comm.allgather(mine)  # rank order = ascending neuron ranges
+                gathered = _allgather_spikes(self.comm, part["spike_steps"], part["spike_ids"])
                 for b in range(B):
-                    st = np.concatenate([g[b][0] for g in gathered]).astype(np.int64)
-                    ids = np.concatenate([g[b][1] for g in gathered]).astype(np.uint32)
+                    st, ids = gathered[b]
                     order = np.argsort(st, kind="stable")  # by step; ids stay ascending within a step
                     st, ids = st[order], ids[order]
                     eng.deliver_exchanged(b, st, ids)
@@ -887,6 +885,36 @@ class Network:
                 raise ValueError(f"record_state: {g.name!r} is an input group, not a population")
         ids = np.concatenate([g.start + idx for g, idx in items]) if items else np.zeros(0)
         return ids.astype(np.uint32), items
+
+
+def _allgather_spikes(comm: Any, steps: list, ids: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every process's spikes of a window, per trial, concatenated in rank order (= ascending neuron
+    ranges): one small allgather of the counts, then the steps and ids as raw buffers (Allgatherv),
+    or pickled lists with a communicator that has only ``allgather``."""
+    B = len(steps)
+    if not hasattr(comm, "Allgatherv"):
+        g = comm.allgather([(steps[b], ids[b]) for b in range(B)])
+        return [(np.concatenate([x[b][0] for x in g]).astype(np.int64),
+                 np.concatenate([x[b][1] for x in g]).astype(np.uint32)) for b in range(B)]
+    counts = np.array([len(x) for x in steps], np.int64)
+    allc = np.array(comm.allgather(counts)).reshape(-1, B)        # [ranks, trials]
+    per_rank = allc.sum(1)
+    st = np.concatenate(steps).astype(np.int64) if B else np.zeros(0, np.int64)
+    idv = np.concatenate(ids).astype(np.uint32) if B else np.zeros(0, np.uint32)
+    all_st = np.empty(int(per_rank.sum()), np.int64)
+    all_id = np.empty(int(per_rank.sum()), np.uint32)
+    comm.Allgatherv(st, [all_st, per_rank])
+    comm.Allgatherv(idv, [all_id, per_rank])
+    out_st: list[list[np.ndarray]] = [[] for _ in range(B)]
+    out_id: list[list[np.ndarray]] = [[] for _ in range(B)]
+    at = 0
+    for r in range(allc.shape[0]):
+        for b in range(B):
+            n = int(allc[r, b])
+            out_st[b].append(all_st[at:at + n])
+            out_id[b].append(all_id[at:at + n])
+            at += n
+    return [(np.concatenate(out_st[b]), np.concatenate(out_id[b])) for b in range(B)]
 
 
 def _short(v: Any) -> str:
