@@ -979,6 +979,11 @@ void Network<Real>::deliver_exchanged(std::uint32_t b, std::uint64_t n, const st
   auto& st = trials_[b];
   const std::size_t S = ring_slots_, N = n_neurons_;
   const std::uint32_t lo = part_lo_, hi = partition_hi();
+  auto pop_of = [&](std::uint32_t j) {  // the population of neuron j (ids are < n_neurons_: checked)
+    std::size_t p = 0;
+    while (j >= pops_[p].start + pops_[p].n) ++p;
+    return p;
+  };
   std::vector<Real*> slots(S);
   std::size_t e = 0;
   std::uint64_t i = 0;
@@ -995,6 +1000,15 @@ void Network<Real>::deliver_exchanged(std::uint32_t b, std::uint64_t n, const st
     }
     q = 0;
     for (; i < n && steps[i] == k; ++i) {
+      // as in run(): the synapse lists lie scattered in memory, so those of spikes ahead start loading
+      if (i + 8 < n) {
+        const std::size_t pf = pop_of(ids[i + 8]);
+        for (auto pi : proj_from_pop_[pf]) __builtin_prefetch(projs_[pi].seg_ptr.data() + (ids[i + 8] - pops_[pf].start));
+      }
+      if (i + 4 < n) {
+        const std::size_t pn = pop_of(ids[i + 4]);
+        for (auto pi : proj_from_pop_[pn]) prefetch_synapses(projs_[pi], ids[i + 4] - pops_[pn].start);
+      }
       const std::uint32_t j = ids[i];
       while (j >= pops_[q].start + pops_[q].n) ++q;
       if (!is_spiking(pops_[q].params.kind)) fail("deliver_exchanged: neuron " + std::to_string(j) + " is a readout");
