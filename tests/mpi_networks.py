@@ -43,7 +43,16 @@ def ahp(comm=None, n_threads: int = 1) -> tuple[ahpsim.Network, dict]:
     for src in (L, A):
         for tgt in (L, A):
             W = np.where(rng.random((tgt.n, src.n)) < 0.02, rng.normal(0.0, 0.35, (tgt.n, src.n)), 0.0)
-            net.connect(src, tgt, W, 1)
+            if (src, tgt) != (L, A):
+                net.connect(src, tgt, W, 1)
+                continue
+            # a connection list; with comm each process passes only the synapses onto its own neurons
+            post, pre = np.nonzero(W)
+            if comm is not None:
+                lo, hi = net.partition
+                mine = (tgt.start + post >= lo) & (tgt.start + post < hi)
+                post, pre = post[mine], pre[mine]
+            net.connect(src, tgt, weights=W[post, pre], pre=pre, post=post, delay=1)
     for tgt in (L, A):
         W = np.where(rng.random((tgt.n, 40)) < 0.3, rng.uniform(0.2, 0.9, (tgt.n, 40)), 0.0)
         net.connect(x, tgt, W, rng.integers(1, 5, (tgt.n, 40)))

@@ -373,6 +373,9 @@ class Network:
         Delays are whole steps: >= 1 between spiking neurons, >= 0 from an input group or into a
         readout; default 0 from inputs and 1 otherwise. Returns a :class:`Projection`, whose
         weights and delays can be read and set.
+
+        With ``comm`` each process keeps the synapses onto its own neurons (:attr:`partition`) and
+        drops the others, so a connection list may hold just those: no process needs the whole network.
         """
         self._check_mutable("connect")
         src = self._group(source, "source")
