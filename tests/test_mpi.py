@@ -1,5 +1,5 @@
 """One network over several MPI processes (``ahpsim.Network(comm=...)``): ``mpiexec -n 2, 3, 4`` (Open
-MPI from PyPI, installed by the test extra) give the spikes and operation counts of one process, bit
+MPI from PyPI, installed by the test extra; and ``-n 1``) give the spikes and operation counts of one process, bit
 for bit, on a Brunel network (random connectivity, delays of 3 and 5 steps, Poisson drives and a
 Poisson input group) and on a LIF + AHP network with one-step delays and input events; any thread
 count per process."""
@@ -37,7 +37,7 @@ def _reference(name: str):
     return mpi_networks.run(name)
 
 
-@pytest.mark.parametrize("name,ranks,threads,files", [("brunel", 2, 1, False), ("brunel", 3, 2, True),
+@pytest.mark.parametrize("name,ranks,threads,files", [("brunel", 1, 2, False), ("brunel", 2, 1, False), ("brunel", 3, 2, True),
                                                       ("brunel", 4, 1, False), ("ahp", 2, 2, True),
                                                       ("ahp", 3, 1, False)])
 def test_spikes_equal_one_process(tmp_path, name, ranks, threads, files):
