@@ -9,9 +9,11 @@ share them (oversubscribed): their times are marked, their byte counts are exact
 
 The model: every rank receives every spike of a window, so the bytes per exchange and rank are
 ``b0 + b1 * S`` with ``S = N * rate * dt * W`` spikes per window (``W`` steps; ``b1`` per spike and
-``b0`` per message, fitted on the measured messages); a step costs ``(c_n * N + c_e * E) / R``
-(``E`` synaptic events per step; fitted on the one-rank runs) plus, per window, ``alpha * log2(R) +
-R * bytes / bandwidth`` for the allgather. Predictions for 64 ranks and 100M neurons are printed for
+``b0`` per message, fitted on the measured messages); a rank's step costs ``c_n * N_r + c_row * S *
+k_r`` (its ``N_r`` neurons; every spike ``S`` of the step visits ``k_r`` synapse rows with synapses
+there -- about one per target population its range meets, fewer when a rank holds few of a row's
+synapses -- each a cache miss), the slowest rank sets the pace, plus per
+window ``alpha * log2(R) + R * bytes / bandwidth`` for the allgather. Predictions for 64 ranks and 100M neurons are printed for
 the shared-memory constants fitted here and for a cluster interconnect (stated, not measured).
 
     PYTHONPATH=python python benchmarks/bench_mpi.py [--quick] [--out benchmarks/results/mpi.json]
@@ -136,6 +138,25 @@ def _launch(n: int, ranks: int, steps: int, warmup: int) -> dict:
     return r
 
 
+def partition(n: int, ranks: int) -> list[tuple[int, int]]:
+    """The neuron ranges of the ranks, as ``Network(comm=...)`` divides them (whole blocks of 1,024)."""
+    blocks = -(-n // 1024)
+    return [(blocks * r // ranks * 1024, min(n, blocks * (r + 1) // ranks * 1024)) for r in range(ranks)]
+
+
+def rows_per_spike(n: int, lo: int, hi: int, indegree: int = 100) -> float:
+    """Synapse rows with synapses on the rank [lo, hi) that a spike visits, on average: for each source
+    population (E: the first 80 % of the neurons, I: the rest; spikes in proportion, equal rates) and
+    target population, the chance that a source's row has at least one of its ~Poisson-distributed
+    synapses onto the rank's part of the target. Each such row costs the rank a cache miss."""
+    n_e = int(n * 0.8)
+    c = {"E": int(indegree * 0.8), "I": indegree - int(indegree * 0.8)}      # in-degree from each source
+    size = {"E": n_e, "I": n - n_e}
+    overlap = {"E": max(0, min(hi, n_e) - max(lo, 0)), "I": max(0, min(hi, n) - max(lo, n_e))}
+    share = {"E": 0.8, "I": 0.2}
+    return sum(share[s] * (1.0 - np.exp(-c[s] * overlap[t] / size[s])) for s in ("E", "I") for t in ("E", "I"))
+
+
 def fit_model(runs: list[dict]) -> dict:
     """The constants of the model (module docstring) from the measured runs."""
     # bytes per exchange and rank against spikes per window and rank: b0 + b1 * s
@@ -148,11 +169,18 @@ def fit_model(runs: list[dict]) -> dict:
             xs.append(own_spikes_per_window)
             ys.append(pr["bytes_sent_per_exchange"])
     b1, b0 = np.polyfit(xs, ys, 1) if len(xs) >= 2 else (12.0, 0.0)
-    # compute per step on one rank, per neuron (at this network's fixed rate and in-degree the synaptic
-    # events grow with N too, so one constant: a two-term fit is ill-conditioned)
-    ones = [r for r in runs if r["ranks"] == 1]
-    c_n = float(np.mean([r["run_s"] / r["steps"] / r["neurons"] for r in ones]))
-    c_e = 0.0
+    # compute of a rank per step: c_n * (its neurons) + c_row * (spikes per step) * (its rows per spike),
+    # fitted on every rank's time outside the exchange and the wait (runs with a core per rank)
+    A, y = [], []
+    for r in runs:
+        if r["oversubscribed"]:
+            continue
+        spikes_step = r["spikes"] / r["steps"]
+        for pr in r["per_rank"]:
+            lo, hi = pr["partition"]
+            A.append([hi - lo, spikes_step * rows_per_spike(r["neurons"], lo, hi)])
+            y.append((pr["run_s"] - pr["wait_s"] - pr["exchange_s"]) / r["steps"])
+    c_n, c_row = np.linalg.lstsq(np.array(A, float), np.array(y), rcond=None)[0]
     # exchange: per window alpha * log2(R) + R * bytes / bandwidth, from the ranks that had a core each
     rows, t = [], []
     for r in runs:
@@ -169,16 +197,18 @@ def fit_model(runs: list[dict]) -> dict:
     else:
         alpha, inv_bw = (t[0] / rows[0][0], 0.0) if rows else (0.0, 0.0)
     return {"bytes_per_spike": float(b1), "bytes_per_message": float(b0), "c_neuron_s": float(c_n),
-            "c_event_s": float(c_e), "alpha_s": float(alpha),
+            "c_row_s": float(c_row), "alpha_s": float(alpha),
             "bandwidth_Bps": float(1.0 / inv_bw) if inv_bw > 0 else float("inf")}
 
 
-def predict(m: dict, n: int, ranks: int, rate_hz: float, indegree: int = 100, dt_ms: float = 1.0, W: int = 2,
+def predict(m: dict, n: int, ranks: int, rate_hz: float, dt_ms: float = 1.0, W: int = 2,
             alpha_s: float | None = None, bandwidth_Bps: float | None = None) -> dict:
+    """Seconds per step of the slowest rank (compute) plus the exchange per step, and the bytes."""
     alpha = m["alpha_s"] if alpha_s is None else alpha_s
     bw = m["bandwidth_Bps"] if bandwidth_Bps is None else bandwidth_Bps
     spikes_step = n * rate_hz * dt_ms / 1000.0
-    compute = (m["c_neuron_s"] * n + m["c_event_s"] * spikes_step * indegree) / ranks
+    compute = max(m["c_neuron_s"] * (hi - lo) + m["c_row_s"] * spikes_step * rows_per_spike(n, lo, hi)
+                  for lo, hi in partition(n, ranks))
     msg = m["bytes_per_message"] + m["bytes_per_spike"] * spikes_step * W / ranks
     exchange = (alpha * np.log2(max(ranks, 1)) + ranks * msg / bw) / W if ranks > 1 else 0.0
     return {"neurons": n, "ranks": ranks, "s_per_step": compute + exchange, "compute_s_per_step": compute,
