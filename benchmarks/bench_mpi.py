@@ -79,19 +79,12 @@ class TimedComm:
         self.sent[-1] += send.nbytes
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_one(n: int, steps: int, warmup: int) -> None:
     from mpi4py import MPI
 
     sys.path.insert(0, str(HERE))
     import bench_brunel  # noqa: PLC0415
+    from bench_scaling import _rss_mb  # noqa: PLC0415
 
     world = MPI.COMM_WORLD
     comm = TimedComm(world)
