@@ -102,6 +102,8 @@ def test_partition_and_errors():
         ahpsim.Network(comm=object())
     with pytest.raises(ValueError, match="record_state is not available with comm"):
         net.run(5, record_state="a")
+    with pytest.raises(ValueError, match="save\\(\\) is not available with comm"):
+        net.save("never.npz")
 
 
 def test_spike_options_are_checked(tmp_path):

@@ -544,7 +544,12 @@ class Network:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
         """Write the network's structure (groups, models, synapses, drives; not its state) to an
-        ``.npz`` file, atomically (a temporary file renamed into place). Read it with :func:`load_network`."""
+        ``.npz`` file, atomically (a temporary file renamed into place). Read it with :func:`load_network`.
+
+        Raises ValueError for a network partitioned over processes (``comm``): each holds only its part."""
+        if self.comm is not None:
+            raise ValueError("save() is not available with comm: each process holds only the synapses onto "
+                             "its own neurons; build the network from the same script instead")
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
