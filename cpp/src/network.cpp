@@ -1,4 +1,5 @@
 #include "ahpsim/network.hpp"
+#include "ahpsim/cpu.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -633,11 +634,6 @@ __attribute__((target("avx2"))) std::uint64_t drive_compare_avx2(Real* out, std:
   return events;
 }
 
-// AVX2 where the CPU has it, unless AHPSIM_DISABLE_AVX2 is set (the tests compare both paths).
-bool cpu_has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && !std::getenv("AHPSIM_DISABLE_AVX2");
-  return yes;
-}
 #endif
 
 // n_fast (1 <= n_fast <= n_thr, or 0 when n_thr == 0): thresholds every draw is compared with; the

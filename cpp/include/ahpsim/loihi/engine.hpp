@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "ahpsim/cpu.hpp"
 #include "ahpsim/loihi/bits.hpp"
 
 // Local pointers into the state are declared restrict so that the spike bytes written each step
@@ -190,7 +191,6 @@ class Engine {
   // Trials side by side in double lanes (rule sets with kTrialLanes): on by default; off runs every
   // trial through the scalar step. The two give the same bits (tested); the switch exists for that test.
   void set_trial_lanes(bool on) { trial_lanes_ = on; }
-  bool trial_lanes() const { return trial_lanes_; }
   static constexpr int kLanes = 8;
 
   std::size_t ring_size() const { return ring_; }
@@ -603,10 +603,6 @@ class Engine {
   static AHPSIM_LOIHI_ALWAYS_INLINE bool any(v4m m) { return fold_or(m) != 0; }
 
 #if AHPSIM_LOIHI_AVX2
-  static bool cpu_has_avx2() {
-    static const bool yes = __builtin_cpu_supports("avx2");
-    return yes;
-  }
   __attribute__((target("avx2"))) void steps_lanes_avx2(Lanes& L, std::int64_t b0, int nb, std::int64_t t0,
                                                         std::int64_t steps, const std::uint8_t* inputs,
                                                         const std::vector<std::int32_t>& record,
