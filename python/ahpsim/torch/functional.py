@@ -776,6 +776,9 @@ class _EventNetworkFn(torch.autograd.Function):
             in_delay=in_delay, keep_state=keep_state, W_out=W_out if has_ro else None,
             b_out=b_out if b_out.numel() else None, readout=readout)
         ctx.k, ctx.readout, ctx.in_delay, ctx.rec_delay = k, readout, in_delay, rec_delay
+        # an output the loss does not use gets None, not a [T, B, N] tensor of zeros (a loss on the
+        # readout alone would otherwise fill and read 50 MB per sMNIST batch)
+        ctx.set_materialize_grads(False)
         ctx.has_bias, ctx.has_ro, ctx.has_b_out = bias.numel() > 0, has_ro, b_out.numel() > 0
         if y is None:
             y = x.new_zeros(T, B, 0)
