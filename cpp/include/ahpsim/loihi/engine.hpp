@@ -85,6 +85,25 @@ struct NetworkSpec {
 };
 
 namespace detail {
+// Calls f(m) for every non-zero byte x[m], m ascending. Input spikes are sparse: eight bytes are
+// tested at once and only the non-zero ones visited (no branch per channel to mispredict).
+template <class F>
+inline void for_each_nonzero(const std::uint8_t* x, std::int32_t n, F f) {
+  std::int32_t m = 0;
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  constexpr std::uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL, kHigh = 0x8080808080808080ULL;
+  for (; m + 8 <= n; m += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, x + m, sizeof w);
+    if (!w) continue;
+    std::uint64_t nz = (((w & kLow7) + kLow7) | w) & kHigh;  // the high bit of every non-zero byte
+    for (; nz; nz &= nz - 1) f(m + (__builtin_ctzll(nz) >> 3));
+  }
+#endif
+  for (; m < n; ++m)
+    if (x[m]) f(m);
+}
+
 inline void check_range(const std::string& what, std::int64_t x, std::int64_t lo, std::int64_t hi) {
   if (x < lo || x > hi)
     throw std::invalid_argument(what + " = " + std::to_string(x) + " is out of range [" +
@@ -544,7 +563,7 @@ class Engine {
       steps_lanes_avx2(L, b0, nb, t0, steps, inputs, record, out, tally);
     else
 #endif
-      for (std::int64_t t = 0; t < steps; ++t) step_lanes(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+      for (std::int64_t t = 0; t < steps; ++t) step_lanes<false>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
     if (states) {
       for (int l = 0; l < nb; ++l) {
         State& st = (*states)[static_cast<std::size_t>(b0 + l)];
@@ -578,8 +597,12 @@ class Engine {
     return x;
   }
   static AHPSIM_LOIHI_ALWAYS_INLINE void store4(double* p, v4d x) { std::memcpy(p, &x, sizeof x); }
-  // rounded toward zero (the conversion truncates), exact for |x| < 2^31
+  // rounded toward zero (AVX2 with GCC: vroundpd; else the conversion truncates), exact for |x| < 2^31
+  template <bool kAvx2>
   static AHPSIM_LOIHI_ALWAYS_INLINE v4d trunc31(v4d x) {
+#if AHPSIM_LOIHI_AVX2 && !defined(__clang__)
+    if constexpr (kAvx2) return __builtin_ia32_roundpd256(x, 3);  // vroundpd toward zero: one instruction, not two
+#endif
     return __builtin_convertvector(__builtin_convertvector(x, v4i), v4d);
   }
   static AHPSIM_LOIHI_ALWAYS_INLINE v4d select(v4m m, v4d a, v4d b) {
@@ -600,18 +623,33 @@ class Engine {
     const v2m o = lo | hi;
     return o[0] | o[1];
   }
-  static AHPSIM_LOIHI_ALWAYS_INLINE bool any(v4m m) { return fold_or(m) != 0; }
+  // Bit k set where lane k of m is set (m: 0 or -1 per lane).
+  template <bool kAvx2>
+  static AHPSIM_LOIHI_ALWAYS_INLINE unsigned lane_mask(v4m m) {
+#if AHPSIM_LOIHI_AVX2 && !defined(__clang__)
+    // GCC expands the builtin in the AVX2 function this is inlined into (Clang checks the target of
+    // the function that names it, and takes the generic fold)
+    if constexpr (kAvx2) {  // the sign bits of the four lanes in one instruction (vmovmskpd)
+      v4d d;
+      std::memcpy(&d, &m, sizeof d);
+      return static_cast<unsigned>(__builtin_ia32_movmskpd256(d));
+    }
+#endif
+    const v4m bit = {1, 2, 4, 8};
+    return static_cast<unsigned>(fold_or(m & bit));
+  }
 
 #if AHPSIM_LOIHI_AVX2
   __attribute__((target("avx2"))) void steps_lanes_avx2(Lanes& L, std::int64_t b0, int nb, std::int64_t t0,
                                                         std::int64_t steps, const std::uint8_t* inputs,
                                                         const std::vector<std::int32_t>& record,
                                                         RunOutput& out, Tally& tally) const {
-    for (std::int64_t t = 0; t < steps; ++t) step_lanes(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+    for (std::int64_t t = 0; t < steps; ++t) step_lanes<true>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
   }
 #endif
 
   // One step of the lanes: the scalar step() in lanes (same order of operations, same integers).
+  template <bool kAvx2>
   AHPSIM_LOIHI_ALWAYS_INLINE void step_lanes(Lanes& L, std::int64_t b0, int nb, std::int64_t t, std::int64_t tl,
                                              std::int64_t steps, const std::uint8_t* inputs,
                                              const std::vector<std::int32_t>& record, RunOutput& out,
@@ -622,11 +660,10 @@ class Engine {
     if (inputs) {
       for (int l = 0; l < nb; ++l) {
         const std::uint8_t* x = inputs + (static_cast<std::size_t>((b0 + l) * steps + tl)) * n_in_;
-        for (std::int32_t m = 0; m < n_in_; ++m)
-          if (x[m]) {
-            deliver_lane(L, in_, static_cast<std::size_t>(m), t, l);
-            ++tally.inputs[static_cast<std::size_t>(m)];
-          }
+        detail::for_each_nonzero(x, n_in_, [&](std::int32_t m) {
+          deliver_lane(L, in_, static_cast<std::size_t>(m), t, l);
+          ++tally.inputs[static_cast<std::size_t>(m)];
+        });
       }
     }
     // 2. compartments in index order; the slot of step t is read and cleared
@@ -650,10 +687,10 @@ class Engine {
       v4m fire[K / 4], clip[K / 4];
       for (int q = 0; q < K / 4; ++q) {
         const std::size_t at = c * K + 4 * q;
-        v4d x = trunc31(load4(U + at) * mu) + load4(row + at);
+        v4d x = trunc31<kAvx2>(load4(U + at) * mu) + load4(row + at);
         store4(row + at, zero);
         const v4m wrap = (x >= lim) | (x < -lim);
-        if (any(wrap)) {  // rare: two's-complement wrap at 24 bits, counted per trial
+        if (lane_mask<kAvx2>(wrap)) {  // rare: two's-complement wrap at 24 bits, counted per trial
           for (int k = 0; k < 4; ++k) {
             const std::int64_t raw = static_cast<std::int64_t>(x[k]);
             const std::int64_t w = bits::wrap_bits(raw, bits::kStateBits);
@@ -664,7 +701,7 @@ class Engine {
           }
         }
         store4(U + at, x);
-        const v4d vraw = trunc31(load4(V + at) * mv) + x + load4(J + at) + bias;
+        const v4d vraw = trunc31<kAvx2>(load4(V + at) * mv) + x + load4(J + at) + bias;
         const v4d vs = select(vraw > smax, zero + smax, select(vraw < -smax, zero - smax, vraw));
         const v4d r = load4(R + at);
         const v4m inref = r > 0.0;
@@ -679,16 +716,13 @@ class Engine {
           store4(pj, load4(pj) + v);
         }
       }
-      if (any(clip_any)) {  // rare: counted per trial
+      if (lane_mask<kAvx2>(clip_any)) {  // rare: counted per trial
         for (int l = 0; l < nb; ++l)
           if (clip[l / 4][l % 4]) ++out.v_saturations[static_cast<std::size_t>(b0 + l) * n_ + c];
       }
       // compartments with a spike in any lane, as (index, lane bits), appended without a branch
       std::uint32_t lane_bits = 0;
-      for (int q = 0; q < K / 4; ++q) {
-        const v4m bit = {1LL << (4 * q), 2LL << (4 * q), 4LL << (4 * q), 8LL << (4 * q)};
-        lane_bits |= static_cast<std::uint32_t>(fold_or(fire[q] & bit));
-      }
+      for (int q = 0; q < K / 4; ++q) lane_bits |= lane_mask<kAvx2>(fire[q]) << (4 * q);
       fired[2 * n_fired] = static_cast<std::uint32_t>(c);
       fired[2 * n_fired + 1] = lane_bits;
       n_fired += lane_bits != 0;
@@ -728,11 +762,10 @@ class Engine {
   void step(State& st, std::int64_t t, const std::uint8_t* x, std::uint8_t* spk, Overflows ov, Tally& tally) const {
     // 1. external input of step t
     if (x) {
-      for (std::int32_t m = 0; m < n_in_; ++m)
-        if (x[m]) {
-          deliver(st, in_, static_cast<std::size_t>(m), t);
-          ++tally.inputs[static_cast<std::size_t>(m)];
-        }
+      detail::for_each_nonzero(x, n_in_, [&](std::int32_t m) {
+        deliver(st, in_, static_cast<std::size_t>(m), t);
+        ++tally.inputs[static_cast<std::size_t>(m)];
+      });
     }
     // 2a. activation delivered for step t (its ring slot is cleared as it is read)
     const std::size_t slot = static_cast<std::size_t>(t) & (ring_ - 1);
