@@ -316,7 +316,7 @@ class Engine {
     auto work = [&](std::int64_t b0, std::int64_t b1, Tally& tally) {
 #if AHPSIM_LOIHI_LANES
       if constexpr (Rules::kTrialLanes) {  // up to kLanes trials side by side
-        if (trial_lanes_ && b1 - b0 >= 2) {
+        if (trial_lanes_ && lanes_ok_ && b1 - b0 >= 2) {
           Lanes lanes = make_lanes();
           while (b1 - b0 >= 2) {
             const int nb = static_cast<int>(std::min<std::int64_t>(kLanes, b1 - b0));
@@ -378,6 +378,10 @@ class Engine {
   };
   struct Target {  // one stored synapse
     std::int32_t offset, weight;
+  };
+  struct LaneTarget {  // the same synapse for the lanes: byte offset of its column, weight as a float
+    std::uint32_t byte_offset;  // offset * kLanes * sizeof(double)
+    float weight;               // exact: |weight| < 2^24 (checked in build)
   };
   struct Segment {  // synapses of one source with one latency: syn[begin, end)
     std::int32_t latency;
@@ -444,6 +448,7 @@ class Engine {
     while (ring_ < static_cast<std::size_t>(max_lat) + 1) ring_ <<= 1;
     flatten(by_in, in_);
     flatten(by_cx, cx_);
+    lanes_ok_ = lane_table(in_, in_lanes_) && lane_table(cx_, cx_lanes_);
   }
 
   static void flatten(std::vector<std::vector<Syn>>& by, SourceTable& tab) {
@@ -461,6 +466,17 @@ class Engine {
       }
       tab.seg_ptr[i + 1] = tab.segs.size();
     }
+  }
+
+  // The lanes' copy of a synapse table; false if a weight or an offset does not fit it.
+  static bool lane_table(const SourceTable& tab, std::vector<LaneTarget>& out) {
+    out.resize(tab.syn.size());
+    for (std::size_t i = 0; i < tab.syn.size(); ++i) {
+      const std::int64_t w = tab.syn[i].weight, off = std::int64_t{tab.syn[i].offset} * kLanes * 8;
+      if (w >= (std::int64_t{1} << 24) || w <= -(std::int64_t{1} << 24) || off > UINT32_MAX) return false;
+      out[i] = {static_cast<std::uint32_t>(off), static_cast<float>(w)};
+    }
+    return true;
   }
 
   State make_state() const {
@@ -578,13 +594,15 @@ class Engine {
     return true;
   }
 
-  void deliver_lane(Lanes& L, const SourceTable& tab, std::size_t src, std::int64_t t, int l) const {
+  // syn: the lanes' copy of tab's synapses (byte offsets and float weights: fewer instructions per event)
+  void deliver_lane(Lanes& L, const SourceTable& tab, const LaneTarget* syn, std::size_t src, std::int64_t t,
+                    int l) const {
     const std::size_t mask = ring_ - 1;
-    const Target* syn = tab.syn.data();
     for (std::size_t k = tab.seg_ptr[src]; k < tab.seg_ptr[src + 1]; ++k) {
       const Segment& sg = tab.segs[k];
-      double* row = L.acc.data() + (static_cast<std::size_t>(t + sg.latency) & mask) * width_ * kLanes + l;
-      for (std::uint32_t i = sg.begin; i < sg.end; ++i) row[static_cast<std::size_t>(syn[i].offset) * kLanes] += static_cast<double>(syn[i].weight);
+      char* row = reinterpret_cast<char*>(L.acc.data() + (static_cast<std::size_t>(t + sg.latency) & mask) * width_ * kLanes + l);
+      for (std::uint32_t i = sg.begin; i < sg.end; ++i)
+        *reinterpret_cast<double*>(row + syn[i].byte_offset) += static_cast<double>(syn[i].weight);
     }
   }
 
@@ -661,7 +679,7 @@ class Engine {
       for (int l = 0; l < nb; ++l) {
         const std::uint8_t* x = inputs + (static_cast<std::size_t>((b0 + l) * steps + tl)) * n_in_;
         detail::for_each_nonzero(x, n_in_, [&](std::int32_t m) {
-          deliver_lane(L, in_, static_cast<std::size_t>(m), t, l);
+          deliver_lane(L, in_, in_lanes_.data(), static_cast<std::size_t>(m), t, l);
           ++tally.inputs[static_cast<std::size_t>(m)];
         });
       }
@@ -734,7 +752,7 @@ class Engine {
       for (std::uint32_t m = fired[2 * k + 1] & live; m != 0; m &= m - 1) {
         const int l = __builtin_ctz(m);
         out.spikes[(static_cast<std::size_t>((b0 + l) * steps + tl)) * n_ + c] = 1;
-        deliver_lane(L, cx_, c, t, l);
+        deliver_lane(L, cx_, cx_lanes_.data(), c, t, l);
         ++tally.spikes[c];
       }
     }
@@ -849,6 +867,8 @@ class Engine {
   std::size_t ring_ = 2;
   std::size_t width_ = 0;  // accumulator columns (sum of lane sizes)
   SourceTable in_, cx_;  // synapses of the input channels / of the compartments
+  std::vector<LaneTarget> in_lanes_, cx_lanes_;  // their copies for the lanes
+  bool lanes_ok_ = true;                         // every synapse fits a LaneTarget
   Snapshot state_;       // held state of the stateful interface (no trials: none yet)
   std::vector<std::uint64_t> u_wraps_total_, v_saturations_total_;  // [n], since init_state
 };
