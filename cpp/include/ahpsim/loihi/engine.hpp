@@ -417,6 +417,7 @@ class Engine {
     spiking_ = c.spiking;
     parent_ = c.parent;
     has_parent_ = std::any_of(parent_.begin(), parent_.end(), [](std::int32_t p) { return p >= 0; });
+    has_refractory_ = std::any_of(ref_delay_.begin(), ref_delay_.end(), [](std::int32_t r) { return r > 1; });
 
     // lanes: one per projection when the exponent acts on the summed input, else one in all
     if (Rules::kExponentOnSum) {
@@ -579,7 +580,12 @@ class Engine {
       steps_lanes_avx2(L, b0, nb, t0, steps, inputs, record, out, tally);
     else
 #endif
-      for (std::int64_t t = 0; t < steps; ++t) step_lanes<false>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+      for (std::int64_t t = 0; t < steps; ++t) {
+        if (has_refractory_)
+          step_lanes<false, true>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+        else
+          step_lanes<false, false>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+      }
     if (states) {
       for (int l = 0; l < nb; ++l) {
         State& st = (*states)[static_cast<std::size_t>(b0 + l)];
@@ -662,12 +668,17 @@ class Engine {
                                                         std::int64_t steps, const std::uint8_t* inputs,
                                                         const std::vector<std::int32_t>& record,
                                                         RunOutput& out, Tally& tally) const {
-    for (std::int64_t t = 0; t < steps; ++t) step_lanes<true>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+    if (has_refractory_) {
+      for (std::int64_t t = 0; t < steps; ++t) step_lanes<true, true>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+    } else {
+      for (std::int64_t t = 0; t < steps; ++t) step_lanes<true, false>(L, b0, nb, t0 + t, t, steps, inputs, record, out, tally);
+    }
   }
 #endif
 
   // One step of the lanes: the scalar step() in lanes (same order of operations, same integers).
-  template <bool kAvx2>
+  // kRefractory false: no compartment has a refractory delay above 1, so the counters stay 0 (not read).
+  template <bool kAvx2, bool kRefractory>
   AHPSIM_LOIHI_ALWAYS_INLINE void step_lanes(Lanes& L, std::int64_t b0, int nb, std::int64_t t, std::int64_t tl,
                                              std::int64_t steps, const std::uint8_t* inputs,
                                              const std::vector<std::int32_t>& record, RunOutput& out,
@@ -721,14 +732,15 @@ class Engine {
         store4(U + at, x);
         const v4d vraw = trunc31<kAvx2>(load4(V + at) * mv) + x + load4(J + at) + bias;
         const v4d vs = select(vraw > smax, zero + smax, select(vraw < -smax, zero - smax, vraw));
-        const v4d r = load4(R + at);
-        const v4m inref = r > 0.0;
+        const v4d r = kRefractory ? load4(R + at) : zero;
+        v4m inref = {};
+        if constexpr (kRefractory) inref = r > 0.0;
         fire[q] = spiking & ~inref & (vs > vth);
         clip[q] = (vs != vraw) & ~inref;  // clipped outside refractoriness
         clip_any |= clip[q];
         const v4d v = select(inref | fire[q], zero, vs);  // held at 0 while refractory, 0 after a spike
         store4(V + at, v);
-        store4(R + at, select(inref, r - 1.0, select(fire[q], zero + ref1, zero)));
+        if constexpr (kRefractory) store4(R + at, select(inref, r - 1.0, select(fire[q], zero + ref1, zero)));
         if (has_parent && parent_[c] >= 0) {
           double* pj = J + static_cast<std::size_t>(parent_[c]) * K + 4 * q;
           store4(pj, load4(pj) + v);
@@ -863,6 +875,7 @@ class Engine {
   std::vector<std::int32_t> ref_delay_, parent_;
   std::vector<std::uint8_t> spiking_;
   bool has_parent_ = false;
+  bool has_refractory_ = false;  // some compartment's refractory delay is above 1
   std::vector<Lane> lanes_;
   std::size_t ring_ = 2;
   std::size_t width_ = 0;  // accumulator columns (sum of lane sizes)
