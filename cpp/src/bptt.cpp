@@ -27,13 +27,31 @@ AHPSIM_CLONES void add_scaled(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_REST
   }
 }
 
-// Indices of the non-zero entries of x, ascending; returns their count. Mostly zeros (spikes, inputs,
-// gradients near threshold): SSE2 compares build a bit mask per 4 (float) or 2 (double) entries and only
-// the set bits are visited.
+// Indices of the non-zero entries of x, ascending; returns their count. SSE2 compares build a bit mask
+// per 16 entries; each 4-bit group writes its four candidate indices from a table and advances by its
+// popcount, without a branch per set bit (spike and gradient rows are irregular: such branches
+// mispredict). rows needs room for n + 3 entries.
+struct NibbleTable {
+  std::int64_t idx[16][4];
+  std::int64_t count[16];
+  constexpr NibbleTable() : idx(), count() {
+    for (int m = 0; m < 16; ++m) {
+      int c = 0;
+      for (int b = 0; b < 4; ++b)
+        if (m >> b & 1) idx[m][c++] = b;
+      count[m] = c;
+    }
+  }
+};
+constexpr NibbleTable kNibbles{};
+
+template <int Groups>  // 4-bit groups in mask
 inline std::int64_t append_bits(unsigned mask, std::int64_t base, std::int64_t* rows, std::int64_t k) {
-  while (mask) {
-    rows[k++] = base + __builtin_ctz(mask);
-    mask &= mask - 1;
+  for (int q = 0; q < Groups; ++q) {
+    const unsigned nib = (mask >> (4 * q)) & 15u;
+    const std::int64_t b = base + 4 * q;
+    for (int e = 0; e < 4; ++e) rows[k + e] = b + kNibbles.idx[nib][e];
+    k += kNibbles.count[nib];
   }
   return k;
 }
@@ -56,7 +74,7 @@ std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
   for (; i + 4 * L <= n; i += 4 * L) {
     const unsigned m = nonzero_mask(x + i) | nonzero_mask(x + i + L) << L | nonzero_mask(x + i + 2 * L) << (2 * L) |
                        nonzero_mask(x + i + 3 * L) << (3 * L);
-    k = append_bits(m, i, rows, k);
+    k = append_bits<L>(m, i, rows, k);  // 4 L entries: L groups of 4
   }
 #endif
   for (; i < n; ++i)
@@ -549,8 +567,8 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
       vec->assign(static_cast<std::size_t>(N), Real(0));
     w.inv_vth.resize(static_cast<std::size_t>(N));
     for (std::int64_t i = 0; i < N; ++i) w.inv_vth[i] = Real(1) / L.v_th[i];
-    w.rows.assign(static_cast<std::size_t>(N), 0);
-    w.out_rows.assign(static_cast<std::size_t>(std::max<std::int64_t>(L.n_out, 1)), 0);
+    w.rows.assign(static_cast<std::size_t>(N + 3), 0);  // nonzero_rows writes up to 3 past the count
+    w.out_rows.assign(static_cast<std::size_t>(L.n_out + 3), 0);
     if (in.g_alpha) {
       w.c_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
       w.a_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
@@ -575,7 +593,7 @@ void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_thr
     const std::size_t N = static_cast<std::size_t>(L.N);
     std::vector<Real> scratch_v(N), scratch_A(N);
     std::vector<std::uint8_t> scratch_free(N);
-    std::vector<std::int64_t> spike_buf(std::max<std::size_t>(N, static_cast<std::size_t>(L.n_in)));
+    std::vector<std::int64_t> spike_buf(std::max<std::size_t>(N, static_cast<std::size_t>(L.n_in)) + 3);
     for (std::int64_t t = 0; t < L.T; ++t)
       for (auto& tr : trials)
         tr.step(t, step, zeros.data(), scratch_v.data(), scratch_A.data(), scratch_free.data(), spike_buf.data());
@@ -589,7 +607,7 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
   parallel(team, [&](unsigned th) {
     const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team;
-    std::vector<std::int64_t> active(static_cast<std::size_t>(j1 - j0));
+    std::vector<std::int64_t> active(static_cast<std::size_t>(j1 - j0 + 3));
     for (std::int64_t t = 0; t < T; ++t) {
       if (!d && t + d_uniform >= T) break;
       for (std::int64_t b = 0; b < B; ++b) {
