@@ -204,6 +204,22 @@ def test_delayed_outer_equals_numpy_loops():
     got1 = F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), 2)
     ref1 = np.einsum("tbj,tbi->ij", s[: T - 2], g[2:])
     np.testing.assert_allclose(got1.numpy(), ref1, rtol=1e-12, atol=1e-12)
+    assert not F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), T + 3).any()  # nothing reaches a step < T
+    # the columns split over threads (whole cache lines) and the rows of s listed in parallel: the same bits
+    s2 = (rng.random((40, 5, 23)) < 0.1).astype(np.float32)
+    g2 = rng.normal(size=(40, 5, 70)).astype(np.float32)
+    d2 = rng.integers(0, 4, (70, 23))
+    outs = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        try:
+            outs.append((F._delayed_outer(torch.as_tensor(s2), torch.as_tensor(g2), 1),
+                         F._delayed_outer(torch.as_tensor(s2), torch.as_tensor(g2), torch.as_tensor(d2))))
+        finally:
+            torch.set_num_threads(1)
+    for a, b in outs[1:]:
+        assert torch.equal(a, outs[0][0]) and torch.equal(b, outs[0][1])
+    np.testing.assert_allclose(outs[0][0].numpy(), np.einsum("tbj,tbi->ij", s2[:-1], g2[1:]), rtol=1e-5, atol=1e-5)
 
 
 def test_input_gradient_of_the_kernel_layer_equals_autograd():
