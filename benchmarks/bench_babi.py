@@ -26,6 +26,10 @@ from ahpsim.datasets._common import atomic_save_json
 
 from ahpsim.torch.relational import KernelRelationalNetwork
 from ahpsim.torch.tasks import build_model, make_task
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 
 
@@ -83,9 +87,9 @@ def markdown(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=20, help="timed training steps per encoder")
-    ap.add_argument("--n-infer", type=int, default=512, help="test questions for the inference timing")
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
+    ap.add_argument("--steps", type=int_at_least(1), default=20, help="timed training steps per encoder")
+    ap.add_argument("--n-infer", type=int_at_least(1), default=512, help="test questions for the inference timing")
     ap.add_argument("--encoders", default="ahp,lif,lstm")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "babi.json"))
     args = ap.parse_args(argv)

@@ -41,6 +41,11 @@ from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
 from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import evaluate, load_checkpoint, load_model
 
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
+
 HERE = Path(__file__).resolve().parent
 RUNS = ("babi-lstm", "babi-ahp", "babi-lif")
 
@@ -90,17 +95,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=str(HERE.parent.parent / "shared" / "data"))
     ap.add_argument("--runs", default=",".join(RUNS), help="run folders under benchmarks/runs")
-    ap.add_argument("--per-task", type=int, default=100, help="test questions per task on the engines")
-    ap.add_argument("--steps", type=int, default=30, help="steps of the integrate-and-fire g and f")
-    ap.add_argument("--chips", type=int, default=None,
+    ap.add_argument("--per-task", type=int_at_least(1), default=100, help="test questions per task on the engines")
+    ap.add_argument("--steps", type=int_at_least(1), default=30, help="steps of the integrate-and-fire g and f")
+    ap.add_argument("--chips", type=int_at_least(1), default=None,
                     help="chips for the static power (default: the resource estimate's; the paper used 22)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--out", default=str(HERE / "results" / "babi_table.json"))
     args = ap.parse_args(argv)
-    for name, v in (("--per-task", args.per_task), ("--steps", args.steps), ("--chips", args.chips or 1),
-                    ("--threads", args.threads)):
-        if v < 1:
-            ap.error(f"{name} must be >= 1, got {v}")
     torch.set_num_threads(args.threads)
     task = None
     results: dict = {}

@@ -25,6 +25,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no spinning BLAS threads b
 import numpy as np  # noqa: E402
 
 import ahpsim  # noqa: E402
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 # Brunel (2000) model A (voltages in mV relative to rest); reset to rest, J and eta chosen for 10-20 Hz.
 TAU_M, THETA, T_REF, J, G, ETA = 20.0, 20.0, 2, 0.5, 5.0, 1.0
@@ -76,7 +80,7 @@ def simulate(net: ahpsim.Network, steps: int, warmup: int, n_threads: int) -> di
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes; checks the harness only")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "brunel.json"))
     args = ap.parse_args(argv)
     out: dict = {"benchmark": "brunel", "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

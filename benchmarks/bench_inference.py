@@ -27,6 +27,10 @@ import numpy as np
 
 import ahpsim
 import ahpsim.datasets as ds
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 
 def bundled_spikes(n: int) -> np.ndarray:
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="shipped",
                     help="'shipped' (the demo's trained network, default) or an ahpsim.torch checkpoint")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--quick", action="store_true", help="small batch, one repetition: checks the harness only")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "inference.json"))
     args = ap.parse_args(argv)

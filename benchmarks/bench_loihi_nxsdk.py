@@ -21,6 +21,10 @@ from pathlib import Path
 from ahpsim import datasets as D
 from ahpsim.loihi import (NXSDK_SMNIST_CHIP_ERRORS, load_nxsdk_smnist, nxsdk_smnist_answer,
                           nxsdk_smnist_chip_images, nxsdk_smnist_float)
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 CHIP_MS_PER_IMAGE = 13.99  # the paper, one Loihi 1 chip
 
@@ -60,9 +64,9 @@ def calibrate(net, xt, yt) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap.add_argument("--n-test", type=int, default=10000, help="test images for the accuracy (default: all)")
-    ap.add_argument("--batch", type=int, default=500)
-    ap.add_argument("--reps", type=int, default=7, help="timed runs per thread count (the median is reported)")
+    ap.add_argument("--n-test", type=int_at_least(1), default=10000, help="test images for the accuracy (default: all)")
+    ap.add_argument("--batch", type=int_at_least(1), default=500)
+    ap.add_argument("--reps", type=int_at_least(1), default=7, help="timed runs per thread count (the median is reported)")
     ap.add_argument("--out", default="benchmarks/results/loihi_nxsdk.json")
     args = ap.parse_args(argv)
     root = Path(args.root)

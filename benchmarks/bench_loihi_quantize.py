@@ -30,6 +30,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least, real_in
+except ImportError:
+    from benchmarks._args import int_at_least, real_in
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,23 +151,23 @@ def accuracy(run, X, y, chunk=1000) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.environ.get("AHPSIM_TEST_DATA", str(REPO.parent / "shared" / "data")))
-    ap.add_argument("--train", type=int, default=20000)
-    ap.add_argument("--test", type=int, default=10000)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--neurons", type=int, default=128)
-    ap.add_argument("--cue", type=int, default=4)
-    ap.add_argument("--tau-m", type=float, default=20.0)
-    ap.add_argument("--tau-ahp", type=float, default=200.0)
-    ap.add_argument("--tau-out", type=float, default=20.0)
-    ap.add_argument("--beta", type=float, default=0.5)
-    ap.add_argument("--dampening", type=float, default=0.3)
-    ap.add_argument("--rate-reg", type=float, default=1.0)
-    ap.add_argument("--target-rate", type=float, default=0.05)
-    ap.add_argument("--vth-mant", type=int, default=4096)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train", type=int_at_least(1), default=20000)
+    ap.add_argument("--test", type=int_at_least(1), default=10000)
+    ap.add_argument("--epochs", type=int_at_least(1), default=10)
+    ap.add_argument("--batch", type=int_at_least(1), default=128)
+    ap.add_argument("--lr", type=real_in(0), default=2e-3)
+    ap.add_argument("--neurons", type=int_at_least(1), default=128)
+    ap.add_argument("--cue", type=int_at_least(1), default=4)
+    ap.add_argument("--tau-m", type=real_in(0), default=20.0)
+    ap.add_argument("--tau-ahp", type=real_in(0), default=200.0)
+    ap.add_argument("--tau-out", type=real_in(0), default=20.0)
+    ap.add_argument("--beta", type=real_in(0, lo_open=False), default=0.5)
+    ap.add_argument("--dampening", type=real_in(0, lo_open=False), default=0.3)
+    ap.add_argument("--rate-reg", type=real_in(0, lo_open=False), default=1.0)
+    ap.add_argument("--target-rate", type=real_in(0, 1), default=0.05)
+    ap.add_argument("--vth-mant", type=int_at_least(1), default=4096)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
+    ap.add_argument("--seed", type=int_at_least(0), default=0)
     ap.add_argument("--weights", default="", help="load/save trained weights (.npz) here")
     args = ap.parse_args(argv)
 

@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 REPO = Path(__file__).resolve().parents[1]
 GEN = REPO / "tests" / "loihi_golden" / "generate_lava.py"
@@ -79,11 +83,11 @@ def run_lava(lava_python: str, n: int, steps: int, warmup: int, seed: int) -> di
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sizes", type=int_at_least(1), nargs="+", default=[100, 1000])
+    ap.add_argument("--steps", type=int_at_least(1), default=500)
+    ap.add_argument("--warmup", type=int_at_least(0), default=20)
+    ap.add_argument("--repeat", type=int_at_least(1), default=5)
+    ap.add_argument("--seed", type=int_at_least(0), default=0)
     ap.add_argument("--lava-python", default=os.environ.get("AHPSIM_LAVA_PYTHON",
                                                             str(REPO / ".venv-lava" / "bin" / "python")))
     args = ap.parse_args(argv)

@@ -29,6 +29,10 @@ from ahpsim.datasets._common import atomic_save_json
 
 from ahpsim.torch.tasks import build_model, make_task
 from ahpsim.torch.trainer import Trainer, evaluate
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least, real_in
+except ImportError:
+    from benchmarks._args import int_at_least, real_in
 
 
 
@@ -37,15 +41,15 @@ def main(argv=None):
     ap.add_argument("--root", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     ap.add_argument("--permute", action="store_true", help="permuted sMNIST")
     ap.add_argument("--neurons", default="ahp", choices=["ahp", "alif", "lif"])
-    ap.add_argument("--epochs", type=int, default=36)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-2)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--n-eval", type=int, default=0, help="test images evaluated once at the end (0 = all)")
-    ap.add_argument("--time-budget", type=float, default=None, help="seconds of training in this call")
+    ap.add_argument("--epochs", type=int_at_least(1), default=36)
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64)
+    ap.add_argument("--lr", type=real_in(0), default=1e-2)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
+    ap.add_argument("--n-eval", type=int_at_least(0), default=0, help="test images evaluated once at the end (0 = all)")
+    ap.add_argument("--time-budget", type=real_in(0), default=None, help="seconds of training in this call")
     ap.add_argument("--ckpt-dir", default="benchmarks/results/smnist_ckpt")
     ap.add_argument("--out", default="benchmarks/results/train_smnist.json")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int_at_least(0), default=0)
     ap.add_argument("--reset", default="subtract", choices=["subtract", "zero"],
                     help="'zero' resets as Loihi does (the network to deploy with ahpsim.loihi)")
     ap.add_argument("--no-progress", action="store_true")

@@ -34,6 +34,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as tnf
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 
 def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None):
@@ -156,10 +160,10 @@ def norse_factory(kind):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=840)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--batch", type=int_at_least(1), default=64)
+    ap.add_argument("--steps", type=int_at_least(1), default=840)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
+    ap.add_argument("--reps", type=int_at_least(1), default=3)
     ap.add_argument("--out", default="benchmarks/results/train_step_vs_peers.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -33,6 +33,10 @@ from ahpsim.datasets._common import atomic_save_json
 from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
 from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import evaluate, load_checkpoint, load_model
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,9 +46,9 @@ def main(argv=None) -> int:
     ap.add_argument("--root", default=str(HERE.parents[0].parent / "shared" / "data"))
     ap.add_argument("--run", default=str(HERE / "runs" / "babi-demo"))
     ap.add_argument("--out", default=str(HERE.parent / "python" / "ahpsim" / "data" / "babi_demo"))
-    ap.add_argument("--per-task", type=int, default=200, help="test questions per task measured (default 200)")
-    ap.add_argument("--bundle", type=int, default=5, help="test questions per task shipped (default 5)")
-    ap.add_argument("--steps", type=int, default=30, help="steps of the integrate-and-fire g and f (default 30)")
+    ap.add_argument("--per-task", type=int_at_least(1), default=200, help="test questions per task measured (default 200)")
+    ap.add_argument("--bundle", type=int_at_least(1), default=5, help="test questions per task shipped (default 5)")
+    ap.add_argument("--steps", type=int_at_least(1), default=30, help="steps of the integrate-and-fire g and f (default 30)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     run = Path(args.run)

@@ -34,6 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import real_in
+except ImportError:
+    from benchmarks._args import real_in
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -507,7 +511,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--peers", default="nest,brian2", help="peers of benchmark 1 ('' for none)")
     ap.add_argument("--install-peers", action="store_true", help="create missing peer venvs from PyPI first")
     ap.add_argument("--out-dir", default=None, help="default: benchmarks/results (full), a temporary directory (quick)")
-    ap.add_argument("--timeout", type=float, default=None, help="per subprocess, seconds (default 900 full, 300 quick)")
+    ap.add_argument("--timeout", type=real_in(0), default=None, help="per subprocess, seconds (default 900 full, 300 quick)")
     args = ap.parse_args(argv)
     only = [x for x in args.only.split(",") if x]
     bad = [x for x in only if x not in ALL]

@@ -33,6 +33,10 @@ from ahpsim.torch import load_checkpoint, load_model, to_network
 from ahpsim.torch.loihi import LOIHI_VTH_MANT, loihi_aware
 from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import Trainer
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least, real_in
+except ImportError:
+    from benchmarks._args import int_at_least, real_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,16 +93,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="trained float checkpoint (reset='zero', as Loihi resets)")
     ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--vth-mant", type=int, default=LOIHI_VTH_MANT)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--lr-decay", type=float, default=0.9)
-    ap.add_argument("--epochs", type=int, default=12, help="of --batches-per-epoch batches each")
-    ap.add_argument("--batches-per-epoch", type=int, default=300)
-    ap.add_argument("--n-val", type=int, default=1000)
-    ap.add_argument("--eval-from", type=int, default=1000)
-    ap.add_argument("--n-eval", type=int, default=0, help="test digits evaluated (0 = all from --eval-from)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--time-budget", type=float, default=None)
+    ap.add_argument("--vth-mant", type=int_at_least(1), default=LOIHI_VTH_MANT)
+    ap.add_argument("--lr", type=real_in(0), default=3e-3)
+    ap.add_argument("--lr-decay", type=real_in(0, 1), default=0.9)
+    ap.add_argument("--epochs", type=int_at_least(1), default=12, help="of --batches-per-epoch batches each")
+    ap.add_argument("--batches-per-epoch", type=int_at_least(1), default=300)
+    ap.add_argument("--n-val", type=int_at_least(1), default=1000)
+    ap.add_argument("--eval-from", type=int_at_least(0), default=1000)
+    ap.add_argument("--n-eval", type=int_at_least(0), default=0, help="test digits evaluated (0 = all from --eval-from)")
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
+    ap.add_argument("--time-budget", type=real_in(0), default=None)
     ap.add_argument("--ckpt-dir", default=str(ROOT / "benchmarks" / "results" / "smnist_loihi_ckpt"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_smnist_loihi.json"))
     ap.add_argument("--eval-only", action="store_true", help="evaluate CHECKPOINT as it is (no fine-tuning)")

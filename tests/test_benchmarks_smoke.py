@@ -136,3 +136,28 @@ def test_babi_benchmark_smoke(tmp_path: Path, data_root: Path) -> None:
     assert rows["ahp"]["kernel_same_spikes"] is True and rows["ahp"]["kernel_same_answers"] == 1.0
     assert 0 < rows["ahp"]["encoder_rate"] < 0.5 and rows["lstm"]["encoder_rate"] is None
     assert "| ahp |" in doc["table"] and "| lstm |" in doc["table"]
+
+
+def test_benchmark_options_are_range_checked() -> None:
+    """Every numeric option of the benchmark scripts goes through benchmarks/_args.py: a value out of range
+    is a one-line usage error naming the option (exit code 2), never a traceback later in the run."""
+    import argparse
+    import re
+
+    from benchmarks._args import int_at_least, real_in
+
+    bare = [f"{p.name}: {m.group(0)}" for p in sorted(BENCH.glob("*.py"))
+            for m in re.finditer(r"add_argument\([^\n]*type=(int|float)\b", p.read_text())]
+    assert not bare, bare
+    assert int_at_least(1)("3") == 3 and int_at_least(0)("0") == 0
+    assert real_in(0, 1)("1") == 1.0 and real_in(0, lo_open=False)("0") == 0.0
+    for parse, text, msg in ((int_at_least(1), "0", "integer >= 1, got 0"), (int_at_least(1), "2.5", "got '2.5'"),
+                             (real_in(0), "nan", r"\(0, inf\), got nan"), (real_in(0), "-1", "got -1"),
+                             (real_in(0, 1), "1.5", r"\(0, 1\], got 1.5"), (real_in(0), "inf", "got inf")):
+        with pytest.raises(argparse.ArgumentTypeError, match=msg):
+            parse(text)
+    for script, args, msg in (("bench_loihi_nxsdk.py", ["--reps", "0"], "argument --reps: expected an integer >= 1"),
+                              ("train_smnist_loihi.py", ["--lr-decay", "1.5"], "argument --lr-decay: expected a number")):
+        p = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300, env={**os.environ, "PYTHONPATH": str(_ahpsim_parent())})
+        assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
