@@ -448,30 +448,78 @@ def _torchrun_env():
                 OMP_NUM_THREADS="1")
 
 
+def _kill_processes_naming(token: str) -> None:
+    """Kills every process whose command line contains ``token`` (Linux /proc; elsewhere nothing). torchrun
+    starts its workers in sessions of their own, so killing torchrun's process group leaves them."""
+    import signal
+
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for d in proc.iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if token in cmd:
+            try:
+                os.kill(int(d.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_processes_left_in_their_own_session_are_found_and_killed(tmp_path):
+    """The torchrun harness's clean-up: a process in a session of its own (as torchrun's workers) whose
+    command line names the run's folder is killed; another is left alone."""
+    token = str(tmp_path / "two")
+    code = "import time; time.sleep(120)"
+    mine = subprocess.Popen([sys.executable, "-c", code, token], start_new_session=True)
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "one")], start_new_session=True)
+    try:
+        _kill_processes_naming(token)
+        assert mine.wait(timeout=30) != 0
+        assert other.poll() is None
+    finally:
+        for p in (mine, other):
+            p.kill()
+            p.wait()
+
+
 def _torchrun(cmd: list, env: dict, out: Path) -> subprocess.CompletedProcess:
-    """Runs a torchrun command; if it is still running after 300 s (torchrun's rendezvous or shutdown
-    has hung once under load, in CI), its whole process group is killed, ``out`` is put back as it was
-    and the command runs once more."""
+    """Runs a torchrun command; if it is still running after 300 s (torchrun has hung under load in CI:
+    once in its rendezvous or shutdown, once with its agent gone and a worker waiting), torchrun's process
+    group and every process naming ``out`` (its workers) are killed, ``out`` is put back as it was and the
+    command runs once more. Output goes to files, not pipes: a worker left behind holds a pipe open, and
+    reading it to the end would wait for that worker."""
     import shutil
     import signal
+    import tempfile
 
     backup = out.with_name(out.name + ".before")
     if out.exists():
         shutil.copytree(out, backup)
     for attempt in (1, 2):
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
-        try:
-            stdout, stderr = p.communicate(timeout=300)
-            return subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.communicate()
-            if attempt == 2:
-                raise
-            shutil.rmtree(out, ignore_errors=True)
-            if backup.exists():
-                shutil.copytree(backup, out)
+        with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
+            p = subprocess.Popen(cmd, env=env, stdout=fo, stderr=fe, text=True, start_new_session=True)
+            try:
+                p.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                _kill_processes_naming(str(out))
+                if attempt == 2:
+                    raise
+                shutil.rmtree(out, ignore_errors=True)
+                if backup.exists():
+                    shutil.copytree(backup, out)
+                continue
+            _kill_processes_naming(str(out))  # a worker its agent left behind
+            fo.seek(0)
+            fe.seek(0)
+            return subprocess.CompletedProcess(cmd, p.returncode, fo.read(), fe.read())
     raise AssertionError("unreachable")
 
 
