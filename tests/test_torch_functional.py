@@ -205,7 +205,7 @@ def test_delayed_outer_equals_numpy_loops():
     ref1 = np.einsum("tbj,tbi->ij", s[: T - 2], g[2:])
     np.testing.assert_allclose(got1.numpy(), ref1, rtol=1e-12, atol=1e-12)
     assert not F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), T + 3).any()  # nothing reaches a step < T
-    # the columns split over threads (whole cache lines) and the rows of s listed in parallel: the same bits
+    # rows j split over 1, 2 or 3 threads, each summing over t, then b: the same bits
     s2 = (rng.random((40, 5, 23)) < 0.1).astype(np.float32)
     g2 = rng.normal(size=(40, 5, 70)).astype(np.float32)
     d2 = rng.integers(0, 4, (70, 23))
