@@ -387,6 +387,51 @@ def test_deep_r_keeps_counts_and_signs_and_resumes_exactly(tmp_path):
         DeepR(m2, connectivity=1.5)
 
 
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, capsys, monkeypatch):
+    """--init-from: the new run begins with the checkpoint's weights (a learning rate of 1e-12 leaves them
+    there to 1e-9, far from a fresh network's), records where they came from, keeps its own optimizer and
+    history, and a network built otherwise is refused in one line."""
+    from ahpsim.cli import main
+    from ahpsim.torch import build_model, init_from_checkpoint, load_model, make_task
+
+    monkeypatch.delenv("AHPSIM_DEBUG", raising=False)
+    base = ["train", "memory", "--threads", "1", "--no-progress", "--task-opt", "n_train=64", "--task-opt",
+            "n_test=32", "--task-opt", "n_val=32", "--task-opt", "delay=30"]
+    assert main(base + ["--out", str(tmp_path / "a"), "--epochs", "2"]) == 0
+    src = load_model(tmp_path / "a" / "best.pt")
+    assert main(base + ["--out", str(tmp_path / "b"), "--epochs", "1", "--lr", "1e-12", "--seed", "3",
+                        "--init-from", str(tmp_path / "a" / "best.pt")]) == 0
+    warm = load_model(tmp_path / "b" / "last.pt")
+    fresh = build_model(make_task("memory", n_train=64, n_test=32, n_val=32, delay=30), "ahp", seed=3)
+    for name, p in src.named_parameters():
+        q = dict(warm.named_parameters())[name]
+        assert torch.allclose(p, q, rtol=0, atol=1e-9), name
+    assert not torch.allclose(src.w_rec, fresh.w_rec)
+    hist = json.loads((tmp_path / "b" / "history.json").read_text())
+    best_a = json.loads((tmp_path / "a" / "history.json").read_text())["best_epoch"]
+    assert hist["meta"]["init_from"] == {"checkpoint": str(tmp_path / "a" / "best.pt"), "epoch": 2,
+                                         "best_epoch": best_a}
+    assert [e["epoch"] for e in hist["epochs"]] == [1]
+    # resuming b (with or without the option) keeps the record; the weights come from b's own last.pt
+    assert main(base + ["--out", str(tmp_path / "b"), "--epochs", "2", "--lr", "1e-12", "--seed", "3"]) == 0
+    hist = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert hist["meta"]["init_from"]["epoch"] == 2 and len(hist["epochs"]) == 2
+    capsys.readouterr()
+    # another network: refused before anything is written
+    assert main(base + ["--out", str(tmp_path / "c"), "--model-opt", "n_lif=7", "--init-from",
+                        str(tmp_path / "a" / "best.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "n_lif" in err and "built otherwise" in err, err
+    assert not (tmp_path / "c" / "last.pt").exists()
+    assert main(base + ["--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "nope.pt")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="holds a SpikingRNN"):
+        from ahpsim.torch import RelationalNetwork
+
+        init_from_checkpoint(RelationalNetwork(12, "lif", n_encoder=4, g_layers=[4], f_layers=[4]),
+                             tmp_path / "a" / "best.pt")
+
+
 @pytest.mark.parametrize("argv, msg", [
     (["train", "smnist", "--epochs", "0"], "epochs must be an integer >= 1"),
     (["train", "memory", "--lr", "-1"], "lr must be a finite number > 0"),

@@ -120,6 +120,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="task option, e.g. n_train=2000, delay=300 (repeatable)")
     p.add_argument("--model-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="network option, e.g. n_lif=100, tau_ahp=500 (repeatable)")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start the run from the weights of CHECKPOINT (a best.pt / last.pt of the same network: "
+                        "same --neurons and --model-opt); its optimizer, schedule and history start afresh. "
+                        "Used when the run starts, not when --out holds a run to resume")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds a checkpoint")
     p.add_argument("--portable-checkpoint", action="store_true",
                    help="also write DIR/portable.pt at every checkpoint: the model and the run's state without "
@@ -189,6 +193,12 @@ def train_command(args) -> int:
             "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
     if task.notes:
         meta["notes"] = task.notes
+    will_resume = not args.no_resume and any((out / f).is_file() for f in ("last.pt", "portable.pt"))
+    if args.init_from is not None and not will_resume:
+        from .torch.trainer import init_from_checkpoint
+
+        # a warm start: weights of another run's checkpoint, fresh optimizer, schedule and history
+        meta["init_from"] = init_from_checkpoint(model, args.init_from)
     # the best epoch is chosen on the validation set (carved from the training data), never on the test set
     rewiring = None
     if args.deep_r is not None:
@@ -208,6 +218,11 @@ def train_command(args) -> int:
             if key in old and _jsonish(old[key]) != _jsonish(meta[key]):
                 raise ValueError(f"{out} holds a run of {key} {old[key]!r}, not {meta[key]!r}: change {what} back, "
                                  "or pass --no-resume (or another --out) to start a new run")
+        if "init_from" in old:  # the warm start is part of the run's record, whether or not repeated
+            tr.meta["init_from"] = old["init_from"]
+        elif args.init_from is not None and tr.rank == 0:
+            print(f"{out}: resuming a run that did not start from --init-from; the option is ignored",
+                  file=sys.stderr)
     if resumed and tr.rank == 0:
         if tr.epoch >= cfg.epochs:
             print(f"{out}: already trained for {tr.epoch} epochs (pass a larger --epochs to train longer)",

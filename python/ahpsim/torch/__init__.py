@@ -17,8 +17,8 @@ from .relational import (BabiBatch, IFHead, KernelRelationalNetwork, RelationalN
                          relu_activations)
 from .rewiring import DeepR
 from .tasks import TASKS, Task, build_model, delayed_classification, make_task
-from .trainer import (SequenceData, TrainConfig, Trainer, batch_objective, evaluate, load_checkpoint, load_model,
-                      save_checkpoint)
+from .trainer import (SequenceData, TrainConfig, Trainer, batch_objective, evaluate, init_from_checkpoint,
+                      load_checkpoint, load_model, save_checkpoint)
 
 __all__ = [
     # surrogate gradients and step functions
@@ -34,7 +34,7 @@ __all__ = [
     "readout_window", "readout_logits", "readout_cross_entropy", "firing_rate_regularizer", "spike_rate", "accuracy",
     # training
     "SequenceData", "TrainConfig", "Trainer", "batch_objective", "evaluate", "save_checkpoint", "load_checkpoint", "load_model",
-    "DeepR",
+    "init_from_checkpoint", "DeepR",
     # tasks
     "Task", "TASKS", "make_task", "build_model", "delayed_classification",
     # export

@@ -31,7 +31,8 @@ from .modules import SpikingRNN
 from .relational import RelationalNetwork
 
 __all__ = ["SequenceData", "TrainConfig", "Trainer", "TrainingInterrupted", "LR_SCHEDULES", "save_checkpoint",
-           "load_checkpoint", "load_model", "evaluate", "format_epoch", "batch_objective", "portable_checkpoint"]
+           "load_checkpoint", "load_model", "init_from_checkpoint", "evaluate", "format_epoch", "batch_objective",
+           "portable_checkpoint"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -253,6 +254,50 @@ def load_model(path_or_ckpt):
     if isinstance(extra, dict) and extra.get("class") == "RelationalNetwork":
         return RelationalNetwork.from_state_dict(ck["model"])
     return SpikingRNN.from_state_dict(ck["model"])
+
+
+# time constants a run with ``train_tau`` learns: they may differ between two networks of the same build
+_TRAINABLE_CONSTANTS = ("tau_m", "tau_ahp", "tau_a", "tau_out", "v_th", "beta_ahp", "beta_alif")
+
+
+def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
+    """Copies the weights of a checkpoint into ``model`` (a warm start: a new run that begins where
+    another one ended, with its own optimizer, schedule and history).
+
+    The checkpoint's network must be built like ``model``: the same class, the same configuration (sizes,
+    neuron models, time constants, surrogate, delays; time constants may differ where both networks
+    train them) and the same parameter shapes. Returns a record for the run's metadata: ``checkpoint``
+    (the path), ``epoch`` (epochs its run had trained) and ``best_epoch``.
+
+    Raises ``ValueError`` naming what differs, ``FileNotFoundError`` for a missing file."""
+    ck = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
+    where = "the checkpoint" if isinstance(path_or_ckpt, dict) else str(path_or_ckpt)
+    src = load_model(ck)
+    if type(src) is not type(model):
+        raise ValueError(f"{where} holds a {type(src).__name__}, the run builds a {type(model).__name__}")
+    a, b = _plain(src.config()), _plain(model.config())
+    if a.get("train_tau") and b.get("train_tau"):
+        for k in _TRAINABLE_CONSTANTS:
+            a.pop(k, None), b.pop(k, None)
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if differ:
+        raise ValueError(f"{where} holds a network built otherwise ({', '.join(differ)} differ: "
+                         f"{', '.join(f'{k}={a.get(k)!r} here {b.get(k)!r}' for k in differ[:3])}); "
+                         "pass the --neurons / --model-opt of the run that wrote it")
+    mine = model.state_dict()
+    theirs = src.state_dict()
+    shapes = sorted(k for k in set(mine) | set(theirs) if k != "_extra_state" and (
+        k not in mine or k not in theirs or tuple(mine[k].shape) != tuple(theirs[k].shape)))
+    if shapes:
+        raise ValueError(f"{where}: parameters {', '.join(shapes[:5])} differ in name or shape from the run's network")
+    model.load_state_dict(theirs)  # (copied into the model's tensors: its dtype and device stay)
+    return {"checkpoint": None if isinstance(path_or_ckpt, dict) else str(path_or_ckpt),
+            "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch")}
+
+
+def _plain(x):
+    """A configuration as JSON would read it back (tuples as lists, numpy values as Python's)."""
+    return json.loads(json.dumps(x, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
 
 
 def batch_objective(model, x, lab, ln, cfg) -> tuple:
