@@ -264,7 +264,9 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
     vth_mant : threshold mantissa of every spiking population (default 508, the paper's authors'
         value: threshold 32512, leaving the 24-bit u and v a range of +-258 thresholds; trained networks
         drive strongly inhibited neurons tens of thresholds below zero, and a current past 2**23
-        wraps to the opposite sign on Loihi. Larger values give finer weights and less headroom).
+        wraps to the opposite sign on Loihi. Halving it doubles that range and halves the voltage's
+        resolution; the weights keep their mantissas (one exponent lower) while the exponent range
+        [-8, 7] allows: the trained sMNIST network wraps 6x less at 254, see docs/loihi.md).
     readout_mant : the largest weight into a readout maps to this mantissa at exponent 0.
     subtract_reset : how a LIF population with ``reset="subtract"`` is built. ``"zero"`` (default): a
         plain compartment, which Loihi resets to ``v = 0`` (the report warns). ``"exact"``: the ALIF
