@@ -28,6 +28,7 @@ Writes ``benchmarks/results/babi_table.json`` and prints the markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -117,7 +118,9 @@ def main(argv=None) -> int:
             task = make_task("babi", root=args.root, **ck["meta"]["task"].get("options", {}))
         t0 = time.perf_counter()
         full = evaluate(model, task.test)
-        rec = {"best_epoch": ck["best_epoch"], "epochs_done": len(ck["history"]), "val_acc": ck["best_acc"],
+        hist = path.parent / "history.json"  # the whole run's (best.pt holds the history up to its epoch)
+        done = len(json.loads(hist.read_text())["epochs"]) if hist.is_file() else len(ck["history"])
+        rec = {"best_epoch": ck["best_epoch"], "epochs_done": done, "val_acc": ck["best_acc"],
                "encoder": model.encoder_kind, "torch_test_acc": full["acc"],
                "torch_test_error_by_task": {t: 1 - a for t, a in full["acc_by_group"].items()},
                "torch_encoder_rate": full["rate"], "torch_wall_s": time.perf_counter() - t0}

@@ -138,6 +138,29 @@ def test_babi_benchmark_smoke(tmp_path: Path, data_root: Path) -> None:
     assert "| ahp |" in doc["table"] and "| lstm |" in doc["table"]
 
 
+def test_babi_table_smoke(tmp_path: Path, data_root: Path) -> None:
+    """bench_babi_table.py on the committed demo run, two questions per task: the run's record (epochs from
+    its history.json, not from best.pt's), every task on both engines, the per-task table."""
+    pytest.importorskip("torch")
+    out = tmp_path / "table.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
+    r = subprocess.run([sys.executable, str(BENCH / "bench_babi_table.py"), "--root", str(data_root), "--runs",
+                        "babi-demo", "--per-task", "2", "--steps", "5", "--out", str(out)],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    rec = doc["runs"]["babi-demo"]
+    hist = json.loads((BENCH / "runs" / "babi-demo" / "history.json").read_text())
+    assert rec["epochs_done"] == len(hist["epochs"]) and rec["best_epoch"] == hist["best_epoch"]
+    tasks = sorted(rec["torch_test_error_by_task"], key=int)
+    assert sorted(rec["engines_per_task"], key=int) == tasks and len(tasks) == 8
+    for t in tasks:
+        e = rec["engines_per_task"][t]
+        assert e["n"] == 2 and all(0.0 <= e[k] <= 1.0 for k in ("torch", "kernel", "integer"))
+    n_pass = sum(err < 0.05 for err in rec["torch_test_error_by_task"].values())
+    assert "| task | babi-demo (torch) |" in doc["table"] and f"| passed | {n_pass} |" in doc["table"]
+
+
 def test_benchmark_options_are_range_checked() -> None:
     """Every numeric option of the benchmark scripts goes through benchmarks/_args.py: a value out of range
     is a one-line usage error naming the option (exit code 2), never a traceback later in the run."""
