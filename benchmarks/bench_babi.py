@@ -1,7 +1,9 @@
 """Speed of the bAbI Relational Network (``ahpsim.torch.relational``) on real bAbI-10k questions:
 training step (batch 64, forward + BPTT + Adam) with AHP, LIF-only and LSTM encoders, the projected
 wall time of one epoch (181,450 training questions), and inference questions per second in torch and
-on the C++ kernel deployment (``KernelRelationalNetwork``). The LSTM-encoder network (the paper's
+on the C++ kernel deployment (``KernelRelationalNetwork``: spiking encoders, g and f in numpy), and
+with every stage spiking (g and f as integrate-and-fire layers, ``--head-steps`` steps; ``IFHead``) on
+the float kernel and on the Loihi integer engine. The LSTM-encoder network (the paper's
 non-spiking baseline, the same g and f) is the reference each spiking variant is compared with.
 
     PYTHONPATH=python python benchmarks/bench_babi.py --root ../shared/data --threads 1
@@ -24,7 +26,7 @@ import torch
 
 from ahpsim.datasets._common import atomic_save_json
 
-from ahpsim.torch.relational import KernelRelationalNetwork
+from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
 from ahpsim.torch.tasks import build_model, make_task
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
     from _args import int_at_least
@@ -33,7 +35,7 @@ except ImportError:
 
 
 
-def bench(task, encoder: str, n_steps: int, n_infer: int, seed: int = 0) -> dict:
+def bench(task, encoder: str, n_steps: int, n_infer: int, head_steps: int = 100, seed: int = 0) -> dict:
     model = build_model(task, encoder, seed=seed)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     rng = np.random.default_rng(seed)
@@ -67,20 +69,34 @@ def bench(task, encoder: str, n_steps: int, n_infer: int, seed: int = 0) -> dict
         res["infer_kernel_qps"] = len(idx) / (time.perf_counter() - t0)
         res["kernel_same_spikes"] = bool(k.spikes == ref.spikes)
         res["kernel_same_answers"] = float((k.logits.argmax(1) == ref.logits.argmax(1).numpy()).mean())
+        # every stage spiking (g and f as integrate-and-fire layers, head_steps steps) on each engine,
+        # on a quarter of the questions (the head runs one kernel trial per sentence pair)
+        calib, _, _ = task.train.get(np.sort(rng.choice(len(task.train), 256, replace=False)))
+        part = task.test.get(idx[: max(1, len(idx) // 4)])[0]
+        for engine in ("float", "loihi"):
+            head = IFHead(model, calib, steps=head_steps, engine=engine)
+            net = KernelRelationalNetwork(model, head=head, engine=engine)
+            t0 = time.perf_counter()
+            net(part)
+            res[f"infer_spiking_{engine}_qps"] = len(part.question) / (time.perf_counter() - t0)
+        res["head_steps"] = head_steps
     return res
 
 
 def markdown(rows: list[dict]) -> str:
     base = next((r for r in rows if r["encoder"] == "lstm"), None)
+    steps = next((r["head_steps"] for r in rows if "head_steps" in r), "-")
     lines = ["| encoders | training step (batch 64) | epoch (projected) | vs LSTM | inference torch | "
-             "inference kernel | encoder spikes / neuron / step |",
-             "|---|---|---|---|---|---|---|"]
+             f"inference kernel | all spiking, float kernel ({steps} head steps) | all spiking, integer engine | "
+             "encoder spikes / neuron / step |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = f"{r['train_step_s'] / base['train_step_s']:.2f}x" if base else "-"
         kern = f"{r['infer_kernel_qps']:.0f} q/s" if "infer_kernel_qps" in r else "-"
         rate = f"{r['encoder_rate']:.4f}" if r["encoder_rate"] is not None else "-"
+        spk = [f"{r[k]:.1f} q/s" if k in r else "-" for k in ("infer_spiking_float_qps", "infer_spiking_loihi_qps")]
         lines.append(f"| {r['encoder']} | {r['train_step_s']:.3f} s | {r['epoch_s_projected'] / 60:.1f} min | {ratio} | "
-                     f"{r['infer_torch_qps']:.0f} q/s | {kern} | {rate} |")
+                     f"{r['infer_torch_qps']:.0f} q/s | {kern} | {spk[0]} | {spk[1]} | {rate} |")
     return "\n".join(lines)
 
 
@@ -91,11 +107,13 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int_at_least(1), default=20, help="timed training steps per encoder")
     ap.add_argument("--n-infer", type=int_at_least(1), default=512, help="test questions for the inference timing")
     ap.add_argument("--encoders", default="ahp,lif,lstm")
+    ap.add_argument("--head-steps", type=int_at_least(1), default=100,
+                    help="steps of the integrate-and-fire g and f in the all-spiking timings")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "babi.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     task = make_task("babi", root=args.root)
-    rows = [bench(task, e, args.steps, args.n_infer) for e in args.encoders.split(",")]
+    rows = [bench(task, e, args.steps, args.n_infer, args.head_steps) for e in args.encoders.split(",")]
     doc = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                        "threads": args.threads, "load_average_at_end": os.getloadavg()},
            "n_train": len(task.train), "notes": task.notes, "results": rows, "table": markdown(rows)}

@@ -127,7 +127,7 @@ def test_babi_benchmark_smoke(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "babi.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
     r = subprocess.run([sys.executable, str(BENCH / "bench_babi.py"), "--root", str(data_root), "--steps", "1",
-                        "--n-infer", "32", "--encoders", "ahp,lstm", "--out", str(out)],
+                        "--n-infer", "32", "--head-steps", "5", "--encoders", "ahp,lstm", "--out", str(out)],
                        capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(out.read_text())
@@ -135,6 +135,8 @@ def test_babi_benchmark_smoke(tmp_path: Path, data_root: Path) -> None:
     assert set(rows) == {"ahp", "lstm"}
     assert rows["ahp"]["kernel_same_spikes"] is True and rows["ahp"]["kernel_same_answers"] == 1.0
     assert 0 < rows["ahp"]["encoder_rate"] < 0.5 and rows["lstm"]["encoder_rate"] is None
+    assert rows["ahp"]["infer_spiking_float_qps"] > 0 and rows["ahp"]["infer_spiking_loihi_qps"] > 0
+    assert "infer_spiking_loihi_qps" not in rows["lstm"] and rows["ahp"]["head_steps"] == 5
     assert "| ahp |" in doc["table"] and "| lstm |" in doc["table"]
 
 
