@@ -389,47 +389,84 @@ def test_deep_r_keeps_counts_and_signs_and_resumes_exactly(tmp_path):
 
 def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, capsys, monkeypatch):
     """--init-from: the new run begins with the checkpoint's weights (a learning rate of 1e-12 leaves them
-    there to 1e-9, far from a fresh network's), records where they came from, keeps its own optimizer and
-    history, and a network built otherwise is refused in one line."""
+    there to 1e-9, far from a fresh network's) and records where they came from; a resumed run continues
+    from its own last.pt, not from the checkpoint again; networks built otherwise are refused in one line."""
     from ahpsim.cli import main
-    from ahpsim.torch import build_model, init_from_checkpoint, load_model, make_task
+    from ahpsim.torch import build_model, load_checkpoint, load_model, make_task
 
     monkeypatch.delenv("AHPSIM_DEBUG", raising=False)
     base = ["train", "memory", "--threads", "1", "--no-progress", "--task-opt", "n_train=64", "--task-opt",
             "n_test=32", "--task-opt", "n_val=32", "--task-opt", "delay=30"]
+    src_path = tmp_path / "a" / "best.pt"
     assert main(base + ["--out", str(tmp_path / "a"), "--epochs", "2"]) == 0
-    src = load_model(tmp_path / "a" / "best.pt")
+    src = load_model(src_path)
     assert main(base + ["--out", str(tmp_path / "b"), "--epochs", "1", "--lr", "1e-12", "--seed", "3",
-                        "--init-from", str(tmp_path / "a" / "best.pt")]) == 0
+                        "--init-from", str(src_path)]) == 0
     warm = load_model(tmp_path / "b" / "last.pt")
     fresh = build_model(make_task("memory", n_train=64, n_test=32, n_val=32, delay=30), "ahp", seed=3)
     for name, p in src.named_parameters():
-        q = dict(warm.named_parameters())[name]
-        assert torch.allclose(p, q, rtol=0, atol=1e-9), name
+        assert torch.allclose(p, dict(warm.named_parameters())[name], rtol=0, atol=1e-9), name
     assert not torch.allclose(src.w_rec, fresh.w_rec)
     hist = json.loads((tmp_path / "b" / "history.json").read_text())
-    best_a = json.loads((tmp_path / "a" / "history.json").read_text())["best_epoch"]
-    assert hist["meta"]["init_from"] == {"checkpoint": str(tmp_path / "a" / "best.pt"), "epoch": 2,
-                                         "best_epoch": best_a}
+    ck = load_checkpoint(src_path)
+    assert hist["meta"]["init_from"] == {"checkpoint": str(src_path), "epoch": ck["epoch"],
+                                         "best_epoch": ck["best_epoch"]}
     assert [e["epoch"] for e in hist["epochs"]] == [1]
-    # resuming b (with or without the option) keeps the record; the weights come from b's own last.pt
-    assert main(base + ["--out", str(tmp_path / "b"), "--epochs", "2", "--lr", "1e-12", "--seed", "3"]) == 0
-    hist = json.loads((tmp_path / "b" / "history.json").read_text())
-    assert hist["meta"]["init_from"]["epoch"] == 2 and len(hist["epochs"]) == 2
+    # c moves away from the source; resumed with the option again (and a negligible rate) it continues
+    # from its own last.pt, says the option is ignored, and keeps the record
+    c = ["--out", str(tmp_path / "c"), "--seed", "3", "--init-from", str(src_path)]
+    assert main(base + c + ["--epochs", "1", "--lr", "5e-2"]) == 0
+    moved = load_model(tmp_path / "c" / "last.pt")
+    assert (moved.w_rec - src.w_rec).abs().max() > 1e-3
     capsys.readouterr()
-    # another network: refused before anything is written
-    assert main(base + ["--out", str(tmp_path / "c"), "--model-opt", "n_lif=7", "--init-from",
-                        str(tmp_path / "a" / "best.pt")]) == 2
+    assert main(base + c + ["--epochs", "2", "--lr", "1e-12"]) == 0
+    assert "--init-from applies only when a run starts and is ignored" in capsys.readouterr().err
+    again = load_model(tmp_path / "c" / "last.pt")
+    assert torch.allclose(again.w_rec, moved.w_rec, rtol=0, atol=1e-9)
+    hist = json.loads((tmp_path / "c" / "history.json").read_text())
+    assert hist["meta"]["init_from"]["checkpoint"] == str(src_path) and len(hist["epochs"]) == 2
+    # another network: refused before anything is written, in one short line naming what differs
+    assert main(base + ["--out", str(tmp_path / "d"), "--model-opt", "n_lif=7", "--init-from", str(src_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "n_lif" in err and "built otherwise" in err, err
-    assert not (tmp_path / "c" / "last.pt").exists()
+    assert len(err.splitlines()) == 1 and "n_lif: checkpoint 30, this run 7" in err, err
+    assert not (tmp_path / "d" / "last.pt").exists()
+    assert main(base + ["--out", str(tmp_path / "d"), "--model-opt", "tau_ahp=300", "--init-from",
+                        str(src_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tau_ahp: checkpoint 60 values" in err and len(err) < 400, err
+    assert main(base + ["--out", str(tmp_path / "d"), "--deep-r", "0.5", "--init-from", str(src_path)]) == 2
+    assert "--init-from with --deep-r" in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "nope.pt")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="holds a SpikingRNN"):
-        from ahpsim.torch import RelationalNetwork
 
-        init_from_checkpoint(RelationalNetwork(12, "lif", n_encoder=4, g_layers=[4], f_layers=[4]),
-                             tmp_path / "a" / "best.pt")
+
+def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
+    """The Python API on a bAbI Relational Network (its state holds configuration entries, not only
+    tensors) and on networks with trainable time constants (their learned tau_* may differ, their
+    thresholds and AHP strengths may not)."""
+    from ahpsim.torch import RelationalNetwork, SpikingRNN, init_from_checkpoint, save_checkpoint
+
+    a = RelationalNetwork(12, "ahp", n_encoder=6, g_layers=[8], f_layers=[8], seed=1)
+    b = RelationalNetwork(12, "ahp", n_encoder=6, g_layers=[8], f_layers=[8], seed=2)
+    save_checkpoint(tmp_path / "a.pt", a, epoch=4, best_epoch=3)
+    assert init_from_checkpoint(b, tmp_path / "a.pt") == {"checkpoint": str(tmp_path / "a.pt"), "epoch": 4,
+                                                          "best_epoch": 3}
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name
+    with pytest.raises(ValueError, match="n_encoder: checkpoint 6, this run 7"):
+        init_from_checkpoint(RelationalNetwork(12, "ahp", n_encoder=7, g_layers=[8], f_layers=[8]), tmp_path / "a.pt")
+    with pytest.raises(ValueError, match="holds a RelationalNetwork, the run builds a SpikingRNN"):
+        init_from_checkpoint(SpikingRNN(3, 2, n_lif=4), tmp_path / "a.pt")
+
+    s = SpikingRNN(3, 2, n_lif=4, n_ahp=2, train_tau=True, seed=1)
+    with torch.no_grad():
+        s.log_tau_m.add_(0.1)  # a learned membrane time constant
+    save_checkpoint(tmp_path / "s.pt", s, epoch=1, best_epoch=1)
+    t = SpikingRNN(3, 2, n_lif=4, n_ahp=2, train_tau=True, seed=2)
+    init_from_checkpoint(t, tmp_path / "s.pt")
+    assert np.allclose(t.tau_m, s.tau_m) and torch.equal(t.w_rec, s.w_rec)
+    with pytest.raises(ValueError, match="beta_ahp"):
+        init_from_checkpoint(SpikingRNN(3, 2, n_lif=4, n_ahp=2, train_tau=True, beta_ahp=0.5), tmp_path / "s.pt")
 
 
 @pytest.mark.parametrize("argv, msg", [

@@ -194,6 +194,9 @@ def train_command(args) -> int:
     if task.notes:
         meta["notes"] = task.notes
     will_resume = not args.no_resume and any((out / f).is_file() for f in ("last.pt", "portable.pt"))
+    if args.init_from is not None and args.deep_r is not None and not will_resume:
+        raise ValueError("--init-from with --deep-r: Deep R would redraw the masks at random and zero the loaded "
+                         "weights outside them; start the rewiring run from scratch, or warm-start without it")
     if args.init_from is not None and not will_resume:
         from .torch.trainer import init_from_checkpoint
 
@@ -220,8 +223,8 @@ def train_command(args) -> int:
                                  "or pass --no-resume (or another --out) to start a new run")
         if "init_from" in old:  # the warm start is part of the run's record, whether or not repeated
             tr.meta["init_from"] = old["init_from"]
-        elif args.init_from is not None and tr.rank == 0:
-            print(f"{out}: resuming a run that did not start from --init-from; the option is ignored",
+        if args.init_from is not None and tr.rank == 0:
+            print(f"{out}: resuming the run in it; --init-from applies only when a run starts and is ignored",
                   file=sys.stderr)
     if resumed and tr.rank == 0:
         if tr.epoch >= cfg.epochs:

@@ -256,8 +256,8 @@ def load_model(path_or_ckpt):
     return SpikingRNN.from_state_dict(ck["model"])
 
 
-# time constants a run with ``train_tau`` learns: they may differ between two networks of the same build
-_TRAINABLE_CONSTANTS = ("tau_m", "tau_ahp", "tau_a", "tau_out", "v_th", "beta_ahp", "beta_alif")
+# the time constants a network with ``train_tau`` learns: they may differ between two of the same build
+_TRAINABLE_CONSTANTS = ("tau_m", "tau_ahp", "tau_a", "tau_out")
 
 
 def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
@@ -265,9 +265,11 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     another one ended, with its own optimizer, schedule and history).
 
     The checkpoint's network must be built like ``model``: the same class, the same configuration (sizes,
-    neuron models, time constants, surrogate, delays; time constants may differ where both networks
-    train them) and the same parameter shapes. Returns a record for the run's metadata: ``checkpoint``
-    (the path), ``epoch`` (epochs its run had trained) and ``best_epoch``.
+    neuron models, time constants, thresholds, surrogate, delays; the time constants ``tau_*`` may differ
+    where both networks train them) and the same parameter names and shapes. Its values are copied into
+    the model's tensors (the model keeps its dtype and device). Returns a record for the run's metadata:
+    ``checkpoint`` (the path), ``epoch`` (the epoch after which the checkpoint was written) and
+    ``best_epoch`` (its run's best epoch at that moment).
 
     Raises ``ValueError`` naming what differs, ``FileNotFoundError`` for a missing file."""
     ck = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
@@ -281,18 +283,27 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
             a.pop(k, None), b.pop(k, None)
     differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if differ:
-        raise ValueError(f"{where} holds a network built otherwise ({', '.join(differ)} differ: "
-                         f"{', '.join(f'{k}={a.get(k)!r} here {b.get(k)!r}' for k in differ[:3])}); "
+        what = "; ".join(f"{k}: checkpoint {_short(a.get(k))}, this run {_short(b.get(k))}" for k in differ[:3])
+        raise ValueError(f"{where} holds a network built otherwise ({what}{'; ...' if len(differ) > 3 else ''}): "
                          "pass the --neurons / --model-opt of the run that wrote it")
-    mine = model.state_dict()
-    theirs = src.state_dict()
-    shapes = sorted(k for k in set(mine) | set(theirs) if k != "_extra_state" and (
-        k not in mine or k not in theirs or tuple(mine[k].shape) != tuple(theirs[k].shape)))
+    mine, theirs = model.state_dict(), src.state_dict()
+    tensors = lambda d: {k: tuple(v.shape) for k, v in d.items() if isinstance(v, torch.Tensor)}  # noqa: E731
+    tm, tt = tensors(mine), tensors(theirs)
+    shapes = sorted(k for k in set(tm) | set(tt) if tm.get(k) != tt.get(k))
     if shapes:
         raise ValueError(f"{where}: parameters {', '.join(shapes[:5])} differ in name or shape from the run's network")
-    model.load_state_dict(theirs)  # (copied into the model's tensors: its dtype and device stay)
+    model.load_state_dict(theirs)
     return {"checkpoint": None if isinstance(path_or_ckpt, dict) else str(path_or_ckpt),
             "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch")}
+
+
+def _short(v) -> str:
+    """A configuration value for an error message: long lists summarised by length and distinct values."""
+    if isinstance(v, list) and len(v) > 4:
+        distinct = sorted({json.dumps(x) for x in v})
+        return f"{len(v)} values ({', '.join(distinct[:3])}{', ...' if len(distinct) > 3 else ''})"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _plain(x):
