@@ -86,6 +86,12 @@ def _add_ops(ops: dict, stage: str, net, T: int, n_trials: int) -> None:
     acc["trials"] += n_trials
 
 
+def _overflow_count(q) -> int:
+    """Compartment-steps with a wrapped u or a clipped v in a quantized network's runs since its state
+    was last reset (``QuantizedNetwork.overflows``)."""
+    return sum(v["u_wraps"] + v["v_saturations"] for v in q.overflows().values())
+
+
 def questions_to_arrays(questions: Sequence[dict], vocab: Sequence[str]):
     """Questions as words -> the arrays :meth:`DeployedRelationalNetwork.run` takes.
 
@@ -185,7 +191,8 @@ class IFHead:
     Notes
     -----
     ``last_head_stats`` of the network after a call: spikes per neuron per step of g and of f, the
-    steps, the pairs.
+    steps, the pairs, and on the integer engine ``overflows``: the call's compartment-steps with a
+    wrapped current or a clipped voltage.
     """
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
@@ -328,7 +335,7 @@ class IFHead:
         P = len(b)
         H_out = self.g_sizes[-1]
         summed = np.zeros((B, T, H_out), np.int32)
-        g_spikes = 0
+        g_spikes = overflows = 0
         cur = (pre1 * self.first_scale).astype(np.float32)
         names = [f"g{k + 1}" for k in range(len(self.g_sizes))]
         for s in range(0, P, self.chunk):
@@ -340,6 +347,7 @@ class IFHead:
                 if self._loihi_g is not None:
                     res = self._run(self._loihi_g, T, z1, "g")
                     rasters.update({n: res.raster(n) for n in names[1:]})
+                    overflows += _overflow_count(self._loihi_g)  # (counted since the run's reset)
             else:
                 res = self._run(self.g_net, T, X, "g")
                 rasters = {n: res.raster(n) for n in names}
@@ -356,6 +364,7 @@ class IFHead:
             Xf[:, :T] = summed[:, :, None, :] > np.arange(K)[None, None, :, None]
             res = self._run(net, T + depth, Xf.reshape(B, T + depth, K * H_out), "f")
             logits = np.asarray(res.readout("out"))[:, -1]
+            overflows += _overflow_count(net)
         else:
             Xf = np.concatenate([summed.astype(np.float32), np.zeros((B, depth, H_out), np.float32)], 1)
             res = self._run(self.f_net, T + depth, Xf, "f")
@@ -364,9 +373,8 @@ class IFHead:
         stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
                  "f_rate": f_spikes / max(B * (T + depth) * max(sum(self.f_sizes), 1), 1),
                  "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
-        if self.engine == "loihi":  # integer-engine overflows so far (u wrapped, v clipped)
-            nets = [q for q in (self._loihi_g, *self._loihi_f.values()) if q is not None]
-            stats["overflows"] = sum(v["u_wraps"] + v["v_saturations"] for q in nets for v in q.overflows().values())
+        if self.engine == "loihi":  # integer-engine compartment-steps of this call with u wrapped or v clipped
+            stats["overflows"] = overflows
         return logits, stats
 
 
