@@ -43,10 +43,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, threads: int,
-                     batch: int = 250) -> dict:
+                     batch: int = 250, split: str = "test") -> dict:
     """Accuracy of the exported float32 kernel network and of its quantized integer version on the same
-    test digits, their agreement, and spikes per neuron per step in each."""
-    images, labels = load_mnist(root, "test", progress=False)
+    digits, their agreement, and spikes per neuron per step in each. ``split="test"``: test digits
+    ``eval_from`` on; ``"val"``: the last 5,000 training digits (the sMNIST task's validation set; for
+    choosing settings such as ``vth_mant`` without looking at test digits)."""
+    if split == "val":
+        images, labels = load_mnist(root, "train", progress=False)
+        eval_from = len(labels) - 5000
+    else:
+        images, labels = load_mnist(root, "test", progress=False)
     idx = np.arange(eval_from, min(eval_from + n_eval, len(labels)) if n_eval else len(labels))
     net = to_network(model, dtype="float32")
     q = quantize(net, vth_mant=vth_mant)
@@ -79,7 +85,7 @@ def evaluate_kernels(model, root, eval_from: int, n_eval: int, vth_mant: int, th
         steps += X.shape[0] * X.shape[1]
     pf, pq, y = np.concatenate(pf), np.concatenate(pq), labels[idx]
     d = (pf == y).astype(np.float64) - (pq == y)  # paired per-digit difference
-    return {"test_digits": [int(idx[0]), int(idx[-1])], "n": int(idx.size), "vth_mant": vth_mant,
+    return {"split": split, f"{split}_digits": [int(idx[0]), int(idx[-1])], "n": int(idx.size), "vth_mant": vth_mant,
             "float_acc": float(np.mean(pf == y)), "loihi_acc": float(np.mean(pq == y)),
             "difference_pp": float(100 * d.mean()),
             "difference_standard_error_pp": float(100 * d.std(ddof=1) / np.sqrt(d.size)),
@@ -106,6 +112,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt-dir", default=str(ROOT / "benchmarks" / "results" / "smnist_loihi_ckpt"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_smnist_loihi.json"))
     ap.add_argument("--eval-only", action="store_true", help="evaluate CHECKPOINT as it is (no fine-tuning)")
+    ap.add_argument("--eval-split", choices=("test", "val"), default="test",
+                    help="--eval-only on test digits (--eval-from on) or on the last 5,000 training digits")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -117,7 +125,8 @@ def main(argv=None) -> int:
     out: dict = {"source": str(args.checkpoint), "source_epoch": src.get("epoch"), "argv": sys.argv[1:],
                  "torch_threads": args.threads, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     if args.eval_only:
-        out["eval"] = evaluate_kernels(model, args.root, args.eval_from, args.n_eval, args.vth_mant, args.threads)
+        out["eval"] = evaluate_kernels(model, args.root, args.eval_from, args.n_eval, args.vth_mant, args.threads,
+                                       split=args.eval_split)
         print(json.dumps({k: v for k, v in out["eval"].items() if k != "quantization_report"}))
         atomic_save_json(Path(args.out), out, indent=1)
         return 0

@@ -163,6 +163,24 @@ def test_babi_table_smoke(tmp_path: Path, data_root: Path) -> None:
     assert "| task | babi-demo (torch) |" in doc["table"] and f"| passed | {n_pass} |" in doc["table"]
 
 
+def test_babi_task4_encoders_smoke(tmp_path: Path, data_root: Path) -> None:
+    """babi_task4_encoders.py, one epoch of one variant: the record names the selection and the test
+    accuracy on the task's 1,000 test questions; unknown variants are a usage error."""
+    pytest.importorskip("torch")
+    out = tmp_path / "t4.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
+    cmd = [sys.executable, str(BENCH / "babi_task4_encoders.py"), "--root", str(data_root), "--out", str(out)]
+    r = subprocess.run(cmd + ["--epochs", "1", "--variants", "lstm"], capture_output=True, text=True, env=env,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    rec = doc["runs"]["lstm"]
+    assert doc["task"] == 4 and doc["n_test"] == 1000 and rec["best_epoch"] == 1 and len(rec["val_by_epoch"]) == 1
+    assert 0.0 <= rec["test_acc"] <= 1.0 and rec["encoder_rate"] is None
+    r = subprocess.run(cmd + ["--variants", "gru"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and "argument --variants: unknown ['gru']" in r.stderr
+
+
 def test_benchmark_options_are_range_checked() -> None:
     """Every numeric option of the benchmark scripts goes through benchmarks/_args.py: a value out of range
     is a one-line usage error naming the option (exit code 2), never a traceback later in the run."""
