@@ -85,7 +85,7 @@ def _trained(out: Path, n_threads: int, plot: bool, loihi: bool) -> dict:
     if loihi:
         from .loihi import QuantizationOverflowWarning, quantize
 
-        q = quantize(net)
+        q = quantize(net, vth_mant=int(meta.get("loihi_vth_mant", 508)))  # the mantissa chosen for this network
         q.reset_state()
         t0 = time.perf_counter()
         with warnings.catch_warnings():  # reported below, with the counts
