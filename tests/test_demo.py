@@ -34,6 +34,8 @@ def test_trained_demo_reports_what_an_independent_run_gives(tmp_path):
     assert correct == int(np.sum(r.readout("out")[:20, -1].argmax(-1) == labels[:20]))
     assert spikes == sum(int(r.raster(g)[:20].sum()) for g in r.populations if g.model.spiking)
     assert 0 <= s["loihi"]["accuracy"] <= 1 and 0 <= s["loihi"]["agreement_with_float"] <= 1
+    # quantized with the threshold mantissa shipped with the network (chosen on validation digits)
+    assert s["loihi"]["vth_mant"] == s["model"]["loihi_vth_mant"] == 254
 
 
 def test_random_demo_from_the_command_line(tmp_path):
