@@ -471,3 +471,66 @@ def test_loihi_if_head_counts_the_overflows_of_each_call():
         assert len(head._loihi_f) == 2 and head._loihi_g is not None
     assert seen[512][0] > 0 and seen[512][1] > 0, seen
     assert seen[512] == seen[2] and seen[512][0] == seen[512][2], seen
+
+
+@pytest.mark.slow
+def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tmp_path, data_root):
+    """``eval --kernel --spiking-head N --loihi --export DIR``: every stage spiking, on the integer engine;
+    the exported folder (run without torch) answers as the reported accuracy says; the babi-only options
+    are refused, before any work, for a checkpoint without --kernel."""
+    import json
+    import os
+    from pathlib import Path
+
+    import ahpsim
+    from ahpsim.relnet import load_relnet
+    from ahpsim.torch.tasks import make_task
+
+    env = dict(os.environ, PYTHONPATH=str(Path(ahpsim.__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    run = tmp_path / "run"
+    train = [sys.executable, "-m", "ahpsim", "train", "babi", "--root", str(data_root), "--out", str(run),
+             "--task-opt", "tasks=[1]", "--task-opt", 'size="1k"', "--task-opt", "n_train=256",
+             "--model-opt", "n_encoder=16", "--model-opt", "g_layers=[16]", "--model-opt", "f_layers=[16]",
+             "--epochs", "1", "--threads", "1", "--no-progress"]
+    subprocess.run(train, env=env, check=True, capture_output=True, text=True, timeout=600)
+    out = tmp_path / "deployed"
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--kernel", "--spiking-head",
+                        "20", "--loihi", "--export", str(out), "--n-test", "40", "--threads", "1"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]
+    assert res["engine"] == "loihi" and res["head"]["steps"] == 20 and res["head"]["g_spikes"] > 0
+    net = load_relnet(out, engine="loihi", head_steps=20)
+    task = make_task("babi", root=data_root, tasks=[1], size="1k", n_train=256)
+    batch, ans, _ = task.test.get(np.arange(40))
+    pred = net.run(*(t.numpy() for t in batch)).logits.argmax(1)
+    assert float(np.mean(pred == ans.numpy())) == res["acc"]
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--loihi"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--loihi needs a babi checkpoint and --kernel" in r.stderr
+    for opt, val in (("--n-test", "-3"), ("--threads", "0"), ("--batch-size", "0")):
+        r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), opt, val], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and f"{opt} must be >= 1, got {val}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_finds_a_committed_runs_relative_data_root_from_anywhere(tmp_path):
+    """The committed runs keep the relative --root they were started with ("../shared/data" from the
+    repository root); eval without --root, run from another folder, finds it above the checkpoint."""
+    import json
+    import os
+    from pathlib import Path
+
+    import ahpsim
+
+    repo = Path(__file__).resolve().parents[1]
+    ckpt = repo / "benchmarks" / "runs" / "babi-demo" / "best.pt"
+    if not (repo.parent / "shared" / "data" / "babi").is_dir():
+        pytest.skip("the run's data root ../shared/data is not beside this checkout")
+    env = dict(os.environ, PYTHONPATH=str(Path(ahpsim.__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(ckpt), "--n-test", "8", "--threads", "1"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["n_test"] == 8

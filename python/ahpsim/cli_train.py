@@ -210,8 +210,7 @@ def train_command(args) -> int:
         rewiring = DeepR(model, args.deep_r, l1=args.deep_r_l1, temperature=args.deep_r_temperature, seed=args.seed)
         meta["deep_r"] = {"connectivity": args.deep_r, "l1": args.deep_r_l1, "temperature": args.deep_r_temperature}
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta, rewiring=rewiring)
-    if (not args.no_resume and tr.rank == 0 and (out / "best.pt").is_file()
-            and not any((out / f).is_file() for f in ("last.pt", "portable.pt"))):
+    if not args.no_resume and tr.rank == 0 and (out / "best.pt").is_file() and not will_resume:
         print(f"{out}: holds best.pt but no last.pt or portable.pt to resume from: training starts afresh and "
               "replaces it", file=sys.stderr)
     resumed = not args.no_resume and tr.try_resume()
