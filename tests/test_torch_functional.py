@@ -222,6 +222,59 @@ def test_delayed_outer_equals_numpy_loops():
     np.testing.assert_allclose(outs[0][0].numpy(), np.einsum("tbj,tbi->ij", s2[:-1], g2[1:]), rtol=1e-5, atol=1e-5)
 
 
+def test_delayed_outer_reads_bool_and_batch_major_activity():
+    """Bool spikes and [B, T, P] layouts (how ahpsim.torch passes sMNIST input, without float copies)
+    give the float time-major result bit for bit, which equals numpy's einsum."""
+    from ahpsim import _core
+
+    rng = np.random.default_rng(7)
+    T, B, P, N = 50, 4, 37, 21
+    spikes = rng.random((T, B, P)) < 0.1
+    g = rng.normal(size=(T, B, N))
+    ref = np.einsum("tbj,tbi->ij", spikes[: T - 1].astype(float), g[1:])
+    outs = []
+    for s, batch_major in ((spikes.astype(float), False), (spikes, False),
+                           (np.ascontiguousarray(spikes.transpose(1, 0, 2)), True)):
+        out = F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), 1, s_batch_major=batch_major)
+        outs.append(out)
+    for o in outs[1:]:
+        assert torch.equal(o, outs[0])
+    np.testing.assert_allclose(outs[0].numpy(), ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"s: expected shape \(4, 50, 37\), got \(50, 4, 37\)"):
+        _core.delayed_outer(s=spikes, g=g, d=None, d_uniform=1, out=np.zeros((P, N)), s_batch_major=True)
+    with pytest.raises(TypeError, match="s: expected dtype float64, got uint8"):
+        _core.delayed_outer(s=spikes.astype(np.uint8), g=g, d=None, d_uniform=1, out=np.zeros((P, N)))
+
+
+def test_event_layer_reads_bool_batch_major_input_as_float_time_major():
+    """recurrent_network_events: x as bool [B, T, n_in] (no copy) == x as float [T, B, n_in], spikes,
+    readout and every gradient bit for bit; other dtypes are refused with the allowed ones named."""
+    rng = np.random.default_rng(3)
+    n_in, N, K, T, B = 6, 9, 3, 80, 3
+    W_in = torch.tensor(rng.normal(0, 1.5, (N, n_in)), requires_grad=True)
+    W_rec = torch.tensor(rng.normal(0, 0.5, (N, N)), requires_grad=True)
+    W_out = torch.tensor(rng.normal(0, 1, (K, N)), requires_grad=True)
+    k = F.LayerConstants(alpha=torch.full((N,), 0.95, dtype=torch.float64), v_th=torch.ones(N, dtype=torch.float64),
+                         rho_c=torch.full((N,), 0.99, dtype=torch.float64),
+                         beta_c=torch.full((N,), 0.1, dtype=torch.float64), rho_a=torch.ones(N, dtype=torch.float64),
+                         beta_a=torch.zeros(N, dtype=torch.float64), has_alif=False)
+    ro = F.ReadoutConstants(torch.full((K,), 0.9, dtype=torch.float64), 1)
+    spikes = torch.as_tensor(rng.random((B, T, n_in)) < 0.2)
+    results = []
+    for x, batch_major in ((spikes.double().transpose(0, 1).contiguous(), False), (spikes, True)):
+        z, y = F.recurrent_network_events(x, W_in, W_rec, k, None, W_out, None, ro, 0, 1, batch_major=batch_major)
+        loss = (y[-10:] ** 2).sum() + z.sum() * 0.01
+        results.append((z, y) + torch.autograd.grad(loss, (W_in, W_rec, W_out)))
+    assert results[0][0].sum() > 20
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"x: expected a CPU tensor of W_rec's dtype \(torch.float64\) or torch.bool, "
+                                         r"got torch.uint8"):
+        F.recurrent_network_events(spikes.to(torch.uint8), W_in, W_rec, k, batch_major=True)
+    with pytest.raises(ValueError, match=r"x: expected \[B, T, n_in\] with n_in = 6, got \(3, 80, 5\)"):
+        F.recurrent_network_events(spikes[..., :5], W_in, W_rec, k, batch_major=True)
+
+
 def test_input_gradient_of_the_kernel_layer_equals_autograd():
     """Gradients w.r.t. real-valued inputs (a layer stacked on another) through the C++ layer == autograd."""
     rng = np.random.default_rng(1)

@@ -46,6 +46,9 @@ std::int32_t check_delays(const std::int32_t* d, std::size_t n, std::int32_t uni
   return *mm.second;
 }
 
+// numpy bool arrays hold one byte per entry, 0 or 1: events of weight 1 for the kernels.
+bool is_bool(const py::array& a) { return a.dtype().is(py::dtype::of<bool>()); }
+
 // A layer shaped like the spikes z [T, B, N].
 template <class Real>
 ahpsim::bptt::Layer<Real> layer_of(const py::object& z) {
@@ -98,7 +101,7 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
                    std::int32_t n_ref, bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec,
                    py::object d_rec, std::int32_t d_rec_uniform, py::object x, py::object w_in, py::object d_in,
                    std::int32_t d_in_uniform, py::object E, py::object y, py::object w_out, py::object b_out,
-                   py::object kappa, std::int32_t d_out, unsigned n_threads) {
+                   py::object kappa, std::int32_t d_out, bool x_batch_major, unsigned n_threads) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
@@ -120,11 +123,19 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
   L.d_rec_uniform = d_rec_uniform;
   std::int32_t max_d = check_delays(L.d_rec, static_cast<std::size_t>(N * N), d_rec_uniform, 1, "d_rec");
   if (!x.is_none()) {
+    if (!py::isinstance<py::array>(x)) throw py::type_error("x: expected a numpy array");
     py::array xa = py::reinterpret_borrow<py::array>(x);
-    if (xa.ndim() != 3) throw std::invalid_argument("x: expected a [T, B, n_in] array");
+    if (xa.ndim() != 3) throw std::invalid_argument(x_batch_major ? "x: expected a [B, T, n_in] array"
+                                                                  : "x: expected a [T, B, n_in] array");
     const py::ssize_t n_in = xa.shape(2);
     L.n_in = n_in;
-    L.x = data_of<Real>(x, "x", {T, B, n_in});
+    L.x_batch_major = x_batch_major;
+    const std::vector<py::ssize_t> x_shape = x_batch_major ? std::vector<py::ssize_t>{B, T, n_in}
+                                                           : std::vector<py::ssize_t>{T, B, n_in};
+    if (is_bool(xa))
+      L.x_events = data_of<bool>(x, "x", x_shape) ? static_cast<const std::uint8_t*>(xa.data()) : nullptr;
+    else
+      L.x = data_of<Real>(x, "x", x_shape);
     L.w_in = data_of<Real>(w_in, "w_in", {n_in, N});
     if (!L.w_in) throw std::invalid_argument("w_in: required with x");
     L.d_in = data_of<std::int32_t>(d_in, "d_in", {n_in, N});
@@ -196,18 +207,29 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
 
 template <class Real>
 void delayed_outer(py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out,
-                   unsigned n_threads) {
+                   bool s_batch_major, unsigned n_threads) {
+  if (!py::isinstance<py::array>(s) || !py::isinstance<py::array>(g))
+    throw py::type_error("s and g: expected numpy arrays");
   py::array sa = py::reinterpret_borrow<py::array>(s), ga = py::reinterpret_borrow<py::array>(g);
-  if (sa.ndim() != 3 || ga.ndim() != 3) throw std::invalid_argument("s and g: expected [T, B, P] and [T, B, N] arrays");
-  const py::ssize_t T = sa.shape(0), B = sa.shape(1), P = sa.shape(2), N = ga.shape(2);
-  const Real* sp = data_of<Real>(s, "s", {T, B, P});
+  if (sa.ndim() != 3 || ga.ndim() != 3)
+    throw std::invalid_argument(s_batch_major ? "s and g: expected [B, T, P] and [T, B, N] arrays"
+                                              : "s and g: expected [T, B, P] and [T, B, N] arrays");
+  const py::ssize_t T = ga.shape(0), B = ga.shape(1), P = sa.shape(2), N = ga.shape(2);
+  const std::vector<py::ssize_t> s_shape = s_batch_major ? std::vector<py::ssize_t>{B, T, P}
+                                                         : std::vector<py::ssize_t>{T, B, P};
+  ahpsim::bptt::Activity<Real> act;
+  act.batch_major = s_batch_major;
+  if (is_bool(sa))
+    act.events = data_of<bool>(s, "s", s_shape) ? static_cast<const std::uint8_t*>(sa.data()) : nullptr;
+  else
+    act.s = data_of<Real>(s, "s", s_shape);
   const Real* gp = data_of<Real>(g, "g", {T, B, N});
   const std::int32_t* dp = data_of<std::int32_t>(d, "d", {P, N});
   Real* op = data_of<Real>(out, "out", {P, N}, true);
   if (!op) throw std::invalid_argument("out: required");
   check_delays(dp, static_cast<std::size_t>(P * N), d_uniform, 0, "d");
   py::gil_scoped_release release;
-  ahpsim::bptt::delayed_outer<Real>(T, B, P, N, sp, gp, dp, d_uniform, op, std::max(1u, n_threads));
+  ahpsim::bptt::delayed_outer<Real>(T, B, P, N, act, gp, dp, d_uniform, op, std::max(1u, n_threads));
 }
 
 bool is_float32(const py::object& a) {
@@ -227,20 +249,24 @@ void register_training(py::module_& m) {
          py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, py::object bias, std::int32_t n_ref,
          bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform,
          py::object x, py::object w_in, py::object d_in, std::int32_t d_in_uniform, py::object E, py::object y,
-         py::object w_out, py::object b_out, py::object kappa, std::int32_t d_out, unsigned n_threads) {
+         py::object w_out, py::object b_out, py::object kappa, std::int32_t d_out, bool x_batch_major,
+         unsigned n_threads) {
         auto fn = is_float32(z) ? &layer_forward<float> : &layer_forward<double>;
         fn(z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, bias, n_ref, reset_zero, has_ahp, has_alif,
-           w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, y, w_out, b_out, kappa, d_out, n_threads);
+           w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, y, w_out, b_out, kappa, d_out, x_batch_major,
+           n_threads);
       },
       py::kw_only(), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"), py::arg("alpha"), py::arg("v_th"),
       py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"), py::arg("bias"), py::arg("n_ref"),
       py::arg("reset_zero"), py::arg("has_ahp"), py::arg("has_alif"), py::arg("w_rec"), py::arg("d_rec"),
       py::arg("d_rec_uniform"), py::arg("x"), py::arg("w_in"), py::arg("d_in"), py::arg("d_in_uniform"), py::arg("E"),
       py::arg("y") = py::none(), py::arg("w_out") = py::none(), py::arg("b_out") = py::none(),
-      py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("n_threads") = 1,
+      py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("x_batch_major") = false,
+      py::arg("n_threads") = 1,
       "Forward pass of one recurrent spiking layer over [T, B]: writes the spikes z and, where given (not None), "
       "the voltages v, ALIF thresholds A and non-refractory flags free in place; weights and delays pre-major "
-      "([pre, post]); with w_out ([n_out, N]) also the leaky readout y [T, B, n_out]");
+      "([pre, post]); with w_out ([n_out, N]) also the leaky readout y [T, B, n_out]. x: input values "
+      "[T, B, n_in] of z's dtype, or bool spikes (events of weight 1); [B, T, n_in] with x_batch_major");
   m.def(
       "layer_backward",
       [](py::object gI, py::object G, py::object z, py::object v, py::object A, py::object free, py::object alpha,
@@ -269,11 +295,13 @@ void register_training(py::module_& m) {
       "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays");
   m.def(
       "delayed_outer",
-      [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, unsigned n_threads) {
-        auto fn = is_float32(s) ? &delayed_outer<float> : &delayed_outer<double>;
-        fn(s, g, d, d_uniform, out, n_threads);
+      [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, bool s_batch_major,
+         unsigned n_threads) {
+        auto fn = is_float32(g) ? &delayed_outer<float> : &delayed_outer<double>;
+        fn(s, g, d, d_uniform, out, s_batch_major, n_threads);
       },
       py::kw_only(), py::arg("s"), py::arg("g"), py::arg("d"), py::arg("d_uniform"), py::arg("out"),
-      py::arg("n_threads") = 1,
-      "out[j, i] += sum_{t,b} s[t, b, j] * g[t + d[j, i], b, i] (t + d < T): spike-sparse weight gradient");
+      py::arg("s_batch_major") = false, py::arg("n_threads") = 1,
+      "out[j, i] += sum_{t,b} s[t, b, j] * g[t + d[j, i], b, i] (t + d < T): spike-sparse weight gradient; s of "
+      "g's dtype or bool (events of weight 1), [T, B, P] or [B, T, P] with s_batch_major");
 }

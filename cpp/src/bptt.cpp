@@ -66,6 +66,21 @@ inline unsigned nonzero_mask(const double* p) {
 }
 #endif
 
+// The same for 0/1 bytes (bool spikes): 16 entries per compare.
+inline std::int64_t nonzero_rows(const std::uint8_t* x, std::int64_t n, std::int64_t* rows) {
+  std::int64_t k = 0, i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    const unsigned m = ~static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()))) & 0xFFFFu;
+    if (m) k = append_bits<4>(m, i, rows, k);
+  }
+#endif
+  for (; i < n; ++i)
+    if (x[i]) rows[k++] = i;
+  return k;
+}
+
 template <class Real>
 std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
   std::int64_t k = 0, i = 0;
@@ -80,6 +95,27 @@ std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
   for (; i < n; ++i)
     if (x[i] != Real(0)) rows[k++] = i;
   return k;
+}
+
+// dst[i] += W[rows[0], i] (x[rows[0]]) + W[rows[1], i] (x[rows[1]]) + ..., the rows added one after
+// the other (add_scaled's rounding, row by row) but four rows per pass over dst, so that dst is loaded
+// and stored once per four rows. x == nullptr: every row with weight 1. Rows of W are n long.
+template <class Real>
+AHPSIM_CLONES void add_rows4(Real* AHPSIM_RESTRICT dst, const Real* AHPSIM_RESTRICT w0, const Real* AHPSIM_RESTRICT w1,
+                             const Real* AHPSIM_RESTRICT w2, const Real* AHPSIM_RESTRICT w3, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dst[i] = (((dst[i] + w0[i]) + w1[i]) + w2[i]) + w3[i];
+}
+
+template <class Real>
+void add_rows(Real* dst, const Real* W, const Real* x, const std::int64_t* rows, std::int64_t k, std::int64_t n) {
+  std::int64_t m = 0;
+  if (!x) {
+    for (; m + 4 <= k; m += 4)
+      add_rows4(dst, W + rows[m] * n, W + rows[m + 1] * n, W + rows[m + 2] * n, W + rows[m + 3] * n, n);
+    for (; m < k; ++m) add_scaled(dst, W + rows[m] * n, Real(1), n);
+  } else {
+    for (; m < k; ++m) add_scaled(dst, W + rows[m] * n, x[rows[m]], n);
+  }
 }
 
 // One step of all N neurons of one trial, in the float engine's order (models.hpp):
@@ -212,16 +248,18 @@ struct ForwardTrial {
     auto slot = [&](std::int64_t d) { return ring.data() + ((t + d) % S) * N; };  // integrated d steps from now
     const std::int64_t row = t * B + b;
     // input events of this step, channels ascending
-    if (l.x) {
-      const Real* x = l.x + row * l.n_in;
-      const std::int64_t n_events = nonzero_rows(x, l.n_in, spike_buf);
-      for (std::int64_t e = 0; e < n_events; ++e) {
-        const std::int64_t ch = spike_buf[e];
-        const Real xv = x[ch];
-        const Real* w = l.w_in + ch * N;
-        if (!l.d_in) {
-          add_scaled(slot(l.d_in_uniform), w, xv, N);
-        } else {
+    if (l.x || l.x_events) {
+      const std::int64_t xo = (l.x_batch_major ? b * l.T + t : row) * l.n_in;
+      const Real* x = l.x ? l.x + xo : nullptr;  // null: 0/1 events of weight 1
+      const std::int64_t n_events =
+          x ? nonzero_rows(x, l.n_in, spike_buf) : nonzero_rows(l.x_events + xo, l.n_in, spike_buf);
+      if (!l.d_in) {
+        add_rows(slot(l.d_in_uniform), l.w_in, x, spike_buf, n_events, N);
+      } else {
+        for (std::int64_t e = 0; e < n_events; ++e) {
+          const std::int64_t ch = spike_buf[e];
+          const Real xv = x ? x[ch] : Real(1);
+          const Real* w = l.w_in + ch * N;
           const std::int32_t* d = l.d_in + ch * N;
           if (xv == Real(1)) {
             for (std::int64_t i = 0; i < N; ++i) slot(d[i])[i] += w[i];
@@ -238,12 +276,12 @@ struct ForwardTrial {
            out->A ? out->A + o : scratch_A, out->free ? out->free + o : scratch_free);
     // this step's spikes into the ring, sources ascending
     const std::int64_t n_spikes = nonzero_rows(zp.data(), N, spike_buf);
-    for (std::int64_t s_ = 0; s_ < n_spikes; ++s_) {
-      const std::int64_t j = spike_buf[s_];
-      const Real* w = l.w_rec + j * N;
-      if (!l.d_rec) {
-        add_scaled(slot(l.d_rec_uniform), w, Real(1), N);
-      } else {
+    if (!l.d_rec) {
+      add_rows(slot(l.d_rec_uniform), l.w_rec, static_cast<const Real*>(nullptr), spike_buf, n_spikes, N);
+    } else {
+      for (std::int64_t s_ = 0; s_ < n_spikes; ++s_) {
+        const std::int64_t j = spike_buf[s_];
+        const Real* w = l.w_rec + j * N;
         const std::int32_t* d = l.d_rec + j * N;
         for (std::int64_t i = 0; i < N; ++i) slot(d[i])[i] += w[i];
       }
@@ -601,25 +639,30 @@ void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_thr
 }
 
 template <class Real>
-void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Real* s, const Real* g,
-                   const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads) {
+void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Activity<Real>& act,
+                   const Real* g, const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads) {
   if (T <= 0 || B <= 0 || P <= 0 || N <= 0) return;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
+  auto s_offset = [&](std::int64_t t, std::int64_t b) { return (act.batch_major ? b * T + t : t * B + b) * P; };
+  // the non-zeros of row (t, b) within [j0, j0 + n): indices relative to j0 into `active`, and the value of one
+  auto scan = [&](std::int64_t t, std::int64_t b, std::int64_t j0, std::int64_t n, std::int64_t* active) {
+    const std::int64_t o = s_offset(t, b) + j0;
+    return act.s ? nonzero_rows(act.s + o, n, active) : nonzero_rows(act.events + o, n, active);
+  };
+  auto value = [&](std::int64_t t, std::int64_t b, std::int64_t j) {
+    return act.s ? act.s[s_offset(t, b) + j] : Real(1);
+  };
   parallel(team, [&](unsigned th) {
-    const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team;
-    std::vector<std::int64_t> active(static_cast<std::size_t>(j1 - j0 + 3));
-    for (std::int64_t t = 0; t < T; ++t) {
-      if (!d && t + d_uniform >= T) break;
-      for (std::int64_t b = 0; b < B; ++b) {
-        const Real* srow = s + (t * B + b) * P + j0;
-        const std::int64_t n_active = nonzero_rows(srow, j1 - j0, active.data());
-        for (std::int64_t a = 0; a < n_active; ++a) {
-          const std::int64_t j = j0 + active[a];
-          const Real sv = srow[active[a]];
-          Real* dst = out + j * N;
-          if (!d) {
-            add_scaled(dst, g + ((t + d_uniform) * B + b) * N, sv, N);
-          } else {
+    const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team, nj = j1 - j0;
+    std::vector<std::int64_t> active(static_cast<std::size_t>(nj + 3));
+    if (d) {  // per-synapse delays: term by term
+      for (std::int64_t t = 0; t < T; ++t)
+        for (std::int64_t b = 0; b < B; ++b) {
+          const std::int64_t n_active = scan(t, b, j0, nj, active.data());
+          for (std::int64_t a = 0; a < n_active; ++a) {
+            const std::int64_t j = j0 + active[a];
+            const Real sv = value(t, b, j);
+            Real* dst = out + j * N;
             const std::int32_t* dj = d + j * N;
             for (std::int64_t i = 0; i < N; ++i) {
               const std::int64_t tt = t + dj[i];
@@ -627,8 +670,18 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
             }
           }
         }
-      }
+      return;
     }
+    // one delay: each row out[j] takes its terms in (t, b) order
+    for (std::int64_t t = 0; t + d_uniform < T; ++t)
+      for (std::int64_t b = 0; b < B; ++b) {
+        const std::int64_t n_active = scan(t, b, j0, nj, active.data());
+        const Real* grow = g + ((t + d_uniform) * B + b) * N;
+        for (std::int64_t a = 0; a < n_active; ++a) {
+          const std::int64_t j = j0 + active[a];
+          add_scaled(out + j * N, grow, value(t, b, j), N);
+        }
+      }
   });
 }
 
@@ -636,9 +689,9 @@ template void forward<float>(const Layer<float>&, const LayerOutputs<float>&, un
 template void forward<double>(const Layer<double>&, const LayerOutputs<double>&, unsigned);
 template void backward<float>(const Layer<float>&, const LayerGrad<float>&, float*, unsigned);
 template void backward<double>(const Layer<double>&, const LayerGrad<double>&, double*, unsigned);
-template void delayed_outer<float>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, const float*, const float*,
-                                   const std::int32_t*, std::int32_t, float*, unsigned);
-template void delayed_outer<double>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, const double*,
+template void delayed_outer<float>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, const Activity<float>&,
+                                   const float*, const std::int32_t*, std::int32_t, float*, unsigned);
+template void delayed_outer<double>(std::int64_t, std::int64_t, std::int64_t, std::int64_t, const Activity<double>&,
                                     const double*, const std::int32_t*, std::int32_t, double*, unsigned);
 
 }  // namespace bptt

@@ -29,6 +29,8 @@ struct Layer {
   // projections) or a dense current E [T, B, N] added after the ring slot (or neither)
   std::int64_t n_in = 0;
   const Real* x = nullptr;
+  const std::uint8_t* x_events = nullptr;  // instead of x: 0/1 bytes (bool spikes), each event of weight 1
+  bool x_batch_major = false;              // x / x_events laid out [B, T, n_in] (torch's batch-first input)
   const Real* w_in = nullptr;           // [n_in, N], pre-major (one row per input channel)
   const std::int32_t* d_in = nullptr;   // [n_in, N] delays >= 0, or null: all d_in_uniform
   std::int32_t d_in_uniform = 0;
@@ -108,13 +110,23 @@ struct LayerGrad {
 template <class Real>
 void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigned n_threads);
 
-// out[j, i] += sum_{t, b} s[t, b, j] * g[t + d(j, i), b, i] (terms with t + d >= T dropped): the weight
-// gradient of a delayed projection with presynaptic activity s [T, B, P] (mostly zeros: spikes) and
-// postsynaptic current gradient g [T, B, N]; d is [P, N] or null (all d_uniform). out is [P, N].
-// Work is proportional to the number of non-zeros of s; rows j are split over n_threads.
+// Presynaptic activity of a projection for delayed_outer: values s [T, B, P] (mostly zeros: spikes) or
+// 0/1 bytes (bool spikes), time-major or batch-major ([B, T, P]).
 template <class Real>
-void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Real* s, const Real* g,
-                   const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads);
+struct Activity {
+  const Real* s = nullptr;
+  const std::uint8_t* events = nullptr;  // instead of s
+  bool batch_major = false;
+};
+
+// out[j, i] += sum_{t, b} s[t, b, j] * g[t + d(j, i), b, i] (terms with t + d >= T dropped): the weight
+// gradient of a delayed projection with presynaptic activity s and postsynaptic current gradient
+// g [T, B, N]; d is [P, N] or null (all d_uniform). out is [P, N]. Work is proportional to the number
+// of non-zeros of s; rows j are split over n_threads; each out[j, i] sums its terms in (t, b) order,
+// so results do not depend on n_threads.
+template <class Real>
+void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Activity<Real>& s,
+                   const Real* g, const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads);
 
 }  // namespace bptt
 }  // namespace ahpsim

@@ -641,10 +641,11 @@ class ReadoutConstants:
 
 def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec_delay, bias, *,
                     x=None, W_in=None, in_delay=0, E=None, keep_state: bool = True, W_out=None, b_out=None,
-                    readout: Optional[ReadoutConstants] = None):
+                    readout: Optional[ReadoutConstants] = None, x_batch_major: bool = False):
     """Runs the C++ forward pass; returns (z, v, A, free, y): z, v, A, free [T, B, N] (v, A (ALIF) and free
     (n_ref > 0) only with ``keep_state``: the backward pass needs them, inference does not) and the
-    readout y [T, B, n_out] (with ``W_out``, else None)."""
+    readout y [T, B, n_out] (with ``W_out``, else None). ``x``: [T, B, n_in] ([B, T, n_in] with
+    ``x_batch_major``), of ``dtype`` or bool."""
     from .. import _core
 
     # buffers are pooled only for training (repeated same-shape steps whose page faults matter)
@@ -672,7 +673,8 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
         w_rec=W_rec.detach().t().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_rec_u,
         x=None if x is None else x.detach().contiguous().numpy(),
         w_in=None if W_in is None else W_in.detach().t().contiguous().numpy(), d_in=d_in, d_in_uniform=d_in_u,
-        E=None if E is None else E.detach().contiguous().numpy(), n_threads=torch.get_num_threads(), **ro)
+        E=None if E is None else E.detach().contiguous().numpy(), x_batch_major=x_batch_major,
+        n_threads=torch.get_num_threads(), **ro)
     return z_all, v_all, A_all, free_all, y
 
 
@@ -746,16 +748,17 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
     return gI, gU
 
 
-def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay) -> torch.Tensor:
-    """``W[i, j] = sum_{t,b} g[t + delay[i, j], b, i] s[t, b, j]`` ([post, pre]), spike-sparse in ``s``."""
+def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay, s_batch_major: bool = False) -> torch.Tensor:
+    """``W[i, j] = sum_{t,b} g[t + delay[i, j], b, i] s[t, b, j]`` ([post, pre]), spike-sparse in ``s``
+    (of g's dtype or bool; [B, T, P] with ``s_batch_major``)."""
     from .. import _core
 
-    T, B, P = s.shape
+    P = s.shape[2]
     N = g.shape[2]
     d, d_u = _pre_major_delays(delay)
     out = torch.zeros(P, N, dtype=g.dtype)
     _core.delayed_outer(s=s.detach().contiguous().numpy(), g=g.detach().contiguous().numpy(), d=d, d_uniform=d_u,
-                        out=out.numpy(), n_threads=torch.get_num_threads())
+                        out=out.numpy(), s_batch_major=s_batch_major, n_threads=torch.get_num_threads())
     return out.t()
 
 
@@ -767,15 +770,16 @@ class _EventNetworkFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, W_in, W_rec, bias, W_out, b_out, alpha, rho_c, rho_a, kappa, k: LayerConstants, readout,
-                in_delay, rec_delay, keep_state):
-        T, B, _ = x.shape
+                in_delay, rec_delay, keep_state, batch_major):
+        T, B = (x.shape[1], x.shape[0]) if batch_major else (x.shape[0], x.shape[1])
         N = W_rec.shape[0]
         has_ro = W_out.numel() > 0
         z_all, v_all, A_all, free_all, y = _kernel_forward(
-            k, T, B, N, x.dtype, W_rec, rec_delay, bias if bias.numel() else None, x=x, W_in=W_in,
+            k, T, B, N, W_rec.dtype, W_rec, rec_delay, bias if bias.numel() else None, x=x, W_in=W_in,
             in_delay=in_delay, keep_state=keep_state, W_out=W_out if has_ro else None,
-            b_out=b_out if b_out.numel() else None, readout=readout)
+            b_out=b_out if b_out.numel() else None, readout=readout, x_batch_major=batch_major)
         ctx.k, ctx.readout, ctx.in_delay, ctx.rec_delay = k, readout, in_delay, rec_delay
+        ctx.batch_major = batch_major
         # an output the loss does not use gets None, not a [T, B, N] tensor of zeros (a loss on the
         # readout alone would otherwise fill and read 50 MB per sMNIST batch)
         ctx.set_materialize_grads(False)
@@ -819,15 +823,17 @@ class _EventNetworkFn(torch.autograd.Function):
             gI = _input_current_grad(k, G, z_all, v_all, A_all, free_all, Ws)
         gx = gW_in = gW_rec = gbias = gW_out = gb_out = None
         if ctx.needs_input_grad[0]:  # x[t] enters I[t + d]
-            gx = torch.zeros_like(x)
+            gx = torch.zeros(T, B, x.shape[2], dtype=x.dtype)
             in_delay = ctx.in_delay
             for d in ([in_delay] if isinstance(in_delay, int) else torch.unique(in_delay).tolist()):
                 d = int(d)
                 Wd = W_in if isinstance(in_delay, int) else W_in * (in_delay == d)
                 if d < T:
                     gx[: T - d] += gI[d:] @ Wd
+            if ctx.batch_major:
+                gx = gx.transpose(0, 1)
         if ctx.needs_input_grad[1]:
-            gW_in = _delayed_outer(x, gI, ctx.in_delay)
+            gW_in = _delayed_outer(x, gI, ctx.in_delay, s_batch_major=ctx.batch_major)
         if ctx.needs_input_grad[2]:
             gW_rec = _delayed_outer(z_all, gI, ctx.rec_delay)
         if ctx.has_bias and ctx.needs_input_grad[3]:
@@ -843,7 +849,7 @@ class _EventNetworkFn(torch.autograd.Function):
         if ctx.has_ro and ctx.needs_input_grad[9] and T > 1:  # y[t] = kappa y[t-1] + u[t]
             g_kappa = (gU[1:] * y[:-1]).sum((0, 1)).sum_to_size(ctx.readout.kappa.shape)
         return (gx, gW_in, gW_rec, gbias, gW_out, gb_out, g_alpha, g_rho_c, g_rho_a, g_kappa,
-                None, None, None, None, None)
+                None, None, None, None, None, None)
 
 
 def _leaky_scan_grad(gy: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
@@ -859,8 +865,11 @@ def _leaky_scan_grad(gy: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
 def _check_event_args(x, W_in, W_rec, k, in_delay, rec_delay):
     if k.surrogate is None:
         k.surrogate = Triangle()
-    if not _kernel_ok(x, k):
+    if not _kernel_ok(W_rec, k):
         raise ValueError("the C++ layer kernel runs on CPU float32/float64 tensors with a non-smooth surrogate")
+    if x.device.type != "cpu" or x.dtype not in (torch.bool, W_rec.dtype):
+        raise ValueError(f"x: expected a CPU tensor of W_rec's dtype ({W_rec.dtype}) or torch.bool, got "
+                         f"{x.dtype} on {x.device.type}")
     for name, d, shape, lo in (("in_delay", in_delay, W_in.shape, 0), ("rec_delay", rec_delay, W_rec.shape, 1)):
         if isinstance(d, int):
             if d < lo:
@@ -870,22 +879,26 @@ def _check_event_args(x, W_in, W_rec, k, in_delay, rec_delay):
 
 
 def recurrent_layer_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Tensor, k: LayerConstants,
-                           bias: Optional[torch.Tensor] = None, in_delay=0, rec_delay=1) -> torch.Tensor:
+                           bias: Optional[torch.Tensor] = None, in_delay=0, rec_delay=1, *,
+                           batch_major: bool = False) -> torch.Tensor:
     """A recurrent spiking layer driven by input events, computed as the exported kernel network computes
     it (same summation order: input events by channel, then spikes by source, through the delay ring).
 
-    ``x``: [T, B, n_in] input (spikes or values, model dtype); ``W_in`` [N, n_in], ``W_rec`` [N, N]
-    ([post, pre]); ``in_delay`` (>= 0) and ``rec_delay`` (>= 1): ints or int tensors shaped like the
-    weights. CPU float32/float64 with a Heaviside forward pass (else use :func:`recurrent_layer`).
-    Returns spikes [T, B, N]; gradients flow to ``x``, the weights and ``bias``.
+    ``x``: [T, B, n_in] input ([B, T, n_in] with ``batch_major``): values of the weights' dtype, or
+    spikes as ``torch.bool`` (read as they are, without a float copy); ``W_in`` [N, n_in], ``W_rec``
+    [N, N] ([post, pre]); ``in_delay`` (>= 0) and ``rec_delay`` (>= 1): ints or int tensors shaped like
+    the weights. CPU float32/float64 with a Heaviside forward pass (else use :func:`recurrent_layer`).
+    Returns spikes [T, B, N] (time-major whatever the layout of ``x``); gradients flow to ``x`` (float
+    input), the weights and ``bias``. Raises ValueError for another device, dtype or delay.
     """
-    return recurrent_network_events(x, W_in, W_rec, k, bias, in_delay=in_delay, rec_delay=rec_delay)[0]
+    return recurrent_network_events(x, W_in, W_rec, k, bias, in_delay=in_delay, rec_delay=rec_delay,
+                                    batch_major=batch_major)[0]
 
 
 def recurrent_network_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.Tensor, k: LayerConstants,
                              bias: Optional[torch.Tensor] = None, W_out: Optional[torch.Tensor] = None,
                              b_out: Optional[torch.Tensor] = None, readout: Optional[ReadoutConstants] = None,
-                             in_delay=0, rec_delay=1):
+                             in_delay=0, rec_delay=1, *, batch_major: bool = False):
     """:func:`recurrent_layer_events` with the leaky readout fused into the kernel: returns ``(z, y)``,
     spikes [T, B, N] and readout ``y[t] = kappa y[t-1] + W_out z[t - readout.delay] + b_out`` [T, B, n_out]
     (``W_out`` [n_out, N]; without it ``y`` is [T, B, 0]). A loss on ``z`` that is one value per neuron
@@ -899,17 +912,21 @@ def recurrent_network_events(x: torch.Tensor, W_in: torch.Tensor, W_rec: torch.T
             raise ValueError(f"W_out: expected [n_out, {W_rec.shape[0]}], got {tuple(W_out.shape)}")
         if int(readout.delay) < 0:
             raise ValueError(f"readout.delay must be >= 0, got {readout.delay}")
-    b = bias if bias is not None else x.new_zeros(0)
-    Wo = W_out if W_out is not None else x.new_zeros(0, W_rec.shape[0])
-    bo = b_out if b_out is not None else x.new_zeros(0)
+    if x.dim() != 3 or x.shape[2] != W_in.shape[1]:
+        layout = "[B, T, n_in]" if batch_major else "[T, B, n_in]"
+        raise ValueError(f"x: expected {layout} with n_in = {W_in.shape[1]}, got {tuple(x.shape)}")
+    b = bias if bias is not None else W_rec.new_zeros(0)
+    Wo = W_out if W_out is not None else W_rec.new_zeros(0, W_rec.shape[0])
+    bo = b_out if b_out is not None else W_rec.new_zeros(0)
     # the state for the backward pass is kept only when a gradient can be asked for
     keep_state = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, W_in, W_rec, bias, W_out, b_out))
-    kappa = readout.kappa if readout is not None else x.new_zeros(0)
+    kappa = readout.kappa if readout is not None else W_rec.new_zeros(0)
     keep_state = keep_state or (torch.is_grad_enabled() and any(
         torch.is_tensor(t) and t.requires_grad for t in (k.alpha, k.rho_c, k.rho_a, kappa)))
-    return _EventNetworkFn.apply(x, W_in, W_rec, b, Wo, bo, _as_tensor(k.alpha, x), _as_tensor(k.rho_c, x),
-                                 _as_tensor(k.rho_a, x), kappa, k, readout, in_delay, rec_delay, keep_state)
+    return _EventNetworkFn.apply(x, W_in, W_rec, b, Wo, bo, _as_tensor(k.alpha, W_rec),
+                                 _as_tensor(k.rho_c, W_rec), _as_tensor(k.rho_a, W_rec), kappa, k, readout,
+                                 in_delay, rec_delay, keep_state, bool(batch_major))
 
 
 def _as_tensor(v, like: torch.Tensor) -> torch.Tensor:

@@ -301,7 +301,8 @@ class SpikingRNN(nn.Module):
         def t(a):
             return torch.as_tensor(np.asarray(a, np.float64)).to(dtype=dtype, device=dev)
 
-        delays = sorted(int(d) for d in torch.unique(self.rec_delay).tolist())
+        lo, hi = int(self.rec_delay.min()), int(self.rec_delay.max())  # (torch.unique sorts: 6 ms a batch)
+        delays = [lo] if lo == hi else sorted(int(d) for d in torch.unique(self.rec_delay).tolist())
         return F.LayerConstants(
             alpha=self._decay("tau_m"), v_th=t(self.v_th_value),
             rho_c=self._decay("tau_ahp"), beta_c=t(self.beta_ahp),
@@ -400,25 +401,27 @@ class SpikingRNN(nn.Module):
         """``x``: [B, T, n_in] (bool or float) -> :class:`RNNOutput` (y [B, T, n_out], z [B, T, N]).
         Raises ValueError for a wrong shape or non-finite values."""
         x = self._check_input(x)
-        x_tm = x.to(self.dtype).transpose(0, 1)
         W_in, W_rec, W_out = self.effective_weights()
         k = self.layer_constants()
-        if self.backend == "kernel" or (self.backend == "auto" and F._kernel_ok(x_tm, k)):
-            # the C++ layer kernel with the readout fused: the exported network's arithmetic, spike-sparse
-            z, y = F.recurrent_network_events(x_tm.contiguous(), W_in, W_rec, k, self.bias, W_out, self.b_out,
+        if self.backend == "kernel" or (self.backend == "auto" and F._kernel_ok(W_rec, k)):
+            # the C++ layer kernel with the readout fused: the exported network's arithmetic, spike-sparse;
+            # it reads x batch-major, and bool spikes as they are (no [T, B, n_in] float copy)
+            xk = x if x.dtype == torch.bool and x.device.type == "cpu" else x.to(self.dtype)
+            z, y = F.recurrent_network_events(xk.contiguous(), W_in, W_rec, k, self.bias, W_out, self.b_out,
                                               F.ReadoutConstants(self.kappa(), self.out_delay),
-                                              _delay_arg(self.in_delay), _delay_arg(self.rec_delay))
+                                              _delay_arg(self.in_delay), _delay_arg(self.rec_delay),
+                                              batch_major=True)
             return RNNOutput(y.transpose(0, 1), z.transpose(0, 1))
+        if self.train_tau:
+            raise NotImplementedError("train_tau needs the C++ layer kernel (backend 'auto' or 'kernel' on the "
+                                      "CPU) or step_forward")
+        x_tm = x.to(self.dtype).transpose(0, 1)
+        E = self.input_current(x_tm, W_in).contiguous()
+        if len(k.delays) == 1:
+            Ws = [W_rec]
         else:
-            if self.train_tau:
-                raise NotImplementedError("train_tau needs the C++ layer kernel (backend 'auto' or 'kernel' on the "
-                                          "CPU) or step_forward")
-            E = self.input_current(x_tm, W_in).contiguous()
-            if len(k.delays) == 1:
-                Ws = [W_rec]
-            else:
-                Ws = [W_rec * (self.rec_delay == d) for d in k.delays]
-            z = F.recurrent_layer(E, Ws, k, self.bias)
+            Ws = [W_rec * (self.rec_delay == d) for d in k.delays]
+        z = F.recurrent_layer(E, Ws, k, self.bias)
         d = self.out_delay
         T = z.shape[0]
         u = z @ W_out.t()  # shift the small readout currents, not the spikes
