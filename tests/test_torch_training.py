@@ -467,6 +467,19 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     assert np.allclose(t.tau_m, s.tau_m) and torch.equal(t.w_rec, s.w_rec)
     with pytest.raises(ValueError, match="beta_ahp"):
         init_from_checkpoint(SpikingRNN(3, 2, n_lif=4, n_ahp=2, train_tau=True, beta_ahp=0.5), tmp_path / "s.pt")
+    # a run that switches train_tau on starts its time constants from the fixed ones of the checkpoint
+    # (its own defaults differ here), with the checkpoint's weights, and learns them
+    f = SpikingRNN(3, 2, n_lif=4, n_ahp=2, tau_m=15.0, tau_ahp=300.0, seed=1)
+    save_checkpoint(tmp_path / "f.pt", f, epoch=2, best_epoch=2)
+    u = SpikingRNN(3, 2, n_lif=4, n_ahp=2, tau_m=15.0, train_tau=True, seed=2)
+    assert not np.allclose(u.tau_ahp[4:], 300.0)
+    init_from_checkpoint(u, tmp_path / "f.pt")
+    for name in ("tau_m", "tau_ahp", "tau_out"):
+        np.testing.assert_allclose(getattr(u, name), getattr(f, name), rtol=1e-12, err_msg=name)
+    assert torch.equal(u.w_rec, f.w_rec) and torch.equal(u.w_in, f.w_in)
+    assert u.log_tau_ahp.requires_grad
+    with pytest.raises(ValueError, match="n_ahp: checkpoint 2, this run 3"):
+        init_from_checkpoint(SpikingRNN(3, 2, n_lif=3, n_ahp=3, train_tau=True), tmp_path / "f.pt")
 
 
 @pytest.mark.parametrize("argv, msg", [

@@ -265,8 +265,9 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     another one ended, with its own optimizer, schedule and history).
 
     The checkpoint's network must be built like ``model``: the same class, the same configuration (sizes,
-    neuron models, time constants, thresholds, surrogate, delays; the time constants ``tau_*`` may differ
-    where both networks train them) and the same parameter names and shapes. Its values are copied into
+    neuron models, time constants, thresholds, surrogate, delays) and the same parameter names and shapes.
+    A ``model`` that trains its time constants (``train_tau``) takes them from the checkpoint, whether
+    its network trained them or not: they may differ, as may ``train_tau`` itself. Its values are copied into
     the model's tensors (the model keeps its dtype and device). Returns a record for the run's metadata:
     ``checkpoint`` (the path), ``epoch`` (the epoch after which the checkpoint was written) and
     ``best_epoch`` (its run's best epoch at that moment).
@@ -278,9 +279,12 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     if type(src) is not type(model):
         raise ValueError(f"{where} holds a {type(src).__name__}, the run builds a {type(model).__name__}")
     a, b = _plain(src.config()), _plain(model.config())
-    if a.get("train_tau") and b.get("train_tau"):
+    # a run that trains its time constants starts them from the checkpoint's (trained or fixed) values
+    taus_from_source = bool(b.get("train_tau"))
+    if taus_from_source:
         for k in _TRAINABLE_CONSTANTS:
             a.pop(k, None), b.pop(k, None)
+        a.pop("train_tau", None), b.pop("train_tau", None)
     differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if differ:
         what = "; ".join(f"{k}: checkpoint {_short(a.get(k))}, this run {_short(b.get(k))}" for k in differ[:3])
@@ -289,10 +293,22 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     mine, theirs = model.state_dict(), src.state_dict()
     tensors = lambda d: {k: tuple(v.shape) for k, v in d.items() if isinstance(v, torch.Tensor)}  # noqa: E731
     tm, tt = tensors(mine), tensors(theirs)
+    log_taus = {"log_" + k for k in _TRAINABLE_CONSTANTS}
+    if taus_from_source:  # log_tau_* exist in a train_tau network only; they are set from the values below
+        tm = {k: v for k, v in tm.items() if k not in log_taus}
+        tt = {k: v for k, v in tt.items() if k not in log_taus}
+        theirs = {k: v for k, v in theirs.items() if k not in log_taus}
     shapes = sorted(k for k in set(tm) | set(tt) if tm.get(k) != tt.get(k))
     if shapes:
         raise ValueError(f"{where}: parameters {', '.join(shapes[:5])} differ in name or shape from the run's network")
-    model.load_state_dict(theirs)
+    missing, unexpected = model.load_state_dict(theirs, strict=not taus_from_source)
+    if set(missing) - log_taus or unexpected:  # (strict loading raised already otherwise)
+        raise ValueError(f"{where}: parameters {', '.join(sorted(set(missing) - log_taus) + list(unexpected))} "
+                         "differ from the run's network")
+    if taus_from_source:
+        for k in _TRAINABLE_CONSTANTS:
+            if hasattr(src, k):
+                setattr(model, k, getattr(src, k))
     return {"checkpoint": None if isinstance(path_or_ckpt, dict) else str(path_or_ckpt),
             "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch")}
 
