@@ -89,7 +89,7 @@ std::int64_t nonzero_rows(const Real* x, std::int64_t n, std::int64_t* rows) {
   for (; i + 4 * L <= n; i += 4 * L) {
     const unsigned m = nonzero_mask(x + i) | nonzero_mask(x + i + L) << L | nonzero_mask(x + i + 2 * L) << (2 * L) |
                        nonzero_mask(x + i + 3 * L) << (3 * L);
-    k = append_bits<L>(m, i, rows, k);  // 4 L entries: L groups of 4
+    if (m) k = append_bits<L>(m, i, rows, k);  // 4 L entries: L groups of 4 (spike rows: mostly none)
   }
 #endif
   for (; i < n; ++i)
@@ -241,7 +241,7 @@ struct ForwardTrial {
 
   // Step t. Scratch rows (inference: outputs not kept) and the spike index buffer are the thread's.
   void step(std::int64_t t, UpdateFn<Real> update, const Real* zeros, Real* scratch_v, Real* scratch_A,
-            std::uint8_t* scratch_free, std::int64_t* spike_buf) {
+            std::uint8_t* scratch_free, std::int64_t* spike_buf, const Real* w_out_t) {
     const Layer<Real>& l = *L;
     const std::int64_t B = l.B, N = l.N;
     const std::int64_t S = static_cast<std::int64_t>(l.max_delay) + 1;
@@ -291,7 +291,7 @@ struct ForwardTrial {
       const std::int64_t SO = static_cast<std::int64_t>(l.d_out) + 1;
       Real* so = ring_out.data() + ((t + l.d_out) % SO) * K;
       for (std::int64_t s_ = 0; s_ < n_spikes; ++s_)
-        for (std::int64_t k = 0; k < K; ++k) so[k] += l.w_out[k * N + spike_buf[s_]];
+        for (std::int64_t k = 0; k < K; ++k) so[k] += w_out_t[spike_buf[s_] * K + k];
       Real* cur = ring_out.data() + (t % SO) * K;
       Real* yo = out->y + row * K;
       for (std::int64_t k = 0; k < K; ++k) {
@@ -457,6 +457,17 @@ struct BackwardWork {
   std::vector<Real> c_hist, a_hist;  // [T, N] (trainable decays only)
 };
 
+// The backward pass walks one trial back in time, so its rows of the [T, B, N] arrays are B * N
+// apart, too far for the hardware prefetcher; rows of kPrefetchSteps steps ahead are requested early.
+constexpr std::int64_t kPrefetchSteps = 2;
+
+template <class T>
+inline void prefetch_row(const T* p, std::int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const std::int64_t bytes = n * static_cast<std::int64_t>(sizeof(T));
+  for (std::int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+}
+
 template <class Real>
 void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, std::int64_t b, std::int32_t max_d,
                     const std::vector<std::int32_t>& used_delays, bool shared_decay, BackwardStepFn<Real> step,
@@ -508,6 +519,15 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
         gather_axpy(e, L.w_out, gu, w.out_rows.data(), nonzero_rows(gu, K, w.out_rows.data()), N);
       }
       G = e;
+    }
+    if (t >= kPrefetchSteps) {  // this trial's rows lie B * N apart: fetch those of a later step now
+      const std::int64_t po = o - kPrefetchSteps * B * N;
+      prefetch_row(in.v + po, N);
+      prefetch_row(in.z + po, N);
+      prefetch_row(gI + po, N);
+      if (in.G) prefetch_row(in.G + po, N);
+      if (L.has_alif) prefetch_row(in.A + po, N);
+      if (in.free) prefetch_row(in.free + po, N);
     }
     const Surrogate<Real>& su = in.surrogate;
     step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
@@ -621,6 +641,10 @@ void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_thr
   if (L.T <= 0 || L.B <= 0 || L.N <= 0) return;
   const std::vector<Real> zeros(static_cast<std::size_t>(L.N), Real(0));
   const UpdateFn<Real> step = pick_update<Real>(L.reset_zero, L.has_alif, L.n_ref > 0);
+  // the readout weights source-major, so that a spike adds one contiguous row [n_out]
+  std::vector<Real> w_out_t(static_cast<std::size_t>(L.N * L.n_out));
+  for (std::int64_t k = 0; k < L.n_out; ++k)
+    for (std::int64_t j = 0; j < L.N; ++j) w_out_t[j * L.n_out + k] = L.w_out[k * L.N + j];
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   parallel(team, [&](unsigned th) {
     // a contiguous block of trials per thread, advanced together step by step (memory-order writes)
@@ -634,7 +658,8 @@ void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_thr
     std::vector<std::int64_t> spike_buf(std::max<std::size_t>(N, static_cast<std::size_t>(L.n_in)) + 3);
     for (std::int64_t t = 0; t < L.T; ++t)
       for (auto& tr : trials)
-        tr.step(t, step, zeros.data(), scratch_v.data(), scratch_A.data(), scratch_free.data(), spike_buf.data());
+        tr.step(t, step, zeros.data(), scratch_v.data(), scratch_A.data(), scratch_free.data(), spike_buf.data(),
+                w_out_t.data());
   });
 }
 
