@@ -12,12 +12,17 @@ and 240 ``LSNNRecurrent`` (adaptive threshold, Bellec's LSNN) + ``LI`` readout, 
 like the others' and scaled to its membrane's input gain (its defaults leave the network silent).
 Spikes per neuron per step are reported for every variant.  Repetitions are
 interleaved so that load from other processes hits every framework alike; the median is reported.
+The work of ahpsim's spike-sparse BPTT grows with the firing rate, that of the dense peers does not:
+``--root DATA`` feeds every framework the code of real MNIST digits instead of random spikes, and
+``--weights CHECKPOINT`` adds ahpsim's trained network (e.g. ``benchmarks/runs/smnist-ahp/best.pt``, as
+training sees it: about 0.02 spikes per neuron per step) on one and two threads.
 
 Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse), with ahpsim importable
 there; the suite does both (it puts its own ahpsim build on the path):
 
     PYTHONPATH=python .venv/bin/python -m benchmarks --only train --install-peers
-    PYTHONPATH=<dir holding a built ahpsim> .venv-peers/bin/python benchmarks/bench_train_step_vs_peers.py --reps 5
+    PYTHONPATH=<dir holding a built ahpsim> .venv-peers/bin/python benchmarks/bench_train_step_vs_peers.py --reps 5 \
+        --root ../shared/data --weights benchmarks/runs/smnist-ahp/best.pt
 """
 
 from __future__ import annotations
@@ -40,10 +45,15 @@ except ImportError:
     from benchmarks._args import int_at_least
 
 
-def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None):
+TRAINED = "ahpsim.torch, the trained network of --weights"
+TRAINED_2 = "ahpsim.torch, the trained network of --weights, 2 threads"
+
+
+def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None, weights=None):
     """``legacy_bptt``: the BPTT of torch operations (a per-step Python loop) that ahpsim used before its
     C++ backward (2026-11-30), reached through a surrogate the C++ backward does not take; ``threads``:
-    torch / kernel threads for this variant only."""
+    torch / kernel threads for this variant only; ``weights``: a checkpoint whose trained network is
+    used instead of a fresh one."""
     from ahpsim.torch import functional as F
     from ahpsim.torch.modules import AHP_BETA_PAPER, SpikingRNN
 
@@ -51,9 +61,16 @@ def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None):
         pass
 
     def make(n_in, n_out):
-        m = SpikingRNN(n_in, n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, tau_m=20.0, tau_ahp=700.0,
-                       beta_ahp=AHP_BETA_PAPER, tau_a=700.0, beta_alif=AHP_BETA_PAPER * 20.5, tau_out=20.0,
-                       w_in_scale=3.0, seed=0, surrogate=LegacyTriangle(0.3) if legacy_bptt else None)
+        if weights is not None:  # a trained network (its own configuration: reset, surrogate, ...)
+            from ahpsim.torch import load_model
+            m = load_model(weights)
+            if (m.n_in, m.n_out) != (n_in, n_out):
+                raise ValueError(f"--weights: a network of {n_in} inputs and {n_out} outputs expected, got "
+                                 f"{m.n_in} and {m.n_out}")
+        else:
+            m = SpikingRNN(n_in, n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, tau_m=20.0, tau_ahp=700.0,
+                           beta_ahp=AHP_BETA_PAPER, tau_a=700.0, beta_alif=AHP_BETA_PAPER * 20.5, tau_out=20.0,
+                           w_in_scale=3.0, seed=0, surrogate=LegacyTriangle(0.3) if legacy_bptt else None)
         inner = make_step(m)
         if threads is None:
             return m, inner
@@ -164,12 +181,32 @@ def main(argv=None):
     ap.add_argument("--steps", type=int_at_least(1), default=840)
     ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--reps", type=int_at_least(1), default=3)
+    ap.add_argument("--root", default=None,
+                    help="MNIST folder: the input is the threshold-crossing code of the first --batch training "
+                         "digits (as training feeds it; --steps is then 840) instead of random spikes at 5 %%")
+    ap.add_argument("--weights", default=None, metavar="CHECKPOINT",
+                    help="also time the trained network of CHECKPOINT (e.g. benchmarks/runs/smnist-ahp/best.pt), "
+                         "on one and two threads")
     ap.add_argument("--out", default="benchmarks/results/train_step_vs_peers.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    x = torch.rand(args.batch, args.steps, 80, generator=torch.Generator().manual_seed(0)) < 0.05
-    lab = torch.randint(0, 10, (args.batch,), generator=torch.Generator().manual_seed(1))
+    if args.weights is not None and not Path(args.weights).is_file():
+        ap.error(f"--weights: no such file: {args.weights}")
+    if args.root is not None:
+        from ahpsim import datasets as D
+        try:
+            images, labels = D.load_mnist(args.root, "train", download=False, progress=False)
+        except (OSError, ValueError) as e:
+            ap.error(f"--root: {e}")
+        if args.batch > len(labels):
+            ap.error(f"--batch: at most {len(labels)} with --root")
+        x = torch.from_numpy(D.threshold_crossing_encode(images[: args.batch].reshape(args.batch, 784)))
+        lab = torch.from_numpy(labels[: args.batch].astype("int64"))
+        args.steps = x.shape[1]
+    else:
+        x = torch.rand(args.batch, args.steps, 80, generator=torch.Generator().manual_seed(0)) < 0.05
+        lab = torch.randint(0, 10, (args.batch,), generator=torch.Generator().manual_seed(1))
 
     candidates = {
         "ahpsim.torch 140 LIF + 100 AHP (paper)": lambda: ahpsim_factory(140, n_ahp=100),
@@ -182,6 +219,9 @@ def main(argv=None):
         "Norse 240 LIFRecurrent": lambda: norse_factory("lif"),
         "Norse 240 LSNNRecurrent (ALIF)": lambda: norse_factory("lsnn"),
     }
+    if args.weights is not None:
+        candidates[TRAINED] = lambda: ahpsim_factory(0, weights=args.weights)
+        candidates[TRAINED_2] = lambda: ahpsim_factory(0, weights=args.weights, threads=2)
     versions = {"torch": torch.__version__}
     for mod in ("snntorch", "norse"):
         try:
@@ -213,15 +253,20 @@ def main(argv=None):
     wall_med = {n: statistics.median(t) for n, t in times.items()}
     med = {n: statistics.median(t) for n, t in cpu.items()}
     two = "ahpsim.torch 140 LIF + 100 AHP, 2 threads"
-    if two in wall_med:  # CPU time counts both threads: the two-thread variant is measured by wall time
-        med[two] = wall_med[two]
+    for n in (two, TRAINED_2):
+        if n in wall_med:  # CPU time counts both threads: two-thread variants are measured by wall time
+            med[n] = wall_med[n]
     ours = med.get("ahpsim.torch 140 LIF + 100 AHP (paper)")
+    trained = med.get(TRAINED)
     legacy = med.get("ahpsim.torch 140 LIF + 100 AHP, torch-operation BPTT (before 2026-11-30)")
     peers = {n: t for n, t in med.items() if not n.startswith("ahpsim")}
     fastest_peer = min(peers, key=peers.get) if peers else None
     res = {
         "config": {"batch": args.batch, "steps": args.steps, "threads": args.threads, "reps": args.reps,
-                   "n_in": 80, "n_rec": 240, "n_out": 10, "dtype": "float32"},
+                   "n_in": 80, "n_rec": 240, "n_out": 10, "dtype": "float32",
+                   "input": ("threshold-crossing code of the first MNIST training digits" if args.root
+                             else "random spikes, 5 % of channels per step"),
+                   "weights": args.weights},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine()},
         "versions": versions,
@@ -239,6 +284,10 @@ def main(argv=None):
         "speedup_vs_torch_operation_bptt": (legacy / ours) if (ours and legacy) else None,
         "speedup_2_threads_wall": (wall_med["ahpsim.torch 140 LIF + 100 AHP (paper)"] / wall_med[two])
         if two in wall_med and "ahpsim.torch 140 LIF + 100 AHP (paper)" in wall_med else None,
+        "trained_speedup_vs_fastest_peer": (peers[fastest_peer] / trained) if (trained and fastest_peer) else None,
+        "trained_speedup_vs_torch_operation_bptt": (legacy / trained) if (trained and legacy) else None,
+        "trained_speedup_2_threads_wall": (wall_med[TRAINED] / wall_med[TRAINED_2])
+        if TRAINED in wall_med and TRAINED_2 in wall_med else None,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(args.out).with_suffix(".json.tmp")
@@ -246,7 +295,9 @@ def main(argv=None):
     os.replace(tmp, args.out)
     print(json.dumps({k: res[k] for k in ("median_cpu_s_per_train_step", "median_wall_s_per_train_step", "fastest_peer",
                                           "speedup_vs_fastest_peer", "speedup_vs_torch_operation_bptt",
-                                          "speedup_2_threads_wall")},
+                                          "speedup_2_threads_wall", "trained_speedup_vs_fastest_peer",
+                                          "trained_speedup_vs_torch_operation_bptt",
+                                          "trained_speedup_2_threads_wall", "spike_rate")},
                      indent=1))
     return 0
 

@@ -36,8 +36,8 @@ def _run(net, T=120, B=3, seed=0):
     delay = net.rec_delay if int(net.rec_delay.min()) != int(net.rec_delay.max()) else int(net.rec_delay.max())
     in_delay = net.in_delay if int(net.in_delay.min()) != int(net.in_delay.max()) else int(net.in_delay.max())
     with torch.no_grad():
-        z, v, A, fr, _ = F._kernel_forward(k, T, B, net.N, torch.float64, W_rec, delay, net.bias, x=xt, W_in=W_in,
-                                        in_delay=in_delay)
+        z, v, A, fr, _, _ = F._kernel_forward(k, T, B, net.N, torch.float64, W_rec, delay, net.bias, x=xt, W_in=W_in,
+                                           in_delay=in_delay)
     G = torch.randn(T, B, net.N, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
     Ws = [W_rec.detach()] if isinstance(delay, int) else [W_rec.detach() * (delay == d) for d in k.delays]
     return k, G, z.clone(), v.clone(), None if A is None else A.clone(), None if fr is None else fr.clone(), \

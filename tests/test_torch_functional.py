@@ -240,6 +240,22 @@ def test_delayed_outer_reads_bool_and_batch_major_activity():
     for o in outs[1:]:
         assert torch.equal(o, outs[0])
     np.testing.assert_allclose(outs[0].numpy(), ref, rtol=1e-12, atol=1e-12)
+    # spike bits as the forward pass writes them (bit j % 64 of word j // 64), over 1 and 3 threads
+    words = np.zeros((T, B, 1), np.uint64)
+    for j in range(P):
+        words[..., 0] |= spikes[..., j].astype(np.uint64) << np.uint64(j)
+    for threads in (1, 3):
+        torch.set_num_threads(threads)
+        try:
+            got = F._delayed_outer(torch.as_tensor(words.view(np.int64)), torch.as_tensor(g), 1, n_pre=P)
+        finally:
+            torch.set_num_threads(1)
+        assert torch.equal(got, outs[0])
+    with pytest.raises(ValueError, match="s: spike bits .uint64. need n_pre"):
+        _core.delayed_outer(s=words, g=g, d=None, d_uniform=1, out=np.zeros((P, N)))
+    with pytest.raises(ValueError, match="s: expected shape \\(50, 4, 1\\), got \\(50, 4, 2\\)"):
+        _core.delayed_outer(s=np.zeros((T, B, 2), np.uint64), g=g, d=None, d_uniform=1, out=np.zeros((P, N)),
+                            n_pre=P)
     with pytest.raises(ValueError, match=r"s: expected shape \(4, 50, 37\), got \(50, 4, 37\)"):
         _core.delayed_outer(s=spikes, g=g, d=None, d_uniform=1, out=np.zeros((P, N)), s_batch_major=True)
     with pytest.raises(TypeError, match="s: expected dtype float64, got uint8"):

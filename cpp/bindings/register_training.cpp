@@ -101,11 +101,12 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
                    std::int32_t n_ref, bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec,
                    py::object d_rec, std::int32_t d_rec_uniform, py::object x, py::object w_in, py::object d_in,
                    std::int32_t d_in_uniform, py::object E, py::object y, py::object w_out, py::object b_out,
-                   py::object kappa, std::int32_t d_out, bool x_batch_major, unsigned n_threads) {
+                   py::object kappa, std::int32_t d_out, bool x_batch_major, py::object z_bits, unsigned n_threads) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
   ahpsim::bptt::LayerOutputs<Real> out;
+  out.z_bits = data_of<std::uint64_t>(z_bits, "z_bits", {T, B, ahpsim::bptt::spike_words(N)}, true);
   out.z = data_of<Real>(z, "z", tbn, true);
   out.v = data_of<Real>(v, "v", tbn, true);
   out.A = data_of<Real>(A, "A", tbn, true);
@@ -207,19 +208,25 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
 
 template <class Real>
 void delayed_outer(py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out,
-                   bool s_batch_major, unsigned n_threads) {
+                   bool s_batch_major, py::ssize_t n_pre, unsigned n_threads) {
   if (!py::isinstance<py::array>(s) || !py::isinstance<py::array>(g))
     throw py::type_error("s and g: expected numpy arrays");
   py::array sa = py::reinterpret_borrow<py::array>(s), ga = py::reinterpret_borrow<py::array>(g);
   if (sa.ndim() != 3 || ga.ndim() != 3)
     throw std::invalid_argument(s_batch_major ? "s and g: expected [B, T, P] and [T, B, N] arrays"
                                               : "s and g: expected [T, B, P] and [T, B, N] arrays");
-  const py::ssize_t T = ga.shape(0), B = ga.shape(1), P = sa.shape(2), N = ga.shape(2);
+  const bool bits = sa.dtype().is(py::dtype::of<std::uint64_t>());
+  if (bits && (n_pre < 0 || s_batch_major))
+    throw std::invalid_argument("s: spike bits (uint64) need n_pre, the number of presynaptic neurons, and the "
+                                "time-major layout");
+  const py::ssize_t T = ga.shape(0), B = ga.shape(1), P = bits ? n_pre : sa.shape(2), N = ga.shape(2);
   const std::vector<py::ssize_t> s_shape = s_batch_major ? std::vector<py::ssize_t>{B, T, P}
                                                          : std::vector<py::ssize_t>{T, B, P};
   ahpsim::bptt::Activity<Real> act;
   act.batch_major = s_batch_major;
-  if (is_bool(sa))
+  if (bits)
+    act.bits = data_of<std::uint64_t>(s, "s", {T, B, ahpsim::bptt::spike_words(P)});
+  else if (is_bool(sa))
     act.events = data_of<bool>(s, "s", s_shape) ? static_cast<const std::uint8_t*>(sa.data()) : nullptr;
   else
     act.s = data_of<Real>(s, "s", s_shape);
@@ -250,11 +257,11 @@ void register_training(py::module_& m) {
          bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform,
          py::object x, py::object w_in, py::object d_in, std::int32_t d_in_uniform, py::object E, py::object y,
          py::object w_out, py::object b_out, py::object kappa, std::int32_t d_out, bool x_batch_major,
-         unsigned n_threads) {
+         py::object z_bits, unsigned n_threads) {
         auto fn = is_float32(z) ? &layer_forward<float> : &layer_forward<double>;
         fn(z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, bias, n_ref, reset_zero, has_ahp, has_alif,
            w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, y, w_out, b_out, kappa, d_out, x_batch_major,
-           n_threads);
+           z_bits, n_threads);
       },
       py::kw_only(), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"), py::arg("alpha"), py::arg("v_th"),
       py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"), py::arg("bias"), py::arg("n_ref"),
@@ -262,11 +269,12 @@ void register_training(py::module_& m) {
       py::arg("d_rec_uniform"), py::arg("x"), py::arg("w_in"), py::arg("d_in"), py::arg("d_in_uniform"), py::arg("E"),
       py::arg("y") = py::none(), py::arg("w_out") = py::none(), py::arg("b_out") = py::none(),
       py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("x_batch_major") = false,
-      py::arg("n_threads") = 1,
+      py::arg("z_bits") = py::none(), py::arg("n_threads") = 1,
       "Forward pass of one recurrent spiking layer over [T, B]: writes the spikes z and, where given (not None), "
       "the voltages v, ALIF thresholds A and non-refractory flags free in place; weights and delays pre-major "
       "([pre, post]); with w_out ([n_out, N]) also the leaky readout y [T, B, n_out]. x: input values "
-      "[T, B, n_in] of z's dtype, or bool spikes (events of weight 1); [B, T, n_in] with x_batch_major");
+      "[T, B, n_in] of z's dtype, or bool spikes (events of weight 1); [B, T, n_in] with x_batch_major. z_bits "
+      "(uint64 [T, B, ceil(N / 64)], optional): the spikes as bits, for delayed_outer");
   m.def(
       "layer_backward",
       [](py::object gI, py::object G, py::object z, py::object v, py::object A, py::object free, py::object alpha,
@@ -296,12 +304,13 @@ void register_training(py::module_& m) {
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, bool s_batch_major,
-         unsigned n_threads) {
+         py::ssize_t n_pre, unsigned n_threads) {
         auto fn = is_float32(g) ? &delayed_outer<float> : &delayed_outer<double>;
-        fn(s, g, d, d_uniform, out, s_batch_major, n_threads);
+        fn(s, g, d, d_uniform, out, s_batch_major, n_pre, n_threads);
       },
       py::kw_only(), py::arg("s"), py::arg("g"), py::arg("d"), py::arg("d_uniform"), py::arg("out"),
-      py::arg("s_batch_major") = false, py::arg("n_threads") = 1,
+      py::arg("s_batch_major") = false, py::arg("n_pre") = -1, py::arg("n_threads") = 1,
       "out[j, i] += sum_{t,b} s[t, b, j] * g[t + d[j, i], b, i] (t + d < T): spike-sparse weight gradient; s of "
-      "g's dtype or bool (events of weight 1), [T, B, P] or [B, T, P] with s_batch_major");
+      "g's dtype or bool (events of weight 1), [T, B, P] or [B, T, P] with s_batch_major, or layer_forward's "
+      "z_bits (uint64 [T, B, ceil(P / 64)], with n_pre = P)");
 }

@@ -118,6 +118,25 @@ void add_rows(Real* dst, const Real* W, const Real* x, const std::int64_t* rows,
   }
 }
 
+// Indices j - j0 of the set bits j in [j0, j0 + n) of a spike bit row, ascending; returns their count.
+inline std::int64_t set_bits(const std::uint64_t* words, std::int64_t j0, std::int64_t n, std::int64_t* rows) {
+  std::int64_t k = 0;
+  if (n <= 0) return 0;
+  const std::int64_t j1 = j0 + n;
+  for (std::int64_t w = j0 / 64; w <= (j1 - 1) / 64; ++w) {
+    std::uint64_t m = words[w];
+    if (!m) continue;
+    const std::int64_t lo = std::max<std::int64_t>(j0 - 64 * w, 0), hi = std::min<std::int64_t>(j1 - 64 * w, 64);
+    if (lo) m &= ~std::uint64_t(0) << lo;
+    if (hi < 64) m &= (std::uint64_t(1) << hi) - 1;
+    while (m) {
+      rows[k++] = 64 * w + __builtin_ctzll(m) - j0;
+      m &= m - 1;
+    }
+  }
+  return k;
+}
+
 // One step of all N neurons of one trial, in the float engine's order (models.hpp):
 //   I = (slot + E) + bias;  c = rho_c c + beta_c z';  a = rho_a a + z';  A = v_th + beta_a a
 //   v = ((alpha v + I) - c) - v_th z'      or (reset to zero)  ((alpha v) (1 - z') + I) - c
@@ -276,6 +295,12 @@ struct ForwardTrial {
            out->A ? out->A + o : scratch_A, out->free ? out->free + o : scratch_free);
     // this step's spikes into the ring, sources ascending
     const std::int64_t n_spikes = nonzero_rows(zp.data(), N, spike_buf);
+    if (out->z_bits) {
+      const std::int64_t W = spike_words(N);
+      std::uint64_t* bits = out->z_bits + row * W;
+      std::fill(bits, bits + W, std::uint64_t(0));
+      for (std::int64_t s_ = 0; s_ < n_spikes; ++s_) bits[spike_buf[s_] / 64] |= std::uint64_t(1) << (spike_buf[s_] % 64);
+    }
     if (!l.d_rec) {
       add_rows(slot(l.d_rec_uniform), l.w_rec, static_cast<const Real*>(nullptr), spike_buf, n_spikes, N);
     } else {
@@ -669,8 +694,10 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
   if (T <= 0 || B <= 0 || P <= 0 || N <= 0) return;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
   auto s_offset = [&](std::int64_t t, std::int64_t b) { return (act.batch_major ? b * T + t : t * B + b) * P; };
+  const std::int64_t words = spike_words(P);
   // the non-zeros of row (t, b) within [j0, j0 + n): indices relative to j0 into `active`, and the value of one
   auto scan = [&](std::int64_t t, std::int64_t b, std::int64_t j0, std::int64_t n, std::int64_t* active) {
+    if (act.bits) return set_bits(act.bits + (t * B + b) * words, j0, n, active);
     const std::int64_t o = s_offset(t, b) + j0;
     return act.s ? nonzero_rows(act.s + o, n, active) : nonzero_rows(act.events + o, n, active);
   };

@@ -57,7 +57,13 @@ struct LayerOutputs {
   Real* A = nullptr;             // threshold (ALIF)
   std::uint8_t* free = nullptr;  // 1 where the neuron was not refractory
   Real* y = nullptr;             // [T, B, n_out] readout (Layer::n_out > 0)
+  // the spikes again, compactly (optional): [T, B, spike_words(N)] words, bit i % 64 of word i / 64
+  // set where neuron i spiked; what the weight gradients read (1/32 of z's bytes, no scan of zeros)
+  std::uint64_t* z_bits = nullptr;
 };
+
+// Words of a spike bit row of N neurons.
+inline std::int64_t spike_words(std::int64_t n) { return (n + 63) / 64; }
 
 // Runs the layer over T steps for all B trials (trials split over n_threads; results do not depend on
 // n_threads). Per step, as the kernel: input events into the delay ring buffer (channels ascending),
@@ -110,12 +116,13 @@ struct LayerGrad {
 template <class Real>
 void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigned n_threads);
 
-// Presynaptic activity of a projection for delayed_outer: values s [T, B, P] (mostly zeros: spikes) or
-// 0/1 bytes (bool spikes), time-major or batch-major ([B, T, P]).
+// Presynaptic activity of a projection for delayed_outer: values s [T, B, P] (mostly zeros: spikes),
+// 0/1 bytes (bool spikes), time-major or batch-major ([B, T, P]), or spike bits [T, B, spike_words(P)].
 template <class Real>
 struct Activity {
   const Real* s = nullptr;
   const std::uint8_t* events = nullptr;  // instead of s
+  const std::uint64_t* bits = nullptr;   // instead of s: LayerOutputs::z_bits rows (time-major)
   bool batch_major = false;
 };
 

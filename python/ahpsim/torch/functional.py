@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -642,10 +643,11 @@ class ReadoutConstants:
 def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec_delay, bias, *,
                     x=None, W_in=None, in_delay=0, E=None, keep_state: bool = True, W_out=None, b_out=None,
                     readout: Optional[ReadoutConstants] = None, x_batch_major: bool = False):
-    """Runs the C++ forward pass; returns (z, v, A, free, y): z, v, A, free [T, B, N] (v, A (ALIF) and free
-    (n_ref > 0) only with ``keep_state``: the backward pass needs them, inference does not) and the
-    readout y [T, B, n_out] (with ``W_out``, else None). ``x``: [T, B, n_in] ([B, T, n_in] with
-    ``x_batch_major``), of ``dtype`` or bool."""
+    """Runs the C++ forward pass; returns (z, v, A, free, y, z_bits): z, v, A, free [T, B, N] (v, A (ALIF),
+    free (n_ref > 0) and z_bits (the spikes as bits, [T, B, ceil(N / 64)] int64 words) only with
+    ``keep_state``: the backward pass needs them, inference does not) and the readout y [T, B, n_out]
+    (with ``W_out``, else None). ``x``: [T, B, n_in] ([B, T, n_in] with ``x_batch_major``), of ``dtype``
+    or bool."""
     from .. import _core
 
     # buffers are pooled only for training (repeated same-shape steps whose page faults matter)
@@ -653,6 +655,8 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
     v_all = BUFFERS.empty((T, B, N), dtype, "cpu", "v") if keep_state else None
     A_all = BUFFERS.empty((T, B, N), dtype, "cpu", "A") if (keep_state and k.has_alif) else None
     free_all = BUFFERS.empty((T, B, N), torch.uint8, "cpu", "free") if (keep_state and k.n_ref) else None
+    # the spikes as bits (int64 storage, read as uint64): what the weight gradients read
+    z_bits = BUFFERS.empty((T, B, (N + 63) // 64), torch.int64, "cpu", "z_bits") if keep_state else None
     y = None if W_out is None else torch.empty(T, B, W_out.shape[0], dtype=dtype)
     d_rec, d_rec_u = _pre_major_delays(rec_delay)
     d_in, d_in_u = _pre_major_delays(in_delay)
@@ -674,8 +678,8 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
         x=None if x is None else x.detach().contiguous().numpy(),
         w_in=None if W_in is None else W_in.detach().t().contiguous().numpy(), d_in=d_in, d_in_uniform=d_in_u,
         E=None if E is None else E.detach().contiguous().numpy(), x_batch_major=x_batch_major,
-        n_threads=torch.get_num_threads(), **ro)
-    return z_all, v_all, A_all, free_all, y
+        z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), n_threads=torch.get_num_threads(), **ro)
+    return z_all, v_all, A_all, free_all, y, z_bits
 
 
 def _surrogate_code(sur: Surrogate):
@@ -748,17 +752,21 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
     return gI, gU
 
 
-def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay, s_batch_major: bool = False) -> torch.Tensor:
+def _delayed_outer(s: torch.Tensor, g: torch.Tensor, delay, s_batch_major: bool = False,
+                   n_pre: Optional[int] = None) -> torch.Tensor:
     """``W[i, j] = sum_{t,b} g[t + delay[i, j], b, i] s[t, b, j]`` ([post, pre]), spike-sparse in ``s``
-    (of g's dtype or bool; [B, T, P] with ``s_batch_major``)."""
+    (of g's dtype or bool; [B, T, P] with ``s_batch_major``; or spike bits from :func:`_kernel_forward`,
+    int64 words [T, B, ceil(P / 64)], with ``n_pre`` = P)."""
     from .. import _core
 
-    P = s.shape[2]
+    P = s.shape[2] if n_pre is None else n_pre
     N = g.shape[2]
     d, d_u = _pre_major_delays(delay)
     out = torch.zeros(P, N, dtype=g.dtype)
-    _core.delayed_outer(s=s.detach().contiguous().numpy(), g=g.detach().contiguous().numpy(), d=d, d_uniform=d_u,
-                        out=out.numpy(), s_batch_major=s_batch_major, n_threads=torch.get_num_threads())
+    s_np = s.detach().contiguous().numpy()
+    _core.delayed_outer(s=s_np if n_pre is None else s_np.view(np.uint64), g=g.detach().contiguous().numpy(), d=d,
+                        d_uniform=d_u, out=out.numpy(), s_batch_major=s_batch_major, n_pre=-1 if n_pre is None else P,
+                        n_threads=torch.get_num_threads())
     return out.t()
 
 
@@ -774,7 +782,7 @@ class _EventNetworkFn(torch.autograd.Function):
         T, B = (x.shape[1], x.shape[0]) if batch_major else (x.shape[0], x.shape[1])
         N = W_rec.shape[0]
         has_ro = W_out.numel() > 0
-        z_all, v_all, A_all, free_all, y = _kernel_forward(
+        z_all, v_all, A_all, free_all, y, z_bits = _kernel_forward(
             k, T, B, N, W_rec.dtype, W_rec, rec_delay, bias if bias.numel() else None, x=x, W_in=W_in,
             in_delay=in_delay, keep_state=keep_state, W_out=W_out if has_ro else None,
             b_out=b_out if b_out.numel() else None, readout=readout, x_batch_major=batch_major)
@@ -786,12 +794,12 @@ class _EventNetworkFn(torch.autograd.Function):
         ctx.has_bias, ctx.has_ro, ctx.has_b_out = bias.numel() > 0, has_ro, b_out.numel() > 0
         if y is None:
             y = x.new_zeros(T, B, 0)
-        ctx.save_for_backward(x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y)
+        ctx.save_for_backward(x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y, z_bits)
         return z_all, y
 
     @staticmethod
     def backward(ctx, G, Gy):
-        x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y = ctx.saved_tensors
+        x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y, z_bits = ctx.saved_tensors
         k: LayerConstants = ctx.k
         T, B, N = z_all.shape
         gU = None
@@ -834,12 +842,14 @@ class _EventNetworkFn(torch.autograd.Function):
                 gx = gx.transpose(0, 1)
         if ctx.needs_input_grad[1]:
             gW_in = _delayed_outer(x, gI, ctx.in_delay, s_batch_major=ctx.batch_major)
+        # the spikes' weight gradients read them as bits (z_bits), not as [T, B, N] floats
+        spikes, n_pre = (z_all, None) if z_bits is None else (z_bits, N)
         if ctx.needs_input_grad[2]:
-            gW_rec = _delayed_outer(z_all, gI, ctx.rec_delay)
+            gW_rec = _delayed_outer(spikes, gI, ctx.rec_delay, n_pre=n_pre)
         if ctx.has_bias and ctx.needs_input_grad[3]:
             gbias = gI.sum((0, 1))
         if ctx.has_ro and ctx.needs_input_grad[4]:
-            gW_out = _delayed_outer(z_all, gU, ctx.readout.delay)
+            gW_out = _delayed_outer(spikes, gU, ctx.readout.delay, n_pre=n_pre)
         if ctx.has_ro and ctx.has_b_out and ctx.needs_input_grad[5]:
             gb_out = gU.sum((0, 1))
         g_alpha, g_rho_c, g_rho_a = (None if g is None or not need else g.sum_to_size(inp.shape)
