@@ -191,8 +191,18 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if args.weights is not None and not Path(args.weights).is_file():
-        ap.error(f"--weights: no such file: {args.weights}")
+    if args.weights is not None:
+        if not Path(args.weights).is_file():
+            ap.error(f"--weights: no such file: {args.weights}")
+        from ahpsim.torch import load_model
+        try:
+            trained = load_model(args.weights)
+        except Exception:  # one line, not a traceback (torch's unpickling message runs to a page)
+            ap.error(f"--weights: {args.weights} is not an ahpsim.torch checkpoint")
+        if (getattr(trained, "n_in", None), getattr(trained, "n_out", None)) != (80, 10):
+            ap.error(f"--weights: expected a SpikingRNN of 80 inputs and 10 outputs (sMNIST), got "
+                     f"{type(trained).__name__} with n_in={getattr(trained, 'n_in', None)}, "
+                     f"n_out={getattr(trained, 'n_out', None)}")
     if args.root is not None:
         from ahpsim import datasets as D
         try:

@@ -251,6 +251,8 @@ def test_delayed_outer_reads_bool_and_batch_major_activity():
         finally:
             torch.set_num_threads(1)
         assert torch.equal(got, outs[0])
+    with pytest.raises(ValueError, match="n_pre: only with spike bits"):
+        _core.delayed_outer(s=spikes, g=g, d=None, d_uniform=1, out=np.zeros((P, N)), n_pre=P)
     with pytest.raises(ValueError, match="s: spike bits .uint64. need n_pre"):
         _core.delayed_outer(s=words, g=g, d=None, d_uniform=1, out=np.zeros((P, N)))
     with pytest.raises(ValueError, match="s: expected shape \\(50, 4, 1\\), got \\(50, 4, 2\\)"):
@@ -258,7 +260,7 @@ def test_delayed_outer_reads_bool_and_batch_major_activity():
                             n_pre=P)
     with pytest.raises(ValueError, match=r"s: expected shape \(4, 50, 37\), got \(50, 4, 37\)"):
         _core.delayed_outer(s=spikes, g=g, d=None, d_uniform=1, out=np.zeros((P, N)), s_batch_major=True)
-    with pytest.raises(TypeError, match="s: expected dtype float64, got uint8"):
+    with pytest.raises(TypeError, match="s: expected dtype float64 or bool, got uint8"):
         _core.delayed_outer(s=spikes.astype(np.uint8), g=g, d=None, d_uniform=1, out=np.zeros((P, N)))
 
 
@@ -289,6 +291,29 @@ def test_event_layer_reads_bool_batch_major_input_as_float_time_major():
         F.recurrent_network_events(spikes.to(torch.uint8), W_in, W_rec, k, batch_major=True)
     with pytest.raises(ValueError, match=r"x: expected \[B, T, n_in\] with n_in = 6, got \(3, 80, 5\)"):
         F.recurrent_network_events(spikes[..., :5], W_in, W_rec, k, batch_major=True)
+
+
+def test_two_live_graphs_keep_their_own_pooled_buffers():
+    """The fused layer's pooled [T, B, N] buffers: a second forward pass while the first graph is alive
+    must not reuse the first one's saved voltages / spikes (its gradients would be silently wrong); an
+    empty batch backpropagates a loss on the spikes."""
+    net = SpikingRNN(6, 3, n_lif=60, n_ahp=60, seed=3)  # v: 300 x 8 x 120 float32 = 1.15 MB, pooled
+    gen = torch.Generator().manual_seed(1)
+    x0, x1 = (torch.rand(8, 300, 6, generator=gen) < 0.2 for _ in range(2))
+    o = net(x0)
+    alone = torch.autograd.grad(o.y.sum() + o.z.sum(), list(net.parameters()))
+    del o
+    o0, o1 = net(x0), net(x1)
+    torch.autograd.grad(o1.y.sum() + o1.z.sum(), list(net.parameters()))
+    later = torch.autograd.grad(o0.y.sum() + o0.z.sum(), list(net.parameters()))
+    for a, b in zip(alone, later):
+        assert torch.equal(a, b)
+    empty = net(torch.zeros(0, 300, 6, dtype=torch.bool))
+    (g,) = torch.autograd.grad(empty.z.sum() + empty.y.sum(), [net.w_rec])
+    assert not g.any()
+    W = net.effective_weights()
+    z, y = F.recurrent_network_events(x0, W[0], W[1], net.layer_constants(), batch_major=True)
+    assert y.dtype == torch.float32 and y.shape == (300, 8, 0)
 
 
 def test_input_gradient_of_the_kernel_layer_equals_autograd():

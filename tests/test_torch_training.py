@@ -444,7 +444,7 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     """The Python API on a bAbI Relational Network (its state holds configuration entries, not only
     tensors) and on networks with trainable time constants (their learned tau_* may differ, their
     thresholds and AHP strengths may not)."""
-    from ahpsim.torch import RelationalNetwork, SpikingRNN, init_from_checkpoint, save_checkpoint
+    from ahpsim.torch import RelationalNetwork, SpikingRNN, init_from_checkpoint, load_model, save_checkpoint
 
     a = RelationalNetwork(12, "ahp", n_encoder=6, g_layers=[8], f_layers=[8], seed=1)
     b = RelationalNetwork(12, "ahp", n_encoder=6, g_layers=[8], f_layers=[8], seed=2)
@@ -477,7 +477,12 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     for name in ("tau_m", "tau_ahp", "tau_out"):
         np.testing.assert_allclose(getattr(u, name), getattr(f, name), rtol=1e-12, err_msg=name)
     assert torch.equal(u.w_rec, f.w_rec) and torch.equal(u.w_in, f.w_in)
-    assert u.log_tau_ahp.requires_grad
+    assert u.log_tau_ahp.requires_grad and u.config()["train_tau"]
+    save_checkpoint(tmp_path / "u.pt", u, epoch=1, best_epoch=1)  # what the warm-started run writes loads back
+    back = load_model(tmp_path / "u.pt")
+    assert back.train_tau and np.allclose(back.tau_ahp, u.tau_ahp, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"built otherwise \(train_tau: checkpoint True, this run False"):
+        init_from_checkpoint(SpikingRNN(3, 2, n_lif=4, n_ahp=2, tau_m=15.0, seed=2), tmp_path / "u.pt")
     with pytest.raises(ValueError, match="n_ahp: checkpoint 2, this run 3"):
         init_from_checkpoint(SpikingRNN(3, 2, n_lif=3, n_ahp=3, train_tau=True), tmp_path / "f.pt")
 

@@ -49,6 +49,14 @@ std::int32_t check_delays(const std::int32_t* d, std::size_t n, std::int32_t uni
 // numpy bool arrays hold one byte per entry, 0 or 1: events of weight 1 for the kernels.
 bool is_bool(const py::array& a) { return a.dtype().is(py::dtype::of<bool>()); }
 
+// Input events: of the layer's float type or bool, nothing else.
+template <class Real>
+void check_events_dtype(const py::array& a, const char* name) {
+  if (!is_bool(a) && !a.dtype().is(py::dtype::of<Real>()))
+    throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<Real>())) +
+                         " or bool, got " + std::string(py::str(a.dtype())));
+}
+
 // A layer shaped like the spikes z [T, B, N].
 template <class Real>
 ahpsim::bptt::Layer<Real> layer_of(const py::object& z) {
@@ -133,6 +141,7 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
     L.x_batch_major = x_batch_major;
     const std::vector<py::ssize_t> x_shape = x_batch_major ? std::vector<py::ssize_t>{B, T, n_in}
                                                            : std::vector<py::ssize_t>{T, B, n_in};
+    check_events_dtype<Real>(xa, "x");
     if (is_bool(xa))
       L.x_events = data_of<bool>(x, "x", x_shape) ? static_cast<const std::uint8_t*>(xa.data()) : nullptr;
     else
@@ -219,6 +228,9 @@ void delayed_outer(py::object s, py::object g, py::object d, std::int32_t d_unif
   if (bits && (n_pre < 0 || s_batch_major))
     throw std::invalid_argument("s: spike bits (uint64) need n_pre, the number of presynaptic neurons, and the "
                                 "time-major layout");
+  if (!bits && n_pre >= 0)
+    throw std::invalid_argument("n_pre: only with spike bits (uint64 s); s of another dtype gives P by its shape");
+  if (!bits) check_events_dtype<Real>(sa, "s");
   const py::ssize_t T = ga.shape(0), B = ga.shape(1), P = bits ? n_pre : sa.shape(2), N = ga.shape(2);
   const std::vector<py::ssize_t> s_shape = s_batch_major ? std::vector<py::ssize_t>{B, T, P}
                                                          : std::vector<py::ssize_t>{T, B, P};

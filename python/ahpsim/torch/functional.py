@@ -346,13 +346,16 @@ class _BufferPool:
             return torch.empty(shape, dtype=dtype, device=device)
         with self._lock:
             bufs = self._bufs.setdefault((shape, dtype, tag), [])
+            # handed out as a new tensor on the storage (detach), so that whoever keeps it (an autograd
+            # graph's saved tensors included) raises the storage's use count
             for b in bufs:
                 if self._use_count(b.untyped_storage()._cdata) <= 2:
-                    return b
+                    return b.detach()
             b = torch.empty(shape, dtype=dtype, device=device)
             if len(bufs) < self.per_key and self._bytes + n_bytes <= self.max_bytes:
                 bufs.append(b)
                 self._bytes += n_bytes
+                return b.detach()
             return b
 
     @property
@@ -700,7 +703,7 @@ def _split_rate_grad(G):
     (what a firing-rate loss sends back) is passed to the kernel as that vector, without materializing it."""
     if G is None:
         return None, None
-    if G.dim() == 3 and G.stride(0) == 0 and G.stride(1) == 0:
+    if G.dim() == 3 and G.stride(0) == 0 and G.stride(1) == 0 and G.shape[0] and G.shape[1]:
         return None, G[0, 0].contiguous()
     return G.contiguous(), None
 
@@ -793,7 +796,7 @@ class _EventNetworkFn(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.has_bias, ctx.has_ro, ctx.has_b_out = bias.numel() > 0, has_ro, b_out.numel() > 0
         if y is None:
-            y = x.new_zeros(T, B, 0)
+            y = W_rec.new_zeros(T, B, 0)
         ctx.save_for_backward(x, W_in, W_rec, W_out, z_all, v_all, A_all, free_all, y, z_bits)
         return z_all, y
 

@@ -406,7 +406,9 @@ class SpikingRNN(nn.Module):
         if self.backend == "kernel" or (self.backend == "auto" and F._kernel_ok(W_rec, k)):
             # the C++ layer kernel with the readout fused: the exported network's arithmetic, spike-sparse;
             # it reads x batch-major, and bool spikes as they are (no [T, B, n_in] float copy)
-            xk = x if x.dtype == torch.bool and x.device.type == "cpu" else x.to(self.dtype)
+            if x.device != W_rec.device:
+                raise ValueError(f"x: on {x.device}, the network on {W_rec.device}")
+            xk = x if x.dtype == torch.bool else x.to(self.dtype)
             z, y = F.recurrent_network_events(xk.contiguous(), W_in, W_rec, k, self.bias, W_out, self.b_out,
                                               F.ReadoutConstants(self.kappa(), self.out_delay),
                                               _delay_arg(self.in_delay), _delay_arg(self.rec_delay),

@@ -285,7 +285,8 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
         for k in _TRAINABLE_CONSTANTS:
             a.pop(k, None), b.pop(k, None)
         a.pop("train_tau", None), b.pop("train_tau", None)
-    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    # train_tau first: with it, the time constants would not differ (their mismatch is its consequence)
+    differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)), key=lambda k: (k != "train_tau", k))
     if differ:
         what = "; ".join(f"{k}: checkpoint {_short(a.get(k))}, this run {_short(b.get(k))}" for k in differ[:3])
         raise ValueError(f"{where} holds a network built otherwise ({what}{'; ...' if len(differ) > 3 else ''}): "
@@ -298,6 +299,9 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
         tm = {k: v for k, v in tm.items() if k not in log_taus}
         tt = {k: v for k, v in tt.items() if k not in log_taus}
         theirs = {k: v for k, v in theirs.items() if k not in log_taus}
+        for k, v in list(theirs.items()):  # the configuration loaded with the weights keeps train_tau on
+            if k.endswith("_extra_state") and isinstance(v, dict) and isinstance(v.get("config"), dict):
+                theirs[k] = {**v, "config": {**v["config"], "train_tau": True}}
     shapes = sorted(k for k in set(tm) | set(tt) if tm.get(k) != tt.get(k))
     if shapes:
         raise ValueError(f"{where}: parameters {', '.join(shapes[:5])} differ in name or shape from the run's network")
