@@ -493,7 +493,11 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
              "--task-opt", "tasks=[1]", "--task-opt", 'size="1k"', "--task-opt", "n_train=256",
              "--model-opt", "n_encoder=16", "--model-opt", "g_layers=[16]", "--model-opt", "f_layers=[16]",
              "--epochs", "1", "--threads", "1", "--no-progress"]
-    subprocess.run(train, env=env, check=True, capture_output=True, text=True, timeout=600)
+    tr = subprocess.run(train, env=env, check=True, capture_output=True, text=True, timeout=600)
+    # per-task validation accuracy in the history and on the epoch line (one task: the overall accuracy)
+    rec = json.loads((run / "history.json").read_text())["epochs"][0]
+    assert rec["val_acc_by_group"] == {"1": rec["val_acc"]}
+    assert f"val groups >= 0.95: {int(rec['val_acc'] >= 0.95)}/1" in tr.stdout + tr.stderr
     out = tmp_path / "deployed"
     r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--kernel", "--spiking-head",
                         "20", "--loihi", "--export", str(out), "--n-test", "40", "--threads", "1"],

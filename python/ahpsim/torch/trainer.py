@@ -422,10 +422,14 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def format_epoch(rec: dict, epochs: int) -> str:
-    """One terminal line per epoch: training loss / accuracy, validation accuracy, rate, lr, time."""
+    """One terminal line per epoch: training loss / accuracy, validation accuracy (and, where the data are
+    grouped, e.g. bAbI's tasks, how many groups reach 95 %), rate, lr, time."""
     parts = [f"epoch {rec['epoch']}/{epochs}", f"loss {rec['train_loss']:.4f}", f"train acc {rec['train_acc']:.4f}"]
     if "val_acc" in rec:
         parts.append(f"val acc {rec['val_acc']:.4f}")
+    by_group = rec.get("val_acc_by_group")
+    if by_group:  # bAbI's criterion: a task is passed at an error below 5 %
+        parts.append(f"val groups >= 0.95: {sum(a >= 0.95 for a in by_group.values())}/{len(by_group)}")
     parts += [f"rate {rec['train_rate']:.4f}", f"lr {rec.get('lr', float('nan')):.2e}",
               f"{rec['epoch_wall_s'] / 60:.1f} min"]
     return " | ".join(parts)
@@ -700,6 +704,8 @@ class Trainer:
                 ev = evaluate(self.model, self.val, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
                 rec.update({"val_acc": ev["acc"], "val_loss": ev["loss"], "val_rate": ev["rate"],
                             "eval_wall_s": time.perf_counter() - t0})
+                if "acc_by_group" in ev:  # e.g. bAbI: validation accuracy per task
+                    rec["val_acc_by_group"] = {str(g): a for g, a in ev["acc_by_group"].items()}
                 score = ev["acc"]
             else:
                 score = rec["train_acc"]
