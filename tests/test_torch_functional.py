@@ -174,6 +174,12 @@ def test_losses():
     z[0, :5, 0] = 1
     assert L.spike_rate(z).tolist() == [0.5, 0.0]
     assert L.firing_rate_regularizer(z, 0.5, 2.0).item() == pytest.approx(2 * 0.25)
+    # the trainer's one pass: counts exact, rates and penalty those of spike_rate / the regulariser
+    big = (torch.rand(64, 840, 240, generator=torch.Generator().manual_seed(0)) < 0.03).float()
+    counts, rates = L.spike_counts_and_rates(big)
+    assert torch.equal(counts, big.double().sum((0, 1)).float()) and torch.equal(rates, L.spike_rate(big))
+    assert float(counts.sum()) == float(big.double().sum())
+    assert torch.equal(L.rate_penalty(rates, 0.02, 0.1), L.firing_rate_regularizer(big, 0.02, 0.1))
 
 
 def test_backward_twice_with_retained_graph():

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as tnf
 
 __all__ = ["readout_window", "readout_logits", "readout_cross_entropy", "firing_rate_regularizer", "accuracy",
-           "spike_rate"]
+           "spike_rate", "spike_counts_and_rates", "rate_penalty"]
 
 
 def readout_window(y: torch.Tensor, window: int = 1, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -47,19 +47,30 @@ def readout_cross_entropy(y: torch.Tensor, labels: torch.Tensor, mode: str = "la
 def spike_rate(z: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-neuron firing rate (spikes per step) averaged over batch and (valid) time: [N]."""
     if lengths is None:
-        # sum, then scale the [N] result: the gradient stays one broadcast [N] vector (the layer kernel
-        # takes it as such instead of a [B, T, N] tensor)
-        return z.sum((0, 1)) * (1.0 / (z.shape[0] * z.shape[1]))
+        return spike_counts_and_rates(z)[1]
     T = z.shape[1]
     m = (torch.arange(T, device=z.device)[None] < lengths.to(z.device)[:, None]).to(z.dtype)
     return (z * m[:, :, None]).sum((0, 1)) / m.sum().clamp(min=1)
 
 
+def spike_counts_and_rates(z: torch.Tensor) -> tuple:
+    """``(counts, rates)``, both [N]: each neuron's spikes in ``z`` [B, T, N] (exact integers in float up to
+    2**24) and the :func:`spike_rate` they give (without lengths)."""
+    # sum, then scale the [N] result: the gradient stays one broadcast [N] vector (the layer kernel
+    # takes it as such instead of a [B, T, N] tensor)
+    counts = z.sum((0, 1))
+    return counts, counts * (1.0 / (z.shape[0] * z.shape[1]))
+
+
 def firing_rate_regularizer(z: torch.Tensor, target_rate: float = 0.02, weight: float = 1.0,
                             lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
     """LSNN's rate regulariser ``weight * sum_j (rate_j - target)^2`` (rates in spikes per step)."""
-    r = spike_rate(z, lengths)
-    return weight * ((r - target_rate) ** 2).sum()
+    return rate_penalty(spike_rate(z, lengths), target_rate, weight)
+
+
+def rate_penalty(rates: torch.Tensor, target_rate: float = 0.02, weight: float = 1.0) -> torch.Tensor:
+    """:func:`firing_rate_regularizer` of per-neuron rates [N] already computed by :func:`spike_rate`."""
+    return weight * ((rates - target_rate) ** 2).sum()
 
 
 @torch.no_grad()

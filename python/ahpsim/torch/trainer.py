@@ -342,13 +342,19 @@ def batch_objective(model, x, lab, ln, cfg) -> tuple:
     out = model(x)
     lab = lab.to(out.y.device)
     loss = L.readout_cross_entropy(out.y, lab, cfg.loss_mode, cfg.window, ln)
+    counts = None
     if cfg.rate_weight > 0:
-        loss = loss + L.firing_rate_regularizer(out.z, cfg.rate_target, cfg.rate_weight, ln)
+        if ln is None:  # the counts serve the spike statistics below too: one pass over z, not two
+            counts, rates = L.spike_counts_and_rates(out.z)
+        else:
+            rates = L.spike_rate(out.z, ln)
+        loss = loss + L.rate_penalty(rates, cfg.rate_target, cfg.rate_weight)
     with torch.no_grad():
         pred = L.readout_logits(out.y, ln).argmax(-1)
         z = out.z.detach()
         if ln is None:
-            spikes, neuron_steps = float(z.sum()), float(z.numel())
+            spikes = float((z if counts is None else counts.detach()).sum())
+            neuron_steps = float(z.numel())
         else:  # padding after a sequence's end is not counted
             m = torch.arange(z.shape[1])[None] < ln[:, None]
             spikes, neuron_steps = float((z * m[:, :, None]).sum()), float(m.sum()) * z.shape[2]
