@@ -58,6 +58,8 @@ def test_word_spikes_hold_each_word():
     expected[0:2, 3] = 1
     expected[2:4, 1] = 1
     np.testing.assert_array_equal(x[0].numpy(), expected)
+    xb = word_spikes(torch.tensor([[3, 1]]), 5, 2, torch.bool)  # what the spiking encoders feed their layer
+    assert xb.dtype == torch.bool and np.array_equal(xb[0].numpy(), expected.astype(bool))
 
 
 def test_decode_answers():

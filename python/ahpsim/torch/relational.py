@@ -86,11 +86,12 @@ def pair_indices(lengths: torch.Tensor, max_sentences: int) -> tuple[torch.Tenso
 
 
 def word_spikes(tokens: torch.Tensor, vocab_size: int, steps_per_word: int, dtype=torch.float32) -> torch.Tensor:
-    """One-hot word spikes: ``tokens`` int [U, L] (no padding) -> [U, L * steps_per_word, vocab_size],
-    word ``k`` on its channel at steps ``k * steps_per_word ... (k + 1) * steps_per_word - 1``."""
+    """One-hot word spikes: ``tokens`` int [U, L] (no padding) -> [U, L * steps_per_word, vocab_size] of
+    ``dtype`` (a float type or ``torch.bool``), word ``k`` on its channel at steps
+    ``k * steps_per_word ... (k + 1) * steps_per_word - 1``."""
     U, L = tokens.shape
     x = torch.zeros(U, L, vocab_size, dtype=dtype)
-    x.scatter_(2, tokens[:, :, None], 1.0)
+    x.scatter_(2, tokens[:, :, None], 1)
     return x.repeat_interleave(steps_per_word, dim=1)
 
 
@@ -135,7 +136,8 @@ class SpikingEncoder(nn.Module):
         for L, idx in _group_by_length(tokens, lengths):
             if L == 0:
                 continue
-            x = word_spikes(tokens[idx, :L], self.vocab_size, self.steps_per_word, self.rnn.dtype)
+            # bool spikes: the C++ layer reads them as they are (a float copy would be [U, T, vocab])
+            x = word_spikes(tokens[idx, :L], self.vocab_size, self.steps_per_word, torch.bool)
             out = self.rnn(x)
             parts.append(out.y[:, -1])
             rows.append(idx)
