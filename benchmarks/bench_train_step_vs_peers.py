@@ -15,7 +15,8 @@ interleaved so that load from other processes hits every framework alike; the me
 The work of ahpsim's spike-sparse BPTT grows with the firing rate, that of the dense peers does not:
 ``--root DATA`` feeds every framework the code of real MNIST digits instead of random spikes, and
 ``--weights CHECKPOINT`` adds ahpsim's trained network (e.g. ``benchmarks/runs/smnist-ahp/best.pt``, as
-training sees it: about 0.02 spikes per neuron per step) on one and two threads.
+training sees it: about 0.02 spikes per neuron per step) on one and two threads. For ahpsim's variants the
+wall time of a step is split into its C++ forward pass, backward pass, weight gradients and the rest.
 
 Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse), with ahpsim importable
 there; the suite does both (it puts its own ahpsim build on the path):
@@ -47,6 +48,49 @@ except ImportError:
 
 TRAINED = "ahpsim.torch, the trained network of --weights"
 TRAINED_2 = "ahpsim.torch, the trained network of --weights, 2 threads"
+
+
+class KernelClock:
+    """Wall time of a training step spent in ahpsim's C++ kernels (``_core.layer_forward``,
+    ``layer_backward``, ``delayed_outer``: the weight gradients), the rest being Python, torch's
+    operations and the optimizer-free remainder of the step. Wraps the module functions while alive."""
+
+    NAMES = {"layer_forward": "forward", "layer_backward": "backward", "delayed_outer": "weight_gradients"}
+
+    def __init__(self):
+        try:
+            from ahpsim import _core
+        except ImportError:  # ahpsim not importable: nothing to split
+            self._core, self._orig = None, {}
+            return
+        self._core = _core
+        self._orig = {n: getattr(_core, n) for n in self.NAMES}
+        self.acc = dict.fromkeys(self.NAMES.values(), 0.0)
+        for n, f in self._orig.items():
+            setattr(_core, n, self._timed(f, self.NAMES[n]))
+
+    def _timed(self, f, part):
+        def call(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                self.acc[part] += time.perf_counter() - t0
+        return call
+
+    def reset(self):
+        if self._core is not None:
+            self.acc = dict.fromkeys(self.NAMES.values(), 0.0)
+
+    def split(self, total: float) -> dict:
+        """This step's seconds per part, and ``rest`` = ``total`` minus the kernels."""
+        if self._core is None:
+            return {"rest": total}
+        return {**self.acc, "rest": total - sum(self.acc.values())}
+
+    def close(self):
+        for n, f in self._orig.items():
+            setattr(self._core, n, f)
 
 
 def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None, weights=None):
@@ -251,13 +295,19 @@ def main(argv=None):
     times = {n: [] for n in steps}
     cpu = {n: [] for n in steps}
     rates = {}
+    kernels = KernelClock()
+    parts = {n: [] for n in steps if n.startswith("ahpsim")}
     for r in range(args.reps):
         for name, step in steps.items():
+            kernels.reset()
             t0, c0 = time.perf_counter(), time.process_time()
             rates[name] = step(x, lab)
             times[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
+            if name in parts:
+                parts[name].append(kernels.split(times[name][-1]))
             print(f"rep {r}: {name}: {times[name][-1]:.3f} s wall, {cpu[name][-1]:.3f} s CPU", flush=True)
+    kernels.close()
     # The machine is shared: the CPU time of this (single-threaded) process is the robust measure of the
     # work per training step; wall-clock medians are reported beside it.
     wall_med = {n: statistics.median(t) for n, t in times.items()}
@@ -287,6 +337,8 @@ def main(argv=None):
         "spike_rate": rates,
         "samples_per_s": {n: args.batch / t for n, t in med.items()},
         "failed": errors,
+        "ahpsim_wall_s_per_step_by_part": {
+            n: {k: statistics.median(p[k] for p in ps) for k in ps[0]} for n, ps in parts.items() if ps},
         "fastest_peer": fastest_peer,
         "speedup_vs_fastest_peer": (peers[fastest_peer] / ours) if (ours and fastest_peer) else None,
         "speedup_measure": "median CPU seconds per training step (single-threaded process)",
@@ -307,7 +359,8 @@ def main(argv=None):
                                           "speedup_vs_fastest_peer", "speedup_vs_torch_operation_bptt",
                                           "speedup_2_threads_wall", "trained_speedup_vs_fastest_peer",
                                           "trained_speedup_vs_torch_operation_bptt",
-                                          "trained_speedup_2_threads_wall", "spike_rate")},
+                                          "trained_speedup_2_threads_wall", "spike_rate",
+                                          "ahpsim_wall_s_per_step_by_part")},
                      indent=1))
     return 0
 

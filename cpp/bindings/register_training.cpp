@@ -143,7 +143,7 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
                                                            : std::vector<py::ssize_t>{T, B, n_in};
     check_events_dtype<Real>(xa, "x");
     if (is_bool(xa))
-      L.x_events = data_of<bool>(x, "x", x_shape) ? static_cast<const std::uint8_t*>(xa.data()) : nullptr;
+      L.x_events = reinterpret_cast<const std::uint8_t*>(data_of<bool>(x, "x", x_shape));
     else
       L.x = data_of<Real>(x, "x", x_shape);
     L.w_in = data_of<Real>(w_in, "w_in", {n_in, N});
@@ -239,7 +239,7 @@ void delayed_outer(py::object s, py::object g, py::object d, std::int32_t d_unif
   if (bits)
     act.bits = data_of<std::uint64_t>(s, "s", {T, B, ahpsim::bptt::spike_words(P)});
   else if (is_bool(sa))
-    act.events = data_of<bool>(s, "s", s_shape) ? static_cast<const std::uint8_t*>(sa.data()) : nullptr;
+    act.events = reinterpret_cast<const std::uint8_t*>(data_of<bool>(s, "s", s_shape));
   else
     act.s = data_of<Real>(s, "s", s_shape);
   const Real* gp = data_of<Real>(g, "g", {T, B, N});

@@ -548,7 +548,7 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     if (t >= kPrefetchSteps) {  // this trial's rows lie B * N apart: fetch those of a later step now
       const std::int64_t po = o - kPrefetchSteps * B * N;
       prefetch_row(in.v + po, N);
-      prefetch_row(in.z + po, N);
+      if (L.reset_zero || in.g_alpha) prefetch_row(in.z + po, N);  // (read only then)
       prefetch_row(gI + po, N);
       if (in.G) prefetch_row(in.G + po, N);
       if (L.has_alif) prefetch_row(in.A + po, N);

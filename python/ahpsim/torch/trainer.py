@@ -299,7 +299,8 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
         tm = {k: v for k, v in tm.items() if k not in log_taus}
         tt = {k: v for k, v in tt.items() if k not in log_taus}
         theirs = {k: v for k, v in theirs.items() if k not in log_taus}
-        for k, v in list(theirs.items()):  # the configuration loaded with the weights keeps train_tau on
+        # the configuration loaded with the weights (which sets the time constants) keeps train_tau on
+        for k, v in list(theirs.items()):
             if k.endswith("_extra_state") and isinstance(v, dict) and isinstance(v.get("config"), dict):
                 theirs[k] = {**v, "config": {**v["config"], "train_tau": True}}
     shapes = sorted(k for k in set(tm) | set(tt) if tm.get(k) != tt.get(k))
@@ -309,10 +310,6 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     if set(missing) - log_taus or unexpected:  # (strict loading raised already otherwise)
         raise ValueError(f"{where}: parameters {', '.join(sorted(set(missing) - log_taus) + list(unexpected))} "
                          "differ from the run's network")
-    if taus_from_source:
-        for k in _TRAINABLE_CONSTANTS:
-            if hasattr(src, k):
-                setattr(model, k, getattr(src, k))
     return {"checkpoint": None if isinstance(path_or_ckpt, dict) else str(path_or_ckpt),
             "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch")}
 
