@@ -1,26 +1,120 @@
-"""How many steps the integrate-and-fire head (g and f, ``IFHead``) of the full bAbI Relational Network
-needs: on the first 15 test questions of tasks 2, 4, 14, 15, 17 and 19, the answers of the ReLU head
-(kernel encoders) against the spiking head at 30 / 100 steps and calibration percentiles 99.9 / 99 / 95
-(docs/babi.md, "Every stage spiking"). Uses ``benchmarks/runs/babi-ahp/best.pt``.
+"""How faithfully the integrate-and-fire head (g and f as rate-coded spiking layers, ``IFHead``) of the
+full bAbI Relational Network reproduces its ReLU head (docs/babi.md, "Every stage spiking").
 
-    PYTHONPATH=python python benchmarks/bench_babi_head_steps.py   # from the repository root, ../shared/data beside it
+For each configuration ``STEPS:PERCENTILE:V_INIT:ENGINE`` (steps of the head, calibration percentile of
+the layer scales, initial potential of the IF units in thresholds, ``float`` kernel or ``loihi``
+integer engine), on the first ``--per-task`` test questions of each of ``--tasks``: the fraction of
+questions answered as the ReLU head answers them (encoders on the float kernel, g and f in numpy),
+the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
+``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
+alone). The scales are calibrated on every (N // 1000)-th training question.
+
+    PYTHONPATH=python python benchmarks/bench_babi_head_steps.py --root ../shared/data \\
+        --run babi-ahp --tasks 1-20 --per-task 10 100:99.9:0:float 100:99:0.5:float
+
+Writes ``benchmarks/results/babi_head_<run>.json`` (or ``--out``).
 """
-import numpy as np, torch, time, warnings
-warnings.simplefilter("ignore")
-from ahpsim.torch.trainer import load_checkpoint, load_model
-from ahpsim.torch.tasks import make_task
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ahpsim.datasets._common import atomic_save_json
 from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
-torch.set_num_threads(1)
-ck = load_checkpoint("benchmarks/runs/babi-ahp/best.pt"); model = load_model(ck); model.eval()
-task = make_task("babi", root="../shared/data")
-calib,_,_ = task.train.get(np.arange(0, len(task.train), len(task.train)//1000))
-idx = np.concatenate([np.nonzero(task.test.groups == t)[0][:15] for t in (2, 4, 14, 15, 17, 19)])
-batch, ans, _ = task.test.get(idx); ans = ans.numpy()
-relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
-print("relu", np.mean(relu == ans))
-for steps, pct in ((30, 99.9), (30, 99.0), (100, 99.9), (100, 99.0), (30, 95.0)):
-    t = time.time()
-    k = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=steps, percentile=pct))
-    p = k(batch).logits.argmax(1)
-    print(steps, pct, "acc", round(np.mean(p == ans), 3), "same", round(np.mean(p == relu), 3),
-          {k2: round(v, 4) for k2, v in k.last_head_stats.items() if "rate" in k2}, round(time.time() - t, 1), flush=True)
+from ahpsim.torch.tasks import make_task
+from ahpsim.torch.trainer import load_checkpoint, load_model
+
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least
+except ImportError:
+    from benchmarks._args import int_at_least
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_config(text: str) -> dict:
+    if text == "relu:loihi":
+        return {"name": text, "head": None, "engine": "loihi"}
+    parts = text.split(":")
+    if len(parts) != 4 or parts[3] not in ("float", "loihi"):
+        raise argparse.ArgumentTypeError(f"expected STEPS:PERCENTILE:V_INIT:float|loihi or relu:loihi, got {text!r}")
+    try:
+        steps, pct, v_init = int(parts[0]), float(parts[1]), float(parts[2])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected STEPS:PERCENTILE:V_INIT:ENGINE with numbers, got {text!r}") from None
+    return {"name": text, "head": dict(steps=steps, percentile=pct, v_init=v_init), "engine": parts[3]}
+
+
+def parse_tasks(text: str) -> list[int]:
+    out = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out += list(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tasks: expected numbers and ranges such as 1-20 or 2,3,4, got {text!r}") from None
+    if not out or min(out) < 1 or max(out) > 20:
+        raise argparse.ArgumentTypeError(f"tasks must lie in 1..20, got {text!r}")
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("configs", nargs="+", type=parse_config, help="STEPS:PERCENTILE:V_INIT:ENGINE or relu:loihi")
+    ap.add_argument("--root", default=str(HERE.parent.parent / "shared" / "data"))
+    ap.add_argument("--run", default="babi-ahp", help="run folder under benchmarks/runs (its best.pt)")
+    ap.add_argument("--tasks", type=parse_tasks, default=list(range(1, 21)), help="e.g. 1-20 or 2,3,4,16")
+    ap.add_argument("--per-task", type=int_at_least(1), default=10)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")  # the integer engine's overflow warnings: counted in the head's stats
+    torch.set_num_threads(1)
+    path = HERE / "runs" / args.run / "best.pt"
+    if not path.is_file():
+        print(f"--run: {path} does not exist", file=sys.stderr)
+        return 2
+    ck = load_checkpoint(path)
+    model = load_model(ck)
+    model.eval()
+    task = make_task("babi", root=args.root, **ck["meta"]["task"].get("options", {}))
+    calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
+    idx = np.concatenate([np.nonzero(task.test.groups == t)[0][:args.per_task] for t in args.tasks])
+    batch, ans, _ = task.test.get(idx)
+    ans, groups = ans.numpy(), task.test.groups[idx]
+    relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
+    acc_relu = {int(t): float(np.mean(relu[groups == t] == ans[groups == t])) for t in args.tasks}
+    doc = {"run": args.run, "best_epoch": ck["best_epoch"], "tasks": args.tasks, "per_task": args.per_task,
+           "questions": len(idx), "relu_acc": float(np.mean(relu == ans)), "configs": []}
+    print(f"{args.run} (epoch {ck['best_epoch']}), {len(idx)} questions: ReLU head accuracy {doc['relu_acc']:.3f}",
+          flush=True)
+    for cfg in args.configs:
+        t0 = time.perf_counter()
+        head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **cfg["head"])
+        net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head)
+        pred = net(batch).logits.argmax(1)
+        stats = net.last_head_stats or {}
+        rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"],
+               "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
+               "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
+                                      for t in args.tasks},
+               "g_rate": stats.get("g_rate"), "f_rate": stats.get("f_rate"), "wall_s": time.perf_counter() - t0}
+        doc["configs"].append(rec)
+        changed = {t: round(100 * d) for t, d in rec["acc_change_by_task"].items() if d}
+        rates = "" if head is None else f", spikes per neuron per step g {rec['g_rate']:.4f}, f {rec['f_rate']:.4f}"
+        print(f"  {cfg['name']:>18}: same answer as the ReLU head {100 * rec['same_as_relu']:5.1f} %, accuracy "
+              f"{100 * rec['acc']:5.1f} %, changed tasks (points) {changed}{rates} ({rec['wall_s']:.0f} s)", flush=True)
+    out = Path(args.out) if args.out else HERE / "results" / f"babi_head_{args.run}.json"
+    atomic_save_json(out, doc, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,7 +6,8 @@ For every run folder that holds a ``best.pt`` (``benchmarks/runs/babi-lstm``, ``
 
 * **torch**: test error per task on all 20 test files (1,000 questions each), evaluated once here;
 * spiking runs, on the first ``--per-task`` test questions of each task: the **float kernel** with every
-  stage spiking (encoders on the kernel, g and f as integrate-and-fire layers, ``--steps`` steps) and
+  stage spiking (encoders on the kernel, g and f as integrate-and-fire layers, ``--steps`` steps,
+  scales at the ``--percentile`` of the ReLU activations, units starting at ``--v-init``) and
   the **integer engine** (encoders, g's later layers and f on the Loihi 1 integer engine; g's first
   layer as the injected spike source), with spikes per neuron per step of each stage;
 * the operation counts of the integer run per question, summed over the stages (each question's own
@@ -98,6 +99,10 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=",".join(RUNS), help="run folders under benchmarks/runs")
     ap.add_argument("--per-task", type=int_at_least(1), default=100, help="test questions per task on the engines")
     ap.add_argument("--steps", type=int_at_least(1), default=30, help="steps of the integrate-and-fire g and f")
+    ap.add_argument("--percentile", type=float, default=99.0,
+                    help="calibration percentile of the integrate-and-fire layers' scales (IFHead)")
+    ap.add_argument("--v-init", type=float, default=0.5,
+                    help="initial potential of the integrate-and-fire units, in thresholds (IFHead)")
     ap.add_argument("--chips", type=int_at_least(1), default=None,
                     help="chips for the static power (default: the resource estimate's; the paper used 22)")
     ap.add_argument("--threads", type=int_at_least(1), default=1)
@@ -128,11 +133,12 @@ def main(argv=None) -> int:
               f"test {100 * full['acc']:.2f} %", flush=True)
         if model.encoder_kind != "lstm":
             calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
-            engines = {"kernel": KernelRelationalNetwork(model, head=IFHead(model, calib, steps=args.steps),
+            hopt = dict(steps=args.steps, percentile=args.percentile, v_init=args.v_init)
+            engines = {"kernel": KernelRelationalNetwork(model, head=IFHead(model, calib, **hopt),
                                                          n_threads=args.threads),
                        "integer": KernelRelationalNetwork(model, engine="loihi", n_threads=args.threads,
-                                                          head=IFHead(model, calib, steps=args.steps,
-                                                                      engine="loihi", n_threads=args.threads))}
+                                                          head=IFHead(model, calib, engine="loihi",
+                                                                      n_threads=args.threads, **hopt))}
             by_task: dict = {}
             ops_all, ops_17 = [], None
             t0 = time.perf_counter()
@@ -212,7 +218,8 @@ def main(argv=None) -> int:
                           + f". Paper (task 17, 22 chips): {1e3 * pub['energy_J']:.2f} mJ, "
                             f"{1e3 * pub['latency_s']:.2f} ms ({pub['dynamic_power_W']} W of {pub['power_W']} W "
                             "dynamic)."]
-    doc = {"per_task_questions": args.per_task, "steps": args.steps, "chips": args.chips, "runs": results,
+    doc = {"per_task_questions": args.per_task, "steps": args.steps, "percentile": args.percentile,
+           "v_init": args.v_init, "chips": args.chips, "runs": results,
            "table": "\n".join(lines)}
     atomic_save_json(Path(args.out), doc, indent=1)
     print(doc["table"])

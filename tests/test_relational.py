@@ -309,7 +309,7 @@ def test_saved_deployment_runs_without_torch_and_gives_the_same_answers(tmp_path
     model = build_model(task, "ahp", n_encoder=24, g_layers=[32, 32], f_layers=[32], seed=3)
     batch, answers, _ = task.test.get(np.arange(0, 40))
     calib, _, _ = task.train.get(np.arange(0, 200, 4))
-    kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20))
+    kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20, v_init=0.5))  # saved too
     kernel.save(tmp_path / "net")
     ref = KernelRelationalNetwork(model)(batch).logits
     ref_if = kernel(batch).logits
@@ -507,6 +507,7 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]
     assert res["engine"] == "loihi" and res["head"]["steps"] == 20 and res["head"]["g_spikes"] > 0
+    assert res["head"]["v_init"] == 0.5 and res["head"]["percentile"] == 99.0  # the defaults, recorded
     net = load_relnet(out, engine="loihi", head_steps=20)
     task = make_task("babi", root=data_root, tasks=[1], size="1k", n_train=256)
     batch, ans, _ = task.test.get(np.arange(40))
@@ -519,6 +520,12 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), opt, val], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and f"{opt} must be >= 1, got {val}" in r.stderr and "Traceback" not in r.stderr
+    for args, msg in ((["--kernel", "--spiking-head", "5", "--head-v-init", "1.5"], "--head-v-init must be in [0, 1)"),
+                      (["--kernel", "--spiking-head", "5", "--head-percentile", "nan"], "--head-percentile must be in"),
+                      (["--kernel", "--head-v-init", "0.2"], "--head-v-init applies to the integrate-and-fire head")):
+        r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_eval_finds_a_committed_runs_relative_data_root_from_anywhere(tmp_path):
@@ -540,3 +547,40 @@ def test_eval_finds_a_committed_runs_relative_data_root_from_anywhere(tmp_path):
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
     assert json.loads(r.stdout.strip().splitlines()[-1])["n_test"] == 8
+
+
+@pytest.mark.parametrize("engine", ["float", "loihi"])
+def test_if_head_initial_potential_rounds_the_spike_counts(engine):
+    """``v_init``: a non-leaky IF unit with reset by subtraction that starts at ``v_init`` thresholds and
+    receives a constant current c < 1 spikes floor(c T + v_init) times in T steps (closed form); layers
+    fed by spikes follow a plain numpy IF simulation (exactly on the float kernel, within one spike on
+    the integer engine). The initial potential is saved with the deployed head."""
+    from ahpsim.relnet import IFHead
+
+    T = 20
+    c = np.array([0.13, 0.37, 0.62, 0.91])  # c * T = 2.6, 7.4, 12.4, 18.2
+    W2 = np.array([[0.25, 0.5, 0.0, 0.125], [0.375, -0.25, 0.5, 0.25], [0.125, 0.125, 0.625, -0.125]])
+    g = [(W2, np.zeros(3))]
+    f = [(np.full((2, 3), 0.25), np.zeros(2)), (np.ones((2, 2)), np.zeros(2))]
+    for v_init in (0.0, 0.5):
+        head = IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, steps=T, v_init=v_init, engine=engine)
+        x = np.broadcast_to(c.astype(np.float32), (1, T, 4))
+        z1 = head._run_net(head._g1_net if engine == "loihi" else head.g_net, T, x).raster("g1")[0]
+        np.testing.assert_array_equal(z1.sum(0), np.floor(c * T + v_init))
+        # the layer fed by those spikes (one step later), against numpy
+        v, ref = np.full(3, v_init), np.zeros(3)
+        for t in range(T):
+            v += W2 @ z1[t - 1] if t else 0.0
+            s = v > 1.0  # the kernel's threshold test is strict
+            ref += s
+            v -= s
+        tail = head._loihi_g if engine == "loihi" else head.g_net
+        z2 = head._run_net(tail, T, z1[None] if engine == "loihi" else x).raster("g2")[0]
+        if engine == "float":
+            np.testing.assert_array_equal(z2.sum(0), ref)
+        else:
+            assert np.abs(z2.sum(0) - ref).max() <= 1, (z2.sum(0), ref)
+    with pytest.raises(ValueError, match="v_init must be a number in"):
+        IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, v_init=1.0)
+    with pytest.raises(ValueError, match="v_init must be a number in"):
+        IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, v_init=True)

@@ -187,6 +187,12 @@ class IFHead:
         Steps per question (>= 1).
     engine : {"float", "loihi"}
         Where g's later layers and f run.
+    v_init : float in [0, 1)
+        Membrane potential of every IF unit at the start of a question, in thresholds, set by one pulse
+        of weight ``v_init`` at step 0 from the input ``start`` (as a chip would set it). 0.5 makes a
+        unit's spike count its input's integral rounded instead of floored (Bu et al. 2022, "Optimal
+        ANN-SNN conversion for high-accuracy and ultra-low-latency spiking neural networks", ICLR),
+        which matters where units fire a few times per question.
 
     Notes
     -----
@@ -197,9 +203,13 @@ class IFHead:
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
                  lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
-                 engine: str = "float", vth_mant: int = 508):
+                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.0):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if (isinstance(v_init, bool) or not isinstance(v_init, (int, float, np.integer, np.floating))
+                or not 0.0 <= float(v_init) < 1.0):
+            raise ValueError(f"v_init must be a number in [0, 1) (thresholds), got {v_init!r}")
+        self.v_init = float(v_init)
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         g, f = _layers(g), _layers(f)
@@ -251,16 +261,24 @@ class IFHead:
             return LIF(tau_m=1e9, v_th=1.0, reset="subtract", bias=bias)
 
         net = Network(dtype="float32", seed=0)
+        start = net.add_input(1, name="start") if self.v_init else None
+
+        def initial(lay):  # the pulse at step 0 that sets the potential to v_init
+            if start is not None:
+                net.connect(start, lay, np.full((lay.n, 1), self.v_init), delay=0)
+
         if g_input:
             H1 = self.g_sizes[0]
             x = net.add_input(H1, name="x")
             prev = net.add_population(H1, IF(), name="g1")
             net.connect(x, prev, np.eye(H1), delay=0)
+            initial(prev)
             if only_first:
                 return net
             for name, W, b in self._g_spec:
                 lay = net.add_population(W.shape[0], IF(b), name=name)
                 net.connect(prev, lay, W, delay=1)
+                initial(lay)
                 prev = lay
             return net
         prev = net.add_input(self.g_sizes[-1], name="x")
@@ -268,20 +286,26 @@ class IFHead:
         for name, W, b in self._f_spec:
             lay = net.add_population(W.shape[0], IF(b), name=name)
             net.connect(prev, lay, W, delay=0 if first else 1)
+            initial(lay)
             prev, first = lay, False
         W, b = self._out
         out = net.add_population(W.shape[0], Readout(tau=1e9, bias=b), name="out")
         net.connect(prev, out, W, delay=0 if first else 1)
         return net
 
-    @staticmethod
-    def _if_layer(name, W, b, pre, delay, pops, projs):
+    def _if_layer(self, name, W, b, pre, delay, pops, projs):
         """A non-leaky IF layer with reset by subtraction, built exactly on Loihi (``subtract_reset=
-        "exact"``: u carries v); its bias arrives through a synapse from the always-on input ``one``."""
+        "exact"``: u carries v); its bias arrives through a synapse from the always-on input ``one``,
+        its initial potential through one from ``start``."""
         pops.append(dict(name=name, kind="LIF", n=W.shape[0], tau_m=1e9, v_th=1.0, reset="subtract"))
         projs.append(dict(pre=pre, post=name, weights=W, delay=delay))
         if np.any(b != 0):
             projs.append(dict(pre="one", post=name, weights=np.asarray(b, np.float64)[:, None], delay=0))
+        if self.v_init:
+            projs.append(dict(pre="start", post=name, weights=np.full((W.shape[0], 1), self.v_init), delay=0))
+
+    def _inputs(self, n_x: int) -> dict:
+        return {"x": n_x, "one": 1, **({"start": 1} if self.v_init else {})}
 
     def _describe_g_tail(self) -> dict:
         """g's layers after the first, fed by the first layer's spikes (input ``x``, one step later)."""
@@ -289,7 +313,7 @@ class IFHead:
         for name, W, b in self._g_spec:
             self._if_layer(name, W, b, prev, 1, pops, projs)
             prev = name
-        return dict(dt=1.0, inputs={"x": self.g_sizes[0], "one": 1}, populations=pops, projections=projs)
+        return dict(dt=1.0, inputs=self._inputs(self.g_sizes[0]), populations=pops, projections=projs)
 
     def _describe_f(self, K: int) -> dict:
         """f with K input channels per unit of g's last layer (see the class docstring)."""
@@ -300,7 +324,7 @@ class IFHead:
         W, b = self._out
         pops.append(dict(name="out", kind="Readout", n=W.shape[0], tau=1e9, bias=b))
         projs.append(dict(pre=prev, post="out", weights=np.tile(W, (1, K)) if first else W, delay=0 if first else 1))
-        return dict(dt=1.0, inputs={"x": K * self.g_sizes[-1], "one": 1}, populations=pops, projections=projs)
+        return dict(dt=1.0, inputs=self._inputs(K * self.g_sizes[-1]), populations=pops, projections=projs)
 
     def _quantize(self, d: dict):
         from .loihi import quantize
@@ -324,6 +348,10 @@ class IFHead:
         inputs = {"x": x}
         if isinstance(net, QuantizedNetwork):  # the bias source of the integer layers: a spike every step
             inputs["one"] = np.ones((T, 1), bool)
+        if self.v_init:  # one pulse at step 0 sets the initial potential
+            pulse = np.zeros((T, 1), bool)
+            pulse[0] = True
+            inputs["start"] = pulse
         with warnings.catch_warnings():  # overflows are counted in last_head_stats
             warnings.simplefilter("ignore", QuantizationOverflowWarning)
             return net.run(T, inputs=inputs, n_threads=self.n_threads)
@@ -639,7 +667,7 @@ class DeployedRelationalNetwork:
                       max_sentences=self.max_sentences, position_tags=self.position_tags, vocab=self.vocab,
                       n_g=len(self.g), n_f=len(self.f),
                       head=None if self.head is None else dict(lam_g=self.head.lam_g, lam_f=self.head.lam_f,
-                                                               steps=self.head.steps))
+                                                               steps=self.head.steps, v_init=self.head.v_init))
         arrs["__header__"] = np.array(json.dumps(header))
         tmp = path / f"relnet.npz.tmp{os.getpid()}.npz"
         try:
@@ -699,7 +727,7 @@ def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, hea
         hs = h["head"]
         ifhead = IFHead(first[0][0].shape[0], g, fl, hs["lam_g"], hs["lam_f"], h["max_sentences"],
                         steps=hs["steps"] if head_steps is None else head_steps, n_threads=n_threads,
-                        engine=engine, vth_mant=vth_mant)
+                        engine=engine, vth_mant=vth_mant, v_init=hs.get("v_init", 0.0))
     return DeployedRelationalNetwork(sentence, question, first, g, fl, vocab_size=h["vocab_size"],
                                      steps_per_word=h["steps_per_word"], max_sentences=h["max_sentences"],
                                      position_tags=h["position_tags"], vocab=h["vocab"], n_threads=n_threads,
