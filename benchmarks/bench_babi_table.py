@@ -107,10 +107,26 @@ def main(argv=None) -> int:
                     help="chips for the static power (default: the resource estimate's; the paper used 22)")
     ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--out", default=str(HERE / "results" / "babi_table.json"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the records of other runs already in --out (measured with the same settings) and "
+                         "rebuild the table from all of them")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     task = None
     results: dict = {}
+    settings = {"per_task_questions": args.per_task, "steps": args.steps, "percentile": args.percentile,
+                "v_init": args.v_init, "chips": args.chips}
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())
+        differ = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+        if differ:
+            print(f"--merge: {args.out} was measured with other settings (theirs, these): {differ}", file=sys.stderr)
+            return 2
+        for name, rec in old["runs"].items():  # task numbers come back from JSON as strings
+            for key in ("torch_test_error_by_task", "engines_per_task"):
+                if key in rec:
+                    rec[key] = {int(t): v for t, v in rec[key].items()}
+            results[name] = rec
     for run in [r for r in args.runs.split(",") if r]:
         path = HERE / "runs" / run / "best.pt"
         if not path.is_file():
@@ -218,8 +234,7 @@ def main(argv=None) -> int:
                           + f". Paper (task 17, 22 chips): {1e3 * pub['energy_J']:.2f} mJ, "
                             f"{1e3 * pub['latency_s']:.2f} ms ({pub['dynamic_power_W']} W of {pub['power_W']} W "
                             "dynamic)."]
-    doc = {"per_task_questions": args.per_task, "steps": args.steps, "percentile": args.percentile,
-           "v_init": args.v_init, "chips": args.chips, "runs": results,
+    doc = {**settings, "runs": results,
            "table": "\n".join(lines)}
     atomic_save_json(Path(args.out), doc, indent=1)
     print(doc["table"])

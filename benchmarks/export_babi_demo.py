@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-task", type=int_at_least(1), default=200, help="test questions per task measured (default 200)")
     ap.add_argument("--bundle", type=int_at_least(1), default=5, help="test questions per task shipped (default 5)")
     ap.add_argument("--steps", type=int_at_least(1), default=30, help="steps of the integrate-and-fire g and f (default 30)")
+    ap.add_argument("--percentile", type=float, default=99.0, help="calibration percentile of the IF layers' scales")
+    ap.add_argument("--v-init", type=float, default=0.5, help="initial potential of the IF units, in thresholds")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     run = Path(args.run)
@@ -58,9 +60,9 @@ def main(argv=None) -> int:
     spec = ck["meta"]["task"]
     task = make_task("babi", root=args.root, **spec.get("options", {}))
     calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
-    kern = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=args.steps))
-    loihi = KernelRelationalNetwork(model, engine="loihi",
-                                    head=IFHead(model, calib, steps=args.steps, engine="loihi"))
+    hopt = dict(steps=args.steps, percentile=args.percentile, v_init=args.v_init)
+    kern = KernelRelationalNetwork(model, head=IFHead(model, calib, **hopt))
+    loihi = KernelRelationalNetwork(model, engine="loihi", head=IFHead(model, calib, engine="loihi", **hopt))
     groups = task.test.groups
     tasks = sorted(int(t) for t in np.unique(groups))
     rows, t0 = [], time.perf_counter()
@@ -101,8 +103,9 @@ def main(argv=None) -> int:
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("torch", "kernel_spiking", "integer")}
     meta = {"model": model.config() | {"vocab": None}, "tasks": tasks, "run": os.path.relpath(run, HERE.parent),
             "selection": f"best epoch {ck['best_epoch']} on validation ({ck['meta']['validation']})",
-            "if_head": {"steps": args.steps, "calibration": "every (N // 1000)-th training question, "
-                                                             "99.9th percentile of positive activations"},
+            "if_head": {"steps": args.steps, "v_init": args.v_init,
+                        "calibration": f"every (N // 1000)-th training question, {args.percentile:g}th percentile "
+                                       "of positive activations"},
             "test_torch_all": {"acc": full["acc"], "acc_by_task": full["acc_by_group"], "n": len(task.test)},
             "test_per_task_first": args.per_task, "per_task": rows, "mean": mean,
             "wall_s": time.perf_counter() - t0}

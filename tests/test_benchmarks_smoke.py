@@ -152,6 +152,20 @@ def test_babi_table_smoke(tmp_path: Path, data_root: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(out.read_text())
     rec = doc["runs"]["babi-demo"]
+    # --merge keeps the records already in --out (here: rebuilt from a copy under another name)
+    doc["runs"] = {"earlier": doc["runs"]["babi-demo"]}
+    out.write_text(json.dumps(doc))
+    r = subprocess.run([sys.executable, str(BENCH / "bench_babi_table.py"), "--root", str(data_root), "--runs",
+                        "babi-demo", "--per-task", "2", "--steps", "5", "--out", str(out), "--merge"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    merged = json.loads(out.read_text())
+    assert sorted(merged["runs"]) == ["babi-demo", "earlier"] and merged["table"].count("earlier (torch)") == 1
+    assert merged["runs"]["earlier"]["engines_per_task"] == merged["runs"]["babi-demo"]["engines_per_task"]
+    r = subprocess.run([sys.executable, str(BENCH / "bench_babi_table.py"), "--root", str(data_root), "--runs",
+                        "babi-demo", "--per-task", "3", "--steps", "5", "--out", str(out), "--merge"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 2 and "measured with other settings" in r.stderr
     hist = json.loads((BENCH / "runs" / "babi-demo" / "history.json").read_text())
     assert rec["epochs_done"] == len(hist["epochs"]) and rec["best_epoch"] == hist["best_epoch"]
     tasks = sorted(rec["torch_test_error_by_task"], key=int)
