@@ -3,11 +3,12 @@ full bAbI Relational Network reproduces its ReLU head (docs/babi.md, "Every stag
 
 For each configuration ``STEPS:PERCENTILE:V_INIT:ENGINE`` (steps of the head, calibration percentile of
 the layer scales, initial potential of the IF units in thresholds, ``float`` kernel or ``loihi``
-integer engine), on the first ``--per-task`` test questions of each of ``--tasks``: the fraction of
+integer engine), on the first ``--per-task`` test questions of each of ``--tasks`` (``--split val``:
+validation questions, carved from the training files): the fraction of
 questions answered as the ReLU head answers them (encoders on the float kernel, g and f in numpy),
 the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
 ``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
-alone). The scales are calibrated on every (N // 1000)-th training question.
+alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508). The scales are calibrated on every (N // 1000)-th training question.
 
     PYTHONPATH=python python benchmarks/bench_babi_head_steps.py --root ../shared/data \\
         --run babi-ahp --tasks 1-20 --per-task 10 100:99.9:0:float 100:99:0.5:float
@@ -41,16 +42,26 @@ HERE = Path(__file__).resolve().parent
 
 
 def parse_config(text: str) -> dict:
-    if text == "relu:loihi":
-        return {"name": text, "head": None, "engine": "loihi"}
+    """``STEPS:PERCENTILE:V_INIT:float``, ``STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT]`` or
+    ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508)."""
     parts = text.split(":")
-    if len(parts) != 4 or parts[3] not in ("float", "loihi"):
-        raise argparse.ArgumentTypeError(f"expected STEPS:PERCENTILE:V_INIT:float|loihi or relu:loihi, got {text!r}")
+    usage = f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], got {text!r}"
+    vth = 508
     try:
-        steps, pct, v_init = int(parts[0]), float(parts[1]), float(parts[2])
+        if parts[:2] == ["relu", "loihi"] and len(parts) <= 3:
+            vth = int(parts[2]) if len(parts) == 3 else vth
+            head = None
+        elif len(parts) in (4, 5) and parts[3] in ("float", "loihi") and (len(parts) == 4 or parts[3] == "loihi"):
+            vth = int(parts[4]) if len(parts) == 5 else vth
+            head = dict(steps=int(parts[0]), percentile=float(parts[1]), v_init=float(parts[2]))
+        else:
+            raise argparse.ArgumentTypeError(usage)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected STEPS:PERCENTILE:V_INIT:ENGINE with numbers, got {text!r}") from None
-    return {"name": text, "head": dict(steps=steps, percentile=pct, v_init=v_init), "engine": parts[3]}
+        raise argparse.ArgumentTypeError(usage) from None
+    if vth < 1:
+        raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
+    engine = "float" if head is not None and parts[3] == "float" else "loihi"
+    return {"name": text, "head": head, "engine": engine, "vth_mant": vth}
 
 
 def parse_tasks(text: str) -> list[int]:
@@ -73,6 +84,9 @@ def main(argv=None) -> int:
     ap.add_argument("--run", default="babi-ahp", help="run folder under benchmarks/runs (its best.pt)")
     ap.add_argument("--tasks", type=parse_tasks, default=list(range(1, 21)), help="e.g. 1-20 or 2,3,4,16")
     ap.add_argument("--per-task", type=int_at_least(1), default=10)
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="questions from the test files or from the validation stories carved from the training "
+                         "files (for choosing deployment settings without looking at test questions)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")  # the integer engine's overflow warnings: counted in the head's stats
@@ -86,22 +100,25 @@ def main(argv=None) -> int:
     model.eval()
     task = make_task("babi", root=args.root, **ck["meta"]["task"].get("options", {}))
     calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
-    idx = np.concatenate([np.nonzero(task.test.groups == t)[0][:args.per_task] for t in args.tasks])
-    batch, ans, _ = task.test.get(idx)
-    ans, groups = ans.numpy(), task.test.groups[idx]
+    data = task.test if args.split == "test" else task.val
+    idx = np.concatenate([np.nonzero(data.groups == t)[0][:args.per_task] for t in args.tasks])
+    batch, ans, _ = data.get(idx)
+    ans, groups = ans.numpy(), data.groups[idx]
     relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
     acc_relu = {int(t): float(np.mean(relu[groups == t] == ans[groups == t])) for t in args.tasks}
-    doc = {"run": args.run, "best_epoch": ck["best_epoch"], "tasks": args.tasks, "per_task": args.per_task,
+    doc = {"run": args.run, "best_epoch": ck["best_epoch"], "split": args.split, "tasks": args.tasks,
+           "per_task": args.per_task,
            "questions": len(idx), "relu_acc": float(np.mean(relu == ans)), "configs": []}
-    print(f"{args.run} (epoch {ck['best_epoch']}), {len(idx)} questions: ReLU head accuracy {doc['relu_acc']:.3f}",
+    print(f"{args.run} (epoch {ck['best_epoch']}), {len(idx)} {args.split} questions: ReLU head accuracy {doc['relu_acc']:.3f}",
           flush=True)
     for cfg in args.configs:
         t0 = time.perf_counter()
-        head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **cfg["head"])
-        net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head)
+        vth = {"vth_mant": cfg["vth_mant"]} if cfg["engine"] == "loihi" else {}
+        head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **cfg["head"], **vth)
+        net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head, **vth)
         pred = net(batch).logits.argmax(1)
         stats = net.last_head_stats or {}
-        rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"],
+        rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"], **vth,
                "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},
