@@ -218,3 +218,41 @@ def test_benchmark_options_are_range_checked() -> None:
         p = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, capture_output=True, text=True,
                            timeout=300, env={**os.environ, "PYTHONPATH": str(_ahpsim_parent())})
         assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
+
+
+def test_train_babi_loihi_smoke(tmp_path: Path, data_root: Path) -> None:
+    """train_babi_loihi.py on the committed demo run, two batches: the fine-tuned checkpoint reloads with
+    both encoders on the integer engine's grid, which quantization then keeps exactly (the demo run's
+    own weights lose 10-17 % rms and some synapses); a run without spiking encoders is refused, exit 2."""
+    pytest.importorskip("torch")
+    import warnings
+
+    from ahpsim.loihi import quantize
+    from ahpsim.torch import load_checkpoint, load_model
+
+    out = tmp_path / "ft"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
+    r = subprocess.run([sys.executable, str(BENCH / "train_babi_loihi.py"), str(BENCH / "runs" / "babi-demo" / "best.pt"),
+                        "--root", str(data_root), "--out-dir", str(out), "--batches-per-epoch", "2", "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "portable.pt").is_file() and "val acc" in r.stdout + r.stderr
+
+    def weight_errors(path):
+        model = load_model(load_checkpoint(path))
+        errs = []
+        for enc in (model.sentence_encoder, model.question_encoder):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                q = quantize(enc.rnn.to_network(), vth_mant=508)
+            errs += [p["rms_rel_err"] for p in q.report.projections]
+        return model, max(errs)
+
+    model, err = weight_errors(out / "best.pt")
+    assert model.sentence_encoder.rnn.loihi_grid == 508 and model.question_encoder.rnn.loihi_grid == 508
+    assert err < 1e-6
+    assert weight_errors(BENCH / "runs" / "babi-demo" / "best.pt")[1] > 0.05
+    r = subprocess.run([sys.executable, str(BENCH / "train_babi_loihi.py"), str(BENCH / "runs" / "smnist-ahp" / "best.pt"),
+                        "--root", str(data_root), "--out-dir", str(tmp_path / "x")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and "holds no Relational Network with spiking encoders" in r.stderr

@@ -1,0 +1,79 @@
+"""Loihi-aware fine-tuning of a trained bAbI Relational Network's spiking encoders.
+
+``ahpsim.torch.loihi_aware`` puts both encoders on the integer engine's weight grid (8-bit mantissas,
+one exponent per projection, straight-through gradients), time constants (12-bit decays) and AHP
+strengths, and training continues on all 20 tasks (g and f stay float: on the engines they run as the
+integrate-and-fire head, whose weights are scaled at deployment). Validation questions, carved from
+the training files, choose the epoch; the test files are not read here. The run folder is resumable
+(rerun the same command) and holds ``best.pt`` / ``history.json`` / ``portable.pt`` like
+``python -m ahpsim train babi``; ``bench_babi_table.py --runs FOLDER --merge`` then measures it on
+the test questions in torch, on the float kernel and on the integer engine (threshold mantissa 508,
+the default of both).
+
+    PYTHONPATH=python python benchmarks/train_babi_loihi.py benchmarks/runs/babi-ahp-stretched/best.pt \\
+        --out-dir benchmarks/runs/babi-ahp-stretched-loihi --epochs 1 --lr 1e-4 --no-progress
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from ahpsim.torch import load_checkpoint, load_model
+from ahpsim.torch.loihi import LOIHI_VTH_MANT, loihi_aware
+from ahpsim.torch.tasks import make_task
+from ahpsim.torch.trainer import TrainConfig, Trainer
+
+try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
+    from _args import int_at_least, real_in
+except ImportError:
+    from benchmarks._args import int_at_least, real_in
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", help="best.pt of a 'python -m ahpsim train babi' run with spiking encoders")
+    ap.add_argument("--out-dir", required=True, help="the fine-tuning run's folder (resumed if it holds one)")
+    ap.add_argument("--root", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--vth-mant", type=int_at_least(1), default=LOIHI_VTH_MANT)
+    ap.add_argument("--lr", type=real_in(0), default=1e-4, help="initial learning rate (cosine to lr / 10)")
+    ap.add_argument("--epochs", type=int_at_least(1), default=1)
+    ap.add_argument("--batches-per-epoch", type=int_at_least(1), default=None)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
+    ap.add_argument("--time-budget", type=real_in(0), default=None, help="seconds; stops cleanly at a checkpoint")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not Path(args.checkpoint).is_file():
+        print(f"checkpoint: {args.checkpoint} does not exist", file=sys.stderr)
+        return 2
+    src = load_checkpoint(args.checkpoint)
+    model = load_model(src)
+    if type(model).__name__ != "RelationalNetwork" or model.encoder_kind == "lstm":
+        print(f"checkpoint: {args.checkpoint} holds no Relational Network with spiking encoders", file=sys.stderr)
+        return 2
+    for enc in (model.sentence_encoder, model.question_encoder):
+        loihi_aware(enc.rnn, args.vth_mant)
+    spec = src["meta"]["task"]
+    task = make_task("babi", root=args.root, **spec.get("options", {}))
+    old = src.get("train_config", {})
+    cfg = TrainConfig(epochs=args.epochs, batch_size=old.get("batch_size", 64), lr=args.lr, lr_schedule="cosine",
+                      lr_min=args.lr / 10, grad_clip=old.get("grad_clip"), max_batches_per_epoch=args.batches_per_epoch,
+                      progress=not args.no_progress, log_epochs=True, portable_checkpoint=True,
+                      num_threads=args.threads)
+    meta = {**src["meta"], "loihi_vth_mant": args.vth_mant, "finetuned_from": str(args.checkpoint),
+            "finetuned_from_epoch": src.get("best_epoch")}
+    tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=args.out_dir, meta=meta)
+    tr.fit(resume=True, max_wall_s=args.time_budget)
+    print(f"{args.out_dir}: best validation accuracy {tr.best_acc:.4f} (epoch {tr.best_epoch})"
+          + (" (stopped by the time budget; rerun to continue)" if tr.stopped else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
