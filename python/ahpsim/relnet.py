@@ -187,7 +187,7 @@ class IFHead:
         Steps per question (>= 1).
     engine : {"float", "loihi"}
         Where g's later layers and f run.
-    v_init : float in [0, 1)
+    v_init : float in [0, 1), default 0.5
         Membrane potential of every IF unit at the start of a question, in thresholds, set by one pulse
         of weight ``v_init`` at step 0 from the input ``start`` (as a chip would set it). 0.5 makes a
         unit's spike count its input's integral rounded instead of floored (Bu et al. 2022, "Optimal
@@ -203,7 +203,7 @@ class IFHead:
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
                  lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
-                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.0):
+                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.5):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         if (isinstance(v_init, bool) or not isinstance(v_init, (int, float, np.integer, np.floating))

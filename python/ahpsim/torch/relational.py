@@ -464,10 +464,10 @@ class IFHead(_IFHeadNp):
     training set): ``lambda[l]`` is the ``percentile`` of layer ``l``'s positive ReLU activations.
     ``engine="loihi"``: g's later layers and f on the Loihi 1 integer engine.
 
-    Defaults (percentile 99, every unit starting at half its threshold): on 200 test questions of the
-    trained full network (``benchmarks/runs/babi-ahp``, 100 steps) the spiking head gives the ReLU
-    head's answer for 97.5 % of them, against 91 % with percentile 99.9 and no initial potential
-    (docs/babi.md); the spikes of g and f go up by about 1.5x and 2.7x."""
+    Defaults (percentile 99, every unit starting at half its threshold), chosen on validation
+    questions of the trained full network (``benchmarks/runs/babi-ahp``, 100 steps): the spiking head
+    gives the ReLU head's answer for 96.5 % of 200 of them, against 91.0 % with percentile 99.9 and no
+    initial potential (docs/babi.md); g and f fire about 1.5x and 2.6x as often."""
 
     def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
                  percentile: float = 99.0, chunk: int = 512, n_threads: int = 1, engine: str = "float",
