@@ -60,6 +60,8 @@ def parse_config(text: str) -> dict:
         raise argparse.ArgumentTypeError(usage) from None
     if vth < 1:
         raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
+    if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1):
+        raise argparse.ArgumentTypeError(f"STEPS >= 1, PERCENTILE in (0, 100] and V_INIT in [0, 1), got {text!r}")
     engine = "float" if head is not None and parts[3] == "float" else "loihi"
     return {"name": text, "head": head, "engine": engine, "vth_mant": vth}
 

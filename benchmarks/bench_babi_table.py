@@ -44,9 +44,9 @@ from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import evaluate, load_checkpoint, load_model
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
-    from _args import int_at_least
+    from _args import int_at_least, real_in
 except ImportError:
-    from benchmarks._args import int_at_least
+    from benchmarks._args import int_at_least, real_in
 
 HERE = Path(__file__).resolve().parent
 RUNS = ("babi-lstm", "babi-ahp", "babi-lif")
@@ -99,9 +99,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=",".join(RUNS), help="run folders under benchmarks/runs")
     ap.add_argument("--per-task", type=int_at_least(1), default=100, help="test questions per task on the engines")
     ap.add_argument("--steps", type=int_at_least(1), default=30, help="steps of the integrate-and-fire g and f")
-    ap.add_argument("--percentile", type=float, default=99.0,
+    ap.add_argument("--percentile", type=real_in(0, 100), default=99.0,
                     help="calibration percentile of the integrate-and-fire layers' scales (IFHead)")
-    ap.add_argument("--v-init", type=float, default=0.5,
+    ap.add_argument("--v-init", type=real_in(0, 1, lo_open=False, hi_open=True), default=0.5,
                     help="initial potential of the integrate-and-fire units, in thresholds (IFHead)")
     ap.add_argument("--chips", type=int_at_least(1), default=None,
                     help="chips for the static power (default: the resource estimate's; the paper used 22)")

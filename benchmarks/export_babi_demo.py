@@ -34,9 +34,9 @@ from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
 from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import evaluate, load_checkpoint, load_model
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
-    from _args import int_at_least
+    from _args import int_at_least, real_in
 except ImportError:
-    from benchmarks._args import int_at_least
+    from benchmarks._args import int_at_least, real_in
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,8 +49,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-task", type=int_at_least(1), default=200, help="test questions per task measured (default 200)")
     ap.add_argument("--bundle", type=int_at_least(1), default=5, help="test questions per task shipped (default 5)")
     ap.add_argument("--steps", type=int_at_least(1), default=30, help="steps of the integrate-and-fire g and f (default 30)")
-    ap.add_argument("--percentile", type=float, default=99.0, help="calibration percentile of the IF layers' scales")
-    ap.add_argument("--v-init", type=float, default=0.5, help="initial potential of the IF units, in thresholds")
+    ap.add_argument("--percentile", type=real_in(0, 100), default=99.0, help="calibration percentile of the IF layers' scales")
+    ap.add_argument("--v-init", type=real_in(0, 1, lo_open=False, hi_open=True), default=0.5, help="initial potential of the IF units, in thresholds")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     run = Path(args.run)
