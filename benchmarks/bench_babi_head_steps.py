@@ -8,7 +8,9 @@ validation questions, carved from the training files): the fraction of
 questions answered as the ReLU head answers them (encoders on the float kernel, g and f in numpy),
 the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
 ``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
-alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508). The scales are calibrated on every (N // 1000)-th training question.
+alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508).
+On the integer engine the encoders' weight quantization error is recorded too (rms relative error per
+projection, from ``ahpsim.loihi.quantize``'s report). The scales are calibrated on every (N // 1000)-th training question.
 
     PYTHONPATH=python python benchmarks/bench_babi_head_steps.py --root ../shared/data \\
         --run babi-ahp --tasks 1-20 --per-task 10 100:99.9:0:float 100:99:0.5:float
@@ -120,14 +122,22 @@ def main(argv=None) -> int:
         net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head, **vth)
         pred = net(batch).logits.argmax(1)
         stats = net.last_head_stats or {}
+        # the encoders' weights on the integer grid: rms relative error per projection (quantize's report)
+        enc_err = None if cfg["engine"] != "loihi" else [
+            p["rms_rel_err"] for enc in (net.sentence, net.question) for p in enc.report.projections
+            if not p["name"].endswith("->out")]
         rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"], **vth,
                "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},
-               "g_rate": stats.get("g_rate"), "f_rate": stats.get("f_rate"), "wall_s": time.perf_counter() - t0}
+               "g_rate": stats.get("g_rate"), "f_rate": stats.get("f_rate"),
+               "encoder_weight_rms_rel_err": None if enc_err is None else [min(enc_err), max(enc_err)],
+               "wall_s": time.perf_counter() - t0}
         doc["configs"].append(rec)
         changed = {t: round(100 * d) for t, d in rec["acc_change_by_task"].items() if d}
         rates = "" if head is None else f", spikes per neuron per step g {rec['g_rate']:.4f}, f {rec['f_rate']:.4f}"
+        if enc_err is not None:
+            rates += f", encoder weights' rms error on the integer grid {min(enc_err):.3f}-{max(enc_err):.3f}"
         print(f"  {cfg['name']:>18}: same answer as the ReLU head {100 * rec['same_as_relu']:5.1f} %, accuracy "
               f"{100 * rec['acc']:5.1f} %, changed tasks (points) {changed}{rates} ({rec['wall_s']:.0f} s)", flush=True)
     out = Path(args.out) if args.out else HERE / "results" / f"babi_head_{args.run}.json"

@@ -522,7 +522,8 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
         assert r.returncode == 2 and f"{opt} must be >= 1, got {val}" in r.stderr and "Traceback" not in r.stderr
     for args, msg in ((["--kernel", "--spiking-head", "5", "--head-v-init", "1.5"], "--head-v-init must be in [0, 1)"),
                       (["--kernel", "--spiking-head", "5", "--head-percentile", "nan"], "--head-percentile must be in"),
-                      (["--kernel", "--head-v-init", "0.2"], "--head-v-init applies to the integrate-and-fire head")):
+                      (["--kernel", "--head-v-init", "0.2"], "--head-v-init applies to the integrate-and-fire head"),
+                      (["--kernel", "--head-percentile", "99"], "--head-percentile applies to the integrate-and-fire")):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr

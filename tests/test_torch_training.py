@@ -661,3 +661,30 @@ def test_torchrun_two_processes_give_the_one_process_weights(tmp_path, task, dat
     h1 = json.loads((one / "history.json").read_text())["epochs"]
     h2 = json.loads((two / "history.json").read_text())["epochs"]
     assert [e["train_acc"] for e in h1] == pytest.approx([e["train_acc"] for e in h2], abs=0.02)
+
+
+def test_eval_reports_the_learned_time_constants(data_root):
+    """``ahpsim eval`` of a network that trained its time constants (the committed smnist-ahp-tau run)
+    prints their min / median / max over neurons, those of exp(log_tau_*) in the checkpoint."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import ahpsim
+    from ahpsim.torch import load_checkpoint
+
+    ckpt = Path(__file__).resolve().parents[1] / "benchmarks" / "runs" / "smnist-ahp-tau" / "best.pt"
+    env = dict(os.environ, PYTHONPATH=str(Path(ahpsim.__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(ckpt), "--root", str(data_root), "--n-test", "4",
+                        "--threads", "1"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])["time_constants"]
+    state = load_checkpoint(ckpt)["model"]
+    for name in ("tau_m", "tau_ahp", "tau_out"):
+        v = np.exp(state[f"log_{name}"].double().numpy()).ravel()
+        v = v[np.asarray(state["_extra_state"]["config"][name]).ravel() > 0]  # neurons that have the constant
+        assert got[name] == pytest.approx([v.min(), np.median(v), v.max()], rel=1e-9), name
+    assert "tau_a" not in got  # no ALIF neurons

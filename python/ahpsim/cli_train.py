@@ -145,12 +145,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--spiking-head", type=int, default=None, metavar="STEPS",
                    help="babi with --kernel: run g and f as rate-coded integrate-and-fire layers for STEPS steps "
                         "(calibrated on 1,024 training questions)")
-    p.add_argument("--head-percentile", type=float, default=99.0, metavar="P",
+    p.add_argument("--head-percentile", type=float, default=None, metavar="P",
                    help="babi with --spiking-head: each layer's scale is the P-th percentile of its positive "
-                        "ReLU activations (0 < P <= 100)")
-    p.add_argument("--head-v-init", type=float, default=0.5, metavar="V",
+                        "ReLU activations (0 < P <= 100; default: IFHead's, 99)")
+    p.add_argument("--head-v-init", type=float, default=None, metavar="V",
                    help="babi with --spiking-head: initial potential of the integrate-and-fire units, in "
-                        "thresholds (0 <= V < 1)")
+                        "thresholds (0 <= V < 1; default: IFHead's, 0.5)")
     p.add_argument("--loihi", action="store_true",
                    help="babi with --kernel: run on the Loihi 1 integer engine (the encoders and, with "
                         "--spiking-head, g's later layers and f)")
@@ -276,9 +276,10 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
         from .torch.relational import IFHead
 
         calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
+        given = {k: v for k, v in (("percentile", args.head_percentile), ("v_init", args.head_v_init))
+                 if v is not None}
         head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1,
-                      percentile=args.head_percentile, v_init=args.head_v_init,
-                      engine="loihi" if args.loihi else "float")
+                      engine="loihi" if args.loihi else "float", **given)
     kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1, head=head,
                                      engine="loihi" if args.loihi else "float")
     if args.export:
@@ -305,7 +306,7 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
     if args.export:
         res["exported_to"] = str(args.export)
     if head is not None:
-        res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "percentile": args.head_percentile,
+        res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "percentile": head.percentile,
                        "v_init": head.v_init, "g_spikes": g_spk, "f_spikes": f_spk}
     return res
 
@@ -359,16 +360,17 @@ def eval_command(args) -> int:
         return 2
     babi_only = [f for f, on in (("--spiking-head", args.spiking_head is not None), ("--loihi", args.loihi),
                                  ("--export", args.export is not None)) if on]
-    head_opts = [f for f, on in (("--head-percentile", args.head_percentile != 99.0),
-                                 ("--head-v-init", args.head_v_init != 0.5)) if on]
+    head_opts = [f for f, v in (("--head-percentile", args.head_percentile), ("--head-v-init", args.head_v_init))
+                 if v is not None]
     if head_opts and args.spiking_head is None:
         print(f"ahpsim eval: {head_opts[0]} applies to the integrate-and-fire head; add --spiking-head STEPS",
               file=sys.stderr)
         return 2
-    if not 0.0 < args.head_percentile <= 100.0:
+    # checked here, before the model and data are loaded (IFHead checks them again)
+    if args.head_percentile is not None and not 0.0 < args.head_percentile <= 100.0:
         print(f"ahpsim eval: --head-percentile must be in (0, 100], got {args.head_percentile}", file=sys.stderr)
         return 2
-    if not 0.0 <= args.head_v_init < 1.0:
+    if args.head_v_init is not None and not 0.0 <= args.head_v_init < 1.0:
         print(f"ahpsim eval: --head-v-init must be in [0, 1), got {args.head_v_init}", file=sys.stderr)
         return 2
     if babi_only and not (args.kernel and type(model).__name__ == "RelationalNetwork"):
@@ -413,5 +415,12 @@ def eval_command(args) -> int:
         res["kernel"] = {"acc": n_ok / len(test), "same_prediction": n_same / len(test), "spikes_torch": n_spk_t,
                          "spikes_kernel": n_spk_k, "differing_spike_entries": n_diff,
                          "differing_fraction": n_diff / max(n_spk_t, 1), "wall_s": time.perf_counter() - t0}
+    if getattr(model, "train_tau", False):  # the learned time constants (steps): min, median, max over neurons
+        res["time_constants"] = {}
+        for name in ("tau_m", "tau_ahp", "tau_a", "tau_out"):
+            v = np.asarray(getattr(model, name), np.float64)
+            v = v[v > 0]
+            if v.size:
+                res["time_constants"][name] = [float(v.min()), float(np.median(v)), float(v.max())]
     print(json.dumps(res))
     return 0

@@ -476,6 +476,7 @@ class IFHead(_IFHeadNp):
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
             raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+        self.percentile = float(percentile)
         acts = relu_activations(model, calibration)
 
         def scale(a):
