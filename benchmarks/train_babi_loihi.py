@@ -8,7 +8,8 @@ the training files, choose the epoch; the test files are not read here. The run 
 (rerun the same command) and holds ``best.pt`` / ``history.json`` / ``portable.pt`` like
 ``python -m ahpsim train babi``; ``bench_babi_table.py --runs FOLDER --merge`` then measures it on
 the test questions in torch, on the float kernel and on the integer engine (threshold mantissa 508,
-the default of both).
+the default of both). ``--refractory-mode clamp`` makes the encoders hold v at 0 during their refractory
+steps, as the chip does (a network trained with ``n_ref > 0`` and the default "block" integrates there).
 
     PYTHONPATH=python python benchmarks/train_babi_loihi.py benchmarks/runs/babi-ahp-stretched/best.pt \\
         --out-dir benchmarks/runs/babi-ahp-stretched-loihi --epochs 1 --lr 1e-4 --no-progress
@@ -46,6 +47,10 @@ def main(argv=None) -> int:
     ap.add_argument("--batches-per-epoch", type=int_at_least(1), default=None)
     ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--time-budget", type=real_in(0), default=None, help="seconds; stops cleanly at a checkpoint")
+    ap.add_argument("--refractory-mode", choices=["keep", "block", "clamp"], default="keep",
+                    help="the encoders' refractory mode while fine-tuning (keep: the checkpoint's)")
+    ap.add_argument("--no-loihi-grid", action="store_true",
+                    help="fine-tune in float (no weight grid): with --refractory-mode, the refractory change alone")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -58,7 +63,10 @@ def main(argv=None) -> int:
         print(f"checkpoint: {args.checkpoint} holds no Relational Network with spiking encoders", file=sys.stderr)
         return 2
     for enc in (model.sentence_encoder, model.question_encoder):
-        loihi_aware(enc.rnn, args.vth_mant)
+        if args.refractory_mode != "keep":
+            enc.rnn.refractory_mode = args.refractory_mode
+        if not args.no_loihi_grid:
+            loihi_aware(enc.rnn, args.vth_mant)
     spec = src["meta"]["task"]
     task = make_task("babi", root=args.root, **spec.get("options", {}))
     old = src.get("train_config", {})
@@ -66,8 +74,9 @@ def main(argv=None) -> int:
                       lr_min=args.lr / 10, grad_clip=old.get("grad_clip"), max_batches_per_epoch=args.batches_per_epoch,
                       progress=not args.no_progress, log_epochs=True, portable_checkpoint=True,
                       num_threads=args.threads)
-    meta = {**src["meta"], "loihi_vth_mant": args.vth_mant, "finetuned_from": str(args.checkpoint),
-            "finetuned_from_epoch": src.get("best_epoch")}
+    meta = {**src["meta"], "loihi_vth_mant": None if args.no_loihi_grid else args.vth_mant,
+            "finetuned_from": str(args.checkpoint), "finetuned_from_epoch": src.get("best_epoch"),
+            "refractory_mode": model.sentence_encoder.rnn.refractory_mode}
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=args.out_dir, meta=meta)
     tr.fit(resume=True, max_wall_s=args.time_budget)
     print(f"{args.out_dir}: best validation accuracy {tr.best_acc:.4f} (epoch {tr.best_epoch})"

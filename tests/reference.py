@@ -21,6 +21,7 @@ class RefPop:
     bias: np.ndarray | None = None
     n_ref: np.ndarray | None = None
     reset: str = "subtract"
+    refractory_mode: str = "block"  # "clamp": v = 0 while refractory
 
 
 @dataclass
@@ -55,7 +56,7 @@ def simulate(net: RefNet, x: np.ndarray, T: int) -> dict[str, np.ndarray]:
             else:
                 Wrec[d, sl[tgt], sl[src]] += Wd
     alpha = np.zeros(N); rho = np.zeros(N); beta = np.zeros(N); vth = np.zeros(N); bias = np.zeros(N)
-    nref = np.zeros(N, dtype=int); reset_zero = np.zeros(N, bool)
+    nref = np.zeros(N, dtype=int); reset_zero = np.zeros(N, bool); clamp = np.zeros(N, bool)
     kind = np.empty(N, dtype=object)
     for p in net.pops:
         s = sl[p.name]
@@ -72,6 +73,7 @@ def simulate(net: RefNet, x: np.ndarray, T: int) -> dict[str, np.ndarray]:
         if p.n_ref is not None:
             nref[s] = p.n_ref
         reset_zero[s] = p.reset == "zero"
+        clamp[s] = p.refractory_mode == "clamp"
     spk = kind != "Readout"
     lif, ahp, alif = kind == "LIF", kind == "AHP", kind == "ALIF"
     v = np.zeros(N); aux = np.zeros(N); r = np.zeros(N, dtype=int)
@@ -99,6 +101,7 @@ def simulate(net: RefNet, x: np.ndarray, T: int) -> dict[str, np.ndarray]:
         r = np.where(zprev > 0, nref, np.maximum(r - 1, 0))
         thr = vth + np.where(alif, beta * aux_new, 0.0)
         z = (spk & (v_new > thr) & (r == 0)).astype(float)
+        v_new[clamp & (r > 0)] = 0.0
         # readouts see this step's spikes through delay-0 synapses
         ro = ~spk
         y = alpha * v + I + Wrec[0] @ z

@@ -8,7 +8,8 @@ import ahpsim
 from reference import RefNet, RefPop, simulate
 
 
-def build(seed, n_lif=120, n_ahp=110, n_alif=90, n_out=5, n_in=20, p_conn=0.1, max_delay=6, T=1000):
+def build(seed, n_lif=120, n_ahp=110, n_alif=90, n_out=5, n_in=20, p_conn=0.1, max_delay=6, T=1000,
+          refractory_mode="block"):
     rng = np.random.default_rng(seed)
     sizes = {"lif": n_lif, "ahp": n_ahp, "alif": n_alif}
     ref = RefNet(n_in=n_in)
@@ -18,24 +19,26 @@ def build(seed, n_lif=120, n_ahp=110, n_alif=90, n_out=5, n_in=20, p_conn=0.1, m
         "lif": dict(tau_m=rng.uniform(5, 30, n_lif), v_th=rng.uniform(0.8, 1.2, n_lif),
                     n_ref=rng.integers(0, 3, n_lif), bias=rng.normal(0, 0.02, n_lif)),
         "ahp": dict(tau_m=rng.uniform(5, 30, n_ahp), tau_ahp=rng.uniform(100, 800, n_ahp),
-                    beta=rng.uniform(0.1, 1.0, n_ahp), v_th=1.0, n_ref=0, bias=0.0),
+                    beta=rng.uniform(0.1, 1.0, n_ahp), v_th=1.0, n_ref=0 if refractory_mode == "block" else 2,
+                    bias=0.0),
         "alif": dict(tau_m=20.0, tau_a=rng.uniform(100, 800, n_alif), beta=rng.uniform(0.5, 2, n_alif),
                      v_th=1.0, n_ref=1, bias=0.01),
     }
+    mode = dict(refractory_mode=refractory_mode)
     groups = {
-        "lif": net.add_population(n_lif, ahpsim.LIF(**params["lif"]), "lif"),
-        "ahp": net.add_population(n_ahp, ahpsim.AHP(**params["ahp"], reset="zero"), "ahp"),
-        "alif": net.add_population(n_alif, ahpsim.ALIF(**params["alif"]), "alif"),
+        "lif": net.add_population(n_lif, ahpsim.LIF(**params["lif"], **mode), "lif"),
+        "ahp": net.add_population(n_ahp, ahpsim.AHP(**params["ahp"], reset="zero", **mode), "ahp"),
+        "alif": net.add_population(n_alif, ahpsim.ALIF(**params["alif"], **mode), "alif"),
     }
     out = net.add_population(n_out, ahpsim.Readout(tau=rng.uniform(0, 30, n_out)), "out")
     b = lambda v, n: np.broadcast_to(np.asarray(v, float), (n,))
     ref.pops = [
         RefPop("lif", "LIF", n_lif, b(params["lif"]["tau_m"], n_lif), b(params["lif"]["v_th"], n_lif),
-               bias=params["lif"]["bias"], n_ref=params["lif"]["n_ref"]),
+               bias=params["lif"]["bias"], n_ref=params["lif"]["n_ref"], **mode),
         RefPop("ahp", "AHP", n_ahp, params["ahp"]["tau_m"], b(1.0, n_ahp), params["ahp"]["tau_ahp"],
-               params["ahp"]["beta"], reset="zero"),
+               params["ahp"]["beta"], n_ref=np.full(n_ahp, params["ahp"]["n_ref"]), reset="zero", **mode),
         RefPop("alif", "ALIF", n_alif, b(20.0, n_alif), b(1.0, n_alif), params["alif"]["tau_a"],
-               params["alif"]["beta"], bias=b(0.01, n_alif), n_ref=np.ones(n_alif, int)),
+               params["alif"]["beta"], bias=b(0.01, n_alif), n_ref=np.ones(n_alif, int), **mode),
         RefPop("out", "Readout", n_out, net["out"].model.tau),
     ]
     for tgt in sizes:
@@ -59,11 +62,14 @@ def build(seed, n_lif=120, n_ahp=110, n_alif=90, n_out=5, n_in=20, p_conn=0.1, m
     return net, ref, xs
 
 
-@pytest.mark.parametrize("seed, p_conn", [(1, 0.1), (2, 0.1), (3, 0.7)])
-def test_random_mixed_network_matches_numpy_reference(seed, p_conn):
-    """p_conn 0.7: the kernel stores the projections as dense rows (>= 50% full); 0.1: sparse."""
+@pytest.mark.parametrize("seed, p_conn, refractory_mode", [(1, 0.1, "block"), (2, 0.1, "block"), (3, 0.7, "block"),
+                                                            (4, 0.1, "clamp")])
+def test_random_mixed_network_matches_numpy_reference(seed, p_conn, refractory_mode):
+    """p_conn 0.7: the kernel stores the projections as dense rows (>= 50% full); 0.1: sparse. "clamp":
+    v held at 0 during the refractory steps (every model has some)."""
     T = 1000
-    net, ref, xs = build(seed, T=T, p_conn=p_conn, max_delay=1 if p_conn > 0.5 else 6)
+    net, ref, xs = build(seed, T=T, p_conn=p_conn, max_delay=1 if p_conn > 0.5 else 6,
+                         refractory_mode=refractory_mode)
     if p_conn > 0.5:
         assert net.projections()[1]["dense_rows"]
     assert net.n_neurons >= 300
@@ -77,6 +83,11 @@ def test_random_mixed_network_matches_numpy_reference(seed, p_conn):
     np.testing.assert_allclose(res.readout("out")[0], r["v"][:, out0:], rtol=1e-9, atol=1e-9)
     a0 = r["starts"]["ahp"]
     np.testing.assert_allclose(res.state("aux", "ahp")[0], r["aux"][:, a0:a0 + 110], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.state("v", "ahp")[0], r["v"][:, a0:a0 + 110], rtol=1e-9, atol=1e-12)
+    if refractory_mode == "clamp":  # the clamp changes the dynamics (else this case would test nothing new)
+        for p in ref.pops:
+            p.refractory_mode = "block"
+        assert not np.array_equal(simulate(ref, xs, T)["z"], r["z"])
     # every model fired
     for g in ("lif", "ahp", "alif"):
         assert res.raster(g).sum() > 50

@@ -17,14 +17,14 @@ pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 SURROGATES = [F.Triangle(0.3), F.FastSigmoid(0.5, 3.0), F.Gaussian(0.3, 0.4)]
 
 
-def _layer(seed, reset, n_ref, tau_m, delays, surrogate, detach_reset, n=(5, 5, 5)):
+def _layer(seed, reset, n_ref, tau_m, delays, surrogate, detach_reset, n=(5, 5, 5), refractory_mode="block"):
     rng = np.random.default_rng(seed)
     N = sum(n)
     opts = dict(rec_delay=rng.integers(1, 6, (N, N)), in_delay=rng.integers(0, 3, (N, 4))) if delays else {}
     net = SpikingRNN(4, 3, n_lif=n[0], n_ahp=n[1], n_alif=n[2], w_in_scale=3.0, w_rec_scale=1.5, bias=True,
                      dtype=torch.float64, seed=seed, reset=reset, n_ref=n_ref, tau_m=tau_m, tau_ahp=60.0,
                      beta_ahp=0.3, tau_a=60.0, beta_alif=0.3, surrogate=surrogate, detach_reset=detach_reset,
-                     p_rec=0.6, **opts)
+                     p_rec=0.6, refractory_mode=refractory_mode, **opts)
     return net
 
 
@@ -52,6 +52,10 @@ CASES = [
     # one membrane decay per neuron: the direct (row-sparse) back-projection instead of the shared-decay one
     dict(reset="subtract", n_ref=0, tau_m=np.linspace(5.0, 40.0, 15), delays=True),
     dict(reset="zero", n_ref=0, tau_m=np.linspace(5.0, 40.0, 15), delays=False),
+    # v clamped at 0 while refractory (as on Loihi): shared and per-neuron decays, both resets
+    dict(reset="subtract", n_ref=2, tau_m=20.0, delays=True, refractory_mode="clamp"),
+    dict(reset="zero", n_ref=2, tau_m=20.0, delays=False, refractory_mode="clamp"),
+    dict(reset="zero", n_ref=1, tau_m=np.linspace(5.0, 40.0, 15), delays=True, refractory_mode="clamp"),
 ]
 
 
@@ -59,7 +63,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("detach_reset", [False, True])
 def test_kernel_bptt_equals_torch_reference(case, surrogate, detach_reset):
-    net = _layer(1, case["reset"], case["n_ref"], case["tau_m"], case["delays"], surrogate, detach_reset)
+    net = _layer(1, case["reset"], case["n_ref"], case["tau_m"], case["delays"], surrogate, detach_reset,
+                 refractory_mode=case.get("refractory_mode", "block"))
     k, G, z, v, A, fr, W, delay, Ws = _run(net)
     assert z.sum() > 30 and (z.mean((0, 1)) > 0).sum() > 8  # most neurons spike
     got = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay)[0]
@@ -126,6 +131,8 @@ def test_layer_backward_rejects_bad_arrays():
         _core.layer_backward(**{**args, "surrogate": 7})
     with pytest.raises(ValueError, match="A: required with has_alif"):
         _core.layer_backward(**{**args, "has_alif": True})
+    with pytest.raises(ValueError, match=r"refractory_clamp: needs free \(n_ref > 0\)"):
+        _core.layer_backward(**{**args, "refractory_clamp": True})
     with pytest.raises(ValueError, match=r"gI: expected shape \(4, 2, 3\)"):
         _core.layer_backward(**{**args, "gI": np.zeros((T, B, N + 1))})
     with pytest.raises(TypeError, match="v: expected dtype float64"):
@@ -141,7 +148,8 @@ def test_bad_parameters_and_inputs_are_rejected():
                     (dict(tau_out=float("nan")), "tau_out: values must be finite"),
                     (dict(n_ref=-1), "n_ref must be an integer >= 0"), (dict(n_lif=2.5), "n_lif must be an integer"),
                     (dict(p_rec=1.5), "p_rec must be a probability"), (dict(dt=0.0), "dt must be a finite number"),
-                    (dict(beta_ahp="x"), "beta_ahp: expected a number")):
+                    (dict(beta_ahp="x"), "beta_ahp: expected a number"),
+                    (dict(refractory_mode="hold"), "refractory_mode must be 'block' or 'clamp'")):
         with pytest.raises((ValueError, TypeError), match=msg):
             SpikingRNN(3, 2, **{"n_lif": 2, "n_ahp": 2, **kw})
     with pytest.raises(ValueError, match="thr: thresholds must be > 0"):

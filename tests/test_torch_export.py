@@ -29,6 +29,7 @@ def _random_model(dtype=torch.float32, **opts):
 
 
 CASES = [dict(), dict(reset="zero"), dict(n_ref=2), dict(delays=True, out_delay=0, bias=True),
+         dict(reset="zero", n_ref=2, refractory_mode="clamp"),
          dict(tau_out=0.0, out_delay=3, beta_ahp=0.3, tau_ahp=50.0)]
 
 
@@ -68,8 +69,8 @@ def test_from_network_roundtrip(opts):
     m = _random_model(**dict(opts))
     net = to_network(m)
     m2 = from_network(net)
-    assert (m2.n_lif, m2.n_ahp, m2.n_alif, m2.n_ref, m2.reset, m2.out_delay) == \
-        (m.n_lif, m.n_ahp, m.n_alif, m.n_ref, m.reset, m.out_delay)
+    assert (m2.n_lif, m2.n_ahp, m2.n_alif, m2.n_ref, m2.reset, m2.refractory_mode, m2.out_delay) == \
+        (m.n_lif, m.n_ahp, m.n_alif, m.n_ref, m.reset, m.refractory_mode, m.out_delay)
     for a, b in zip(m.effective_weights(), m2.effective_weights()):
         assert torch.equal(a, b)
     x = torch.rand(2, 200, 8, generator=torch.Generator().manual_seed(4)) < 0.05
@@ -104,3 +105,15 @@ def test_from_network_of_a_hand_built_kernel_network():
     assert zk.sum() > 100
     assert np.array_equal(o.z.numpy().astype(bool), zk)
     np.testing.assert_allclose(o.y.numpy(), res.readout(out), rtol=1e-5, atol=1e-5)
+
+
+def test_refractory_mode_is_saved_and_old_checkpoints_load_as_block():
+    m = _random_model(n_ref=2, refractory_mode="clamp")
+    sd = m.state_dict()
+    assert SpikingRNN.from_state_dict(sd).refractory_mode == "clamp"
+    del sd["_extra_state"]["config"]["refractory_mode"]  # a checkpoint written before the option
+    assert SpikingRNN.from_state_dict(sd).refractory_mode == "block"
+    m.refractory_mode = "block"  # settable (fine-tuning a trained network into the chip's behaviour)
+    assert m.config()["refractory_mode"] == "block"
+    with pytest.raises(ValueError, match="refractory_mode must be 'block' or 'clamp'"):
+        m.refractory_mode = "hold"

@@ -93,7 +93,9 @@ def test_gradcheck_step_functions_and_readout():
 
 
 @pytest.mark.parametrize("backend", ["kernel", "torch"])
-@pytest.mark.parametrize("opts", [dict(), dict(reset="zero"), dict(n_ref=2), dict(delays=True)])
+@pytest.mark.parametrize("opts", [dict(), dict(reset="zero"), dict(n_ref=2), dict(delays=True),
+                                  dict(n_ref=2, refractory_mode="clamp"),
+                                  dict(reset="zero", n_ref=2, refractory_mode="clamp", delays=True)])
 def test_fused_equals_step_reference(opts, backend):
     """Fused forward (the C++ layer kernel, or the plain torch path used on GPUs) == per-model step
     functions (spikes identical), fused BPTT == autograd (1e-9)."""

@@ -96,10 +96,12 @@ void bind_network(py::module_& m, const char* name) {
           "add_population",
           [](Net& net, const std::string& pname, std::uint32_t n, ahpsim::ModelKind kind, ahpsim::ResetMode reset,
              const carray<double>& tau_m, const carray<double>& tau_aux, const carray<double>& beta,
-             const carray<double>& v_th, const carray<double>& bias, const carray<std::int32_t>& n_ref) {
+             const carray<double>& v_th, const carray<double>& bias, const carray<std::int32_t>& n_ref,
+             ahpsim::RefractoryMode refractory) {
             ahpsim::PopulationParams p;
             p.kind = kind;
             p.reset = reset;
+            p.refractory = refractory;
             p.tau_m = vec_of(tau_m);
             p.tau_aux = vec_of(tau_aux);
             p.beta = vec_of(beta);
@@ -109,7 +111,8 @@ void bind_network(py::module_& m, const char* name) {
             return net.add_population(pname, n, std::move(p));
           },
           py::arg("name"), py::arg("n"), py::arg("kind"), py::arg("reset"), py::arg("tau_m"), py::arg("tau_aux"),
-          py::arg("beta"), py::arg("v_th"), py::arg("bias"), py::arg("n_ref"))
+          py::arg("beta"), py::arg("v_th"), py::arg("bias"), py::arg("n_ref"),
+          py::arg("refractory") = ahpsim::RefractoryMode::Block)
       .def(
           "connect",
           [](Net& net, bool pre_is_input, std::uint32_t pre, std::uint32_t post, const carray<std::uint32_t>& pre_idx,

@@ -109,7 +109,8 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
                    std::int32_t n_ref, bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec,
                    py::object d_rec, std::int32_t d_rec_uniform, py::object x, py::object w_in, py::object d_in,
                    std::int32_t d_in_uniform, py::object E, py::object y, py::object w_out, py::object b_out,
-                   py::object kappa, std::int32_t d_out, bool x_batch_major, py::object z_bits, unsigned n_threads) {
+                   py::object kappa, std::int32_t d_out, bool x_batch_major, py::object z_bits, unsigned n_threads,
+                   bool refractory_clamp) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
@@ -123,6 +124,7 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
   set_constants(L, alpha, v_th, rho_c, beta_c, rho_a, beta_a, n1);
   L.bias = data_of<Real>(bias, "bias", n1);
   L.n_ref = n_ref;
+  L.refractory_clamp = refractory_clamp;
   L.reset_zero = reset_zero;
   L.has_ahp = has_ahp;
   L.has_alif = has_alif;
@@ -168,7 +170,7 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform, int surrogate,
                     double dampening, double slope, double sigma, py::object G_rate, py::object Gy, py::object gU,
                     py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
-                    py::object g_rho_c, py::object g_rho_a, unsigned n_threads) {
+                    py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
@@ -184,6 +186,8 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   in.free = data_of<std::uint8_t>(free, "free", tbn);
   set_constants(L, alpha, v_th, rho_c, beta_c, rho_a, beta_a, n1);
   L.reset_zero = reset_zero;
+  L.refractory_clamp = refractory_clamp;
+  if (refractory_clamp && !in.free) throw std::invalid_argument("refractory_clamp: needs free (n_ref > 0)");
   L.has_ahp = has_ahp;
   L.has_alif = has_alif;
   in.detach_reset = detach_reset;
@@ -269,11 +273,11 @@ void register_training(py::module_& m) {
          bool reset_zero, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform,
          py::object x, py::object w_in, py::object d_in, std::int32_t d_in_uniform, py::object E, py::object y,
          py::object w_out, py::object b_out, py::object kappa, std::int32_t d_out, bool x_batch_major,
-         py::object z_bits, unsigned n_threads) {
+         py::object z_bits, unsigned n_threads, bool refractory_clamp) {
         auto fn = is_float32(z) ? &layer_forward<float> : &layer_forward<double>;
         fn(z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, bias, n_ref, reset_zero, has_ahp, has_alif,
            w_rec, d_rec, d_rec_uniform, x, w_in, d_in, d_in_uniform, E, y, w_out, b_out, kappa, d_out, x_batch_major,
-           z_bits, n_threads);
+           z_bits, n_threads, refractory_clamp);
       },
       py::kw_only(), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"), py::arg("alpha"), py::arg("v_th"),
       py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"), py::arg("bias"), py::arg("n_ref"),
@@ -281,12 +285,13 @@ void register_training(py::module_& m) {
       py::arg("d_rec_uniform"), py::arg("x"), py::arg("w_in"), py::arg("d_in"), py::arg("d_in_uniform"), py::arg("E"),
       py::arg("y") = py::none(), py::arg("w_out") = py::none(), py::arg("b_out") = py::none(),
       py::arg("kappa") = py::none(), py::arg("d_out") = 1, py::arg("x_batch_major") = false,
-      py::arg("z_bits") = py::none(), py::arg("n_threads") = 1,
+      py::arg("z_bits") = py::none(), py::arg("n_threads") = 1, py::arg("refractory_clamp") = false,
       "Forward pass of one recurrent spiking layer over [T, B]: writes the spikes z and, where given (not None), "
       "the voltages v, ALIF thresholds A and non-refractory flags free in place; weights and delays pre-major "
       "([pre, post]); with w_out ([n_out, N]) also the leaky readout y [T, B, n_out]. x: input values "
       "[T, B, n_in] of z's dtype, or bool spikes (events of weight 1); [B, T, n_in] with x_batch_major. z_bits "
-      "(uint64 [T, B, ceil(N / 64)], optional): the spikes as bits, for delayed_outer");
+      "(uint64 [T, B, ceil(N / 64)], optional): the spikes as bits, for delayed_outer. refractory_clamp: v held "
+      "at 0 during the n_ref refractory steps (else it integrates and only its spikes are blocked)");
   m.def(
       "layer_backward",
       [](py::object gI, py::object G, py::object z, py::object v, py::object A, py::object free, py::object alpha,
@@ -294,11 +299,11 @@ void register_training(py::module_& m) {
          bool detach_reset, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec,
          std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma, py::object G_rate,
          py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
-         py::object g_rho_c, py::object g_rho_a, unsigned n_threads) {
+         py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp) {
         auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
         fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
            has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, G_rate, Gy, gU, w_out, kappa,
-           d_out, g_alpha, g_rho_c, g_rho_a, n_threads);
+           d_out, g_alpha, g_rho_c, g_rho_a, n_threads, refractory_clamp);
       },
       py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
       py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
@@ -307,12 +312,13 @@ void register_training(py::module_& m) {
       py::arg("sigma") = 0.5, py::arg("G_rate") = py::none(), py::arg("Gy") = py::none(), py::arg("gU") = py::none(),
       py::arg("w_out") = py::none(), py::arg("kappa") = py::none(), py::arg("d_out") = 1,
       py::arg("g_alpha") = py::none(), py::arg("g_rho_c") = py::none(), py::arg("g_rho_a") = py::none(),
-      py::arg("n_threads") = 1,
+      py::arg("n_threads") = 1, py::arg("refractory_clamp") = false,
       "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
       "(None: zero), G_rate (a per-neuron dL/dz added at every step) and the forward pass's z, v, A (ALIF) and "
       "free (n_ref > 0); w_rec and d_rec post-major ([post, pre], torch's layout); with a readout (w_out "
       "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy; with g_alpha, "
-      "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays");
+      "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays; "
+      "refractory_clamp as in layer_forward (needs free)");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, bool s_batch_major,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <exception>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "ahpsim/models.hpp"  // AHPSIM_RESTRICT, AHPSIM_CLONES
@@ -140,9 +141,11 @@ inline std::int64_t set_bits(const std::uint64_t* words, std::int64_t j0, std::i
 // One step of all N neurons of one trial, in the float engine's order (models.hpp):
 //   I = (slot + E) + bias;  c = rho_c c + beta_c z';  a = rho_a a + z';  A = v_th + beta_a a
 //   v = ((alpha v + I) - c) - v_th z'      or (reset to zero)  ((alpha v) (1 - z') + I) - c
-//   r = z' ? n_ref : max(r - 1, 0);  z = (v > A) & (r == 0)
+//   r = z' ? n_ref : max(r - 1, 0);  z = (v > A) & (r == 0);  v = 0 where r > 0 (Ref == kRefClamp)
 // Branch-free over neurons (vectorizable); the slot is cleared for its next use.
-template <bool Zero, bool Alif, bool Ref, class Real>
+constexpr int kRefNone = 0, kRefBlock = 1, kRefClamp = 2;  // no refractoriness, spikes blocked, v clamped too
+
+template <bool Zero, bool Alif, int Ref, class Real>
 AHPSIM_CLONES void update(std::int64_t n, Real* AHPSIM_RESTRICT slot, const Real* AHPSIM_RESTRICT E,
                                const Real* AHPSIM_RESTRICT bias, Real* AHPSIM_RESTRICT v, Real* AHPSIM_RESTRICT c,
                                Real* AHPSIM_RESTRICT a, std::int32_t* AHPSIM_RESTRICT r, Real* AHPSIM_RESTRICT zp,
@@ -171,12 +174,13 @@ AHPSIM_CLONES void update(std::int64_t n, Real* AHPSIM_RESTRICT slot, const Real
       vn = ((alpha[i] * v[i] + I) - cc) - vth[i] * zpf;
     }
     bool spike = vn > thr;
-    if constexpr (Ref) {
+    if constexpr (Ref != kRefNone) {
       const std::int32_t dec = r[i] > 0 ? r[i] - 1 : 0;
       const std::int32_t rr = zpf != Real(0) ? n_ref : dec;
       r[i] = rr;
       free_out[i] = static_cast<std::uint8_t>(rr == 0);
       spike = spike && rr == 0;
+      if constexpr (Ref == kRefClamp) vn = rr == 0 ? vn : Real(0);
     }
     const Real zf = spike ? Real(1) : Real(0);
     v[i] = vn;
@@ -192,18 +196,14 @@ using UpdateFn = void (*)(std::int64_t, Real*, const Real*, const Real*, Real*, 
                           Real*, Real*, Real*, std::uint8_t*);
 
 template <class Real>
-UpdateFn<Real> pick_update(bool zero, bool alif, bool ref) {
-  const int key = (zero ? 4 : 0) | (alif ? 2 : 0) | (ref ? 1 : 0);
-  switch (key) {
-    case 0: return &update<false, false, false, Real>;
-    case 1: return &update<false, false, true, Real>;
-    case 2: return &update<false, true, false, Real>;
-    case 3: return &update<false, true, true, Real>;
-    case 4: return &update<true, false, false, Real>;
-    case 5: return &update<true, false, true, Real>;
-    case 6: return &update<true, true, false, Real>;
-    default: return &update<true, true, true, Real>;
-  }
+UpdateFn<Real> pick_update(bool zero, bool alif, int ref) {
+  auto by_ref = [&](auto zero_c, auto alif_c) -> UpdateFn<Real> {
+    constexpr bool Z = decltype(zero_c)::value, A = decltype(alif_c)::value;
+    if (ref == kRefClamp) return &update<Z, A, kRefClamp, Real>;
+    return ref == kRefBlock ? &update<Z, A, kRefBlock, Real> : &update<Z, A, kRefNone, Real>;
+  };
+  if (zero) return alif ? by_ref(std::true_type{}, std::true_type{}) : by_ref(std::true_type{}, std::false_type{});
+  return alif ? by_ref(std::false_type{}, std::true_type{}) : by_ref(std::false_type{}, std::false_type{});
 }
 
 // Runs fn(worker) on n_threads threads (the calling one included) and rethrows the first error.
@@ -354,13 +354,14 @@ inline Real pseudo_derivative(Real damp, Real slope, Real sigma, Real x) {
 //   gz = slot + G;  q = gz dz/dv;  gv = q + m gv',  m = alpha (subtract) or alpha (1 - z) (zero)
 //   gc = rho_c gc' - gv;  ga = rho_a ga' + beta_a gz dz/dA
 //   prev += -reset_factor * (v_th gv | alpha v[t-1] gv) + beta_c gc + ga
+//   (Ref == kRefClamp: gv = 0 where the neuron was refractory, its v clamped at 0)
 //   r = gv - a0 gv' (what the shared-decay recurrence h[t] = W^T r[t] + a0 h[t+1] needs)
 // slot: dL/dz[t] from the future (cleared); G: from outside the layer; v, A (or v_th), fr, z: step t
 // of the forward pass; vp: v[t-1]; prev: dL/dz[t-1] (a scratch row at t = 0); gI: out, dL/dI[t].
 // LIF neurons (beta_c = beta_a = 0) get exact zeros from the AHP and ALIF terms; layers without AHP
 // (ALIF) neurons skip those terms (Ahp, Alif). inv_A: 1 / v_th per neuron (fixed thresholds; then A is
 // v_th); with Alif, 1 / A[t] is computed here.
-template <SurrogateKind K, bool Zero, bool Ref, bool Ahp, bool Alif, class Real>
+template <SurrogateKind K, bool Zero, int Ref, bool Ahp, bool Alif, class Real>
 AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sigma, Real* AHPSIM_RESTRICT slot,
                                  const Real* AHPSIM_RESTRICT G, const Real* AHPSIM_RESTRICT v,
                                  const Real* AHPSIM_RESTRICT A, const Real* AHPSIM_RESTRICT inv_A,
@@ -377,12 +378,13 @@ AHPSIM_CLONES void backward_step(std::int64_t n, Real damp, Real slope, Real sig
     slot[i] = Real(0);
     const Real inv = Alif ? Real(1) / A[i] : inv_A[i];
     Real psi = pseudo_derivative<K>(damp, slope, sigma, (v[i] - A[i]) * inv);
-    if constexpr (Ref) psi *= static_cast<Real>(fr[i]);
+    if constexpr (Ref != kRefNone) psi *= static_cast<Real>(fr[i]);
     const Real dzdv = psi * inv;
     const Real q = gz * dzdv;
     const Real m = Zero ? alpha[i] * (Real(1) - z[i]) : alpha[i];
     const Real g_next = gv[i];
-    const Real g = q + m * g_next;
+    Real g = q + m * g_next;
+    if constexpr (Ref == kRefClamp) g *= static_cast<Real>(fr[i]);
     r[i] = g - a0 * g_next;
     gv[i] = g;
     gI[i] = g;
@@ -410,20 +412,25 @@ using BackwardStepFn = void (*)(std::int64_t, Real, Real, Real, Real*, const Rea
                                 Real*);
 
 template <SurrogateKind K, bool Ahp, bool Alif, class Real>
-BackwardStepFn<Real> pick_backward_step_ka(bool zero, bool ref) {
-  if (zero) return ref ? &backward_step<K, true, true, Ahp, Alif, Real> : &backward_step<K, true, false, Ahp, Alif, Real>;
-  return ref ? &backward_step<K, false, true, Ahp, Alif, Real> : &backward_step<K, false, false, Ahp, Alif, Real>;
+BackwardStepFn<Real> pick_backward_step_ka(bool zero, int ref) {
+  auto by_ref = [&](auto zero_c) -> BackwardStepFn<Real> {
+    constexpr bool Z = decltype(zero_c)::value;
+    if (ref == kRefClamp) return &backward_step<K, Z, kRefClamp, Ahp, Alif, Real>;
+    return ref == kRefBlock ? &backward_step<K, Z, kRefBlock, Ahp, Alif, Real>
+                            : &backward_step<K, Z, kRefNone, Ahp, Alif, Real>;
+  };
+  return zero ? by_ref(std::true_type{}) : by_ref(std::false_type{});
 }
 
 template <SurrogateKind K, class Real>
-BackwardStepFn<Real> pick_backward_step_k(bool zero, bool ref, bool ahp, bool alif) {
+BackwardStepFn<Real> pick_backward_step_k(bool zero, int ref, bool ahp, bool alif) {
   if (ahp)
     return alif ? pick_backward_step_ka<K, true, true, Real>(zero, ref) : pick_backward_step_ka<K, true, false, Real>(zero, ref);
   return alif ? pick_backward_step_ka<K, false, true, Real>(zero, ref) : pick_backward_step_ka<K, false, false, Real>(zero, ref);
 }
 
 template <class Real>
-BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, bool ref, bool ahp, bool alif) {
+BackwardStepFn<Real> pick_backward_step(SurrogateKind k, bool zero, int ref, bool ahp, bool alif) {
   switch (k) {
     case SurrogateKind::Triangle: return pick_backward_step_k<SurrogateKind::Triangle, Real>(zero, ref, ahp, alif);
     case SurrogateKind::FastSigmoid:
@@ -615,6 +622,11 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
   }
 }
 
+template <class Real>
+int ref_mode(const Layer<Real>& L, bool refractory) {
+  return !refractory ? kRefNone : L.refractory_clamp ? kRefClamp : kRefBlock;
+}
+
 }  // namespace
 
 template <class Real>
@@ -641,7 +653,7 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
   const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   const BackwardStepFn<Real> step =
-      pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, in.free != nullptr, L.has_ahp, L.has_alif);
+      pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, ref_mode(L, in.free != nullptr), L.has_ahp, L.has_alif);
   parallel(team, [&](unsigned th) {
     BackwardWork<Real> w;
     w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
@@ -665,7 +677,7 @@ template <class Real>
 void forward(const Layer<Real>& L, const LayerOutputs<Real>& out, unsigned n_threads) {
   if (L.T <= 0 || L.B <= 0 || L.N <= 0) return;
   const std::vector<Real> zeros(static_cast<std::size_t>(L.N), Real(0));
-  const UpdateFn<Real> step = pick_update<Real>(L.reset_zero, L.has_alif, L.n_ref > 0);
+  const UpdateFn<Real> step = pick_update<Real>(L.reset_zero, L.has_alif, ref_mode(L, L.n_ref > 0));
   // the readout weights source-major, so that a spike adds one contiguous row [n_out]
   std::vector<Real> w_out_t(static_cast<std::size_t>(L.N * L.n_out));
   for (std::int64_t k = 0; k < L.n_out; ++k)

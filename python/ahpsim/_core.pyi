@@ -17,6 +17,10 @@ class ResetMode:
     Subtract: ResetMode
     Zero: ResetMode
 
+class RefractoryMode:
+    Block: RefractoryMode
+    Clamp: RefractoryMode
+
 def decay_of(tau: float, dt: float) -> float: ...
 
 class _NetworkBase:
@@ -24,7 +28,7 @@ class _NetworkBase:
     def add_input(self, name: str, n: int, poisson_rate_hz: float = 0.0) -> int: ...
     def add_population(self, name: str, n: int, kind: ModelKind, reset: ResetMode, tau_m: npt.ArrayLike,
                        tau_aux: npt.ArrayLike, beta: npt.ArrayLike, v_th: npt.ArrayLike, bias: npt.ArrayLike,
-                       n_ref: npt.ArrayLike) -> int: ...
+                       n_ref: npt.ArrayLike, refractory: RefractoryMode = ...) -> int: ...
     def connect(self, pre_is_input: bool, pre: int, post: int, pre_idx: npt.ArrayLike, post_idx: npt.ArrayLike,
                 weight: npt.ArrayLike, delay: npt.ArrayLike) -> int: ...
     def connect_fixed_indegree(self, pre_is_input: bool, pre: int, post: int, indegree: int, weight: float,
@@ -144,7 +148,8 @@ def layer_forward(*, z: np.ndarray, v: np.ndarray | None, A: np.ndarray | None, 
                   x: np.ndarray | None, w_in: np.ndarray | None, d_in: np.ndarray | None, d_in_uniform: int,
                   E: np.ndarray | None, y: np.ndarray | None = None, w_out: np.ndarray | None = None,
                   b_out: np.ndarray | None = None, kappa: np.ndarray | None = None, d_out: int = 1,
-                  x_batch_major: bool = False, z_bits: np.ndarray | None = None, n_threads: int = 1) -> None: ...
+                  x_batch_major: bool = False, z_bits: np.ndarray | None = None, n_threads: int = 1,
+                  refractory_clamp: bool = False) -> None: ...
 def layer_backward(*, gI: np.ndarray, G: np.ndarray | None, z: np.ndarray, v: np.ndarray, A: np.ndarray | None,
                    free: np.ndarray | None, alpha: np.ndarray, v_th: np.ndarray, rho_c: np.ndarray,
                    beta_c: np.ndarray, rho_a: np.ndarray, beta_a: np.ndarray, reset_zero: bool, detach_reset: bool,
@@ -153,6 +158,7 @@ def layer_backward(*, gI: np.ndarray, G: np.ndarray | None, z: np.ndarray, v: np
                    G_rate: np.ndarray | None = None, Gy: np.ndarray | None = None, gU: np.ndarray | None = None,
                    w_out: np.ndarray | None = None, kappa: np.ndarray | None = None, d_out: int = 1,
                    g_alpha: np.ndarray | None = None, g_rho_c: np.ndarray | None = None,
-                   g_rho_a: np.ndarray | None = None, n_threads: int = 1) -> None: ...
+                   g_rho_a: np.ndarray | None = None, n_threads: int = 1,
+                   refractory_clamp: bool = False) -> None: ...
 def delayed_outer(*, s: np.ndarray, g: np.ndarray, d: np.ndarray | None, d_uniform: int, out: np.ndarray,
                   s_batch_major: bool = False, n_pre: int = -1, n_threads: int = 1) -> None: ...

@@ -75,7 +75,8 @@ def _options_epilog() -> str:
     for name in TASKS:
         lines.append(f"  {name}: {', '.join(_task_options(name))}")
     lines.append("model options (--model-opt KEY=VALUE): n_lif, n_adapt and the SpikingRNN arguments "
-                 "(tau_m, v_th, tau_ahp, beta_ahp, tau_a, beta_alif, n_ref, reset, tau_out, rec_delay, in_delay, "
+                 "(tau_m, v_th, tau_ahp, beta_ahp, tau_a, beta_alif, n_ref, reset, refractory_mode, tau_out, rec_delay, "
+                 "in_delay, "
                  "out_delay, p_in, p_rec, p_out, bias, out_bias, surrogate, w_in_scale, w_rec_scale, "
                  "w_out_scale, train_tau, ...)")
     return "\n".join(lines)

@@ -15,9 +15,14 @@ import numpy as np
 
 from ._validation import as_param_array
 
-__all__ = ["NeuronModel", "LIF", "AHP", "ALIF", "Readout"]
+__all__ = ["NeuronModel", "LIF", "AHP", "ALIF", "Readout", "REFRACTORY_MODES"]
 
 _RESETS = ("subtract", "zero")
+# What happens during the n_ref refractory steps after a spike: "block" only suppresses spikes (v keeps
+# integrating: LSNN, Brian2's default); "clamp" also holds v at 0, the reset value (Loihi, NEST,
+# Brian2's ``(unless refractory)``).
+REFRACTORY_MODES = ("block", "clamp")
+_MODES = ("reset", "refractory_mode")
 
 @dataclass(frozen=True)
 class NeuronModel:
@@ -30,12 +35,15 @@ class NeuronModel:
         reset = getattr(self, "reset", "subtract")
         if reset not in _RESETS:
             raise ValueError(f"{type(self).__name__}: reset must be one of {_RESETS}, got {reset!r}")
+        mode = getattr(self, "refractory_mode", "block")
+        if mode not in REFRACTORY_MODES:
+            raise ValueError(f"{type(self).__name__}: refractory_mode must be one of {REFRACTORY_MODES}, got {mode!r}")
 
     def __post_init__(self) -> None:
         self._check_reset()
         # Validate scalar parameters eagerly so mistakes show where the model is made.
         for f in fields(self):
-            if f.name == "reset":
+            if f.name in _MODES:
                 continue
             value = getattr(self, f.name)
             if np.ndim(value) == 0:
@@ -45,7 +53,7 @@ class NeuronModel:
         """Parameters broadcast to ``n`` neurons and validated."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "reset":
+            if f.name in _MODES:
                 continue
             out[f.name] = as_param_array(getattr(self, f.name), n, f"{type(self).__name__}.{f.name}",
                                          **_RULES.get(f.name, {}))
@@ -61,7 +69,11 @@ _RULES: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class LIF(NeuronModel):
-    """Leaky integrate-and-fire neuron: ``v[t] = alpha v[t-1] + I[t] - v_th z[t-1]``."""
+    """Leaky integrate-and-fire neuron: ``v[t] = alpha v[t-1] + I[t] - v_th z[t-1]``.
+
+    For ``n_ref`` steps after a spike the neuron cannot spike; ``refractory_mode="clamp"`` also holds
+    ``v`` at 0 during those steps (as Loihi and NEST do), ``"block"`` (default) lets it integrate.
+    """
 
     kind: ClassVar[str] = "LIF"
     tau_m: Any = 20.0
@@ -69,6 +81,7 @@ class LIF(NeuronModel):
     n_ref: Any = 0
     reset: str = "subtract"
     bias: Any = 0.0
+    refractory_mode: str = "block"
 
 @dataclass(frozen=True)
 class AHP(NeuronModel):
@@ -91,6 +104,7 @@ class AHP(NeuronModel):
     n_ref: Any = 0
     reset: str = "subtract"
     bias: Any = 0.0
+    refractory_mode: str = "block"
 
 @dataclass(frozen=True)
 class ALIF(NeuronModel):
@@ -104,6 +118,7 @@ class ALIF(NeuronModel):
     n_ref: Any = 0
     reset: str = "subtract"
     bias: Any = 0.0
+    refractory_mode: str = "block"
 
 @dataclass(frozen=True)
 class Readout(NeuronModel):

@@ -341,7 +341,9 @@ class Network:
             name, n, _KINDS[kind], reset,
             p["tau"] if kind == "Readout" else p["tau_m"],
             tau_aux, p.get("beta", empty), p.get("v_th", empty), p["bias"],
-            p.get("n_ref", np.zeros(n, dtype=np.int32)))
+            p.get("n_ref", np.zeros(n, dtype=np.int32)),
+            _core.RefractoryMode.Clamp if getattr(model, "refractory_mode", "block") == "clamp"
+            else _core.RefractoryMode.Block)
         start = sum(g.n for g in self._pops)
         g = Group(name, "population", index, n, start, model, 0.0, id(self))
         self._groups[name] = g

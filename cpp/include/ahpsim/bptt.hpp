@@ -23,6 +23,9 @@ struct Layer {
   const Real* beta_a = nullptr;  // ALIF threshold adaptation strength (0 for non-ALIF neurons)
   const Real* bias = nullptr;    // [N] or null
   std::int32_t n_ref = 0;        // refractory steps
+  // while refractory, v is clamped at 0 (as on Loihi, in NEST and in Brian2's `unless refractory`)
+  // instead of integrating with only its spikes blocked
+  bool refractory_clamp = false;
   bool reset_zero = false;       // reset to zero (drop the leak term) instead of subtracting v_th
   bool has_ahp = true, has_alif = true;
   // external input: either events x [T, B, n_in] through w_in (delivered like the kernel's input

@@ -15,6 +15,9 @@ namespace ahpsim {
 
 enum class ModelKind : std::uint8_t { LIF = 0, ALIF = 1, AHP = 2, Readout = 3 };
 enum class ResetMode : std::uint8_t { Subtract = 0, Zero = 1 };
+// During the n_ref refractory steps: Block only suppresses spikes (v integrates, as in LSNN and Brian2's
+// default); Clamp also holds v at 0, the reset value (Loihi, NEST, Brian2's `(unless refractory)`).
+enum class RefractoryMode : std::uint8_t { Block = 0, Clamp = 1 };
 
 inline const char* model_name(ModelKind k) {
   switch (k) {
@@ -32,6 +35,7 @@ inline bool is_spiking(ModelKind k) { return k != ModelKind::Readout; }
 struct PopulationParams {
   ModelKind kind = ModelKind::LIF;
   ResetMode reset = ResetMode::Subtract;
+  RefractoryMode refractory = RefractoryMode::Block;
   std::vector<double> tau_m;    // ms; membrane time constant (Readout: its time constant tau)
   std::vector<double> tau_aux;  // ms; AHP: tau_ahp, ALIF: tau_a (unused otherwise)
   std::vector<double> beta;     // AHP: charge of c per spike; ALIF: threshold adaptation strength
@@ -51,6 +55,7 @@ struct PopulationConstants {
   std::vector<Real> beta, v_th, bias;
   std::vector<std::int32_t> n_ref;
   bool reset_zero = false;
+  bool refractory_clamp = false;  // v held at 0 while refractory
 
   void prepare(const PopulationParams& p, double dt) {
     const std::size_t n = p.tau_m.size();
@@ -65,6 +70,7 @@ struct PopulationConstants {
     n_ref = p.n_ref;
     if (n_ref.empty()) n_ref.assign(n, 0);
     reset_zero = p.reset == ResetMode::Zero;
+    refractory_clamp = p.refractory == RefractoryMode::Clamp;
   }
 };
 
@@ -126,7 +132,7 @@ AHPSIM_CLONES void spiking_step(std::uint32_t n, Real* AHPSIM_RESTRICT v, Real* 
                   std::int32_t* AHPSIM_RESTRICT refr, std::uint8_t* AHPSIM_RESTRICT z, Real* AHPSIM_RESTRICT in,
                   const Real* AHPSIM_RESTRICT alpha, const Real* AHPSIM_RESTRICT rho,
                   const Real* AHPSIM_RESTRICT beta, const Real* AHPSIM_RESTRICT vth,
-                  const Real* AHPSIM_RESTRICT bias, const std::int32_t* AHPSIM_RESTRICT nref) {
+                  const Real* AHPSIM_RESTRICT bias, const std::int32_t* AHPSIM_RESTRICT nref, bool clamp) {
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::int32_t zp = z[i];
     const Real zpf = static_cast<Real>(zp);
@@ -153,7 +159,7 @@ AHPSIM_CLONES void spiking_step(std::uint32_t n, Real* AHPSIM_RESTRICT v, Real* 
     }
     const std::int32_t r = refractory(zp, refr[i], nref[i]);
     refr[i] = r;
-    v[i] = vn;
+    v[i] = (clamp & (r != 0)) ? Real(0) : vn;
     z[i] = static_cast<std::uint8_t>((vn > thr) & (r == 0));
   }
 }
@@ -165,7 +171,7 @@ void spiking_step(const PopulationConstants<Real>& c, std::uint32_t off, std::ui
     spiking_step<kind, decltype(zero)::value, Real>(n, s.v + start, s.aux + start, s.refr + start, s.z + start,
                                                     s.in + start, c.alpha.data() + off, c.rho.data() + off,
                                                     c.beta.data() + off, c.v_th.data() + off, c.bias.data() + off,
-                                                    c.n_ref.data() + off);
+                                                    c.n_ref.data() + off, c.refractory_clamp);
   };
   c.reset_zero ? call(std::true_type{}) : call(std::false_type{});
 }

@@ -24,8 +24,8 @@ join enters the parent's ``v`` and is not stored in its ``u`` (docs/loihi.md, op
 ``NotImplementedError``.
 
 Semantic differences (listed in the report): Loihi resets v to 0 (a float ``reset="subtract"``
-population changes behaviour), Loihi's refractory period holds v at 0 (float ``n_ref`` only blocks
-spikes), a readout is a compartment with the maximal threshold (it would spike and reset past
+population changes behaviour), Loihi's refractory period holds v at 0 (a float ``n_ref`` with
+``refractory_mode="block"`` only blocks spikes; ``"clamp"`` holds v as the chip does), a readout is a compartment with the maximal threshold (it would spike and reset past
 ``(2**17 - 1) * 64``), and a float delay 0 from a neuron into a readout becomes one step.
 """
 
@@ -236,6 +236,7 @@ def _describe(model: Any) -> dict[str, Any]:
             d = dict(name=g.name, kind=m.kind, n=g.n)
             d.update(m.arrays(g.n))
             d["reset"] = getattr(m, "reset", None)
+            d["refractory_mode"] = getattr(m, "refractory_mode", None)
             pops.append(d)
         projs = []
         for k, p in enumerate(model.projections()):
@@ -259,7 +260,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
     model : ``ahpsim.Network`` (populations AHP / LIF / ALIF / Readout), a trained
         ``ahpsim.torch.SpikingRNN`` (converted with ``ahpsim.torch.to_network``), or a dict ``{"dt": 1.0, "inputs":
         {name: n}, "populations": [{"name", "kind" ("AHP", "LIF", "ALIF", "Readout"), "n", "tau_m",
-        "tau_ahp", "tau_a", "beta", "v_th", "n_ref", "bias", "reset", "tau"}], "projections": [{"pre",
+        "tau_ahp", "tau_a", "beta", "v_th", "n_ref", "bias", "reset", "refractory_mode", "tau"}], "projections": [{"pre",
         "post", "weights" [n_post, n_pre], "delay"}]}``.
     vth_mant : threshold mantissa of every spiking population (default 508, the paper's authors'
         value: threshold 32512, leaving the 24-bit u and v a range of +-258 thresholds; trained networks
@@ -335,8 +336,14 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                     "a refractory period")
             if kind != "ALIF" and p.get("reset", "zero") != "zero" and not exact_subtract:
                 rep.warnings.append(f"{name}: float reset={p.get('reset')!r}; Loihi resets v to 0 (reset='zero')")
-            if np.any(n_ref > 0):
-                rep.warnings.append(f"{name}: Loihi's refractory period holds v at 0 (the float n_ref only blocks spikes)")
+            clamped = p.get("refractory_mode", "block") == "clamp"
+            if np.any(n_ref > 0) and kind == "ALIF" and clamped:
+                rep.warnings.append(f"{name}: Loihi's refractory period only blocks the spikes of this two-compartment "
+                                    "neuron (u carries its membrane potential), the float refractory_mode='clamp' "
+                                    "also holds v at 0")
+            elif np.any(n_ref > 0) and kind != "ALIF" and not clamped:
+                rep.warnings.append(f"{name}: Loihi's refractory period holds v at 0 (the float n_ref only blocks spikes; "
+                                    "refractory_mode='clamp' trains what the chip does)")
             common = dict(dv=np.minimum(dv, 4095), vth_mant=vth_mant, bias_mant=b_m, bias_exp=b_e,
                           refractory=np.clip(n_ref + 1, 1, 63))
             entry.update(scale=s, vth_mant=vth_mant, vth_rel_err=0.0, dv_min=int(dv.min()),

@@ -2,7 +2,7 @@
 
 ``to_network(model)`` builds a network with one input group ``"x"``, the populations ``"lif"``,
 ``"ahp"``, ``"alif"`` (those with neurons) and the readout ``"out"``; weights, masks (absent synapses),
-per-synapse delays, thresholds, time constants, refractoriness, reset mode and biases are carried over
+per-synapse delays, thresholds, time constants, refractoriness (and its mode), reset mode and biases are carried over
 exactly (the kernel rounds ``exp(-dt/tau)`` to its dtype as ``ahpsim.torch`` does).
 ``from_network(net)`` does the reverse for networks of that shape.
 """
@@ -55,7 +55,7 @@ def to_network(model: SpikingRNN, dtype: Optional[str] = None, seed: int = 0, n_
         if s.stop <= s.start:
             continue
         common = dict(tau_m=_param(model.tau_m[s]), v_th=_param(model.v_th_value[s]), n_ref=model.n_ref,
-                      reset=model.reset, bias=_param(bias[s]))
+                      reset=model.reset, bias=_param(bias[s]), refractory_mode=model.refractory_mode)
         if kind == NEURON_LIF:
             m = ahpsim.LIF(**common)
         elif kind == NEURON_AHP:
@@ -108,7 +108,7 @@ def from_network(net, input: str = "x", readout: str = "out", surrogate=None) ->
     counts = {k: sum(g.n for g in spiking if g.model.kind == k) for k in order}
     field = {"tau_m": np.zeros(N), "v_th": np.zeros(N), "tau_ahp": np.zeros(N), "beta_ahp": np.zeros(N),
              "tau_a": np.zeros(N), "beta_alif": np.zeros(N), "bias": np.zeros(N)}
-    n_refs, resets = set(), set()
+    n_refs, resets, modes = set(), set(), set()
     for g in spiking:
         s = slice(offs[g.name], offs[g.name] + g.n)
         m = g.model
@@ -123,8 +123,9 @@ def from_network(net, input: str = "x", readout: str = "out", surrogate=None) ->
             field["beta_alif"][s] = _values(m, "beta", g.n)
         n_refs.update(np.unique(np.asarray(m.n_ref)).tolist())
         resets.add(m.reset)
-    if len(n_refs) > 1 or len(resets) > 1:
-        raise ValueError("all spiking neurons must share n_ref and the reset mode")
+        modes.add(m.refractory_mode)
+    if len(n_refs) > 1 or len(resets) > 1 or len(modes) > 1:
+        raise ValueError("all spiking neurons must share n_ref, the reset mode and the refractory mode")
 
     W_in = np.zeros((N, xg.n))
     D_in = np.zeros((N, xg.n), np.int64)
@@ -164,6 +165,7 @@ def from_network(net, input: str = "x", readout: str = "out", surrogate=None) ->
         tau_ahp=field["tau_ahp"] if counts["AHP"] else 700.0, beta_ahp=field["beta_ahp"] if counts["AHP"] else 0.0,
         tau_a=field["tau_a"] if counts["ALIF"] else 700.0, beta_alif=field["beta_alif"] if counts["ALIF"] else 0.0,
         n_ref=int(n_refs.pop()) if n_refs else 0, reset=resets.pop() if resets else "subtract",
+        refractory_mode=modes.pop() if modes else "block",
         tau_out=_values(og.model, "tau", og.n), rec_delay=D_rec, in_delay=D_in,
         out_delay=int(out_delays.pop()) if out_delays else 1, in_mask=M_in, rec_mask=M_rec, out_mask=M_out,
         self_connections=True, bias=has_bias, out_bias=bool(np.any(b_out)), dt=net.dt,

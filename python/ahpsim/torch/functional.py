@@ -11,6 +11,7 @@ kernel (no fused multiply-add; each arithmetic operation is one rounded torch op
     A[t]   = v_th + beta_a * a[t]                                   (ALIF; v_th otherwise)
     r[t]   = n_ref if z[t-1] else max(r[t-1] - 1, 0)
     z[t]   = H(v[t] - A[t]) * (r[t] == 0)                           (strict threshold)
+    v[t]   = 0 where r[t] > 0                                       (refractory_mode="clamp")
     y[t]   = kappa * y[t-1] + I[t]                                  (leaky readout)
 
 The Heaviside gets a surrogate derivative (Bellec et al. 2018): with ``x = (v - A) / A``,
@@ -201,6 +202,7 @@ class LIFParams:
     n_ref: int = 0
     reset: str = "subtract"
     detach_reset: bool = False
+    refractory_mode: str = "block"  # "clamp": v held at 0 while refractory (Loihi, NEST)
 
 
 @dataclass
@@ -246,15 +248,30 @@ def _refractory(state_r, z_prev, n_ref):
     return r, (r == 0).to(z_prev.dtype)
 
 
+def _check_refractory_mode(mode: str) -> bool:
+    """True for "clamp" (v held at 0 while refractory), False for "block"."""
+    if mode not in ("block", "clamp"):
+        raise ValueError(f"refractory_mode must be 'block' or 'clamp', got {mode!r}")
+    return mode == "clamp"
+
+
+def _spike_and_hold(v, thr, free, params, surrogate):
+    """z[t] (blocked while refractory) and v[t] (clamped at 0 while refractory with refractory_mode="clamp")."""
+    z = spike_fn(v, thr, surrogate)
+    if free is None:
+        return z, v
+    if _check_refractory_mode(params.refractory_mode):
+        v = v * free
+    return z * free, v
+
+
 def lif_step(I: torch.Tensor, state: Optional[LIFState], params: LIFParams, surrogate: Optional[Surrogate] = None):
     """One LIF step: input current ``I[t]`` -> ``(z[t], state[t])``."""
     if state is None:
         state = _zeros_like_state(LIFState, I)
     v = _membrane(I, state.v, state.z, None, params)
     r, free = _refractory(state.r, state.z, params.n_ref)
-    z = spike_fn(v, params.v_th, surrogate)
-    if free is not None:
-        z = z * free
+    z, v = _spike_and_hold(v, params.v_th, free, params, surrogate)
     return z, LIFState(v, z, r)
 
 
@@ -265,9 +282,7 @@ def ahp_step(I: torch.Tensor, state: Optional[AHPState], params: AHPParams, surr
     c = params.rho * state.c + params.beta * state.z
     v = _membrane(I, state.v, state.z, c, params)
     r, free = _refractory(state.r, state.z, params.n_ref)
-    z = spike_fn(v, params.v_th, surrogate)
-    if free is not None:
-        z = z * free
+    z, v = _spike_and_hold(v, params.v_th, free, params, surrogate)
     return z, AHPState(v, z, c, r)
 
 
@@ -279,9 +294,7 @@ def alif_step(I: torch.Tensor, state: Optional[ALIFState], params: ALIFParams, s
     v = _membrane(I, state.v, state.z, None, params)
     thr = params.v_th + params.beta * a
     r, free = _refractory(state.r, state.z, params.n_ref)
-    z = spike_fn(v, thr, surrogate)
-    if free is not None:
-        z = z * free
+    z, v = _spike_and_hold(v, thr, free, params, surrogate)
     return z, ALIFState(v, z, a, r)
 
 
@@ -313,6 +326,7 @@ class LayerConstants:
     n_ref: int = 0
     reset: str = "subtract"
     detach_reset: bool = False
+    refractory_mode: str = "block"  # "clamp": v held at 0 while refractory (n_ref > 0)
     has_ahp: bool = True
     has_alif: bool = True
     delays: Sequence[int] = (1,)
@@ -418,6 +432,7 @@ class _RecurrentLayerFn(torch.autograd.Function):
         smooth = bool(getattr(sur, "smooth_forward", False))
         WTs = [W.t().contiguous() for W in Ws]
         fast = k.reset == "subtract" and not smooth and not k.n_ref
+        clamp = _check_refractory_mode(k.refractory_mode) and bool(k.n_ref)
         z_all = (torch.empty if fast else torch.zeros)(T, B, N, dtype=dtype, device=dev)
         v_all = torch.empty(T, B, N, dtype=dtype, device=dev)
         A_all = torch.empty(T, B, N, dtype=dtype, device=dev) if k.has_alif else None
@@ -489,6 +504,9 @@ class _RecurrentLayerFn(torch.autograd.Function):
                     free = r == 0
                     free_all[t] = free
                     z = z * free
+                    if clamp:
+                        v = v * free
+                        vs[t].copy_(v)
                 zs[t].copy_(z)
                 z = zs[t]
             z_prev = z
@@ -561,6 +579,8 @@ def _input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, Ws)
     if subtract and bool((k.alpha == k.alpha.reshape(-1)[0]).all()):
         alpha_scalar = float(k.alpha.reshape(-1)[0])
     gv_carry = gv_prev = None
+    # with refractory_mode="clamp", v[t] = 0 while refractory: no gradient passes through v there
+    clamp = free_all is not None and _check_refractory_mode(k.refractory_mode)
     for t in range(T - 1, -1, -1):
         gz = gzs[t]
         if k.has_alif:
@@ -574,6 +594,8 @@ def _input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, Ws)
                     gv.add_(k.alpha * gv_prev)
             else:
                 gv.add_(gv_carry)
+        if clamp:
+            gv.mul_(free_all[t])
         gv_prev = gv
         if k.has_ahp:
             gc.mul_(k.rho_c).sub_(gv)
@@ -681,7 +703,8 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
         x=None if x is None else x.detach().contiguous().numpy(),
         w_in=None if W_in is None else W_in.detach().t().contiguous().numpy(), d_in=d_in, d_in_uniform=d_in_u,
         E=None if E is None else E.detach().contiguous().numpy(), x_batch_major=x_batch_major,
-        z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), n_threads=torch.get_num_threads(), **ro)
+        z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), n_threads=torch.get_num_threads(),
+        refractory_clamp=bool(k.n_ref) and _check_refractory_mode(k.refractory_mode), **ro)
     return z_all, v_all, A_all, free_all, y, z_bits
 
 
@@ -749,7 +772,7 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
         detach_reset=bool(k.detach_reset), has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
         w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
         dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads(),
-        **ro)
+        refractory_clamp=free_all is not None and _check_refractory_mode(k.refractory_mode), **ro)
     if decay_grads:  # summed over trials in trial order: the same for any thread count
         return gI, gU, tuple(g.sum(0) for g in per_trial)
     return gI, gU

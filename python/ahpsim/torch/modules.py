@@ -114,6 +114,8 @@ class SpikingRNN(nn.Module):
         network: 0.756 / 64 = 0.0118 v_th, :data:`AHP_BETA_PAPER`, see :class:`ahpsim.AHP`);
       tau_a, beta_alif: ALIF adaptation decay and strength;
       n_ref, reset ("subtract" | "zero"): refractory steps, reset mode;
+      refractory_mode: "block" (default: during the n_ref steps only spikes are blocked, v integrates)
+        or "clamp" (v is also held at 0, as on Loihi and in NEST); settable after loading a checkpoint;
       tau_out: readout decay (0 = no carry-over);
       rec_delay (>= 1), in_delay (>= 0), out_delay (>= 0): int or int array [post, pre];
       p_in, p_rec, p_out: connection probabilities of the random sparse masks (or give masks);
@@ -124,7 +126,7 @@ class SpikingRNN(nn.Module):
 
     def __init__(self, n_in: int, n_out: int, n_lif: int = 0, n_ahp: int = 0, n_alif: int = 0, *,
                  tau_m=20.0, v_th=1.0, tau_ahp=700.0, beta_ahp=AHP_BETA_PAPER, tau_a=700.0, beta_alif=0.756,
-                 n_ref: int = 0, reset: str = "subtract", tau_out=20.0,
+                 n_ref: int = 0, reset: str = "subtract", refractory_mode: str = "block", tau_out=20.0,
                  rec_delay=1, in_delay=0, out_delay: int = 1,
                  p_in: float = 1.0, p_rec: float = 1.0, p_out: float = 1.0,
                  in_mask=None, rec_mask=None, out_mask=None, self_connections: bool = False,
@@ -150,6 +152,8 @@ class SpikingRNN(nn.Module):
             raise ValueError(f"reset must be 'subtract' or 'zero', not {reset!r}")
         self.n_in, self.n_out, self.n_lif, self.n_ahp, self.n_alif, self.N = n_in, n_out, n_lif, n_ahp, n_alif, N
         self.n_ref, self.reset, self.dt, self.detach_reset = int(n_ref), reset, float(dt), bool(detach_reset)
+        self._init_kwargs = {}
+        self.refractory_mode = refractory_mode
         self.surrogate = surrogate_from_config(surrogate)
         self.backend = "auto"
         kinds = np.array([NEURON_LIF] * n_lif + [NEURON_AHP] * n_ahp + [NEURON_ALIF] * n_alif)
@@ -166,6 +170,7 @@ class SpikingRNN(nn.Module):
             raise ValueError("out_delay must be >= 0")
         self._init_kwargs = dict(
             n_in=n_in, n_out=n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, n_ref=self.n_ref, reset=reset,
+            refractory_mode=self.refractory_mode,
             out_delay=self.out_delay, bias=bool(bias), out_bias=bool(out_bias), dt=self.dt,
             detach_reset=self.detach_reset, self_connections=bool(self_connections), loihi_grid=None,
             train_tau=bool(train_tau))
@@ -245,6 +250,19 @@ class SpikingRNN(nn.Module):
         self._backend = value
 
     # ---------------------------------------------------------------- serialisation (state_dict)
+    @property
+    def refractory_mode(self) -> str:
+        """What the n_ref refractory steps do: "block" (spikes only) or "clamp" (v held at 0 too)."""
+        return self._refractory_mode
+
+    @refractory_mode.setter
+    def refractory_mode(self, mode: str) -> None:
+        if mode not in ("block", "clamp"):
+            raise ValueError(f"refractory_mode must be 'block' or 'clamp', got {mode!r}")
+        self._refractory_mode = mode
+        if "refractory_mode" in self._init_kwargs:
+            self._init_kwargs["refractory_mode"] = mode
+
     def config(self) -> dict:
         cfg = dict(self._init_kwargs)
         cfg.update(tau_m=self.tau_m.tolist(), v_th=self.v_th_value.tolist(), tau_ahp=self.tau_ahp.tolist(),
@@ -269,6 +287,7 @@ class SpikingRNN(nn.Module):
         self.tau_out = np.asarray(cfg["tau_out"], np.float64)
         self.n_ref, self.reset, self.dt = int(cfg["n_ref"]), cfg["reset"], float(cfg["dt"])
         self.out_delay, self.detach_reset = int(cfg["out_delay"]), bool(cfg["detach_reset"])
+        self.refractory_mode = cfg.get("refractory_mode", "block")  # (checkpoints before the option: block)
         if cfg.get("surrogate") is not None:
             self.surrogate = surrogate_from_config(cfg["surrogate"])
         self._init_kwargs.update({k: cfg[k] for k in self._init_kwargs if k in cfg})
@@ -307,7 +326,7 @@ class SpikingRNN(nn.Module):
             alpha=self._decay("tau_m"), v_th=t(self.v_th_value),
             rho_c=self._decay("tau_ahp"), beta_c=t(self.beta_ahp),
             rho_a=self._decay("tau_a"), beta_a=t(self.beta_alif),
-            n_ref=self.n_ref, reset=self.reset, detach_reset=self.detach_reset,
+            n_ref=self.n_ref, reset=self.reset, detach_reset=self.detach_reset, refractory_mode=self.refractory_mode,
             has_ahp=self.n_ahp > 0, has_alif=self.n_alif > 0, delays=tuple(delays), surrogate=self.surrogate)
 
     def kappa(self) -> torch.Tensor:
@@ -445,7 +464,8 @@ class SpikingRNN(nn.Module):
         k = self.layer_constants()
         sl = {NEURON_LIF: slice(0, self.n_lif), NEURON_AHP: slice(self.n_lif, self.n_lif + self.n_ahp),
               NEURON_ALIF: slice(self.n_lif + self.n_ahp, self.N)}
-        common = dict(n_ref=self.n_ref, reset=self.reset, detach_reset=self.detach_reset)
+        common = dict(n_ref=self.n_ref, reset=self.reset, detach_reset=self.detach_reset,
+                      refractory_mode=self.refractory_mode)
         pl = F.LIFParams(k.alpha[sl[0]], k.v_th[sl[0]], **common)
         pa = F.AHPParams(k.alpha[sl[1]], k.v_th[sl[1]], rho=k.rho_c[sl[1]], beta=k.beta_c[sl[1]], **common)
         pf = F.ALIFParams(k.alpha[sl[2]], k.v_th[sl[2]], rho=k.rho_a[sl[2]], beta=k.beta_a[sl[2]], **common)
