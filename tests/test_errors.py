@@ -43,6 +43,8 @@ def test_network_arguments(kwargs, exc, match):
     (lambda: ahpsim.LIF(n_ref=-1), ValueError, "n_ref"),
     (lambda: ahpsim.LIF(reset="hard"), ValueError, "reset"),
     (lambda: ahpsim.AHP(n_ref=2, refractory_mode="hold"), ValueError, "refractory_mode must be one of"),
+    (lambda: ahpsim.LIF(refractory_mode=np.array(["block", "clamp"])), ValueError, "one per population"),
+    (lambda: ahpsim.ALIF(reset=None), ValueError, "reset must be one of"),
     (lambda: ahpsim.LIF(v_th="x"), TypeError, "v_th"),
     (lambda: ahpsim.Readout(tau=-2.0), ValueError, "tau"),
 ])

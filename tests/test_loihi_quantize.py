@@ -153,6 +153,14 @@ def test_quantize_from_dict_and_warnings():
     assert r.readout("out").shape == (1, 5, 2) and r.readout("out").dtype == np.float64
     with pytest.raises(NotImplementedError, match="ALIF"):
         quantize(dict(inputs={}, populations=[dict(name="a", kind="ALIF", n=1)], projections=[]))
+    # the refractory mode: checked; with the clamp the reset mode does not matter (v held at 0 after a spike)
+    lif = d["populations"][0]
+    for bad, msg in ((dict(refractory_mode="hold"), "refractory_mode must be 'block' or 'clamp'"),
+                     (dict(n_ref=70), r"n_ref must be 0..62 on Loihi"), (dict(n_ref=-1), r"n_ref must be 0..62")):
+        with pytest.raises(ValueError, match=msg):
+            quantize({**d, "populations": [{**lif, **bad}] + d["populations"][1:]})
+    clamped = quantize({**d, "populations": [{**lif, "refractory_mode": "clamp"}] + d["populations"][1:]})
+    assert not any("reset" in w or "refractory" in w for w in clamped.report.warnings)
     with pytest.raises(ValueError, match="vth_mant = 0 is out of range"):
         quantize(d, vth_mant=0)
 

@@ -404,6 +404,13 @@ def test_networks_pickle_and_deepcopy_with_their_state():
         net.restore("mid")
     fresh = pickle.loads(pickle.dumps(ahpsim.Network()))  # no state: fine too
     assert fresh.n_trials == 0
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):  # its groups are its own
+        res = clone.run(5, record_state=clone.populations[0])
+        assert res.state("v", clone["a"]).shape == (3, 5, 50)
+        clone.reset_state()
+        clone.connect(clone["x"], clone["b"], np.ones((30, 20)))
+        with pytest.raises(ValueError, match="does not belong to this network"):
+            clone.run(1, record_state=net["a"])
     snap = net._engine.snapshot()
     state = snap.__getstate__()
     bad = (state[0], state[1], state[2], state[3], state[4], [tuple([b"\x00"] + list(state[5][0][1:]))])

@@ -44,7 +44,8 @@ def test_round_trip_through_a_nir_file_gives_the_same_spikes(tmp_path, dtype):
     assert isinstance(graph.nodes["b.ahp"], nir.LI) and isinstance(graph.nodes["b"], nir.LIF)  # AHP subgraph
     assert graph.nodes["b.ahp_in"].weight[0, 0] == pytest.approx(0.2)
     nir.write(tmp_path / "net.nir", graph)
-    back = from_nir(tmp_path / "net.nir", dtype=dtype)
+    back = from_nir(tmp_path / "net.nir")  # the dtype comes from the graph's metadata
+    assert back.dtype == np.dtype(dtype)
     X = np.random.default_rng(1).random((2, 300, 6)) < 0.3
     r1, r2 = net.run(inputs={"x": X}), back.run(inputs={"x": X})
     for g in ("a", "b", "c"):

@@ -117,3 +117,25 @@ def test_refractory_mode_is_saved_and_old_checkpoints_load_as_block():
     assert m.config()["refractory_mode"] == "block"
     with pytest.raises(ValueError, match="refractory_mode must be 'block' or 'clamp'"):
         m.refractory_mode = "hold"
+    m.refractory_mode = np.str_("clamp")  # stored as a plain str: torch.load(weights_only=True) reads it
+    assert type(m.config()["refractory_mode"]) is str
+    # an invalid mode is refused whether or not the network has a refractory period, on every path
+    from ahpsim.torch import functional as F
+    for n_ref in (0, 2):
+        p = F.LIFParams(alpha=0.9, n_ref=n_ref, refractory_mode="hold")
+        with pytest.raises(ValueError, match="refractory_mode must be"):
+            F.lif_step(torch.ones(1, 2), None, p)
+        k = _random_model(n_ref=n_ref).layer_constants()
+        k.refractory_mode = None
+        x = torch.rand(5, 1, 8) < 0.5
+        m2 = _random_model(n_ref=n_ref)
+        with pytest.raises(ValueError, match="refractory_mode must be"):
+            F.recurrent_layer_events(x, m2.w_in, m2.w_rec, k)
+        with pytest.raises(ValueError, match="refractory_mode must be"):
+            F.recurrent_layer(torch.zeros(5, 1, 30), [m2.w_rec], k)
+    sd = _random_model().state_dict()
+    sd["_extra_state"]["config"].update(refractory_mode="hold", n_ref=5)
+    m3 = _random_model()
+    with pytest.raises(ValueError, match="refractory_mode must be"):
+        m3.load_state_dict(sd)
+    assert m3.n_ref == 0  # refused before anything changed

@@ -19,8 +19,7 @@ __all__ = ["NeuronModel", "LIF", "AHP", "ALIF", "Readout", "REFRACTORY_MODES"]
 
 _RESETS = ("subtract", "zero")
 # What happens during the n_ref refractory steps after a spike: "block" only suppresses spikes (v keeps
-# integrating: LSNN, Brian2's default); "clamp" also holds v at 0, the reset value (Loihi, NEST,
-# Brian2's ``(unless refractory)``).
+# integrating: LSNN, Brian2's default); "clamp" also holds v at 0, input included (Loihi, NEST).
 REFRACTORY_MODES = ("block", "clamp")
 _MODES = ("reset", "refractory_mode")
 
@@ -32,12 +31,17 @@ class NeuronModel:
     spiking: ClassVar[bool] = True
 
     def _check_reset(self) -> None:
-        reset = getattr(self, "reset", "subtract")
-        if reset not in _RESETS:
-            raise ValueError(f"{type(self).__name__}: reset must be one of {_RESETS}, got {reset!r}")
-        mode = getattr(self, "refractory_mode", "block")
-        if mode not in REFRACTORY_MODES:
-            raise ValueError(f"{type(self).__name__}: refractory_mode must be one of {REFRACTORY_MODES}, got {mode!r}")
+        for name, allowed in (("reset", _RESETS), ("refractory_mode", REFRACTORY_MODES)):
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            # one mode per population: a str (numpy strings and 0-d arrays become plain str)
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.item()
+            if not isinstance(value, str) or value not in allowed:
+                raise ValueError(f"{type(self).__name__}: {name} must be one of {allowed} (one per population), "
+                                 f"got {value!r}")
+            object.__setattr__(self, name, str(value))
 
     def __post_init__(self) -> None:
         self._check_reset()

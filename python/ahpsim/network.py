@@ -574,6 +574,10 @@ class Network:
     def __setstate__(self, state: dict) -> None:
         net = _load_npz(io.BytesIO(state["npz"]), "pickled network", dtype=None, n_threads=state["n_threads"])
         self.__dict__.update(net.__dict__)
+        # the groups were made by the temporary network: they must name this one as their owner
+        self._inputs = [dataclasses.replace(g, owner=id(self)) for g in self._inputs]
+        self._pops = [dataclasses.replace(g, owner=id(self)) for g in self._pops]
+        self._groups = {g.name: g for g in self._inputs + self._pops}
         if state["state"] is not None:
             self._engine.restore(state["state"])
         self._snapshots = dict(state["snapshots"])

@@ -196,10 +196,11 @@ def _fold_r_into_weights(nir, nodes: dict, edges: list) -> None:
             nodes[key] = nir.LI(tau=node.tau, r=np.ones_like(node.r), v_leak=node.v_leak, metadata=node.metadata)
 
 
-def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float32") -> Network:
+def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str | None = None) -> Network:
     """An :class:`ahpsim.Network` from a NIR graph (or a file ``nir.write`` wrote). Graphs written by
-    :func:`to_nir` come back exactly (their ``metadata["ahpsim"]``); other graphs need ``dt`` (the step,
-    in the graph's time unit) and are read with the conventions of the module docstring. Raises
+    :func:`to_nir` come back exactly (their ``metadata["ahpsim"]``, dtype included unless ``dtype`` is
+    given); other graphs need ``dt`` (the step, in the graph's time unit), are read with the conventions
+    of the module docstring and default to float32. Raises
     NotImplementedError naming a node that ahpsim cannot represent, ValueError for a malformed graph."""
     nir = _nir()
     g = graph_or_path
@@ -217,6 +218,8 @@ def from_nir(graph_or_path: Any, *, dt: float | None = None, dtype: str = "float
         if not gmeta:
             raise ValueError("dt: required for a graph not written by ahpsim (the step, in the graph's time unit)")
         dt = float(gmeta["dt"])
+    if dtype is None:
+        dtype = str(gmeta.get("dtype", "float32")) if gmeta else "float32"
     net = Network(dt=float(dt), dtype=dtype, seed=int(gmeta.get("seed", 0)) if gmeta else 0)
     groups: dict[str, Any] = {}
     gains: dict[str, np.ndarray] = {}

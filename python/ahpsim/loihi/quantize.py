@@ -334,9 +334,18 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                     "keeps its membrane potential in u; it cannot have a bias (Loihi adds the bias to v, which "
                     "keeps nothing from step to step: feed it through a synapse from an always-on input) or "
                     "a refractory period")
-            if kind != "ALIF" and p.get("reset", "zero") != "zero" and not exact_subtract:
+            mode = p.get("refractory_mode") or "block"
+            if not isinstance(mode, str) or mode not in ("block", "clamp"):
+                raise ValueError(f"population {name!r}: refractory_mode must be 'block' or 'clamp', got {mode!r}")
+            clamped = mode == "clamp"
+            if np.any((n_ref < 0) | (n_ref > 62)):
+                bad = int(n_ref[(n_ref < 0) | (n_ref > 62)][0])
+                raise ValueError(f"population {name!r}: n_ref must be 0..62 on Loihi (refractoryDelay n_ref + 1 is a "
+                                 f"6-bit field, 1..63), got {bad}")
+            # (with the clamp and n_ref >= 1 the step after a spike is held at 0 anyway: no reset difference)
+            reset_moot = clamped and bool(np.all(n_ref >= 1))
+            if (kind != "ALIF" and p.get("reset", "zero") != "zero" and not exact_subtract and not reset_moot):
                 rep.warnings.append(f"{name}: float reset={p.get('reset')!r}; Loihi resets v to 0 (reset='zero')")
-            clamped = p.get("refractory_mode", "block") == "clamp"
             if np.any(n_ref > 0) and kind == "ALIF" and clamped:
                 rep.warnings.append(f"{name}: Loihi's refractory period only blocks the spikes of this two-compartment "
                                     "neuron (u carries its membrane potential), the float refractory_mode='clamp' "
@@ -345,7 +354,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                 rep.warnings.append(f"{name}: Loihi's refractory period holds v at 0 (the float n_ref only blocks spikes; "
                                     "refractory_mode='clamp' trains what the chip does)")
             common = dict(dv=np.minimum(dv, 4095), vth_mant=vth_mant, bias_mant=b_m, bias_exp=b_e,
-                          refractory=np.clip(n_ref + 1, 1, 63))
+                          refractory=n_ref + 1)
             entry.update(scale=s, vth_mant=vth_mant, vth_rel_err=0.0, dv_min=int(dv.min()),
                          tau_m_eff=float(tau_from_decay(dv, dt).mean()))
             if kind == "AHP":

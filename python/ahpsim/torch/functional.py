@@ -249,18 +249,19 @@ def _refractory(state_r, z_prev, n_ref):
 
 
 def _check_refractory_mode(mode: str) -> bool:
-    """True for "clamp" (v held at 0 while refractory), False for "block"."""
-    if mode not in ("block", "clamp"):
+    """True for "clamp" (v held at 0 while refractory), False for "block"; ValueError otherwise."""
+    if not isinstance(mode, str) or mode not in ("block", "clamp"):
         raise ValueError(f"refractory_mode must be 'block' or 'clamp', got {mode!r}")
     return mode == "clamp"
 
 
 def _spike_and_hold(v, thr, free, params, surrogate):
     """z[t] (blocked while refractory) and v[t] (clamped at 0 while refractory with refractory_mode="clamp")."""
+    clamp = _check_refractory_mode(params.refractory_mode)
     z = spike_fn(v, thr, surrogate)
     if free is None:
         return z, v
-    if _check_refractory_mode(params.refractory_mode):
+    if clamp:
         v = v * free
     return z * free, v
 
@@ -580,7 +581,7 @@ def _input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, Ws)
         alpha_scalar = float(k.alpha.reshape(-1)[0])
     gv_carry = gv_prev = None
     # with refractory_mode="clamp", v[t] = 0 while refractory: no gradient passes through v there
-    clamp = free_all is not None and _check_refractory_mode(k.refractory_mode)
+    clamp = _check_refractory_mode(k.refractory_mode) and free_all is not None
     for t in range(T - 1, -1, -1):
         gz = gzs[t]
         if k.has_alif:
@@ -704,7 +705,7 @@ def _kernel_forward(k: LayerConstants, T: int, B: int, N: int, dtype, W_rec, rec
         w_in=None if W_in is None else W_in.detach().t().contiguous().numpy(), d_in=d_in, d_in_uniform=d_in_u,
         E=None if E is None else E.detach().contiguous().numpy(), x_batch_major=x_batch_major,
         z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), n_threads=torch.get_num_threads(),
-        refractory_clamp=bool(k.n_ref) and _check_refractory_mode(k.refractory_mode), **ro)
+        refractory_clamp=_check_refractory_mode(k.refractory_mode) and bool(k.n_ref), **ro)
     return z_all, v_all, A_all, free_all, y, z_bits
 
 
@@ -772,7 +773,7 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
         detach_reset=bool(k.detach_reset), has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
         w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
         dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads(),
-        refractory_clamp=free_all is not None and _check_refractory_mode(k.refractory_mode), **ro)
+        refractory_clamp=_check_refractory_mode(k.refractory_mode) and free_all is not None, **ro)
     if decay_grads:  # summed over trials in trial order: the same for any thread count
         return gI, gU, tuple(g.sum(0) for g in per_trial)
     return gI, gU

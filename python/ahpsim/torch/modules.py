@@ -148,8 +148,9 @@ class SpikingRNN(nn.Module):
         for name, p in (("p_in", p_in), ("p_rec", p_rec), ("p_out", p_out)):
             if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
-        if reset not in ("subtract", "zero"):
+        if not isinstance(reset, str) or reset not in ("subtract", "zero"):
             raise ValueError(f"reset must be 'subtract' or 'zero', not {reset!r}")
+        reset = str(reset)
         self.n_in, self.n_out, self.n_lif, self.n_ahp, self.n_alif, self.N = n_in, n_out, n_lif, n_ahp, n_alif, N
         self.n_ref, self.reset, self.dt, self.detach_reset = int(n_ref), reset, float(dt), bool(detach_reset)
         self._init_kwargs = {}
@@ -257,8 +258,8 @@ class SpikingRNN(nn.Module):
 
     @refractory_mode.setter
     def refractory_mode(self, mode: str) -> None:
-        if mode not in ("block", "clamp"):
-            raise ValueError(f"refractory_mode must be 'block' or 'clamp', got {mode!r}")
+        F._check_refractory_mode(mode)
+        mode = str(mode)  # (a numpy string would make the checkpoint unreadable with weights_only=True)
         self._refractory_mode = mode
         if "refractory_mode" in self._init_kwargs:
             self._init_kwargs["refractory_mode"] = mode
@@ -278,6 +279,7 @@ class SpikingRNN(nn.Module):
         if (cfg["n_in"], cfg["n_out"], cfg["n_lif"], cfg["n_ahp"], cfg["n_alif"]) != (
                 self.n_in, self.n_out, self.n_lif, self.n_ahp, self.n_alif):
             raise ValueError("state_dict belongs to a network of another size")
+        F._check_refractory_mode(cfg.get("refractory_mode", "block"))  # before anything changes
         self.tau_m = np.asarray(cfg["tau_m"], np.float64)
         self.v_th_value = np.asarray(cfg["v_th"], np.float64)
         self.tau_ahp = np.asarray(cfg["tau_ahp"], np.float64)
