@@ -219,6 +219,24 @@ def norse_factory(kind):
     return make
 
 
+def cpu_caches() -> dict:
+    """The CPU's model name and cache sizes where Linux tells them: the ratios against the dense peers
+    depend on them (ahpsim's spike-sparse passes are bound by memory traffic, the peers' by arithmetic)."""
+    out = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                out["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for idx in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+            level, kind = (idx / "level").read_text().strip(), (idx / "type").read_text().strip()
+            if kind != "Instruction":
+                out[f"L{level}_cache"] = (idx / "size").read_text().strip()
+    except OSError:
+        pass
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int_at_least(1), default=64)
@@ -328,7 +346,7 @@ def main(argv=None):
                              else "random spikes, 5 % of channels per step"),
                    "weights": args.weights},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+                    "processor": platform.processor() or platform.machine(), **cpu_caches()},
         "versions": versions,
         "median_cpu_s_per_train_step": med,
         "median_wall_s_per_train_step": wall_med,
