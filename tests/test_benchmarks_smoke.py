@@ -233,7 +233,8 @@ def test_train_babi_loihi_smoke(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "ft"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
     r = subprocess.run([sys.executable, str(BENCH / "train_babi_loihi.py"), str(BENCH / "runs" / "babi-demo" / "best.pt"),
-                        "--root", str(data_root), "--out-dir", str(out), "--batches-per-epoch", "2", "--no-progress"],
+                        "--root", str(data_root), "--out-dir", str(out), "--batches-per-epoch", "2", "--no-progress",
+                        "--refractory-mode", "clamp"],
                        capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "portable.pt").is_file() and "val acc" in r.stdout + r.stderr
@@ -250,6 +251,9 @@ def test_train_babi_loihi_smoke(tmp_path: Path, data_root: Path) -> None:
 
     model, err = weight_errors(out / "best.pt")
     assert model.sentence_encoder.rnn.loihi_grid == 508 and model.question_encoder.rnn.loihi_grid == 508
+    # the refractory mode travels with the checkpoint (the demo run's encoders: "block", n_ref 0)
+    assert model.sentence_encoder.rnn.refractory_mode == model.question_encoder.rnn.refractory_mode == "clamp"
+    assert load_checkpoint(out / "best.pt")["meta"]["refractory_mode"] == "clamp"
     assert err < 1e-6
     assert weight_errors(BENCH / "runs" / "babi-demo" / "best.pt")[1] > 0.05
     r = subprocess.run([sys.executable, str(BENCH / "train_babi_loihi.py"), str(BENCH / "runs" / "smnist-ahp" / "best.pt"),
