@@ -141,7 +141,9 @@ def test_absent_sentences_and_padding_change_nothing():
     with torch.no_grad():
         d = model(batch._replace(story_lengths=torch.tensor([1, 1]))).logits
     assert not torch.allclose(d[0], base[0])
-    torch.testing.assert_close(d[1], base[1], rtol=0, atol=0)
+    # question 1's pairs are the same, but the batch's pair count changes the shape of g's matrix
+    # products, and BLAS may then round differently (seen on a Xeon with oneDNN): equal to float64 rounding
+    torch.testing.assert_close(d[1], base[1], rtol=1e-12, atol=1e-14)
 
 
 def test_bad_batches_raise():
