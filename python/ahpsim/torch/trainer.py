@@ -510,9 +510,17 @@ class Trainer:
         """Under torchrun: waits for every rank and ends the process group this Trainer started (call
         it once training is over; the command line does). Does nothing in one process."""
         if self._owns_group:
+            import gc
+
             import torch.distributed as dist
 
             dist.barrier()
+            # DistributedDataParallel keeps the process group alive: released only after
+            # destroy_process_group, when a faster rank had already exited, gloo's destructor waited for
+            # that peer forever (a rank hung at exit under load, about one torchrun in four). Free it here,
+            # while every rank is past the barrier.
+            self._ddp = None
+            gc.collect()
             dist.destroy_process_group()
             self._owns_group = False
 
