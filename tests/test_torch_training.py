@@ -315,8 +315,10 @@ def test_sigterm_checkpoints_and_the_rerun_resumes(tmp_path):
     pkg_parent = str(Path(ahpsim.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = tmp_path / "run"
+    # 500 batches an epoch: the signal, sent once the first checkpoint (50 batches) is there, lands in
+    # epoch 1 even on a fast machine (with 100 batches, one ran past the epoch's end before it arrived)
     cmd = [sys.executable, "-m", "ahpsim", "train", "memory", "--out", str(out), "--epochs", "2", "--threads", "1",
-           "--batch-size", "8", "--task-opt", "n_train=800", "--task-opt", "n_test=16", "--task-opt", "n_val=16",
+           "--batch-size", "8", "--task-opt", "n_train=4000", "--task-opt", "n_test=16", "--task-opt", "n_val=16",
            "--task-opt", "delay=50"]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
