@@ -2,8 +2,8 @@
 the answers of the failed bAbI tasks? On validation questions (carved from the training files) of a
 trained Relational Network, encoders on the float kernel, the head's answers against the ReLU head's:
 
-* ``both``: g and f spiking (``IFHead``, percentile 99, units starting at half their threshold), 100
-  and 400 steps;
+* ``both``: g and f spiking (``IFHead``, units starting at half their threshold), 100 and 400 steps
+  at percentile 99, and 100 steps with g's or f's scales at other percentiles;
 * ``g_only``: g spiking for 100 / 400 steps, its summed spike counts decoded (count * lambda_g / steps)
   and f run as its ReLU layers: the loss of g's conversion alone;
 * ``f_replay``: g spiking for 100 steps, f integrating g's summed spike train replayed 8 times (8x
@@ -28,16 +28,14 @@ import torch
 
 from ahpsim.datasets._common import atomic_save_json
 from ahpsim.relnet import IFHead as IFHeadNp
-from ahpsim.torch.relational import KernelRelationalNetwork, _linear_np, relu_activations
-from ahpsim.torch.tasks import make_task
-from ahpsim.torch.trainer import load_checkpoint, load_model
+from ahpsim.torch.relational import KernelRelationalNetwork, _linear_np, activation_scale, relu_activations
 
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
     from _args import int_at_least
-    from bench_babi_head_steps import parse_tasks
+    from bench_babi_head_steps import first_questions, load_run, parse_tasks
 except ImportError:
     from benchmarks._args import int_at_least
-    from benchmarks.bench_babi_head_steps import parse_tasks
+    from benchmarks.bench_babi_head_steps import first_questions, load_run, parse_tasks
 
 HERE = Path(__file__).resolve().parent
 
@@ -86,25 +84,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
-    path = HERE / "runs" / args.run / "best.pt"
-    if not path.is_file():
-        print(f"--run: {path} does not exist", file=sys.stderr)
+    loaded = load_run(args.run, args.root)
+    if loaded is None:
+        print(f"--run: {HERE / 'runs' / args.run / 'best.pt'} does not exist", file=sys.stderr)
         return 2
-    ck = load_checkpoint(path)
-    model = load_model(ck)
-    model.eval()
-    task = make_task("babi", root=args.root, **ck["meta"]["task"].get("options", {}))
-    calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
+    ck, model, task, calib = loaded
     acts = relu_activations(model, calib)
-
-    def lam(a, p):
-        pos = a[a > 0]
-        return float(np.percentile(pos, p)) if pos.size else 1.0
-
-    data = task.val
-    idx = np.concatenate([np.nonzero(data.groups == t)[0][:args.per_task] for t in args.tasks])
-    batch, ans, _ = data.get(idx)
-    ans, groups = ans.numpy(), data.groups[idx]
+    batch, ans, groups = first_questions(task.val, args.tasks, args.per_task)
     relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
 
     def acc(pred, t):
@@ -112,27 +98,30 @@ def main(argv=None) -> int:
 
     g_layers = [_linear_np(m, np.float64) for m in model.g]
     f_layers = [_linear_np(m, np.float64) for m in model.f]
-    variants = [("both", 100, 99.0, dict()), ("both", 400, 99.0, dict()),
-                ("g_only", 100, 99.0, dict(f_relu=True)), ("g_only", 400, 99.0, dict(f_relu=True)),
-                ("f_replay", 100, 99.9, dict(replay=8))]
+    # (name, steps, g's percentile, f's percentile, options)
+    variants = [("both", 100, 99.0, 99.0, dict()), ("both", 400, 99.0, 99.0, dict()),
+                ("both", 100, 99.9, 99.0, dict()), ("both", 100, 98.0, 99.0, dict()),
+                ("both", 100, 99.0, 95.0, dict()), ("both", 100, 99.0, 90.0, dict()),
+                ("g_only", 100, 99.0, 99.0, dict(f_relu=True)), ("g_only", 400, 99.0, 99.0, dict(f_relu=True)),
+                ("f_replay", 100, 99.0, 99.9, dict(replay=8))]
     doc = {"run": args.run, "best_epoch": ck["best_epoch"], "split": "val", "tasks": args.tasks,
-           "per_task": args.per_task, "questions": len(idx),
+           "per_task": args.per_task, "questions": len(ans),
            "relu_acc_by_task": {int(t): acc(relu, t) for t in args.tasks}, "variants": []}
-    print(f"{args.run}: {len(idx)} validation questions; ReLU head accuracy by task "
+    print(f"{args.run}: {len(ans)} validation questions; ReLU head accuracy by task "
           f"{ {t: round(100 * a) for t, a in doc['relu_acc_by_task'].items()} }", flush=True)
-    for name, steps, pct_f, kw in variants:
+    for name, steps, pct_g, pct_f, kw in variants:
         t0 = time.perf_counter()
-        head = _Variant(model.g_first_i.out_features, g_layers, f_layers, [lam(a, 99.0) for a in acts["g"]],
-                        [lam(a, pct_f) for a in acts["f"]], model.max_sentences, steps=steps, v_init=0.5,
+        head = _Variant(model.g_first_i.out_features, g_layers, f_layers, [activation_scale(a, pct_g) for a in acts["g"]],
+                        [activation_scale(a, pct_f) for a in acts["f"]], model.max_sentences, steps=steps, v_init=0.5,
                         f_layers=f_layers, **kw)
         net = KernelRelationalNetwork(model, head=head)
         pred = net(batch).logits.argmax(1)
-        rec = {"variant": name, "steps": steps, "f_percentile": pct_f, **kw,
+        rec = {"variant": name, "steps": steps, "g_percentile": pct_g, "f_percentile": pct_f, **kw,
                "same_as_relu": float(np.mean(pred == relu)),
                "acc_change_by_task": {int(t): acc(pred, t) - acc(relu, t) for t in args.tasks},
                "f_rate": net.last_head_stats.get("f_rate"), "wall_s": time.perf_counter() - t0}
         doc["variants"].append(rec)
-        print(f"  {name:>8} {steps:3d} steps (f percentile {pct_f}): same answer as the ReLU head "
+        print(f"  {name:>8} {steps:3d} steps (percentiles g {pct_g}, f {pct_f}): same answer as the ReLU head "
               f"{100 * rec['same_as_relu']:5.1f} %, change by task (points) "
               f"{ {t: round(100 * d) for t, d in rec['acc_change_by_task'].items()} } ({rec['wall_s']:.0f} s)", flush=True)
     out = Path(args.out) if args.out else HERE / "results" / f"babi_head_diagnosis_{args.run}.json"

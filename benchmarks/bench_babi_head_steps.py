@@ -81,6 +81,27 @@ def parse_tasks(text: str) -> list[int]:
     return out
 
 
+def load_run(run: str, root: str):
+    """``(checkpoint, model (eval mode), task, calibration batch)`` of ``benchmarks/runs/<run>/best.pt``;
+    the calibration batch is every (N // 1000)-th training question. None where the run is absent."""
+    path = HERE / "runs" / run / "best.pt"
+    if not path.is_file():
+        return None
+    ck = load_checkpoint(path)
+    model = load_model(ck)
+    model.eval()
+    task = make_task("babi", root=root, **ck["meta"]["task"].get("options", {}))
+    calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
+    return ck, model, task, calib
+
+
+def first_questions(data, tasks, per_task: int):
+    """The first ``per_task`` questions of each task of ``data``: ``(batch, answers, task of each)``."""
+    idx = np.concatenate([np.nonzero(data.groups == t)[0][:per_task] for t in tasks])
+    batch, ans, _ = data.get(idx)
+    return batch, ans.numpy(), data.groups[idx]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("configs", nargs="+", type=parse_config, help="STEPS:PERCENTILE:V_INIT:ENGINE or relu:loihi")
@@ -95,25 +116,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")  # the integer engine's overflow warnings: counted in the head's stats
     torch.set_num_threads(1)
-    path = HERE / "runs" / args.run / "best.pt"
-    if not path.is_file():
-        print(f"--run: {path} does not exist", file=sys.stderr)
+    loaded = load_run(args.run, args.root)
+    if loaded is None:
+        print(f"--run: {HERE / 'runs' / args.run / 'best.pt'} does not exist", file=sys.stderr)
         return 2
-    ck = load_checkpoint(path)
-    model = load_model(ck)
-    model.eval()
-    task = make_task("babi", root=args.root, **ck["meta"]["task"].get("options", {}))
-    calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
+    ck, model, task, calib = loaded
     data = task.test if args.split == "test" else task.val
-    idx = np.concatenate([np.nonzero(data.groups == t)[0][:args.per_task] for t in args.tasks])
-    batch, ans, _ = data.get(idx)
-    ans, groups = ans.numpy(), data.groups[idx]
+    batch, ans, groups = first_questions(data, args.tasks, args.per_task)
     relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
     acc_relu = {int(t): float(np.mean(relu[groups == t] == ans[groups == t])) for t in args.tasks}
     doc = {"run": args.run, "best_epoch": ck["best_epoch"], "split": args.split, "tasks": args.tasks,
            "per_task": args.per_task,
-           "questions": len(idx), "relu_acc": float(np.mean(relu == ans)), "configs": []}
-    print(f"{args.run} (epoch {ck['best_epoch']}), {len(idx)} {args.split} questions: ReLU head accuracy {doc['relu_acc']:.3f}",
+           "questions": len(ans), "relu_acc": float(np.mean(relu == ans)), "configs": []}
+    print(f"{args.run} (epoch {ck['best_epoch']}), {len(ans)} {args.split} questions: ReLU head accuracy {doc['relu_acc']:.3f}",
           flush=True)
     for cfg in args.configs:
         t0 = time.perf_counter()

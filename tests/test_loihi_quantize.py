@@ -49,6 +49,17 @@ def _float_net(W, tau_m=20.0, tau_ahp=700.0, beta=0.756, **refractory):
     return net
 
 
+def _dequantized(q, W, **refractory):
+    """The float network with the quantized network's effective parameters."""
+    p = next(pp for pp in q.net.projections if pp["name"] == "x->ahp")
+    s = q.scale["ahp"]
+    Wd = np.zeros_like(W)
+    Wd[p["post"], p["pre"]] = p["weight_mantissa"] * 2.0 ** (6 + p["weight_exponent"]) / s
+    pr = q.report.populations[0]
+    beta_d = -pr["ahp_weight_mantissa"] * 2.0 ** (6 + pr["ahp_weight_exponent"]) / s
+    return _float_net(Wd, pr["tau_m_eff"], pr["tau_ahp_eff"], beta_d, **refractory)
+
+
 @pytest.fixture(scope="module")
 def tracking():
     rng = np.random.default_rng(1)
@@ -58,14 +69,7 @@ def tracking():
     S_float = net.run(T, inputs={"x": X}).raster("ahp")[0]
     q = quantize(net, vth_mant=4096)
     S_int = q.run(T, inputs={"x": X}, record_uv=True).raster("ahp")[0]
-    # float network with the dequantized parameters
-    p = next(pp for pp in q.net.projections if pp["name"] == "x->ahp")
-    s = q.scale["ahp"]
-    Wd = np.zeros_like(W)
-    Wd[p["post"], p["pre"]] = p["weight_mantissa"] * 2.0 ** (6 + p["weight_exponent"]) / s
-    pr = q.report.populations[0]
-    beta_d = -pr["ahp_weight_mantissa"] * 2.0 ** (6 + pr["ahp_weight_exponent"]) / s
-    S_deq = _float_net(Wd, pr["tau_m_eff"], pr["tau_ahp_eff"], beta_d).run(T, inputs={"x": X}).raster("ahp")[0]
+    S_deq = _dequantized(q, W).run(T, inputs={"x": X}).raster("ahp")[0]  # the quantized network's parameters
     return q, S_float, S_deq, S_int
 
 
@@ -77,17 +81,6 @@ def test_integer_ahp_arithmetic_tracks_float(tracking):
     print(f"\narithmetic spike-time agreement: exact {exact:.3f}, +-1 step {within1:.3f} ({n} float spikes)")
     assert exact >= 0.95 and within1 >= 0.97
     assert abs(int(S_int.sum()) - n) <= 0.03 * n
-
-
-def _dequantized(q, W, **refractory):
-    """The float network with the quantized network's effective parameters."""
-    p = next(pp for pp in q.net.projections if pp["name"] == "x->ahp")
-    s = q.scale["ahp"]
-    Wd = np.zeros_like(W)
-    Wd[p["post"], p["pre"]] = p["weight_mantissa"] * 2.0 ** (6 + p["weight_exponent"]) / s
-    pr = q.report.populations[0]
-    beta_d = -pr["ahp_weight_mantissa"] * 2.0 ** (6 + pr["ahp_weight_exponent"]) / s
-    return _float_net(Wd, pr["tau_m_eff"], pr["tau_ahp_eff"], beta_d, **refractory)
 
 
 def test_integer_refractory_period_is_the_float_clamp():

@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..models import REFRACTORY_MODES
 from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
 
 __all__ = ["quantize", "QuantizedNetwork", "QuantizationReport", "QuantizationOverflowWarning", "decay_from_tau",
@@ -335,7 +336,7 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
                     "keeps nothing from step to step: feed it through a synapse from an always-on input) or "
                     "a refractory period")
             mode = p.get("refractory_mode") or "block"
-            if not isinstance(mode, str) or mode not in ("block", "clamp"):
+            if not isinstance(mode, str) or mode not in REFRACTORY_MODES:
                 raise ValueError(f"population {name!r}: refractory_mode must be 'block' or 'clamp', got {mode!r}")
             clamped = mode == "clamp"
             if np.any((n_ref < 0) | (n_ref > 62)):

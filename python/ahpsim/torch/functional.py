@@ -31,6 +31,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import torch
 
+from ..models import REFRACTORY_MODES
+
 __all__ = [
     "Surrogate",
     "Triangle",
@@ -250,7 +252,7 @@ def _refractory(state_r, z_prev, n_ref):
 
 def _check_refractory_mode(mode: str) -> bool:
     """True for "clamp" (v held at 0 while refractory), False for "block"; ValueError otherwise."""
-    if not isinstance(mode, str) or mode not in ("block", "clamp"):
+    if not isinstance(mode, str) or mode not in REFRACTORY_MODES:
         raise ValueError(f"refractory_mode must be 'block' or 'clamp', got {mode!r}")
     return mode == "clamp"
 

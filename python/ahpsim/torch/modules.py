@@ -153,7 +153,6 @@ class SpikingRNN(nn.Module):
         reset = str(reset)
         self.n_in, self.n_out, self.n_lif, self.n_ahp, self.n_alif, self.N = n_in, n_out, n_lif, n_ahp, n_alif, N
         self.n_ref, self.reset, self.dt, self.detach_reset = int(n_ref), reset, float(dt), bool(detach_reset)
-        self._init_kwargs = {}
         self.refractory_mode = refractory_mode
         self.surrogate = surrogate_from_config(surrogate)
         self.backend = "auto"
@@ -171,7 +170,6 @@ class SpikingRNN(nn.Module):
             raise ValueError("out_delay must be >= 0")
         self._init_kwargs = dict(
             n_in=n_in, n_out=n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, n_ref=self.n_ref, reset=reset,
-            refractory_mode=self.refractory_mode,
             out_delay=self.out_delay, bias=bool(bias), out_bias=bool(out_bias), dt=self.dt,
             detach_reset=self.detach_reset, self_connections=bool(self_connections), loihi_grid=None,
             train_tau=bool(train_tau))
@@ -259,16 +257,14 @@ class SpikingRNN(nn.Module):
     @refractory_mode.setter
     def refractory_mode(self, mode: str) -> None:
         F._check_refractory_mode(mode)
-        mode = str(mode)  # (a numpy string would make the checkpoint unreadable with weights_only=True)
-        self._refractory_mode = mode
-        if "refractory_mode" in self._init_kwargs:
-            self._init_kwargs["refractory_mode"] = mode
+        self._refractory_mode = str(mode)  # (a numpy string would make checkpoints unreadable with weights_only=True)
 
     def config(self) -> dict:
         cfg = dict(self._init_kwargs)
         cfg.update(tau_m=self.tau_m.tolist(), v_th=self.v_th_value.tolist(), tau_ahp=self.tau_ahp.tolist(),
                    beta_ahp=self.beta_ahp.tolist(), tau_a=self.tau_a.tolist(), beta_alif=self.beta_alif.tolist(),
-                   tau_out=self.tau_out.tolist(), surrogate=_surrogate_to_config(self.surrogate))
+                   tau_out=self.tau_out.tolist(), surrogate=_surrogate_to_config(self.surrogate),
+                   refractory_mode=self.refractory_mode)
         return cfg
 
     def get_extra_state(self):

@@ -45,7 +45,8 @@ from ..relnet import pair_indices_np
 from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
-           "word_spikes", "decode_answers", "KernelRelationalNetwork", "IFHead", "relu_activations", "RELNET_ENCODER",
+           "word_spikes", "decode_answers", "KernelRelationalNetwork", "IFHead", "relu_activations", "activation_scale",
+           "RELNET_ENCODER",
            "ENCODER_KINDS"]
 
 # The encoder neurons of the paper's RelNet (supplementary Table S1, steps of 1 ms): tau_m 7, tau_ahp
@@ -458,6 +459,13 @@ def relu_activations(model: RelationalNetwork, batch: BabiBatch) -> dict:
     return acts
 
 
+def activation_scale(a: np.ndarray, percentile: float) -> float:
+    """An integrate-and-fire layer's scale (``lambda``): the ``percentile`` of the positive ReLU
+    activations ``a`` (1 where none is positive)."""
+    pos = a[a > 0]
+    return float(np.percentile(pos, percentile)) if pos.size else 1.0
+
+
 class IFHead(_IFHeadNp):
     """g and f of a trained :class:`RelationalNetwork` as rate-coded spiking layers on the C++ kernel
     (:class:`ahpsim.relnet.IFHead`, described there), calibrated on ``calibration`` (take it from the
@@ -478,12 +486,8 @@ class IFHead(_IFHeadNp):
             raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
         self.percentile = float(percentile)
         acts = relu_activations(model, calibration)
-
-        def scale(a):
-            pos = a[a > 0]
-            return float(np.percentile(pos, percentile)) if pos.size else 1.0
-
         super().__init__(model.g_first_i.out_features, [_linear_np(m, np.float64) for m in model.g],
-                         [_linear_np(m, np.float64) for m in model.f], [scale(a) for a in acts["g"]],
-                         [scale(a) for a in acts["f"]], model.max_sentences, steps=steps, chunk=chunk,
+                         [_linear_np(m, np.float64) for m in model.f],
+                         [activation_scale(a, percentile) for a in acts["g"]],
+                         [activation_scale(a, percentile) for a in acts["f"]], model.max_sentences, steps=steps, chunk=chunk,
                          n_threads=n_threads, engine=engine, vth_mant=vth_mant, v_init=v_init)
