@@ -9,6 +9,7 @@ questions answered as the ReLU head answers them (encoders on the float kernel, 
 the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
 ``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
 alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508).
+A trailing ``:fpct=P`` field sets f's own calibration percentile (default: PERCENTILE).
 On the integer engine the encoders' weight quantization error is recorded too (rms relative error per
 projection, from ``ahpsim.loihi.quantize``'s report). The scales are calibrated on every (N // 1000)-th training question.
 
@@ -45,25 +46,37 @@ HERE = Path(__file__).resolve().parent
 
 def parse_config(text: str) -> dict:
     """``STEPS:PERCENTILE:V_INIT:float``, ``STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT]`` or
-    ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508)."""
-    parts = text.split(":")
-    usage = f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], got {text!r}"
+    ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508); a spiking
+    head's followed by an optional ``:fpct=P`` (f's percentile)."""
+    usage = (f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], "
+             f"optionally followed by :fpct=P, got {text!r}")
+    parts = [p for p in text.split(":") if "=" not in p]
+    extra = dict(p.split("=", 1) for p in text.split(":") if "=" in p)
     vth = 508
+    if set(extra) - {"fpct"}:
+        raise argparse.ArgumentTypeError(usage)
     try:
+        opts = {}
+        if "fpct" in extra:
+            opts["f_percentile"] = float(extra["fpct"])
         if parts[:2] == ["relu", "loihi"] and len(parts) <= 3:
             vth = int(parts[2]) if len(parts) == 3 else vth
             head = None
         elif len(parts) in (4, 5) and parts[3] in ("float", "loihi") and (len(parts) == 4 or parts[3] == "loihi"):
             vth = int(parts[4]) if len(parts) == 5 else vth
-            head = dict(steps=int(parts[0]), percentile=float(parts[1]), v_init=float(parts[2]))
+            head = dict(steps=int(parts[0]), percentile=float(parts[1]), v_init=float(parts[2]), **opts)
         else:
             raise argparse.ArgumentTypeError(usage)
     except ValueError:
         raise argparse.ArgumentTypeError(usage) from None
     if vth < 1:
         raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
-    if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1):
-        raise argparse.ArgumentTypeError(f"STEPS >= 1, PERCENTILE in (0, 100] and V_INIT in [0, 1), got {text!r}")
+    if head is None and extra:
+        raise argparse.ArgumentTypeError(f"fpct= applies to a spiking head, not relu:loihi, got {text!r}")
+    if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1
+                                 and 0 < head.get("f_percentile", 50) <= 100):
+        raise argparse.ArgumentTypeError(f"STEPS >= 1, PERCENTILE and fpct in (0, 100], and V_INIT in [0, 1), "
+                                         f"got {text!r}")
     engine = "float" if head is not None and parts[3] == "float" else "loihi"
     return {"name": text, "head": head, "engine": engine, "vth_mant": vth}
 
@@ -146,6 +159,8 @@ def main(argv=None) -> int:
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},
                "g_rate": stats.get("g_rate"), "f_rate": stats.get("f_rate"),
+               # integer engine: compartment-steps of g and f with a wrapped current or a clipped voltage
+               "overflows_g": stats.get("overflows_g"), "overflows_f": stats.get("overflows_f"),
                "encoder_weight_rms_rel_err": None if enc_err is None else [min(enc_err), max(enc_err)],
                "wall_s": time.perf_counter() - t0}
         doc["configs"].append(rec)
@@ -153,6 +168,8 @@ def main(argv=None) -> int:
         rates = "" if head is None else f", spikes per neuron per step g {rec['g_rate']:.4f}, f {rec['f_rate']:.4f}"
         if enc_err is not None:
             rates += f", encoder weights' rms error on the integer grid {min(enc_err):.3f}-{max(enc_err):.3f}"
+        if rec["overflows_g"] is not None:
+            rates += f", overflows g {rec['overflows_g']}, f {rec['overflows_f']}"
         print(f"  {cfg['name']:>18}: same answer as the ReLU head {100 * rec['same_as_relu']:5.1f} %, accuracy "
               f"{100 * rec['acc']:5.1f} %, changed tasks (points) {changed}{rates} ({rec['wall_s']:.0f} s)", flush=True)
     out = Path(args.out) if args.out else HERE / "results" / f"babi_head_{args.run}.json"

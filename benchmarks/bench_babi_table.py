@@ -18,6 +18,9 @@ For every run folder that holds a ``best.pt`` (``benchmarks/runs/babi-lstm``, ``
   paper's deployment used 22), on all questions and on task 17, the task of the paper's chip
   measurement.
 
+``--f-percentile P`` calibrates f's scales at their own percentile; the run is then recorded as
+``RUN, f at P`` beside the run's other records (``--merge``).
+
 A task is passed at test error < 5 %. ``--per-task`` questions give a standard error of about
 ``sqrt(p (1 - p) / n)`` per task (2.2 points at n = 100 and p = 0.9).
 
@@ -32,6 +35,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,7 @@ import torch
 
 from ahpsim.datasets._common import atomic_save_json
 from ahpsim.energy import CALIBRATION, PUBLISHED, OpCounts, loihi1_estimate
+from ahpsim.loihi import QuantizationOverflowWarning
 from ahpsim.torch.relational import IFHead, KernelRelationalNetwork
 from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import evaluate, load_checkpoint, load_model
@@ -103,6 +108,8 @@ def main(argv=None) -> int:
                     help="calibration percentile of the integrate-and-fire layers' scales (IFHead)")
     ap.add_argument("--v-init", type=real_in(0, 1, lo_open=False, hi_open=True), default=0.5,
                     help="initial potential of the integrate-and-fire units, in thresholds (IFHead)")
+    ap.add_argument("--f-percentile", type=real_in(0, 100), default=None,
+                    help="calibration percentile of f's scales (default: --percentile)")
     ap.add_argument("--chips", type=int_at_least(1), default=None,
                     help="chips for the static power (default: the resource estimate's; the paper used 22)")
     ap.add_argument("--threads", type=int_at_least(1), default=1)
@@ -112,6 +119,8 @@ def main(argv=None) -> int:
                          "rebuild the table from all of them")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    # the integer engine's overflows are counted per task (row "overflows"), not warned about per call
+    warnings.simplefilter("ignore", QuantizationOverflowWarning)
     task = None
     results: dict = {}
     settings = {"per_task_questions": args.per_task, "steps": args.steps, "percentile": args.percentile,
@@ -127,7 +136,9 @@ def main(argv=None) -> int:
                 if key in rec:
                     rec[key] = {int(t): v for t, v in rec[key].items()}
             results[name] = rec
+    variant = args.f_percentile is not None
     for run in [r for r in args.runs.split(",") if r]:
+        label = run if not variant else f"{run}, f at {args.f_percentile:g}"
         path = HERE / "runs" / run / "best.pt"
         if not path.is_file():
             print(f"{run}: no best.pt, skipped", flush=True)
@@ -141,7 +152,7 @@ def main(argv=None) -> int:
         full = evaluate(model, task.test)
         hist = path.parent / "history.json"  # the whole run's (best.pt holds the history up to its epoch)
         done = len(json.loads(hist.read_text())["epochs"]) if hist.is_file() else len(ck["history"])
-        rec = {"best_epoch": ck["best_epoch"], "epochs_done": done, "val_acc": ck["best_acc"],
+        rec = {"run": run, "best_epoch": ck["best_epoch"], "epochs_done": done, "val_acc": ck["best_acc"],
                "encoder": model.encoder_kind, "torch_test_acc": full["acc"],
                "torch_test_error_by_task": {t: 1 - a for t, a in full["acc_by_group"].items()},
                "torch_encoder_rate": full["rate"], "torch_wall_s": time.perf_counter() - t0}
@@ -149,7 +160,9 @@ def main(argv=None) -> int:
               f"test {100 * full['acc']:.2f} %", flush=True)
         if model.encoder_kind != "lstm":
             calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
-            hopt = dict(steps=args.steps, percentile=args.percentile, v_init=args.v_init)
+            hopt = dict(steps=args.steps, percentile=args.percentile, v_init=args.v_init,
+                        f_percentile=args.f_percentile)
+            rec["head"] = {**hopt, "f_percentile": args.f_percentile or args.percentile}
             engines = {"kernel": KernelRelationalNetwork(model, head=IFHead(model, calib, **hopt),
                                                          n_threads=args.threads),
                        "integer": KernelRelationalNetwork(model, engine="loihi", n_threads=args.threads,
@@ -190,12 +203,14 @@ def main(argv=None) -> int:
             rec.update(engines_per_task=by_task, engines_wall_s=time.perf_counter() - t0, resources=res,
                        energy_all_tasks=energy(mean_ops, chips),
                        energy_task17=energy(ops_17, chips) if ops_17 else None)
-        results[run] = rec
+        if variant:  # the torch column is the run's own
+            rec["variant_of"] = run
+        results[label] = rec
     if not results:
         print("no run with a best.pt", file=sys.stderr)
         return 1
     tasks = list(range(1, 21))
-    cols = [(r, "torch") for r in results] + [(r, "integer") for r in results if "engines_per_task" in results[r]]
+    cols = [(r, "torch") for r in results if "variant_of" not in results[r]] + [(r, "integer") for r in results if "engines_per_task" in results[r]]
     head = "| task | " + " | ".join(f"{r} {'(torch)' if c == 'torch' else f'(integer, first {args.per_task})'}"
                                      for r, c in cols) + " |"
     lines = ["Test error (%) per task; passed: error < 5 %.", "", head, "|---" * (len(cols) + 1) + "|"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -311,7 +312,8 @@ def test_saved_deployment_runs_without_torch_and_gives_the_same_answers(tmp_path
     model = build_model(task, "ahp", n_encoder=24, g_layers=[32, 32], f_layers=[32], seed=3)
     batch, answers, _ = task.test.get(np.arange(0, 40))
     calib, _, _ = task.train.get(np.arange(0, 200, 4))
-    kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20, v_init=0.5))  # saved too
+    kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20, v_init=0.5,
+                                                               f_percentile=99.5))  # saved too
     kernel.save(tmp_path / "net")
     ref = KernelRelationalNetwork(model)(batch).logits
     ref_if = kernel(batch).logits
@@ -510,6 +512,7 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     res = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]
     assert res["engine"] == "loihi" and res["head"]["steps"] == 20 and res["head"]["g_spikes"] > 0
     assert res["head"]["v_init"] == 0.5 and res["head"]["percentile"] == 99.0  # the defaults, recorded
+    assert res["head"]["f_percentile"] == 99.0
     net = load_relnet(out, engine="loihi", head_steps=20)
     task = make_task("babi", root=data_root, tasks=[1], size="1k", n_train=256)
     batch, ans, _ = task.test.get(np.arange(40))
@@ -525,7 +528,9 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     for args, msg in ((["--kernel", "--spiking-head", "5", "--head-v-init", "1.5"], "--head-v-init must be in [0, 1)"),
                       (["--kernel", "--spiking-head", "5", "--head-percentile", "nan"], "--head-percentile must be in"),
                       (["--kernel", "--head-v-init", "0.2"], "--head-v-init applies to the integrate-and-fire head"),
-                      (["--kernel", "--head-percentile", "99"], "--head-percentile applies to the integrate-and-fire")):
+                      (["--kernel", "--head-percentile", "99"], "--head-percentile applies to the integrate-and-fire"),
+                      (["--kernel", "--spiking-head", "5", "--head-f-percentile", "101"], "--head-f-percentile must be in"),
+                      (["--kernel", "--head-f-percentile", "99"], "--head-f-percentile applies to the integrate-and-fire")):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
@@ -587,3 +592,63 @@ def test_if_head_initial_potential_rounds_the_spike_counts(engine):
         IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, v_init=1.0)
     with pytest.raises(ValueError, match="v_init must be a number in"):
         IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, v_init=True)
+
+
+def test_if_head_reports_and_warns_integer_overflows():
+    """A non-leaky unit driven past one threshold a step keeps the excess: over enough steps its
+    integer current passes 24 bits. The integer head counts such compartment-steps per stage and warns;
+    the same head over fewer steps stays in range, silently."""
+    from ahpsim.loihi import QuantizationOverflowWarning
+    from ahpsim.relnet import IFHead
+
+    g = [(np.eye(3) * 2.0, np.zeros(3))]
+    f = [(np.full((1, 3), 0.3), np.zeros(1)), (np.array([[1.0], [0.5]]), np.zeros(2))]
+    b = np.zeros(3, np.int64)  # three pairs of one question: g's units fire every step, f's unit gets 2.7
+    pre1 = np.full((3, 3), 2.0)
+    with pytest.warns(QuantizationOverflowWarning, match=r"\d+ compartment-steps of g and \d+ of f over 1 questions"):
+        _, stats = IFHead(3, g, f, [1.0, 1.0], [1.0], max_sentences=1, steps=640, engine="loihi")(pre1, b, 1)
+    assert stats["overflows_f"] > 0 and stats["overflows_g"] > 0  # (g's second layer: 2 a step)
+    assert stats["overflows"] == stats["overflows_f"] + stats["overflows_g"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuantizationOverflowWarning)
+        _, stats = IFHead(3, g, f, [1.0, 1.0], [1.0], max_sentences=1, steps=40, engine="loihi")(pre1, b, 1)
+    assert stats["overflows"] == 0
+
+
+def test_if_head_f_percentile_sets_f_scales_apart_from_g(data_root):
+    """``f_percentile``: g's scales at ``percentile``, f's at ``f_percentile`` (each as a head with that
+    one percentile computes them); out of range it is refused by name."""
+    from ahpsim.torch.relational import IFHead
+    from ahpsim.torch.tasks import build_model, make_task
+
+    task = make_task("babi", root=data_root, tasks=[1], size="1k", val_fraction=0.0)
+    model = build_model(task, "ahp", n_encoder=16, g_layers=[16, 16], f_layers=[16, 16], seed=1)
+    calib, _, _ = task.train.get(np.arange(0, 120, 2))
+    mixed = IFHead(model, calib, steps=5, percentile=99.0, f_percentile=95.0)
+    at99, at95 = IFHead(model, calib, steps=5, percentile=99.0), IFHead(model, calib, steps=5, percentile=95.0)
+    assert mixed.lam_g == at99.lam_g and mixed.lam_f == at95.lam_f and at95.lam_f != at99.lam_f
+    assert (mixed.percentile, mixed.f_percentile, at99.f_percentile) == (99.0, 95.0, 99.0)
+    for bad in (0.0, 100.5, True, float("nan")):
+        with pytest.raises(ValueError, match="f_percentile must be in"):
+            IFHead(model, calib, steps=5, f_percentile=bad)
+
+
+def test_if_head_runs_f_on_blocks_of_questions_with_the_same_answers(monkeypatch):
+    """f's input (K channels per unit on the integer engine) grows as questions x steps;
+    IFHead runs f on blocks of questions under ``F_INPUT_BYTES``: blocks of one question give the same
+    logits and spike counts as one block of all."""
+    from ahpsim.relnet import IFHead
+
+    rng = np.random.default_rng(5)
+    b = np.repeat(np.arange(4), 3)
+    pre1 = rng.uniform(0, 1, (len(b), 4))
+    g = [(rng.normal(0, 0.5, (3, 4)), np.zeros(3))]
+    f = [(rng.normal(0, 0.5, (5, 3)), np.zeros(5)), (rng.normal(0, 1, (2, 5)), np.zeros(2))]
+    for engine in ("float", "loihi"):
+        head = IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, steps=10, engine=engine)
+        whole, st_whole = head(pre1, b, 4)
+        monkeypatch.setattr(IFHead, "F_INPUT_BYTES", 1)
+        blocked, st_blocked = head(pre1, b, 4)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(blocked, whole)
+        assert st_blocked["f_spikes"] == st_whole["f_spikes"] > 0

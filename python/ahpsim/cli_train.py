@@ -152,6 +152,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--head-v-init", type=float, default=None, metavar="V",
                    help="babi with --spiking-head: initial potential of the integrate-and-fire units, in "
                         "thresholds (0 <= V < 1; default: IFHead's, 0.5)")
+    p.add_argument("--head-f-percentile", type=float, default=None, metavar="P",
+                   help="babi with --spiking-head: f's scales at their own percentile (0 < P <= 100; default: "
+                        "--head-percentile)")
     p.add_argument("--loihi", action="store_true",
                    help="babi with --kernel: run on the Loihi 1 integer engine (the encoders and, with "
                         "--spiking-head, g's later layers and f)")
@@ -277,7 +280,8 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
         from .torch.relational import IFHead
 
         calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
-        given = {k: v for k, v in (("percentile", args.head_percentile), ("v_init", args.head_v_init))
+        given = {k: v for k, v in (("percentile", args.head_percentile), ("v_init", args.head_v_init),
+                                   ("f_percentile", args.head_f_percentile))
                  if v is not None}
         head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1,
                       engine="loihi" if args.loihi else "float", **given)
@@ -308,7 +312,8 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
         res["exported_to"] = str(args.export)
     if head is not None:
         res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "percentile": head.percentile,
-                       "v_init": head.v_init, "g_spikes": g_spk, "f_spikes": f_spk}
+                       "v_init": head.v_init, "f_percentile": head.f_percentile,
+                       "g_spikes": g_spk, "f_spikes": f_spk}
     return res
 
 
@@ -361,16 +366,18 @@ def eval_command(args) -> int:
         return 2
     babi_only = [f for f, on in (("--spiking-head", args.spiking_head is not None), ("--loihi", args.loihi),
                                  ("--export", args.export is not None)) if on]
-    head_opts = [f for f, v in (("--head-percentile", args.head_percentile), ("--head-v-init", args.head_v_init))
+    head_opts = [f for f, v in (("--head-percentile", args.head_percentile), ("--head-v-init", args.head_v_init),
+                                ("--head-f-percentile", args.head_f_percentile))
                  if v is not None]
     if head_opts and args.spiking_head is None:
         print(f"ahpsim eval: {head_opts[0]} applies to the integrate-and-fire head; add --spiking-head STEPS",
               file=sys.stderr)
         return 2
     # checked here, before the model and data are loaded (IFHead checks them again)
-    if args.head_percentile is not None and not 0.0 < args.head_percentile <= 100.0:
-        print(f"ahpsim eval: --head-percentile must be in (0, 100], got {args.head_percentile}", file=sys.stderr)
-        return 2
+    for name, v in (("--head-percentile", args.head_percentile), ("--head-f-percentile", args.head_f_percentile)):
+        if v is not None and not 0.0 < v <= 100.0:
+            print(f"ahpsim eval: {name} must be in (0, 100], got {v}", file=sys.stderr)
+            return 2
     if args.head_v_init is not None and not 0.0 <= args.head_v_init < 1.0:
         print(f"ahpsim eval: --head-v-init must be in [0, 1), got {args.head_v_init}", file=sys.stderr)
         return 2

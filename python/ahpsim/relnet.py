@@ -197,9 +197,14 @@ class IFHead:
     Notes
     -----
     ``last_head_stats`` of the network after a call: spikes per neuron per step of g and of f, the
-    steps, the pairs, and on the integer engine ``overflows``: the call's compartment-steps with a
-    wrapped current or a clipped voltage.
+    steps, the pairs, and on the integer engine ``overflows`` (``overflows_g``, ``overflows_f``): the
+    call's compartment-steps with a wrapped current or a clipped voltage, which also raise a
+    :class:`ahpsim.loihi.QuantizationOverflowWarning` (a non-leaky unit keeps every step the input it
+    does not spend on spikes, a negative one or more than a threshold, and over enough steps wraps
+    Loihi's 24-bit current).
     """
+
+    F_INPUT_BYTES = 1 << 27  # f runs on blocks of questions whose input array stays under 128 MiB
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
                  lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
@@ -363,7 +368,7 @@ class IFHead:
         P = len(b)
         H_out = self.g_sizes[-1]
         summed = np.zeros((B, T, H_out), np.int32)
-        g_spikes = overflows = 0
+        g_spikes = ovf_g = ovf_f = 0
         cur = (pre1 * self.first_scale).astype(np.float32)
         names = [f"g{k + 1}" for k in range(len(self.g_sizes))]
         for s in range(0, P, self.chunk):
@@ -375,34 +380,53 @@ class IFHead:
                 if self._loihi_g is not None:
                     res = self._run(self._loihi_g, T, z1, "g")
                     rasters.update({n: res.raster(n) for n in names[1:]})
-                    overflows += _overflow_count(self._loihi_g)  # (counted since the run's reset)
+                    ovf_g += _overflow_count(self._loihi_g)  # (counted since the run's reset)
             else:
                 res = self._run(self.g_net, T, X, "g")
                 rasters = {n: res.raster(n) for n in names}
             np.add.at(summed, b[s:s + self.chunk], rasters[self.g_out].astype(np.int32))
             g_spikes += sum(int(r.sum()) for r in rasters.values())
         depth = len(self.f_sizes) + 1
+        Tf = T + depth
+        K = 1
         if self.engine == "loihi":
             K = max(int(summed.max()), 1)
             K = -(-K // 8) * 8  # networks cached by K rounded up to a multiple of 8
             if K not in self._loihi_f:
                 self._loihi_f[K] = self._quantize(self._describe_f(K))
-            net = self._loihi_f[K]
-            Xf = np.zeros((B, T + depth, K, H_out), bool)
-            Xf[:, :T] = summed[:, :, None, :] > np.arange(K)[None, None, :, None]
-            res = self._run(net, T + depth, Xf.reshape(B, T + depth, K * H_out), "f")
-            logits = np.asarray(res.readout("out"))[:, -1]
-            overflows += _overflow_count(net)
-        else:
-            Xf = np.concatenate([summed.astype(np.float32), np.zeros((B, depth, H_out), np.float32)], 1)
-            res = self._run(self.f_net, T + depth, Xf, "f")
-            logits = res.readout("out")[:, -1]
-        f_spikes = sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
+        # f's input [questions, Tf, K * H_out] in blocks of questions of at most F_INPUT_BYTES
+        per_question = Tf * K * H_out * (1 if self.engine == "loihi" else 4)
+        step = max(1, self.F_INPUT_BYTES // per_question)
+        blocks, f_spikes = [], 0
+        for q0 in range(0, B, step):
+            part = summed[q0:q0 + step]
+            nq = len(part)
+            if self.engine == "loihi":
+                net = self._loihi_f[K]
+                Xf = np.zeros((nq, Tf, K, H_out), bool)
+                Xf[:, :T] = part[:, :, None, :] > np.arange(K)[None, None, :, None]
+                res = self._run(net, Tf, Xf.reshape(nq, Tf, K * H_out), "f")
+                ovf_f += _overflow_count(net)
+            else:
+                Xf = np.concatenate([part.astype(np.float32), np.zeros((nq, depth, H_out), np.float32)], 1)
+                res = self._run(self.f_net, Tf, Xf, "f")
+            blocks.append(np.asarray(res.readout("out"))[:, -1])
+            f_spikes += sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
+        logits = np.concatenate(blocks)
         stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
-                 "f_rate": f_spikes / max(B * (T + depth) * max(sum(self.f_sizes), 1), 1),
+                 "f_rate": f_spikes / max(B * Tf * max(sum(self.f_sizes), 1), 1),
                  "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
         if self.engine == "loihi":  # integer-engine compartment-steps of this call with u wrapped or v clipped
-            stats["overflows"] = overflows
+            stats.update(overflows=ovf_g + ovf_f, overflows_g=ovf_g, overflows_f=ovf_f)
+            if ovf_g or ovf_f:
+                from .loihi import QuantizationOverflowWarning
+
+                warnings.warn(f"the integer engine wrapped a 24-bit current or clipped a voltage in {ovf_g} "
+                              f"compartment-steps of g and {ovf_f} of f over {B} questions: answers may differ "
+                              f"from the float kernel's (a non-leaky unit keeps every step the input it does not "
+                              f"spend on spikes, a negative one or more than a threshold, and over many steps "
+                              "passes 24 bits)", QuantizationOverflowWarning,
+                              stacklevel=3)
         return logits, stats
 
 

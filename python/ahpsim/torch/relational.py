@@ -475,19 +475,23 @@ class IFHead(_IFHeadNp):
     Defaults (percentile 99, every unit starting at half its threshold), chosen on validation
     questions of the trained full network (``benchmarks/runs/babi-ahp``, 100 steps): the spiking head
     gives the ReLU head's answer for 96.5 % of 200 of them, against 91.0 % with percentile 99.9 and no
-    initial potential (docs/babi.md); g and f fire about 1.5x and 2.6x as often."""
+    initial potential (docs/babi.md); g and f fire about 1.5x and 2.6x as often.
+
+    ``f_percentile`` (default: ``percentile``) sets f's scales apart from g's."""
 
     def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
                  percentile: float = 99.0, chunk: int = 512, n_threads: int = 1, engine: str = "float",
-                 vth_mant: int = 508, v_init: float = 0.5):
+                 vth_mant: int = 508, v_init: float = 0.5, f_percentile: Optional[float] = None):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
-            raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+        for name, p in (("percentile", percentile), ("f_percentile", percentile if f_percentile is None else f_percentile)):
+            if isinstance(p, bool) or not (isinstance(p, (int, float, np.integer, np.floating)) and 0 < p <= 100):
+                raise ValueError(f"{name} must be in (0, 100], got {p!r}")
         self.percentile = float(percentile)
+        self.f_percentile = self.percentile if f_percentile is None else float(f_percentile)
         acts = relu_activations(model, calibration)
         super().__init__(model.g_first_i.out_features, [_linear_np(m, np.float64) for m in model.g],
                          [_linear_np(m, np.float64) for m in model.f],
-                         [activation_scale(a, percentile) for a in acts["g"]],
-                         [activation_scale(a, percentile) for a in acts["f"]], model.max_sentences, steps=steps, chunk=chunk,
-                         n_threads=n_threads, engine=engine, vth_mant=vth_mant, v_init=v_init)
+                         [activation_scale(a, self.percentile) for a in acts["g"]],
+                         [activation_scale(a, self.f_percentile) for a in acts["f"]], model.max_sentences, steps=steps,
+                         chunk=chunk, n_threads=n_threads, engine=engine, vth_mant=vth_mant, v_init=v_init)
