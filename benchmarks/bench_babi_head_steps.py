@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import warnings
@@ -50,15 +51,17 @@ def parse_config(text: str) -> dict:
     head's followed by an optional ``:fpct=P`` (f's percentile)."""
     usage = (f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], "
              f"optionally followed by :fpct=P, got {text!r}")
-    parts = [p for p in text.split(":") if "=" not in p]
-    extra = dict(p.split("=", 1) for p in text.split(":") if "=" in p)
-    vth = 508
-    if set(extra) - {"fpct"}:
+    parts = text.split(":")
+    opts = {}
+    if parts[-1].startswith("fpct="):  # the one optional trailing field
+        number = parts.pop()[len("fpct="):]
+        if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", number):
+            raise argparse.ArgumentTypeError(usage)
+        opts["f_percentile"] = float(number)
+    if any("=" in p for p in parts):
         raise argparse.ArgumentTypeError(usage)
+    vth = 508
     try:
-        opts = {}
-        if "fpct" in extra:
-            opts["f_percentile"] = float(extra["fpct"])
         if parts[:2] == ["relu", "loihi"] and len(parts) <= 3:
             vth = int(parts[2]) if len(parts) == 3 else vth
             head = None
@@ -71,7 +74,7 @@ def parse_config(text: str) -> dict:
         raise argparse.ArgumentTypeError(usage) from None
     if vth < 1:
         raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
-    if head is None and extra:
+    if head is None and opts:
         raise argparse.ArgumentTypeError(f"fpct= applies to a spiking head, not relu:loihi, got {text!r}")
     if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1
                                  and 0 < head.get("f_percentile", 50) <= 100):
@@ -146,15 +149,20 @@ def main(argv=None) -> int:
     for cfg in args.configs:
         t0 = time.perf_counter()
         vth = {"vth_mant": cfg["vth_mant"]} if cfg["engine"] == "loihi" else {}
-        head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **cfg["head"], **vth)
-        net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head, **vth)
-        pred = net(batch).logits.argmax(1)
+        try:
+            head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **cfg["head"], **vth)
+            net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head, **vth)
+            pred = net(batch).logits.argmax(1)
+        except ValueError as e:  # e.g. scales whose weights the integer engine cannot hold
+            print(f"{cfg['name']}: {e}", file=sys.stderr)
+            return 2
         stats = net.last_head_stats or {}
         # the encoders' weights on the integer grid: rms relative error per projection (quantize's report)
         enc_err = None if cfg["engine"] != "loihi" else [
             p["rms_rel_err"] for enc in (net.sentence, net.question) for p in enc.report.projections
             if not p["name"].endswith("->out")]
         rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"], **vth,
+               **({} if head is None else {"f_percentile": head.f_percentile}),
                "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},

@@ -136,7 +136,7 @@ def main(argv=None) -> int:
                 if key in rec:
                     rec[key] = {int(t): v for t, v in rec[key].items()}
             results[name] = rec
-    variant = args.f_percentile is not None
+    variant = args.f_percentile is not None and args.f_percentile != args.percentile
     for run in [r for r in args.runs.split(",") if r]:
         label = run if not variant else f"{run}, f at {args.f_percentile:g}"
         path = HERE / "runs" / run / "best.pt"

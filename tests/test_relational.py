@@ -433,7 +433,7 @@ def test_loihi_if_head_sums_pair_copies_as_the_chip_does():
     f = [(rng.normal(0, 0.5, (5, 3)), rng.normal(0, 0.1, 5)), (rng.normal(0, 0.5, (2, 5)), np.zeros(2))]
     head = IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, steps=5, engine="loihi")
     K = 8
-    q = head._quantize(head._describe_f(K))
+    q = head._quantize(head._describe_f(K), "f")
     proj = next(p for p in q.net.projections if p["name"] == "x->f1")
     eff = np.zeros((5, K * 3), np.int64)
     eff[proj["post"], proj["pre"]] = proj["weight_mantissa"] * 2 ** (6 + proj["weight_exponent"])
@@ -513,6 +513,7 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     assert res["engine"] == "loihi" and res["head"]["steps"] == 20 and res["head"]["g_spikes"] > 0
     assert res["head"]["v_init"] == 0.5 and res["head"]["percentile"] == 99.0  # the defaults, recorded
     assert res["head"]["f_percentile"] == 99.0
+    assert res["head"]["overflows_g"] >= 0 and res["head"]["overflows_f"] >= 0  # summed over the batches
     net = load_relnet(out, engine="loihi", head_steps=20)
     task = make_task("babi", root=data_root, tasks=[1], size="1k", n_train=256)
     batch, ans, _ = task.test.get(np.arange(40))
@@ -615,6 +616,38 @@ def test_if_head_reports_and_warns_integer_overflows():
     assert stats["overflows"] == 0
 
 
+def test_if_head_refuses_bad_arguments_by_name(monkeypatch):
+    """The numpy IFHead checks its sizes, scales and engine limits when built, naming the argument; the
+    integer engine's weight range failure names the stage and the remedy; the overflow warning names
+    the caller's line, through any of ahpsim's wrappers."""
+    from ahpsim.loihi import QuantizationOverflowWarning
+    from ahpsim.relnet import IFHead
+
+    g = [(np.eye(3) * 0.5, np.zeros(3))]
+    f = [(np.full((2, 3), 0.25), np.zeros(2)), (np.ones((2, 2)), np.zeros(2))]
+    ok = dict(first_width=3, g=g, f=f, lam_g=[1.0, 1.0], lam_f=[1.0], max_sentences=2)
+    for key, bad in (("chunk", -1), ("chunk", 0), ("chunk", 2.7), ("chunk", True), ("max_sentences", 0),
+                     ("max_sentences", -2), ("vth_mant", True), ("n_threads", 0), ("first_width", "3")):
+        with pytest.raises(ValueError, match=f"{key} must be an integer >= 1"):
+            IFHead(**{**ok, key: bad})
+    for key, bad in (("lam_g", 3.0), ("lam_g", [True, True]), ("lam_f", ["1"]), ("lam_f", "1")):
+        with pytest.raises(TypeError, match=f"{key} must be a sequence of real numbers"):
+            IFHead(**{**ok, key: bad})
+    for key, bad in (("lam_f", [1e-300]), ("lam_g", [1e300, 1.0])):
+        with pytest.raises(ValueError, match="the scales give non-finite weights"):
+            IFHead(**{**ok, key: bad})
+    with pytest.raises(ValueError, match="cannot hold g's weights at its scales.*higher calibration percentile"):
+        IFHead(**{**ok, "lam_g": [1e4, 1e-4]}, engine="loihi")
+    head = IFHead(**ok, steps=640, engine="loihi")
+    monkeypatch.setattr(IFHead, "F_INPUT_BYTES", 1.5e8)
+    with pytest.raises(ValueError, match="F_INPUT_BYTES must be an integer >= 1"):
+        head(np.full((3, 3), 0.5), np.zeros(3, np.int64), 1)
+    monkeypatch.undo()
+    with pytest.warns(QuantizationOverflowWarning) as rec:  # g's units driven at 2 thresholds a step
+        head(np.full((3, 3), 4.0), np.zeros(3, np.int64), 1)
+    assert rec[0].filename == __file__
+
+
 def test_if_head_f_percentile_sets_f_scales_apart_from_g(data_root):
     """``f_percentile``: g's scales at ``percentile``, f's at ``f_percentile`` (each as a head with that
     one percentile computes them); out of range it is refused by name."""
@@ -628,8 +661,11 @@ def test_if_head_f_percentile_sets_f_scales_apart_from_g(data_root):
     at99, at95 = IFHead(model, calib, steps=5, percentile=99.0), IFHead(model, calib, steps=5, percentile=95.0)
     assert mixed.lam_g == at99.lam_g and mixed.lam_f == at95.lam_f and at95.lam_f != at99.lam_f
     assert (mixed.percentile, mixed.f_percentile, at99.f_percentile) == (99.0, 95.0, 99.0)
-    for bad in (0.0, 100.5, True, float("nan")):
-        with pytest.raises(ValueError, match="f_percentile must be in"):
+    for bad in (0.0, 100.5, float("nan")):
+        with pytest.raises(ValueError, match=r"f_percentile must be in \(0, 100\]"):
+            IFHead(model, calib, steps=5, f_percentile=bad)
+    for bad in (True, "99", [99]):
+        with pytest.raises(TypeError, match="f_percentile must be a real number"):
             IFHead(model, calib, steps=5, f_percentile=bad)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Sequence
@@ -84,6 +85,16 @@ def _add_ops(ops: dict, stage: str, net, T: int, n_trials: int) -> None:
     acc["compartment_updates"] += int(c.get("compartment_updates", _compartments_per_step(net) * T * n_trials))
     acc["trial_steps"] += T * n_trials
     acc["trials"] += n_trials
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` in the calling function that names the first frame
+    outside the ahpsim package (the user's line, whichever of its wrappers they called)."""
+    root = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _overflow_count(q) -> int:
@@ -209,8 +220,10 @@ class IFHead:
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
                  lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
                  engine: str = "float", vth_mant: int = 508, v_init: float = 0.5):
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        for name, v in (("steps", steps), ("chunk", chunk), ("n_threads", n_threads), ("max_sentences", max_sentences),
+                        ("vth_mant", vth_mant), ("first_width", first_width)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if (isinstance(v_init, bool) or not isinstance(v_init, (int, float, np.integer, np.floating))
                 or not 0.0 <= float(v_init) < 1.0):
             raise ValueError(f"v_init must be a number in [0, 1) (thresholds), got {v_init!r}")
@@ -218,6 +231,11 @@ class IFHead:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         g, f = _layers(g), _layers(f)
+        for name, lam in (("lam_g", lam_g), ("lam_f", lam_f)):
+            if (isinstance(lam, (str, bytes)) or not isinstance(lam, (Sequence, np.ndarray))
+                    or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))
+                           for v in lam)):
+                raise TypeError(f"{name} must be a sequence of real numbers (one scale per layer), got {lam!r}")
         lam_g, lam_f = [float(v) for v in lam_g], [float(v) for v in lam_f]
         if len(lam_g) != len(g) + 1 or len(lam_f) != len(f) - 1:
             raise ValueError(f"lam_g needs {len(g) + 1} scales and lam_f {len(f) - 1}, got {len(lam_g)} and "
@@ -245,6 +263,11 @@ class IFHead:
         W, b = f[-1]
         self._out = (W * (src_scale if lam_prev is None else lam_prev), np.zeros(W.shape[0]) if b is None else b)
         self.f_sizes = [W.shape[0] for _, W, _ in self._f_spec]
+        big = float(np.finfo(np.float32).max)  # the kernels' weights are float32
+        if not all(np.all(np.abs(a) <= big) for _, W, b in self._g_spec + self._f_spec for a in (W, b)) or \
+                not all(np.all(np.abs(a) <= big) for a in self._out):
+            raise ValueError(f"the scales give non-finite weights or biases (lam_g={lam_g}, lam_f={lam_f}): each "
+                             "scale must be of the order of its layer's activations")
         self.g_out = f"g{len(self.g_sizes)}"
         self.first_scale = 1.0 / lam_g[0]
         self.g_net = self._float_net(g_input=True)
@@ -254,7 +277,7 @@ class IFHead:
         if engine == "loihi":
             self._g1_net = self._float_net(g_input=True, only_first=True)
             # (a g of one layer has no later layers: its first layer's spikes go to f)
-            self._loihi_g = self._quantize(self._describe_g_tail()) if self._g_spec else None
+            self._loihi_g = self._quantize(self._describe_g_tail(), "g") if self._g_spec else None
             self._loihi_f: dict = {}  # by K, built on first use
 
     # ------------------------------------------------------------------ building
@@ -331,10 +354,15 @@ class IFHead:
         projs.append(dict(pre=prev, post="out", weights=np.tile(W, (1, K)) if first else W, delay=0 if first else 1))
         return dict(dt=1.0, inputs=self._inputs(K * self.g_sizes[-1]), populations=pops, projections=projs)
 
-    def _quantize(self, d: dict):
+    def _quantize(self, d: dict, stage: str):
         from .loihi import quantize
 
-        return quantize(d, vth_mant=self.vth_mant, subtract_reset="exact")
+        try:
+            return quantize(d, vth_mant=self.vth_mant, subtract_reset="exact")
+        except ValueError as e:  # weights past Loihi's range: name what sets them
+            raise ValueError(f"the integer engine cannot hold {stage}'s weights at its scales ({e}); the scales are "
+                             f"percentiles of the activations: a higher calibration percentile (lam_{stage} larger) "
+                             "gives smaller weights") from None
 
     # ------------------------------------------------------------------ running
     def reset_ops(self) -> None:
@@ -393,10 +421,14 @@ class IFHead:
             K = max(int(summed.max()), 1)
             K = -(-K // 8) * 8  # networks cached by K rounded up to a multiple of 8
             if K not in self._loihi_f:
-                self._loihi_f[K] = self._quantize(self._describe_f(K))
-        # f's input [questions, Tf, K * H_out] in blocks of questions of at most F_INPUT_BYTES
+                self._loihi_f[K] = self._quantize(self._describe_f(K), "f")
+        # f's input [questions, Tf, K * H_out] in blocks of questions of at most F_INPUT_BYTES (one question
+        # at least)
+        budget = self.F_INPUT_BYTES
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+            raise ValueError(f"F_INPUT_BYTES must be an integer >= 1, got {budget!r}")
         per_question = Tf * K * H_out * (1 if self.engine == "loihi" else 4)
-        step = max(1, self.F_INPUT_BYTES // per_question)
+        step = max(1, int(budget) // per_question)
         blocks, f_spikes = [], 0
         for q0 in range(0, B, step):
             part = summed[q0:q0 + step]
@@ -426,7 +458,7 @@ class IFHead:
                               f"from the float kernel's (a non-leaky unit keeps every step the input it does not "
                               f"spend on spikes, a negative one or more than a threshold, and over many steps "
                               "passes 24 bits)", QuantizationOverflowWarning,
-                              stacklevel=3)
+                              stacklevel=_user_stacklevel())
         return logits, stats
 
 
@@ -581,7 +613,8 @@ class DeployedRelationalNetwork:
             self.last_head_stats = stats
             if stats["f_spikes"] == 0 and len(self.head.f_sizes):
                 warnings.warn(f"f fired no spikes in {stats['steps']} steps: its answers come from the readout's "
-                              "bias alone; give the integrate-and-fire head more steps", RuntimeWarning, stacklevel=2)
+                              "bias alone; give the integrate-and-fire head more steps", RuntimeWarning,
+                              stacklevel=_user_stacklevel())
         else:
             h = np.maximum(pre1, 0)
             for W, bb in self.g:
@@ -643,8 +676,8 @@ class DeployedRelationalNetwork:
             enc = [self.sentence if self.engine == "loihi" else quantize(self.float_sentence, vth_mant=self.vth_mant),
                    self.question if self.engine == "loihi" else quantize(self.float_question, vth_mant=self.vth_mant)]
             g_tail = None if not head._g_spec else (
-                head._loihi_g if head._loihi_g is not None else head._quantize(head._describe_g_tail()))
-            f_net = head._quantize(head._describe_f(P))
+                head._loihi_g if head._loihi_g is not None else head._quantize(head._describe_g_tail(), "g"))
+            f_net = head._quantize(head._describe_f(P), "f")
         stages = {}
         for name, net, copies in (("sentence_encoder", enc[0], S), ("question_encoder", enc[1], 1),
                                   ("g_later_layers", g_tail, P), ("f", f_net, 1)):

@@ -477,7 +477,9 @@ class IFHead(_IFHeadNp):
     gives the ReLU head's answer for 96.5 % of 200 of them, against 91.0 % with percentile 99.9 and no
     initial potential (docs/babi.md); g and f fire about 1.5x and 2.6x as often.
 
-    ``f_percentile`` (default: ``percentile``) sets f's scales apart from g's."""
+    ``f_percentile`` (default: ``percentile``) sets the scales of f's hidden layers apart from g's (an f
+    of the readout alone has none). A low percentile gives large weights, which the integer engine may
+    not hold (a ValueError names the stage)."""
 
     def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
                  percentile: float = 99.0, chunk: int = 512, n_threads: int = 1, engine: str = "float",
@@ -485,7 +487,9 @@ class IFHead(_IFHeadNp):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         for name, p in (("percentile", percentile), ("f_percentile", percentile if f_percentile is None else f_percentile)):
-            if isinstance(p, bool) or not (isinstance(p, (int, float, np.integer, np.floating)) and 0 < p <= 100):
+            if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{name} must be a real number in (0, 100], got {type(p).__name__} {p!r}")
+            if not 0 < p <= 100:
                 raise ValueError(f"{name} must be in (0, 100], got {p!r}")
         self.percentile = float(percentile)
         self.f_percentile = self.percentile if f_percentile is None else float(f_percentile)
