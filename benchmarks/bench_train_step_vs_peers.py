@@ -38,8 +38,12 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as tnf
+# torch's OpenMP workers wait passively (as `python -m ahpsim train` sets it, before torch is imported):
+# spinning workers hold the cores that ahpsim's kernel threads need; the peers run one thread (no workers)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as tnf  # noqa: E402
 try:  # run as a script (benchmarks/ on sys.path) or imported as benchmarks.<name>
     from _args import int_at_least
 except ImportError:
@@ -344,7 +348,7 @@ def main(argv=None):
                    "n_in": 80, "n_rec": 240, "n_out": 10, "dtype": "float32",
                    "input": ("threshold-crossing code of the first MNIST training digits" if args.root
                              else "random spikes, 5 % of channels per step"),
-                   "weights": args.weights},
+                   "weights": args.weights, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine(), **cpu_caches()},
         "versions": versions,

@@ -690,3 +690,19 @@ def test_eval_reports_the_learned_time_constants(data_root):
         v = v[np.asarray(state["_extra_state"]["config"][name]).ravel() > 0]  # neurons that have the constant
         assert got[name] == pytest.approx([v.min(), np.median(v), v.max()], rel=1e-9), name
     assert "tau_a" not in got  # no ALIF neurons
+
+
+def test_train_and_eval_let_torchs_openmp_workers_wait_passively():
+    """``ahpsim train`` / ``eval`` set OMP_WAIT_POLICY=PASSIVE before torch is imported (spinning OpenMP
+    workers hold the cores ahpsim's kernel threads need), keep a policy the user set, and change nothing
+    once torch is imported (libgomp has read it by then)."""
+    code = ("import os, sys; os.environ.pop('OMP_WAIT_POLICY', None)\n"
+            "from ahpsim.cli_train import _quiet_openmp_workers as quiet\n"
+            "assert 'torch' not in sys.modules\n"
+            "quiet(); fresh = os.environ.get('OMP_WAIT_POLICY')\n"
+            "os.environ['OMP_WAIT_POLICY'] = 'ACTIVE'; quiet(); kept = os.environ['OMP_WAIT_POLICY']\n"
+            "del os.environ['OMP_WAIT_POLICY']; import torch; quiet()\n"
+            "print(fresh, kept, os.environ.get('OMP_WAIT_POLICY'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.split() == ["PASSIVE", "ACTIVE", "None"]
