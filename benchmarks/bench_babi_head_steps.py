@@ -9,7 +9,8 @@ questions answered as the ReLU head answers them (encoders on the float kernel, 
 the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
 ``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
 alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508).
-A trailing ``:fpct=P`` field sets f's own calibration percentile (default: PERCENTILE).
+Trailing ``:fpct=P`` and ``:reset=zero`` fields set f's own calibration percentile (default:
+PERCENTILE) and the IF units' reset (IFHead's ``reset``; default ``subtract``).
 On the integer engine the encoders' weight quantization error is recorded too (rms relative error per
 projection, from ``ahpsim.loihi.quantize``'s report). The scales are calibrated on every (N // 1000)-th training question.
 
@@ -48,16 +49,19 @@ HERE = Path(__file__).resolve().parent
 def parse_config(text: str) -> dict:
     """``STEPS:PERCENTILE:V_INIT:float``, ``STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT]`` or
     ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508); a spiking
-    head's followed by an optional ``:fpct=P`` (f's percentile)."""
+    head's followed by optional ``:fpct=P`` (f's percentile) and ``:reset=zero|subtract`` fields."""
     usage = (f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], "
-             f"optionally followed by :fpct=P, got {text!r}")
+             f"optionally followed by :fpct=P and :reset=zero|subtract, got {text!r}")
     parts = text.split(":")
     opts = {}
-    if parts[-1].startswith("fpct="):  # the one optional trailing field
-        number = parts.pop()[len("fpct="):]
-        if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", number):
+    while parts and "=" in parts[-1]:  # the optional trailing fields, each at most once
+        key, _, value = parts.pop().partition("=")
+        if key == "fpct" and "f_percentile" not in opts and re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", value):
+            opts["f_percentile"] = float(value)
+        elif key == "reset" and "reset" not in opts and value in ("zero", "subtract"):
+            opts["reset"] = value
+        else:
             raise argparse.ArgumentTypeError(usage)
-        opts["f_percentile"] = float(number)
     if any("=" in p for p in parts):
         raise argparse.ArgumentTypeError(usage)
     vth = 508
@@ -75,7 +79,7 @@ def parse_config(text: str) -> dict:
     if vth < 1:
         raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
     if head is None and opts:
-        raise argparse.ArgumentTypeError(f"fpct= applies to a spiking head, not relu:loihi, got {text!r}")
+        raise argparse.ArgumentTypeError(f"fpct= and reset= apply to a spiking head, not relu:loihi, got {text!r}")
     if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1
                                  and 0 < head.get("f_percentile", 50) <= 100):
         raise argparse.ArgumentTypeError(f"STEPS >= 1, PERCENTILE and fpct in (0, 100], and V_INIT in [0, 1), "
@@ -162,7 +166,7 @@ def main(argv=None) -> int:
             p["rms_rel_err"] for enc in (net.sentence, net.question) for p in enc.report.projections
             if not p["name"].endswith("->out")]
         rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"], **vth,
-               **({} if head is None else {"f_percentile": head.f_percentile}),
+               **({} if head is None else {"f_percentile": head.f_percentile, "reset": head.reset}),
                "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},

@@ -313,7 +313,7 @@ def test_saved_deployment_runs_without_torch_and_gives_the_same_answers(tmp_path
     batch, answers, _ = task.test.get(np.arange(0, 40))
     calib, _, _ = task.train.get(np.arange(0, 200, 4))
     kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20, v_init=0.5,
-                                                               f_percentile=99.5))  # saved too
+                                                               f_percentile=99.5, reset="zero"))  # saved too
     kernel.save(tmp_path / "net")
     ref = KernelRelationalNetwork(model)(batch).logits
     ref_if = kernel(batch).logits
@@ -512,7 +512,7 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     res = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]
     assert res["engine"] == "loihi" and res["head"]["steps"] == 20 and res["head"]["g_spikes"] > 0
     assert res["head"]["v_init"] == 0.5 and res["head"]["percentile"] == 99.0  # the defaults, recorded
-    assert res["head"]["f_percentile"] == 99.0
+    assert res["head"]["f_percentile"] == 99.0 and res["head"]["reset"] == "subtract"
     assert res["head"]["overflows_g"] >= 0 and res["head"]["overflows_f"] >= 0  # summed over the batches
     net = load_relnet(out, engine="loihi", head_steps=20)
     task = make_task("babi", root=data_root, tasks=[1], size="1k", n_train=256)
@@ -531,7 +531,8 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
                       (["--kernel", "--head-v-init", "0.2"], "--head-v-init applies to the integrate-and-fire head"),
                       (["--kernel", "--head-percentile", "99"], "--head-percentile applies to the integrate-and-fire"),
                       (["--kernel", "--spiking-head", "5", "--head-f-percentile", "101"], "--head-f-percentile must be in"),
-                      (["--kernel", "--head-f-percentile", "99"], "--head-f-percentile applies to the integrate-and-fire")):
+                      (["--kernel", "--head-f-percentile", "99"], "--head-f-percentile applies to the integrate-and-fire"),
+                      (["--kernel", "--head-reset", "zero"], "--head-reset applies to the integrate-and-fire")):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
@@ -593,6 +594,42 @@ def test_if_head_initial_potential_rounds_the_spike_counts(engine):
         IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, v_init=1.0)
     with pytest.raises(ValueError, match="v_init must be a number in"):
         IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, v_init=True)
+
+
+@pytest.mark.parametrize("engine", ["float", "loihi"])
+def test_if_head_reset_to_zero_against_numpy(engine):
+    """``reset="zero"``: a non-leaky IF unit dropping its excess at each spike (v = v (1 - z') + I, the
+    kernel's order) fires as a plain numpy simulation of that rule: exactly on the float kernel, within
+    one spike on the integer engine (Loihi's own reset, the potential in v); fewer spikes than with
+    reset by subtraction. A unit held below zero for long saturates at -2**23 on the integer engine
+    instead of wrapping round to fire every step."""
+    from ahpsim.relnet import IFHead
+
+    T = 60
+    c = np.array([0.13, 0.37, 0.62, 0.91])
+    g = [(np.eye(4) * 0.5, np.zeros(4))]
+    f = [(np.full((2, 4), 0.25), np.zeros(2)), (np.ones((2, 2)), np.zeros(2))]
+    head = IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, steps=T, v_init=0.5, engine=engine, reset="zero")
+    x = np.broadcast_to(c.astype(np.float32), (1, T, 4))
+    z1 = np.asarray(head._run_net(head._g1_net if engine == "loihi" else head.g_net, T, x).raster("g1"))[0]
+    v, z, ref = np.full(4, 0.5), np.zeros(4), np.zeros(4)
+    for t in range(T):
+        v = v * (1 - z) + c
+        z = (v > 1.0).astype(float)
+        ref += z
+    got = z1.sum(0)
+    np.testing.assert_array_equal(got, ref)  # (g's first layer runs on the float kernel on both engines)
+    assert np.all(ref <= np.floor(c * T + 0.5)) and np.any(ref < np.floor(c * T + 0.5))
+    if engine == "loihi":  # g2 driven at -0.45 thresholds a step for 2,000 steps (900 thresholds down)
+        x2 = np.broadcast_to(np.full(4, 0.9, np.float32), (1, 2000, 4))
+        for reset, wraps in (("zero", False), ("subtract", True)):
+            h = IFHead(4, [(-np.eye(4) * 0.5, np.zeros(4))], f, [1.0, 1.0], [1.0], max_sentences=1, steps=2000,
+                       engine="loihi", reset=reset)
+            z1 = np.asarray(h._run_net(h._g1_net, 2000, x2).raster("g1"))
+            z2 = np.asarray(h._run_net(h._loihi_g, 2000, z1).raster("g2"))
+            assert (z2.sum() > 0) == wraps, (reset, z2.sum())
+    with pytest.raises(ValueError, match="reset must be 'subtract' or 'zero'"):
+        IFHead(4, g, f, [1.0, 1.0], [1.0], max_sentences=2, reset="none")
 
 
 def test_if_head_reports_and_warns_integer_overflows():

@@ -155,6 +155,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--head-f-percentile", type=float, default=None, metavar="P",
                    help="babi with --spiking-head: f's scales at their own percentile (0 < P <= 100; default: "
                         "--head-percentile)")
+    p.add_argument("--head-reset", choices=("subtract", "zero"), default=None,
+                   help="babi with --spiking-head: the integrate-and-fire units' reset (default: IFHead's, "
+                        "subtract; zero: Loihi's own, whose potential saturates instead of wrapping on long runs)")
     p.add_argument("--loihi", action="store_true",
                    help="babi with --kernel: run on the Loihi 1 integer engine (the encoders and, with "
                         "--spiking-head, g's later layers and f)")
@@ -295,7 +298,7 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
 
         calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
         given = {k: v for k, v in (("percentile", args.head_percentile), ("v_init", args.head_v_init),
-                                   ("f_percentile", args.head_f_percentile))
+                                   ("f_percentile", args.head_f_percentile), ("reset", args.head_reset))
                  if v is not None}
         head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1,
                       engine="loihi" if args.loihi else "float", **given)
@@ -330,7 +333,7 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
         res["exported_to"] = str(args.export)
     if head is not None:
         res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "percentile": head.percentile,
-                       "v_init": head.v_init, "f_percentile": head.f_percentile,
+                       "v_init": head.v_init, "f_percentile": head.f_percentile, "reset": head.reset,
                        "g_spikes": g_spk, "f_spikes": f_spk}
         if args.loihi:  # compartment-steps with a wrapped current or a clipped voltage
             res["head"].update(overflows_g=ovf_g, overflows_f=ovf_f)
@@ -393,7 +396,7 @@ def eval_command(args) -> int:
     babi_only = [f for f, on in (("--spiking-head", args.spiking_head is not None), ("--loihi", args.loihi),
                                  ("--export", args.export is not None)) if on]
     head_opts = [f for f, v in (("--head-percentile", args.head_percentile), ("--head-v-init", args.head_v_init),
-                                ("--head-f-percentile", args.head_f_percentile))
+                                ("--head-f-percentile", args.head_f_percentile), ("--head-reset", args.head_reset))
                  if v is not None]
     if head_opts and args.spiking_head is None:
         print(f"ahpsim eval: {head_opts[0]} applies to the integrate-and-fire head; add --spiking-head STEPS",

@@ -198,6 +198,13 @@ class IFHead:
         Steps per question (>= 1).
     engine : {"float", "loihi"}
         Where g's later layers and f run.
+    reset : {"subtract", "zero"}, default "subtract"
+        The IF units' reset. ``"subtract"`` keeps the excess over the threshold (the conversion's
+        exact rate); on the integer engine the potential then lives in the 24-bit current ``u``, which
+        a unit whose input stays negative for long wraps (see Notes). ``"zero"`` drops the excess (a
+        rate lower by about half the input per spike, little at the head's sparse rates); on the
+        integer engine it is Loihi's own reset, the potential in the voltage ``v``, which saturates
+        at -2**23 instead of wrapping.
     v_init : float in [0, 1), default 0.5
         Membrane potential of every IF unit at the start of a question, in thresholds, set by one pulse
         of weight ``v_init`` at step 0 from the input ``start`` (as a chip would set it). 0.5 makes a
@@ -219,7 +226,7 @@ class IFHead:
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
                  lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
-                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.5):
+                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.5, reset: str = "subtract"):
         for name, v in (("steps", steps), ("chunk", chunk), ("n_threads", n_threads), ("max_sentences", max_sentences),
                         ("vth_mant", vth_mant), ("first_width", first_width)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -228,6 +235,9 @@ class IFHead:
                 or not 0.0 <= float(v_init) < 1.0):
             raise ValueError(f"v_init must be a number in [0, 1) (thresholds), got {v_init!r}")
         self.v_init = float(v_init)
+        if not isinstance(reset, str) or reset not in ("subtract", "zero"):
+            raise ValueError(f"reset must be 'subtract' or 'zero', got {reset!r}")
+        self.reset = reset
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         g, f = _layers(g), _layers(f)
@@ -286,7 +296,7 @@ class IFHead:
         from .models import LIF, Readout
 
         def IF(bias=0.0):
-            return LIF(tau_m=1e9, v_th=1.0, reset="subtract", bias=bias)
+            return LIF(tau_m=1e9, v_th=1.0, reset=self.reset, bias=bias)
 
         net = Network(dtype="float32", seed=0)
         start = net.add_input(1, name="start") if self.v_init else None
@@ -325,7 +335,7 @@ class IFHead:
         """A non-leaky IF layer with reset by subtraction, built exactly on Loihi (``subtract_reset=
         "exact"``: u carries v); its bias arrives through a synapse from the always-on input ``one``,
         its initial potential through one from ``start``."""
-        pops.append(dict(name=name, kind="LIF", n=W.shape[0], tau_m=1e9, v_th=1.0, reset="subtract"))
+        pops.append(dict(name=name, kind="LIF", n=W.shape[0], tau_m=1e9, v_th=1.0, reset=self.reset))
         projs.append(dict(pre=pre, post=name, weights=W, delay=delay))
         if np.any(b != 0):
             projs.append(dict(pre="one", post=name, weights=np.asarray(b, np.float64)[:, None], delay=0))
@@ -358,6 +368,8 @@ class IFHead:
         from .loihi import quantize
 
         try:
+            if self.reset == "zero":  # Loihi's own reset; the potential in the saturating voltage v
+                return quantize(d, vth_mant=self.vth_mant)
             return quantize(d, vth_mant=self.vth_mant, subtract_reset="exact")
         except ValueError as e:  # weights past Loihi's range: name what sets them
             raise ValueError(f"the integer engine cannot hold {stage}'s weights at its scales ({e}); the scales are "
@@ -724,7 +736,8 @@ class DeployedRelationalNetwork:
                       max_sentences=self.max_sentences, position_tags=self.position_tags, vocab=self.vocab,
                       n_g=len(self.g), n_f=len(self.f),
                       head=None if self.head is None else dict(lam_g=self.head.lam_g, lam_f=self.head.lam_f,
-                                                               steps=self.head.steps, v_init=self.head.v_init))
+                                                               steps=self.head.steps, v_init=self.head.v_init,
+                                                               reset=self.head.reset))
         arrs["__header__"] = np.array(json.dumps(header))
         tmp = path / f"relnet.npz.tmp{os.getpid()}.npz"
         try:
@@ -784,7 +797,8 @@ def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, hea
         hs = h["head"]
         ifhead = IFHead(first[0][0].shape[0], g, fl, hs["lam_g"], hs["lam_f"], h["max_sentences"],
                         steps=hs["steps"] if head_steps is None else head_steps, n_threads=n_threads,
-                        engine=engine, vth_mant=vth_mant, v_init=hs.get("v_init", 0.0))
+                        engine=engine, vth_mant=vth_mant, v_init=hs.get("v_init", 0.0),
+                        reset=hs.get("reset", "subtract"))
     return DeployedRelationalNetwork(sentence, question, first, g, fl, vocab_size=h["vocab_size"],
                                      steps_per_word=h["steps_per_word"], max_sentences=h["max_sentences"],
                                      position_tags=h["position_tags"], vocab=h["vocab"], n_threads=n_threads,

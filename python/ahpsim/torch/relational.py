@@ -479,11 +479,12 @@ class IFHead(_IFHeadNp):
 
     ``f_percentile`` (default: ``percentile``) sets the scales of f's hidden layers apart from g's (an f
     of the readout alone has none). A low percentile gives large weights, which the integer engine may
-    not hold (a ValueError names the stage)."""
+    not hold (a ValueError names the stage). ``reset="zero"``: see :class:`ahpsim.relnet.IFHead`."""
 
     def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
                  percentile: float = 99.0, chunk: int = 512, n_threads: int = 1, engine: str = "float",
-                 vth_mant: int = 508, v_init: float = 0.5, f_percentile: Optional[float] = None):
+                 vth_mant: int = 508, v_init: float = 0.5, f_percentile: Optional[float] = None,
+                 reset: str = "subtract"):
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
         for name, p in (("percentile", percentile), ("f_percentile", percentile if f_percentile is None else f_percentile)):
@@ -498,4 +499,5 @@ class IFHead(_IFHeadNp):
                          [_linear_np(m, np.float64) for m in model.f],
                          [activation_scale(a, self.percentile) for a in acts["g"]],
                          [activation_scale(a, self.f_percentile) for a in acts["f"]], model.max_sentences, steps=steps,
-                         chunk=chunk, n_threads=n_threads, engine=engine, vth_mant=vth_mant, v_init=v_init)
+                         chunk=chunk, n_threads=n_threads, engine=engine, vth_mant=vth_mant, v_init=v_init,
+                         reset=reset)
