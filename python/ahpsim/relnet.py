@@ -200,11 +200,11 @@ class IFHead:
         Where g's later layers and f run.
     reset : {"subtract", "zero"}, default "subtract"
         The IF units' reset. ``"subtract"`` keeps the excess over the threshold (the conversion's
-        exact rate); on the integer engine the potential then lives in the 24-bit current ``u``, which
-        a unit whose input stays negative for long wraps (see Notes). ``"zero"`` drops the excess (a
-        rate lower by about half the input per spike, little at the head's sparse rates); on the
-        integer engine it is Loihi's own reset, the potential in the voltage ``v``, which saturates
-        at -2**23 instead of wrapping.
+        rate); on the integer engine the potential then lives in the 24-bit current ``u``, which a
+        unit whose input stays negative for long wraps (see Notes). ``"zero"`` drops the excess at
+        every spike, lowering the rates (on the trained bAbI network g's by a third and f's by half,
+        and fewer answers agree with the ReLU head: docs/babi.md); on the integer engine it is Loihi's
+        own reset, the potential in the voltage ``v``, which saturates at -2**23 instead of wrapping.
     v_init : float in [0, 1), default 0.5
         Membrane potential of every IF unit at the start of a question, in thresholds, set by one pulse
         of weight ``v_init`` at step 0 from the input ``start`` (as a chip would set it). 0.5 makes a
@@ -332,9 +332,9 @@ class IFHead:
         return net
 
     def _if_layer(self, name, W, b, pre, delay, pops, projs):
-        """A non-leaky IF layer with reset by subtraction, built exactly on Loihi (``subtract_reset=
-        "exact"``: u carries v); its bias arrives through a synapse from the always-on input ``one``,
-        its initial potential through one from ``start``."""
+        """A non-leaky IF layer (reset by subtraction built exactly on Loihi, ``subtract_reset="exact"``:
+        u carries v; or Loihi's reset to zero); its bias arrives through a synapse from the always-on
+        input ``one``, its initial potential through one from ``start``."""
         pops.append(dict(name=name, kind="LIF", n=W.shape[0], tau_m=1e9, v_th=1.0, reset=self.reset))
         projs.append(dict(pre=pre, post=name, weights=W, delay=delay))
         if np.any(b != 0):
