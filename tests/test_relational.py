@@ -673,7 +673,7 @@ def test_if_head_refuses_bad_arguments_by_name(monkeypatch):
     for key, bad in (("lam_f", [1e-300]), ("lam_g", [1e300, 1.0])):
         with pytest.raises(ValueError, match="the scales give non-finite weights"):
             IFHead(**{**ok, key: bad})
-    with pytest.raises(ValueError, match="cannot hold g's weights at its scales.*higher calibration percentile"):
+    with pytest.raises(ValueError, match="cannot hold g's weights or biases at its scales.*higher calibration percentile"):
         IFHead(**{**ok, "lam_g": [1e4, 1e-4]}, engine="loihi")
     head = IFHead(**ok, steps=640, engine="loihi")
     monkeypatch.setattr(IFHead, "F_INPUT_BYTES", 1.5e8)

@@ -174,9 +174,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 def _quiet_openmp_workers() -> None:
     """Passive waiting for torch's OpenMP workers (``OMP_WAIT_POLICY=PASSIVE``) unless the user set a
     policy. ahpsim's C++ kernels run their own threads beside torch's OpenMP pool, whose workers by
-    default spin after every torch operation on the very cores those threads need: a training step of
-    the sMNIST network on two threads took 66 ms instead of 52 (one thread: 82-84 ms) on a 2-core
-    machine. libgomp reads the policy when torch is first imported, so this acts only before that."""
+    default spin after every torch operation on the very cores those threads need (two threads gave
+    1.46x one thread on the trained sMNIST network, 1.57x waiting passively: benchmarks/results/
+    train_step_vs_peers.json). libgomp reads the policy when torch is first imported, so this acts only
+    before that."""
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -371,10 +371,10 @@ class IFHead:
             if self.reset == "zero":  # Loihi's own reset; the potential in the saturating voltage v
                 return quantize(d, vth_mant=self.vth_mant)
             return quantize(d, vth_mant=self.vth_mant, subtract_reset="exact")
-        except ValueError as e:  # weights past Loihi's range: name what sets them
-            raise ValueError(f"the integer engine cannot hold {stage}'s weights at its scales ({e}); the scales are "
-                             f"percentiles of the activations: a higher calibration percentile (lam_{stage} larger) "
-                             "gives smaller weights") from None
+        except ValueError as e:  # weights or biases past Loihi's range: name what sets them
+            raise ValueError(f"the integer engine cannot hold {stage}'s weights or biases at its scales ({e}); the "
+                             f"scales are percentiles of the activations: a higher calibration percentile (lam_{stage} "
+                             "larger) gives smaller ones") from None
 
     # ------------------------------------------------------------------ running
     def reset_ops(self) -> None:
