@@ -9,8 +9,10 @@ questions answered as the ReLU head answers them (encoders on the float kernel, 
 the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
 ``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
 alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508).
-Trailing ``:fpct=P`` and ``:reset=zero`` fields set f's own calibration percentile (default:
-PERCENTILE) and the IF units' reset (IFHead's ``reset``; default ``subtract``).
+Trailing ``:fpct=P``, ``:reset=zero`` and ``:hvth=M`` fields set f's own calibration percentile (default:
+PERCENTILE), the IF units' reset (IFHead's ``reset``; default ``subtract``) and, on the integer engine,
+the head's own threshold mantissa (IFHead's ``vth_mant``; default VTH_MANT, the encoders' one): a lower
+one leaves the head's 24-bit currents more thresholds of range.
 On the integer engine the encoders' weight quantization error is recorded too (rms relative error per
 projection, from ``ahpsim.loihi.quantize``'s report). The scales are calibrated on every (N // 1000)-th training question.
 
@@ -49,9 +51,10 @@ HERE = Path(__file__).resolve().parent
 def parse_config(text: str) -> dict:
     """``STEPS:PERCENTILE:V_INIT:float``, ``STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT]`` or
     ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508); a spiking
-    head's followed by optional ``:fpct=P`` (f's percentile) and ``:reset=zero|subtract`` fields."""
+    head's followed by optional ``:fpct=P`` (f's percentile), ``:reset=zero|subtract`` and (integer
+    engine) ``:hvth=M`` (the head's threshold mantissa) fields."""
     usage = (f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], "
-             f"optionally followed by :fpct=P and :reset=zero|subtract, got {text!r}")
+             f"optionally followed by :fpct=P, :reset=zero|subtract and (loihi) :hvth=M, got {text!r}")
     parts = text.split(":")
     opts = {}
     while parts and "=" in parts[-1]:  # the optional trailing fields, each at most once
@@ -60,6 +63,8 @@ def parse_config(text: str) -> dict:
             opts["f_percentile"] = float(value)
         elif key == "reset" and "reset" not in opts and value in ("zero", "subtract"):
             opts["reset"] = value
+        elif key == "hvth" and "vth_mant" not in opts and re.fullmatch(r"[0-9]+", value):
+            opts["vth_mant"] = int(value)
         else:
             raise argparse.ArgumentTypeError(usage)
     if any("=" in p for p in parts):
@@ -79,7 +84,11 @@ def parse_config(text: str) -> dict:
     if vth < 1:
         raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
     if head is None and opts:
-        raise argparse.ArgumentTypeError(f"fpct= and reset= apply to a spiking head, not relu:loihi, got {text!r}")
+        raise argparse.ArgumentTypeError(f"fpct=, reset= and hvth= apply to a spiking head, not relu:loihi, got {text!r}")
+    if "vth_mant" in opts and parts[3] != "loihi":
+        raise argparse.ArgumentTypeError(f"hvth= applies to the integer engine (loihi), got {text!r}")
+    if opts.get("vth_mant", 1) < 1:
+        raise argparse.ArgumentTypeError(f"hvth must be >= 1, got {text!r}")
     if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1
                                  and 0 < head.get("f_percentile", 50) <= 100):
         raise argparse.ArgumentTypeError(f"STEPS >= 1, PERCENTILE and fpct in (0, 100], and V_INIT in [0, 1), "
@@ -154,7 +163,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         vth = {"vth_mant": cfg["vth_mant"]} if cfg["engine"] == "loihi" else {}
         try:
-            head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **cfg["head"], **vth)
+            head = None if cfg["head"] is None else IFHead(model, calib, engine=cfg["engine"], **{**vth, **cfg["head"]})
             net = KernelRelationalNetwork(model, engine=cfg["engine"], head=head, **vth)
             pred = net(batch).logits.argmax(1)
         except ValueError as e:  # e.g. scales whose weights the integer engine cannot hold
@@ -167,6 +176,8 @@ def main(argv=None) -> int:
             if not p["name"].endswith("->out")]
         rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"], **vth,
                **({} if head is None else {"f_percentile": head.f_percentile, "reset": head.reset}),
+               # the integer head's threshold mantissa (hvth=; the encoders' vth_mant otherwise)
+               **({} if head is None or not vth else {"head_vth_mant": cfg["head"].get("vth_mant", vth["vth_mant"])}),
                "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},
