@@ -156,6 +156,9 @@ def test_quantize_from_dict_and_warnings():
     assert not any("reset" in w or "refractory" in w for w in clamped.report.warnings)
     with pytest.raises(ValueError, match="vth_mant = 0 is out of range"):
         quantize(d, vth_mant=0)
+    for bad in (0, -3.0, float("nan"), float("inf"), "255", True):  # a readout scale of 0 divides by zero
+        with pytest.raises(ValueError, match="readout_mant must be a finite number > 0"):
+            quantize(d, readout_mant=bad)
 
 
 def test_decay_and_weight_split():

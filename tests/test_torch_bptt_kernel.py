@@ -72,6 +72,26 @@ def test_kernel_bptt_equals_torch_reference(case, surrogate, detach_reset):
     assert got is not None and ref.abs().max() > 0
     err = float((got - ref).abs().max() / ref.abs().max())
     assert err <= 1e-9, err
+    # the spikes read from their bits (what training passes: the forward pass's z_bits) give the same
+    # gradients bit for bit, the decays' gradients included
+    bits = _spike_bits(z)
+    for decay_grads in (False, True):
+        a = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay, decay_grads=decay_grads)
+        b = F._kernel_input_current_grad(k, G, torch.zeros_like(z), v, A, fr, W, delay, decay_grads=decay_grads,
+                                         z_bits=bits)
+        assert torch.equal(a[0], b[0])
+        if decay_grads:
+            assert all(torch.equal(p, q) for p, q in zip(a[2], b[2]))
+
+
+def _spike_bits(z):
+    """Spikes [T, B, N] as layer_forward's bits: bit j % 64 of int64 word j // 64 (plain numpy)."""
+    zb = z.numpy() != 0
+    T, B, N = zb.shape
+    words = np.zeros((T, B, (N + 63) // 64), np.uint64)
+    for j in range(N):
+        words[..., j // 64] |= zb[..., j].astype(np.uint64) << np.uint64(j % 64)
+    return torch.from_numpy(words.view(np.int64))
 
 
 def test_kernel_bptt_is_independent_of_the_thread_count_and_matches_in_float32():

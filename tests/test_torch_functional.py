@@ -214,10 +214,16 @@ def test_delayed_outer_equals_numpy_loops():
     ref1 = np.einsum("tbj,tbi->ij", s[: T - 2], g[2:])
     np.testing.assert_allclose(got1.numpy(), ref1, rtol=1e-12, atol=1e-12)
     assert not F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), T + 3).any()  # nothing reaches a step < T
-    # rows j split over 1, 2 or 3 threads, each summing over t, then b: the same bits
+    # rows j (few columns) or columns i (N = 70: two threads; 130: three) split over 1, 2 or 3 threads,
+    # every entry summing over t, then b: the same bits
+    for n_post in (70, 130):
+        _delayed_outer_thread_counts(rng, n_post)
+
+
+def _delayed_outer_thread_counts(rng, n_post):
     s2 = (rng.random((40, 5, 23)) < 0.1).astype(np.float32)
-    g2 = rng.normal(size=(40, 5, 70)).astype(np.float32)
-    d2 = rng.integers(0, 4, (70, 23))
+    g2 = rng.normal(size=(40, 5, n_post)).astype(np.float32)
+    d2 = rng.integers(0, 4, (n_post, 23))
     outs = []
     for threads in (1, 2, 3):
         torch.set_num_threads(threads)
@@ -229,6 +235,11 @@ def test_delayed_outer_equals_numpy_loops():
     for a, b in outs[1:]:
         assert torch.equal(a, outs[0][0]) and torch.equal(b, outs[0][1])
     np.testing.assert_allclose(outs[0][0].numpy(), np.einsum("tbj,tbi->ij", s2[:-1], g2[1:]), rtol=1e-5, atol=1e-5)
+    ref = np.zeros((n_post, 23))
+    for i in range(n_post):
+        for j in range(23):
+            ref[i, j] = (s2[: 40 - d2[i, j], :, j].astype(float) * g2[d2[i, j]:, :, i]).sum()
+    np.testing.assert_allclose(outs[0][1].numpy(), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_delayed_outer_reads_bool_and_batch_major_activity():
@@ -260,6 +271,19 @@ def test_delayed_outer_reads_bool_and_batch_major_activity():
         finally:
             torch.set_num_threads(1)
         assert torch.equal(got, outs[0])
+    # and with enough postsynaptic neurons (130) for the columns to be split over 2 or 3 threads
+    g_wide = rng.normal(size=(T, B, 130))
+    ref_wide = np.einsum("tbj,tbi->ij", spikes[: T - 1].astype(float), g_wide[1:])
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        try:
+            got = F._delayed_outer(torch.as_tensor(words.view(np.int64)), torch.as_tensor(g_wide), 1, n_pre=P)
+            got_bm = F._delayed_outer(torch.as_tensor(np.ascontiguousarray(spikes.transpose(1, 0, 2))),
+                                      torch.as_tensor(g_wide), 1, s_batch_major=True)
+        finally:
+            torch.set_num_threads(1)
+        np.testing.assert_allclose(got.numpy(), ref_wide, rtol=1e-12, atol=1e-12)
+        assert torch.equal(got, got_bm)
     with pytest.raises(ValueError, match="n_pre: only with spike bits"):
         _core.delayed_outer(s=spikes, g=g, d=None, d_uniform=1, out=np.zeros((P, N)), n_pre=P)
     with pytest.raises(ValueError, match="s: spike bits .uint64. need n_pre"):

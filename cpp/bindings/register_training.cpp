@@ -170,7 +170,8 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     py::object w_rec, py::object d_rec, std::int32_t d_rec_uniform, int surrogate,
                     double dampening, double slope, double sigma, py::object G_rate, py::object Gy, py::object gU,
                     py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
-                    py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp) {
+                    py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp,
+                    py::object z_bits) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
@@ -179,6 +180,7 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   if (!gIp) throw std::invalid_argument("gI: required");
   in.G = data_of<Real>(G, "G", tbn);
   in.z = data_of<Real>(z, "z", tbn);
+  in.z_bits = data_of<std::uint64_t>(z_bits, "z_bits", {T, B, static_cast<py::ssize_t>(ahpsim::bptt::spike_words(N))});
   in.v = data_of<Real>(v, "v", tbn);
   if (!in.v) throw std::invalid_argument("v: required");
   in.A = data_of<Real>(A, "A", tbn);
@@ -299,11 +301,11 @@ void register_training(py::module_& m) {
          bool detach_reset, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec,
          std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma, py::object G_rate,
          py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
-         py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp) {
+         py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp, py::object z_bits) {
         auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
         fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
            has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, G_rate, Gy, gU, w_out, kappa,
-           d_out, g_alpha, g_rho_c, g_rho_a, n_threads, refractory_clamp);
+           d_out, g_alpha, g_rho_c, g_rho_a, n_threads, refractory_clamp, z_bits);
       },
       py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
       py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
@@ -312,13 +314,14 @@ void register_training(py::module_& m) {
       py::arg("sigma") = 0.5, py::arg("G_rate") = py::none(), py::arg("Gy") = py::none(), py::arg("gU") = py::none(),
       py::arg("w_out") = py::none(), py::arg("kappa") = py::none(), py::arg("d_out") = 1,
       py::arg("g_alpha") = py::none(), py::arg("g_rho_c") = py::none(), py::arg("g_rho_a") = py::none(),
-      py::arg("n_threads") = 1, py::arg("refractory_clamp") = false,
+      py::arg("n_threads") = 1, py::arg("refractory_clamp") = false, py::arg("z_bits") = py::none(),
       "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
       "(None: zero), G_rate (a per-neuron dL/dz added at every step) and the forward pass's z, v, A (ALIF) and "
       "free (n_ref > 0); w_rec and d_rec post-major ([post, pre], torch's layout); with a readout (w_out "
       "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy; with g_alpha, "
       "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays; "
-      "refractory_clamp as in layer_forward (needs free)");
+      "refractory_clamp as in layer_forward (needs free); z_bits (optional): layer_forward's spike bits, read "
+      "instead of z (z then gives only the shape and dtype)");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, bool s_batch_major,

@@ -484,7 +484,7 @@ template <class Real>
 struct BackwardWork {
   std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
   std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
-  std::vector<Real> gv, gc, ga, r, zeros, scratch, ext, inv_vth;  // [N]
+  std::vector<Real> gv, gc, ga, r, zeros, scratch, ext, inv_vth, z_row, zp_row;  // [N]
   std::vector<std::int64_t> rows, out_rows;
   std::vector<Real> c_hist, a_hist;  // [T, N] (trainable decays only)
 };
@@ -498,6 +498,19 @@ inline void prefetch_row(const T* p, std::int64_t n) {
   const char* c = reinterpret_cast<const char*>(p);
   const std::int64_t bytes = n * static_cast<std::int64_t>(sizeof(T));
   for (std::int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+}
+
+// Row (t, b) of the forward pass's spikes: z itself, or its bits (LayerGrad::z_bits) spelled out into buf.
+template <class Real>
+const Real* spike_row(const LayerGrad<Real>& in, std::int64_t t, std::int64_t b, std::int64_t B, std::int64_t N,
+                      Real* buf) {
+  if (!in.z_bits) return in.z + (t * B + b) * N;
+  std::fill(buf, buf + N, Real(0));
+  const std::int64_t W = spike_words(N);
+  const std::uint64_t* words = in.z_bits + (t * B + b) * W;
+  for (std::int64_t k = 0; k < W; ++k)
+    for (std::uint64_t m = words[k]; m; m &= m - 1) buf[64 * k + __builtin_ctzll(m)] = Real(1);
+  return buf;
 }
 
 template <class Real>
@@ -518,7 +531,7 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     Real* ch = w.c_hist.data();
     Real* ah = w.a_hist.data();
     for (std::int64_t t = 0; t < T; ++t) {
-      const Real* zp = t > 0 ? in.z + ((t - 1) * B + b) * N : w.zeros.data();
+      const Real* zp = t > 0 ? spike_row(in, t - 1, b, B, N, w.zp_row.data()) : w.zeros.data();
       for (std::int64_t i = 0; i < N; ++i) {
         ch[t * N + i] = L.rho_c[i] * (t > 0 ? ch[(t - 1) * N + i] : Real(0)) + L.beta_c[i] * zp[i];
         ah[t * N + i] = L.rho_a[i] * (t > 0 ? ah[(t - 1) * N + i] : Real(0)) + zp[i];
@@ -555,21 +568,23 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     if (t >= kPrefetchSteps) {  // this trial's rows lie B * N apart: fetch those of a later step now
       const std::int64_t po = o - kPrefetchSteps * B * N;
       prefetch_row(in.v + po, N);
-      if (L.reset_zero || in.g_alpha) prefetch_row(in.z + po, N);  // (read only then)
+      if ((L.reset_zero || in.g_alpha) && !in.z_bits) prefetch_row(in.z + po, N);  // (read only then)
       prefetch_row(gI + po, N);
       if (in.G) prefetch_row(in.G + po, N);
       if (L.has_alif) prefetch_row(in.A + po, N);
       if (in.free) prefetch_row(in.free + po, N);
     }
     const Surrogate<Real>& su = in.surrogate;
+    // z[t] enters the step only with reset to zero (the leak term's factor 1 - z)
+    const Real* zt = L.reset_zero ? spike_row(in, t, b, B, N, w.z_row.data()) : in.z_bits ? w.zeros.data() : in.z + o;
     step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
-         L.has_alif ? in.A + o : L.v_th, w.inv_vth.data(), in.free ? in.free + o : nullptr, in.z + o,
+         L.has_alif ? in.A + o : L.v_th, w.inv_vth.data(), in.free ? in.free + o : nullptr, zt,
          t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
          L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
     if (t == 0) break;
     if (decay_grads) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
       const Real* vp = in.v + o - B * N;
-      const Real* zp = in.z + o - B * N;
+      const Real* zp = L.reset_zero ? spike_row(in, t - 1, b, B, N, w.zp_row.data()) : w.zeros.data();
       const Real* cp = w.c_hist.data() + (t - 1) * N;
       const Real* ap = w.a_hist.data() + (t - 1) * N;
       Real* ga_ = in.g_alpha + b * N;
@@ -658,7 +673,7 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     BackwardWork<Real> w;
     w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
     w.h.assign(static_cast<std::size_t>(shared_decay ? S * N : 0), Real(0));
-    for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch, &w.ext})
+    for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch, &w.ext, &w.z_row, &w.zp_row})
       vec->assign(static_cast<std::size_t>(N), Real(0));
     w.inv_vth.resize(static_cast<std::size_t>(N));
     for (std::int64_t i = 0; i < N; ++i) w.inv_vth[i] = Real(1) / L.v_th[i];
@@ -704,7 +719,14 @@ template <class Real>
 void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Activity<Real>& act,
                    const Real* g, const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads) {
   if (T <= 0 || B <= 0 || P <= 0 || N <= 0) return;
-  const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
+  // Threads split the columns i (postsynaptic neurons) when there are enough of them: every thread then
+  // reads only its slice of each g row, so two threads stream g once between them instead of once each
+  // (rows j split over threads both read nearly every g row; measured in bench_train_step_vs_peers.py),
+  // and a spike's work is shared evenly whatever the neurons' rates. Slices are whole cache lines.
+  constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(Real));
+  const bool by_column = n_threads > 1 && N >= 2 * kLine * static_cast<std::int64_t>(std::min<unsigned>(n_threads, 64));
+  const unsigned team = by_column ? std::min<unsigned>(n_threads, 64)
+                                  : static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
   auto s_offset = [&](std::int64_t t, std::int64_t b) { return (act.batch_major ? b * T + t : t * B + b) * P; };
   const std::int64_t words = spike_words(P);
   // the non-zeros of row (t, b) within [j0, j0 + n): indices relative to j0 into `active`, and the value of one
@@ -717,7 +739,17 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
     return act.s ? act.s[s_offset(t, b) + j] : Real(1);
   };
   parallel(team, [&](unsigned th) {
-    const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team, nj = j1 - j0;
+    std::int64_t j0 = 0, j1 = P, i0 = 0, i1 = N;
+    if (by_column) {
+      const std::int64_t lines = (N + kLine - 1) / kLine;
+      i0 = std::min(N, lines * th / team * kLine);
+      i1 = std::min(N, lines * (th + 1) / team * kLine);
+    } else {
+      j0 = P * th / team;
+      j1 = P * (th + 1) / team;
+    }
+    const std::int64_t nj = j1 - j0, ni = i1 - i0;
+    if (nj <= 0 || ni <= 0) return;
     std::vector<std::int64_t> active(static_cast<std::size_t>(nj + 3));
     if (d) {  // per-synapse delays: term by term
       for (std::int64_t t = 0; t < T; ++t)
@@ -728,7 +760,7 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
             const Real sv = value(t, b, j);
             Real* dst = out + j * N;
             const std::int32_t* dj = d + j * N;
-            for (std::int64_t i = 0; i < N; ++i) {
+            for (std::int64_t i = i0; i < i1; ++i) {
               const std::int64_t tt = t + dj[i];
               if (tt < T) dst[i] += g[(tt * B + b) * N + i] * sv;
             }
@@ -736,14 +768,14 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
         }
       return;
     }
-    // one delay: each row out[j] takes its terms in (t, b) order
+    // one delay: each entry out[j, i] takes its terms in (t, b) order
     for (std::int64_t t = 0; t + d_uniform < T; ++t)
       for (std::int64_t b = 0; b < B; ++b) {
         const std::int64_t n_active = scan(t, b, j0, nj, active.data());
-        const Real* grow = g + ((t + d_uniform) * B + b) * N;
+        const Real* grow = g + ((t + d_uniform) * B + b) * N + i0;
         for (std::int64_t a = 0; a < n_active; ++a) {
           const std::int64_t j = j0 + active[a];
-          add_scaled(out + j * N, grow, value(t, b, j), N);
+          add_scaled(out + j * N + i0, grow, value(t, b, j), ni);
         }
       }
   });

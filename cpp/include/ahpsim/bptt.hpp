@@ -100,6 +100,9 @@ struct LayerGrad {
   Real* g_rho_c = nullptr;
   Real* g_rho_a = nullptr;
   const Real* z = nullptr;             // [T, B, N] spikes of forward()
+  // the same spikes as LayerOutputs::z_bits rows [T, B, spike_words(N)], or null; read instead of z
+  // when given (1/32 of the bytes: the backward pass is bound by its memory traffic)
+  const std::uint64_t* z_bits = nullptr;
   const Real* v = nullptr;             // [T, B, N] voltages of forward()
   const Real* A = nullptr;             // [T, B, N] ALIF thresholds (has_alif), else null
   const std::uint8_t* free = nullptr;  // [T, B, N] non-refractory flags (n_ref > 0), else null

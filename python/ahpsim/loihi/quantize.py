@@ -285,6 +285,9 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
     """
     if subtract_reset not in ("zero", "exact"):
         raise ValueError(f"subtract_reset must be 'zero' or 'exact', got {subtract_reset!r}")
+    if (isinstance(readout_mant, bool) or not isinstance(readout_mant, (int, float, np.integer, np.floating))
+            or not 0 < float(readout_mant) < float("inf")):
+        raise ValueError(f"readout_mant must be a finite number > 0, got {readout_mant!r}")
     d = _describe(model)
     dt = float(dt if dt is not None else d.get("dt", 1.0))
     if not 1 <= vth_mant <= VTH_MANT_MAX:

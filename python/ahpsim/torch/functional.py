@@ -736,11 +736,12 @@ def _split_rate_grad(G):
 
 def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, W_rec, rec_delay, *,
                                Gy=None, W_out=None, readout: Optional[ReadoutConstants] = None,
-                               decay_grads: bool = False):
+                               decay_grads: bool = False, z_bits=None):
     """dL/dI [T, B, N] by the C++ BPTT (``_core.layer_backward``), and with a readout also dL/du
     [T, B, n_out] (u: the readout's input), as ``(gI, gU)`` (with ``decay_grads`` a third item: the
     gradients w.r.t. alpha, rho_c and rho_a, [N] each); None when the surrogate is not one the C++
-    backward knows (then :func:`_input_current_grad` computes it)."""
+    backward knows (then :func:`_input_current_grad` computes it). ``z_bits``: the forward pass's spike
+    bits, read by the kernel instead of ``z_all`` (1/32 of its bytes)."""
     from .. import _core
 
     code = _surrogate_code(k.surrogate)
@@ -775,7 +776,8 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
         detach_reset=bool(k.detach_reset), has_ahp=bool(k.has_ahp), has_alif=bool(k.has_alif),
         w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
         dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads(),
-        refractory_clamp=_check_refractory_mode(k.refractory_mode) and free_all is not None, **ro)
+        refractory_clamp=_check_refractory_mode(k.refractory_mode) and free_all is not None,
+        z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), **ro)
     if decay_grads:  # summed over trials in trial order: the same for any thread count
         return gI, gU, tuple(g.sum(0) for g in per_trial)
     return gI, gU
@@ -835,7 +837,7 @@ class _EventNetworkFn(torch.autograd.Function):
         decay_grads = any(ctx.needs_input_grad[6:9])
         res = _kernel_input_current_grad(k, G, z_all, v_all, A_all, free_all, W_rec, ctx.rec_delay,
                                          Gy=Gy if ctx.has_ro else None, W_out=W_out if ctx.has_ro else None,
-                                         readout=ctx.readout, decay_grads=decay_grads)
+                                         readout=ctx.readout, decay_grads=decay_grads, z_bits=z_bits)
         g_decays = (None, None, None)
         if res is not None:
             gI, gU = res[:2]
