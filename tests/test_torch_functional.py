@@ -214,8 +214,7 @@ def test_delayed_outer_equals_numpy_loops():
     ref1 = np.einsum("tbj,tbi->ij", s[: T - 2], g[2:])
     np.testing.assert_allclose(got1.numpy(), ref1, rtol=1e-12, atol=1e-12)
     assert not F._delayed_outer(torch.as_tensor(s), torch.as_tensor(g), T + 3).any()  # nothing reaches a step < T
-    # rows j (few columns) or columns i (N = 70: two threads; 130: three) split over 1, 2 or 3 threads,
-    # every entry summing over t, then b: the same bits
+    # rows j split over 1, 2 or 3 threads, every entry summing over t, then b: the same bits
     for n_post in (70, 130):
         _delayed_outer_thread_counts(rng, n_post)
 
@@ -271,7 +270,7 @@ def test_delayed_outer_reads_bool_and_batch_major_activity():
         finally:
             torch.set_num_threads(1)
         assert torch.equal(got, outs[0])
-    # and with enough postsynaptic neurons (130) for the columns to be split over 2 or 3 threads
+    # and a wider postsynaptic layer (130) over 1, 2 and 3 threads, against numpy
     g_wide = rng.normal(size=(T, B, 130))
     ref_wide = np.einsum("tbj,tbi->ij", spikes[: T - 1].astype(float), g_wide[1:])
     for threads in (1, 2, 3):

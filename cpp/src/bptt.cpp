@@ -719,14 +719,7 @@ template <class Real>
 void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t N, const Activity<Real>& act,
                    const Real* g, const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads) {
   if (T <= 0 || B <= 0 || P <= 0 || N <= 0) return;
-  // Threads split the columns i (postsynaptic neurons) when there are enough of them: every thread then
-  // reads only its slice of each g row, so two threads stream g once between them instead of once each
-  // (rows j split over threads both read nearly every g row; measured in bench_train_step_vs_peers.py),
-  // and a spike's work is shared evenly whatever the neurons' rates. Slices are whole cache lines.
-  constexpr std::int64_t kLine = 64 / static_cast<std::int64_t>(sizeof(Real));
-  const bool by_column = n_threads > 1 && N >= 2 * kLine * static_cast<std::int64_t>(std::min<unsigned>(n_threads, 64));
-  const unsigned team = by_column ? std::min<unsigned>(n_threads, 64)
-                                  : static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
+  const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
   auto s_offset = [&](std::int64_t t, std::int64_t b) { return (act.batch_major ? b * T + t : t * B + b) * P; };
   const std::int64_t words = spike_words(P);
   // the non-zeros of row (t, b) within [j0, j0 + n): indices relative to j0 into `active`, and the value of one
@@ -739,17 +732,7 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
     return act.s ? act.s[s_offset(t, b) + j] : Real(1);
   };
   parallel(team, [&](unsigned th) {
-    std::int64_t j0 = 0, j1 = P, i0 = 0, i1 = N;
-    if (by_column) {
-      const std::int64_t lines = (N + kLine - 1) / kLine;
-      i0 = std::min(N, lines * th / team * kLine);
-      i1 = std::min(N, lines * (th + 1) / team * kLine);
-    } else {
-      j0 = P * th / team;
-      j1 = P * (th + 1) / team;
-    }
-    const std::int64_t nj = j1 - j0, ni = i1 - i0;
-    if (nj <= 0 || ni <= 0) return;
+    const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team, nj = j1 - j0;
     std::vector<std::int64_t> active(static_cast<std::size_t>(nj + 3));
     if (d) {  // per-synapse delays: term by term
       for (std::int64_t t = 0; t < T; ++t)
@@ -760,7 +743,7 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
             const Real sv = value(t, b, j);
             Real* dst = out + j * N;
             const std::int32_t* dj = d + j * N;
-            for (std::int64_t i = i0; i < i1; ++i) {
+            for (std::int64_t i = 0; i < N; ++i) {
               const std::int64_t tt = t + dj[i];
               if (tt < T) dst[i] += g[(tt * B + b) * N + i] * sv;
             }
@@ -768,14 +751,14 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
         }
       return;
     }
-    // one delay: each entry out[j, i] takes its terms in (t, b) order
+    // one delay: each row out[j] takes its terms in (t, b) order
     for (std::int64_t t = 0; t + d_uniform < T; ++t)
       for (std::int64_t b = 0; b < B; ++b) {
         const std::int64_t n_active = scan(t, b, j0, nj, active.data());
-        const Real* grow = g + ((t + d_uniform) * B + b) * N + i0;
+        const Real* grow = g + ((t + d_uniform) * B + b) * N;
         for (std::int64_t a = 0; a < n_active; ++a) {
           const std::int64_t j = j0 + active[a];
-          add_scaled(out + j * N + i0, grow, value(t, b, j), ni);
+          add_scaled(out + j * N, grow, value(t, b, j), N);
         }
       }
   });
