@@ -260,3 +260,28 @@ def test_train_babi_loihi_smoke(tmp_path: Path, data_root: Path) -> None:
                         "--root", str(data_root), "--out-dir", str(tmp_path / "x")],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2 and "holds no Relational Network with spiking encoders" in r.stderr
+
+
+def test_babi_head_steps_configs_parse_and_refuse() -> None:
+    """bench_babi_head_steps.py's configurations: the fields land where they belong (the head's own
+    threshold mantissa in the head, the encoders' after ``loihi``), and each malformed one is refused
+    with a usage message, never taken silently."""
+    import argparse
+
+    pytest.importorskip("torch")
+    from benchmarks.bench_babi_head_steps import parse_config
+
+    c = parse_config("200:99:0.5:loihi:508:fpct=99.9:hvth=127")
+    assert c["engine"] == "loihi" and c["vth_mant"] == 508
+    assert c["head"] == dict(steps=200, percentile=99.0, v_init=0.5, f_percentile=99.9, vth_mant=127)
+    assert parse_config("100:99:0.5:float")["head"] == dict(steps=100, percentile=99.0, v_init=0.5)
+    assert parse_config("relu:loihi:254") == {"name": "relu:loihi:254", "head": None, "engine": "loihi", "vth_mant": 254}
+    for bad, msg in (("100:99:0.5:float:hvth=127", "hvth= applies to the integer engine"),
+                     ("relu:loihi:hvth=127", "apply to a spiking head"),
+                     ("100:99:0.5:loihi:hvth=0", "hvth must be >= 1"),
+                     ("100:99:0.5:loihi:hvth=12.5", "expected STEPS"),
+                     ("100:99:0.5:loihi:hvth=127:hvth=254", "expected STEPS"),
+                     ("100:99:0.5:loihi:fpct=99:fpct=99.9", "expected STEPS"),
+                     ("100:150:0.5:float", "PERCENTILE and fpct in")):
+        with pytest.raises(argparse.ArgumentTypeError, match=msg):
+            parse_config(bad)
