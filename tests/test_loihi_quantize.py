@@ -168,6 +168,12 @@ def test_quantize_from_dict_and_warnings():
 
 
 def test_decay_and_weight_split():
+    from ahpsim.loihi.quantize import tau_from_decay
+
+    # no decay is an infinite time constant (a non-leaky readout's report said -inf), no carry-over is 0
+    assert tau_from_decay(np.array([0, 4096, 5000]), 1.0).tolist() == [np.inf, 0.0, 0.0]
+    # the 12-bit decay of tau = 700 is 6 / 4096: 682 steps
+    np.testing.assert_allclose(tau_from_decay(decay_from_tau(np.array([20.0, 700.0])), 1.0), [20.0, 700.0], rtol=0.03)
     assert decay_from_tau(0.0).item() == 4096
     assert decay_from_tau(700.0).item() == 6 and decay_from_tau(20.0).item() == 200
     m, e = split_weights(np.array([1000.0, -3.0, 0.0]))

@@ -59,10 +59,12 @@ def decay_from_tau(tau: Any, dt: float = 1.0) -> np.ndarray:
 
 def tau_from_decay(d: np.ndarray, dt: float) -> np.ndarray:
     """The time constant (in units of ``dt``) that a 12-bit Loihi decay ``d`` realizes: the inverse of
-    :func:`decay_from_tau` (``d = 4096`` and above: 0, no carry-over)."""
+    :func:`decay_from_tau` (``d = 4096`` and above: 0, no carry-over; ``d = 0``: inf, no decay)."""
     keep = 1.0 - np.asarray(d, np.float64) / 4096.0
     with np.errstate(divide="ignore"):
-        return np.where(keep > 0, -dt / np.log(np.where(keep > 0, keep, 1.0)), 0.0)
+        # (-log(1) is -0.0: d = 0 would give -inf)
+        tau = dt / np.abs(np.log(np.where(keep > 0, keep, 1.0)))
+    return np.where(keep > 0, tau, 0.0)
 
 
 def weight_exponent(max_abs: float) -> int:
