@@ -552,6 +552,11 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
   }
   // dL/dz[t] from outside the recurrence: G, the rate term and the readout's W_out^T dL/du[t + d_out]
   const bool external_row = K || in.G_rate;
+  // spike rows spelled out from bits alternate between two buffers: the decay gradients' z[t - 1] is the
+  // next step's z[t] (not spelled out twice)
+  Real* z_bufs[2] = {w.z_row.data(), w.zp_row.data()};
+  int z_cur = 0;
+  const Real* z_known = nullptr;
   for (std::int64_t t = T - 1; t >= 0; --t) {
     const std::int64_t o = (t * B + b) * N;
     const Real* G = in.G ? in.G + o : w.zeros.data();
@@ -576,7 +581,9 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     }
     const Surrogate<Real>& su = in.surrogate;
     // z[t] enters the step only with reset to zero (the leak term's factor 1 - z)
-    const Real* zt = L.reset_zero ? spike_row(in, t, b, B, N, w.z_row.data()) : in.z_bits ? w.zeros.data() : in.z + o;
+    const Real* zt = !L.reset_zero ? (in.z_bits ? w.zeros.data() : in.z + o)
+                     : z_known ? z_known : spike_row(in, t, b, B, N, z_bufs[z_cur]);
+    z_known = nullptr;
     step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
          L.has_alif ? in.A + o : L.v_th, w.inv_vth.data(), in.free ? in.free + o : nullptr, zt,
          t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
@@ -584,7 +591,11 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
     if (t == 0) break;
     if (decay_grads) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
       const Real* vp = in.v + o - B * N;
-      const Real* zp = L.reset_zero ? spike_row(in, t - 1, b, B, N, w.zp_row.data()) : w.zeros.data();
+      const Real* zp = L.reset_zero ? spike_row(in, t - 1, b, B, N, z_bufs[z_cur ^ 1]) : w.zeros.data();
+      if (L.reset_zero) {  // z[t - 1] is the next step's z[t]
+        z_known = zp;
+        z_cur ^= 1;
+      }
       const Real* cp = w.c_hist.data() + (t - 1) * N;
       const Real* ap = w.a_hist.data() + (t - 1) * N;
       Real* ga_ = in.g_alpha + b * N;

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_param_array", "as_int", "as_real_array"]
+__all__ = ["as_param_array", "as_int", "as_positive_real", "as_real_array"]
 
 
 def as_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -29,6 +29,14 @@ def as_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | 
     if maximum is not None and out > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {out}")
     return out
+
+
+def as_positive_real(value: Any, name: str, what: str = "") -> float:
+    """A finite real number > 0 (bools, strings and NaN rejected); ``what`` is added to the message."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating))
+            or not 0 < float(value) < float("inf")):
+        raise ValueError(f"{name} must be a finite number > 0{what}, got {value!r}")
+    return float(value)
 
 
 def as_real_array(value: Any, name: str, *, allow_bool: bool = False) -> np.ndarray:

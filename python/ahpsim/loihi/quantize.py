@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .._validation import as_int, as_positive_real
 from ..models import REFRACTORY_MODES
 from .network import VTH_MANT_MAX, LoihiNetwork, LoihiResult
 
@@ -287,17 +288,10 @@ def quantize(model: Any, *, vth_mant: int = 508, readout_mant: int = 255, dt: fl
     """
     if subtract_reset not in ("zero", "exact"):
         raise ValueError(f"subtract_reset must be 'zero' or 'exact', got {subtract_reset!r}")
-    if (isinstance(readout_mant, bool) or not isinstance(readout_mant, (int, float, np.integer, np.floating))
-            or not 0 < float(readout_mant) < float("inf")):
-        raise ValueError(f"readout_mant must be a finite number > 0, got {readout_mant!r}")
+    as_positive_real(readout_mant, "readout_mant")
     d = _describe(model)
-    dt_given = dt if dt is not None else d.get("dt", 1.0)
-    if (isinstance(dt_given, bool) or not isinstance(dt_given, (int, float, np.integer, np.floating))
-            or not 0 < float(dt_given) < float("inf")):
-        raise ValueError(f"dt must be a finite number > 0 (the step in the time constants' units), got {dt_given!r}")
-    dt = float(dt_given)
-    if isinstance(vth_mant, bool) or not isinstance(vth_mant, (int, np.integer)):
-        raise ValueError(f"vth_mant must be an integer in [1, {VTH_MANT_MAX}], got {vth_mant!r}")
+    dt = as_positive_real(dt if dt is not None else d.get("dt", 1.0), "dt", " (the step in the time constants' units)")
+    vth_mant = as_int(vth_mant, "vth_mant")
     if not 1 <= vth_mant <= VTH_MANT_MAX:
         raise ValueError(f"vth_mant = {vth_mant} is out of range [1, {VTH_MANT_MAX}]")
     net = LoihiNetwork(rules="loihi1")
