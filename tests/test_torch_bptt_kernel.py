@@ -114,6 +114,32 @@ def test_kernel_bptt_is_independent_of_the_thread_count_and_matches_in_float32()
     assert g32.dtype == f and rel < 1e-4, rel
 
 
+@pytest.mark.parametrize("decay_grads", [False, True])
+def test_kernel_bptt_of_a_large_batch_equals_each_trial_alone(decay_grads):
+    """The backward pass walks trials back in time in chunks (16 trials; 4 with decay gradients) that
+    share nothing: a batch of 37 (chunks cut mid-batch, a partial last chunk, thread blocks that start
+    mid-chunk) gives each trial exactly what that trial alone (B = 1) gives, on 1, 2 and 3 threads."""
+    net = _layer(4, "zero", 1, 20.0, False, F.Triangle(0.3), False, n=(8, 8, 8))
+    T, B = 60, 37
+    k, G, z, v, A, fr, W, delay, Ws = _run(net, T=T, B=B, seed=5)
+    alone = []
+    for b in range(B):
+        one = [t[:, b:b + 1].contiguous() for t in (G, z, v, A, fr)]
+        res = F._kernel_input_current_grad(k, *one, W, delay, decay_grads=decay_grads)
+        alone.append((res[0].clone(), res[2] if decay_grads else ()))  # (gI: a pooled buffer, reused)
+    assert all(float(a[0].abs().sum()) > 0 for a in alone)
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        try:
+            got = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay, decay_grads=decay_grads)
+        finally:
+            torch.set_num_threads(1)
+        assert torch.equal(got[0], torch.cat([a[0] for a in alone], dim=1)), threads
+        if decay_grads:  # summed over trials: the same sum of the trials' own gradients
+            for j in range(3):
+                assert torch.equal(got[2][j], torch.stack([a[1][j] for a in alone]).sum(0)), (threads, j)
+
+
 def test_model_gradients_with_kernel_and_torch_backends_agree():
     """Whole-model gradients (readout, rate regulariser, W_in / W_rec / bias / W_out) of the two backends."""
     net = _layer(3, "zero", 0, 20.0, True, F.Triangle(0.3), False, n=(10, 10, 10))

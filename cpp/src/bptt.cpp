@@ -479,20 +479,34 @@ AHPSIM_CLONES void deliver_and_decay(Real* AHPSIM_RESTRICT dst, Real* AHPSIM_RES
   }
 }
 
-// Per-thread work space of the backward pass (one trial at a time).
+// Work space of the backward pass that the trials of one thread share (used within one step).
 template <class Real>
-struct BackwardWork {
-  std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
-  std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
-  std::vector<Real> gv, gc, ga, r, zeros, scratch, ext, inv_vth, z_row, zp_row;  // [N]
+struct BackwardScratch {
+  std::vector<Real> r, zeros, scratch, ext, inv_vth;  // [N]
   std::vector<std::int64_t> rows, out_rows;
-  std::vector<Real> c_hist, a_hist;  // [T, N] (trainable decays only)
 };
 
-// The backward pass walks one trial back in time, so its rows of the [T, B, N] arrays are B * N
-// apart, too far for the hardware prefetcher; rows of kPrefetchSteps steps ahead are requested early.
-constexpr std::int64_t kPrefetchSteps = 2;
+// The adjoint state of one trial, walked back in time one step at a time.
+template <class Real>
+struct BackwardTrial {
+  std::int64_t b = 0;
+  std::vector<Real> ring;    // [S, N] dL/dz of the next S steps back (filled from the future)
+  std::vector<Real> h;       // [S, N] W_d^T dL/dI per delay d (shared-decay path)
+  std::vector<Real> gv, gc, ga, z_row, zp_row;  // [N]
+  std::vector<Real> c_hist, a_hist;             // [T, N] (trainable decays only)
+  // spike rows spelled out from bits alternate between z_row and zp_row: the decay gradients' z[t - 1]
+  // is the next step's z[t] (not spelled out twice)
+  int z_cur = 0;
+  const Real* z_known = nullptr;
+};
 
+// Trials a thread walks back in time together, step by step: their rows of the [T, B, N] arrays are
+// then read and written in memory order (one trial alone jumps B * N entries per step, which defeats
+// the hardware prefetcher), while their adjoint states (about 9 N numbers each) stay in cache. With
+// trainable decays each trial also keeps c and a of all steps, so fewer go together.
+constexpr std::int64_t kTrialChunk = 16, kTrialChunkDecays = 4;
+
+// Rows of the next step back (the same trial) are requested while this one is computed.
 template <class T>
 inline void prefetch_row(const T* p, std::int64_t n) {
   const char* c = reinterpret_cast<const char*>(p);
@@ -513,25 +527,21 @@ const Real* spike_row(const LayerGrad<Real>& in, std::int64_t t, std::int64_t b,
   return buf;
 }
 
+// Trial b's state before its last step: zeros, c[t] and a[t] recomputed from its spikes (trainable
+// decays), and the readout's whole backward recursion (it does not depend on the layer's).
 template <class Real>
-void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, std::int64_t b, std::int32_t max_d,
-                    const std::vector<std::int32_t>& used_delays, bool shared_decay, BackwardStepFn<Real> step,
-                    BackwardWork<Real>& w) {
+void backward_begin(const Layer<Real>& L, const LayerGrad<Real>& in, std::int64_t b, BackwardTrial<Real>& w,
+                    const BackwardScratch<Real>& sc) {
   const std::int64_t T = L.T, B = L.B, N = L.N;
-  const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
-  const Real a0 = L.alpha[0];
-  const Real reset_factor = in.detach_reset ? Real(0) : Real(1);
+  w.b = b;
+  w.z_cur = 0;
+  w.z_known = nullptr;
   for (auto* vec : {&w.ring, &w.h, &w.gv, &w.gc, &w.ga}) std::fill(vec->begin(), vec->end(), Real(0));
-  Real* ring = w.ring.data();
-  Real* gv = w.gv.data();
-  Real* r = w.r.data();
-  std::int64_t* rows = w.rows.data();
-  const bool decay_grads = in.g_alpha != nullptr;
-  if (decay_grads) {  // c[t] and a[t] of this trial, recomputed from its spikes as the forward pass did
+  if (in.g_alpha) {  // c[t] and a[t] of this trial, recomputed from its spikes as the forward pass did
     Real* ch = w.c_hist.data();
     Real* ah = w.a_hist.data();
     for (std::int64_t t = 0; t < T; ++t) {
-      const Real* zp = t > 0 ? spike_row(in, t - 1, b, B, N, w.zp_row.data()) : w.zeros.data();
+      const Real* zp = t > 0 ? spike_row(in, t - 1, b, B, N, w.zp_row.data()) : sc.zeros.data();
       for (std::int64_t i = 0; i < N; ++i) {
         ch[t * N + i] = L.rho_c[i] * (t > 0 ? ch[(t - 1) * N + i] : Real(0)) + L.beta_c[i] * zp[i];
         ah[t * N + i] = L.rho_a[i] * (t > 0 ? ah[(t - 1) * N + i] : Real(0)) + zp[i];
@@ -550,99 +560,107 @@ void backward_trial(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, s
       }
     }
   }
+}
+
+// Step t of trial w.b's backward recursion (steps are taken from T - 1 down to 0).
+template <class Real>
+void backward_trial_step(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, std::int64_t t, std::int64_t S,
+                         const std::vector<std::int32_t>& used_delays, bool shared_decay, BackwardStepFn<Real> step,
+                         BackwardTrial<Real>& w, BackwardScratch<Real>& sc) {
+  const std::int64_t T = L.T, B = L.B, N = L.N, b = w.b;
+  const Real a0 = L.alpha[0];
+  const Real reset_factor = in.detach_reset ? Real(0) : Real(1);
+  Real* ring = w.ring.data();
+  Real* gv = w.gv.data();
+  Real* r = sc.r.data();
+  std::int64_t* rows = sc.rows.data();
+  const std::int64_t K = L.n_out;
+  const std::int64_t o = (t * B + b) * N;
   // dL/dz[t] from outside the recurrence: G, the rate term and the readout's W_out^T dL/du[t + d_out]
-  const bool external_row = K || in.G_rate;
-  // spike rows spelled out from bits alternate between two buffers: the decay gradients' z[t - 1] is the
-  // next step's z[t] (not spelled out twice)
+  const Real* G = in.G ? in.G + o : sc.zeros.data();
+  if (K || in.G_rate) {
+    Real* e = sc.ext.data();
+    std::copy(G, G + N, e);
+    if (in.G_rate) add_to(e, in.G_rate, N);
+    if (K && t + L.d_out < T) {
+      const Real* gu = in.gU + ((t + L.d_out) * B + b) * K;
+      gather_axpy(e, L.w_out, gu, sc.out_rows.data(), nonzero_rows(gu, K, sc.out_rows.data()), N);
+    }
+    G = e;
+  }
+  if (t >= 1) {  // this trial's rows of the next step back
+    const std::int64_t po = o - B * N;
+    prefetch_row(in.v + po, N);
+    if ((L.reset_zero || in.g_alpha) && !in.z_bits) prefetch_row(in.z + po, N);  // (read only then)
+    prefetch_row(gI + po, N);
+    if (in.G) prefetch_row(in.G + po, N);
+    if (L.has_alif) prefetch_row(in.A + po, N);
+    if (in.free) prefetch_row(in.free + po, N);
+  }
   Real* z_bufs[2] = {w.z_row.data(), w.zp_row.data()};
-  int z_cur = 0;
-  const Real* z_known = nullptr;
-  for (std::int64_t t = T - 1; t >= 0; --t) {
-    const std::int64_t o = (t * B + b) * N;
-    const Real* G = in.G ? in.G + o : w.zeros.data();
-    if (external_row) {
-      Real* e = w.ext.data();
-      std::copy(G, G + N, e);
-      if (in.G_rate) add_to(e, in.G_rate, N);
-      if (K && t + L.d_out < T) {
-        const Real* gu = in.gU + ((t + L.d_out) * B + b) * K;
-        gather_axpy(e, L.w_out, gu, w.out_rows.data(), nonzero_rows(gu, K, w.out_rows.data()), N);
-      }
-      G = e;
+  const Surrogate<Real>& su = in.surrogate;
+  // z[t] enters the step only with reset to zero (the leak term's factor 1 - z)
+  const Real* zt = !L.reset_zero ? (in.z_bits ? sc.zeros.data() : in.z + o)
+                   : w.z_known ? w.z_known : spike_row(in, t, b, B, N, z_bufs[w.z_cur]);
+  w.z_known = nullptr;
+  step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
+       L.has_alif ? in.A + o : L.v_th, sc.inv_vth.data(), in.free ? in.free + o : nullptr, zt,
+       t > 0 ? in.v + o - B * N : sc.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : sc.scratch.data(), gI + o,
+       L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
+  if (t == 0) return;
+  if (in.g_alpha) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
+    const Real* vp = in.v + o - B * N;
+    const Real* zp = L.reset_zero ? spike_row(in, t - 1, b, B, N, z_bufs[w.z_cur ^ 1]) : sc.zeros.data();
+    if (L.reset_zero) {  // z[t - 1] is the next step's z[t]
+      w.z_known = zp;
+      w.z_cur ^= 1;
     }
-    if (t >= kPrefetchSteps) {  // this trial's rows lie B * N apart: fetch those of a later step now
-      const std::int64_t po = o - kPrefetchSteps * B * N;
-      prefetch_row(in.v + po, N);
-      if ((L.reset_zero || in.g_alpha) && !in.z_bits) prefetch_row(in.z + po, N);  // (read only then)
-      prefetch_row(gI + po, N);
-      if (in.G) prefetch_row(in.G + po, N);
-      if (L.has_alif) prefetch_row(in.A + po, N);
-      if (in.free) prefetch_row(in.free + po, N);
+    const Real* cp = w.c_hist.data() + (t - 1) * N;
+    const Real* ap = w.a_hist.data() + (t - 1) * N;
+    Real* ga_ = in.g_alpha + b * N;
+    Real* gc_ = in.g_rho_c + b * N;
+    Real* gr_ = in.g_rho_a + b * N;
+    for (std::int64_t i = 0; i < N; ++i) {
+      ga_[i] += gv[i] * (L.reset_zero ? (Real(1) - zp[i]) * vp[i] : vp[i]);
+      if (L.has_ahp) gc_[i] += w.gc[i] * cp[i];
+      if (L.has_alif) gr_[i] += w.ga[i] * ap[i];
     }
-    const Surrogate<Real>& su = in.surrogate;
-    // z[t] enters the step only with reset to zero (the leak term's factor 1 - z)
-    const Real* zt = !L.reset_zero ? (in.z_bits ? w.zeros.data() : in.z + o)
-                     : z_known ? z_known : spike_row(in, t, b, B, N, z_bufs[z_cur]);
-    z_known = nullptr;
-    step(N, su.dampening, su.slope, su.sigma, ring + (t % S) * N, G, in.v + o,
-         L.has_alif ? in.A + o : L.v_th, w.inv_vth.data(), in.free ? in.free + o : nullptr, zt,
-         t > 0 ? in.v + o - B * N : w.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : w.scratch.data(), gI + o,
-         L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
-    if (t == 0) break;
-    if (decay_grads) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
-      const Real* vp = in.v + o - B * N;
-      const Real* zp = L.reset_zero ? spike_row(in, t - 1, b, B, N, z_bufs[z_cur ^ 1]) : w.zeros.data();
-      if (L.reset_zero) {  // z[t - 1] is the next step's z[t]
-        z_known = zp;
-        z_cur ^= 1;
-      }
-      const Real* cp = w.c_hist.data() + (t - 1) * N;
-      const Real* ap = w.a_hist.data() + (t - 1) * N;
-      Real* ga_ = in.g_alpha + b * N;
-      Real* gc_ = in.g_rho_c + b * N;
-      Real* gr_ = in.g_rho_a + b * N;
-      for (std::int64_t i = 0; i < N; ++i) {
-        ga_[i] += gv[i] * (L.reset_zero ? (Real(1) - zp[i]) * vp[i] : vp[i]);
-        if (L.has_ahp) gc_[i] += w.gc[i] * cp[i];
-        if (L.has_alif) gr_[i] += w.ga[i] * ap[i];
-      }
-    }
-    // through the recurrent synapses: dL/dz[t - d] += W_d^T dL/dI[t], computed from the rows where r
-    // (shared decay) or dL/dI (per-neuron decays) is non-zero
-    if (shared_decay) {
-      const std::int64_t k = nonzero_rows(r, N, rows);
-      if (!in.d_post) {
-        gather_axpy(w.h.data() + L.d_rec_uniform * N, in.w_post, r, rows, k, N);
-      } else for (std::int64_t n = 0; n < k; ++n) {
-        const std::int64_t i = rows[n];
-        const Real* row = in.w_post + i * N;
-        {
-          const std::int32_t* dd = in.d_post + i * N;
-          const Real ri = r[i];
-          for (std::int64_t j = 0; j < N; ++j) w.h[dd[j] * N + j] += row[j] * ri;
-        }
-      }
-      for (const std::int32_t d : used_delays) {
-        Real* h = w.h.data() + d * N;
-        if (t - d >= 0) {
-          deliver_and_decay(ring + ((t - d) % S) * N, h, a0, N);
-        } else {
-          std::fill(h, h + N, Real(0));  // nothing earlier than step 0 receives it
-        }
-      }
+  }
+  // through the recurrent synapses: dL/dz[t - d] += W_d^T dL/dI[t], computed from the rows where r
+  // (shared decay) or dL/dI (per-neuron decays) is non-zero
+  if (shared_decay) {
+    const std::int64_t k = nonzero_rows(r, N, rows);
+    if (!in.d_post) {
+      gather_axpy(w.h.data() + L.d_rec_uniform * N, in.w_post, r, rows, k, N);
     } else {
-      const std::int64_t k = nonzero_rows(gv, N, rows);
-      if (!in.d_post) {
-        if (t - L.d_rec_uniform >= 0) gather_axpy(ring + ((t - L.d_rec_uniform) % S) * N, in.w_post, gv, rows, k, N);
-      } else for (std::int64_t n = 0; n < k; ++n) {
+      for (std::int64_t n = 0; n < k; ++n) {
         const std::int64_t i = rows[n];
         const Real* row = in.w_post + i * N;
-        {
-          const std::int32_t* dd = in.d_post + i * N;
-          const Real gi = gv[i];
-          for (std::int64_t j = 0; j < N; ++j)
-            if (t - dd[j] >= 0) ring[((t - dd[j]) % S) * N + j] += row[j] * gi;
-        }
+        const std::int32_t* dd = in.d_post + i * N;
+        const Real ri = r[i];
+        for (std::int64_t j = 0; j < N; ++j) w.h[dd[j] * N + j] += row[j] * ri;
+      }
+    }
+    for (const std::int32_t d : used_delays) {
+      Real* h = w.h.data() + d * N;
+      if (t - d >= 0) {
+        deliver_and_decay(ring + ((t - d) % S) * N, h, a0, N);
+      } else {
+        std::fill(h, h + N, Real(0));  // nothing earlier than step 0 receives it
+      }
+    }
+  } else {
+    const std::int64_t k = nonzero_rows(gv, N, rows);
+    if (!in.d_post) {
+      if (t - L.d_rec_uniform >= 0) gather_axpy(ring + ((t - L.d_rec_uniform) % S) * N, in.w_post, gv, rows, k, N);
+    } else {
+      for (std::int64_t n = 0; n < k; ++n) {
+        const std::int64_t i = rows[n];
+        const Real* row = in.w_post + i * N;
+        const std::int32_t* dd = in.d_post + i * N;
+        const Real gi = gv[i];
+        for (std::int64_t j = 0; j < N; ++j)
+          if (t - dd[j] >= 0) ring[((t - dd[j]) % S) * N + j] += row[j] * gi;
       }
     }
   }
@@ -680,22 +698,33 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   const BackwardStepFn<Real> step =
       pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, ref_mode(L, in.free != nullptr), L.has_ahp, L.has_alif);
+  const std::int64_t chunk = in.g_alpha ? kTrialChunkDecays : kTrialChunk;
   parallel(team, [&](unsigned th) {
-    BackwardWork<Real> w;
-    w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
-    w.h.assign(static_cast<std::size_t>(shared_decay ? S * N : 0), Real(0));
-    for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.r, &w.zeros, &w.scratch, &w.ext, &w.z_row, &w.zp_row})
-      vec->assign(static_cast<std::size_t>(N), Real(0));
-    w.inv_vth.resize(static_cast<std::size_t>(N));
-    for (std::int64_t i = 0; i < N; ++i) w.inv_vth[i] = Real(1) / L.v_th[i];
-    w.rows.assign(static_cast<std::size_t>(N + 3), 0);  // nonzero_rows writes up to 3 past the count
-    w.out_rows.assign(static_cast<std::size_t>(L.n_out + 3), 0);
-    if (in.g_alpha) {
-      w.c_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
-      w.a_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
+    BackwardScratch<Real> sc;
+    for (auto* vec : {&sc.r, &sc.zeros, &sc.scratch, &sc.ext}) vec->assign(static_cast<std::size_t>(N), Real(0));
+    sc.inv_vth.resize(static_cast<std::size_t>(N));
+    for (std::int64_t i = 0; i < N; ++i) sc.inv_vth[i] = Real(1) / L.v_th[i];
+    sc.rows.assign(static_cast<std::size_t>(N + 3), 0);  // nonzero_rows writes up to 3 past the count
+    sc.out_rows.assign(static_cast<std::size_t>(L.n_out + 3), 0);
+    // a contiguous block of trials per thread, walked back in chunks of trials step by step
+    const std::int64_t b0 = L.B * th / team, b1 = L.B * (th + 1) / team;
+    std::vector<BackwardTrial<Real>> trials(static_cast<std::size_t>(std::min(chunk, b1 - b0)));
+    for (auto& w : trials) {
+      w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
+      w.h.assign(static_cast<std::size_t>(shared_decay ? S * N : 0), Real(0));
+      for (auto* vec : {&w.gv, &w.gc, &w.ga, &w.z_row, &w.zp_row}) vec->assign(static_cast<std::size_t>(N), Real(0));
+      if (in.g_alpha) {
+        w.c_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
+        w.a_hist.assign(static_cast<std::size_t>(L.T * N), Real(0));
+      }
     }
-    for (std::int64_t b = th; b < L.B; b += team)
-      backward_trial(L, in, gI, b, max_d, used, shared_decay, step, w);
+    for (std::int64_t c0 = b0; c0 < b1; c0 += chunk) {
+      const std::int64_t n = std::min(chunk, b1 - c0);
+      for (std::int64_t k = 0; k < n; ++k) backward_begin(L, in, c0 + k, trials[k], sc);
+      for (std::int64_t t = L.T - 1; t >= 0; --t)
+        for (std::int64_t k = 0; k < n; ++k)
+          backward_trial_step(L, in, gI, t, S, used, shared_decay, step, trials[k], sc);
+    }
   });
 }
 
