@@ -233,6 +233,19 @@ void parallel(unsigned n_threads, Fn fn) {
     if (e) std::rethrow_exception(e);
 }
 
+// Requests the cache lines of p[0, n) ahead of their use.
+template <class T>
+inline void prefetch_span(const T* p, std::int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const std::int64_t bytes = n * static_cast<std::int64_t>(sizeof(T));
+  for (std::int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+}
+
+// Batch-major input ([B, T, n_in], torch's batch-first layout) is read one row per trial and step:
+// as many interleaved streams as trials, more than the hardware prefetcher follows, so the rows of a
+// few steps ahead are requested in software.
+constexpr std::int64_t kInputPrefetchSteps = 4;
+
 // The state of one trial in the forward pass, advanced one step at a time (a thread advances a block
 // of trials step by step, so that the [T, B, N] outputs are written in memory order).
 template <class Real>
@@ -270,6 +283,10 @@ struct ForwardTrial {
     if (l.x || l.x_events) {
       const std::int64_t xo = (l.x_batch_major ? b * l.T + t : row) * l.n_in;
       const Real* x = l.x ? l.x + xo : nullptr;  // null: 0/1 events of weight 1
+      if (l.x_batch_major && t + kInputPrefetchSteps < l.T) {  // (see kInputPrefetchSteps)
+        const std::int64_t ahead = xo + kInputPrefetchSteps * l.n_in;
+        x ? prefetch_span(l.x + ahead, l.n_in) : prefetch_span(l.x_events + ahead, l.n_in);
+      }
       const std::int64_t n_events =
           x ? nonzero_rows(x, l.n_in, spike_buf) : nonzero_rows(l.x_events + xo, l.n_in, spike_buf);
       if (!l.d_in) {
@@ -506,14 +523,6 @@ struct BackwardTrial {
 // trainable decays each trial also keeps c and a of all steps, so fewer go together.
 constexpr std::int64_t kTrialChunk = 16, kTrialChunkDecays = 4;
 
-// Rows of the next step back (the same trial) are requested while this one is computed.
-template <class T>
-inline void prefetch_row(const T* p, std::int64_t n) {
-  const char* c = reinterpret_cast<const char*>(p);
-  const std::int64_t bytes = n * static_cast<std::int64_t>(sizeof(T));
-  for (std::int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
-}
-
 // Row (t, b) of the forward pass's spikes: z itself, or its bits (LayerGrad::z_bits) spelled out into buf.
 template <class Real>
 const Real* spike_row(const LayerGrad<Real>& in, std::int64_t t, std::int64_t b, std::int64_t B, std::int64_t N,
@@ -588,14 +597,14 @@ void backward_trial_step(const Layer<Real>& L, const LayerGrad<Real>& in, Real* 
     }
     G = e;
   }
-  if (t >= 1) {  // this trial's rows of the next step back
+  if (t >= 1) {  // this trial's rows of the next step back, requested while this one is computed
     const std::int64_t po = o - B * N;
-    prefetch_row(in.v + po, N);
-    if ((L.reset_zero || in.g_alpha) && !in.z_bits) prefetch_row(in.z + po, N);  // (read only then)
-    prefetch_row(gI + po, N);
-    if (in.G) prefetch_row(in.G + po, N);
-    if (L.has_alif) prefetch_row(in.A + po, N);
-    if (in.free) prefetch_row(in.free + po, N);
+    prefetch_span(in.v + po, N);
+    if ((L.reset_zero || in.g_alpha) && !in.z_bits) prefetch_span(in.z + po, N);  // (read only then)
+    prefetch_span(gI + po, N);
+    if (in.G) prefetch_span(in.G + po, N);
+    if (L.has_alif) prefetch_span(in.A + po, N);
+    if (in.free) prefetch_span(in.free + po, N);
   }
   Real* z_bufs[2] = {w.z_row.data(), w.zp_row.data()};
   const Surrogate<Real>& su = in.surrogate;
@@ -766,6 +775,10 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
   auto scan = [&](std::int64_t t, std::int64_t b, std::int64_t j0, std::int64_t n, std::int64_t* active) {
     if (act.bits) return set_bits(act.bits + (t * B + b) * words, j0, n, active);
     const std::int64_t o = s_offset(t, b) + j0;
+    if (act.batch_major && t + kInputPrefetchSteps < T) {  // one stream per trial: see kInputPrefetchSteps
+      const std::int64_t ahead = o + kInputPrefetchSteps * P;
+      act.s ? prefetch_span(act.s + ahead, n) : prefetch_span(act.events + ahead, n);
+    }
     return act.s ? nonzero_rows(act.s + o, n, active) : nonzero_rows(act.events + o, n, active);
   };
   auto value = [&](std::int64_t t, std::int64_t b, std::int64_t j) {
