@@ -94,6 +94,20 @@ def _spike_bits(z):
     return torch.from_numpy(words.view(np.int64))
 
 
+@pytest.mark.parametrize("n", [(20, 20, 23), (50, 50, 50)])  # 63 neurons: one word; 150: three, the last partial
+def test_forward_spike_bits_equal_the_spikes(n):
+    net = _layer(6, "subtract", 0, 20.0, False, F.Triangle(0.3), False, n=n)
+    T, B = 80, 6
+    x = torch.rand(B, T, 4, generator=torch.Generator().manual_seed(6)) < 0.4
+    k = net.layer_constants()
+    W_in, W_rec, _ = net.effective_weights()
+    with torch.no_grad():
+        z, *_, bits = F._kernel_forward(k, T, B, net.N, torch.float64, W_rec, int(net.rec_delay.max()), net.bias,
+                                        x=x, W_in=W_in, x_batch_major=True)
+    assert z.sum() > 50 and (z.sum((0, 1)) > 0).sum() > net.N // 2
+    assert torch.equal(bits, _spike_bits(z))
+
+
 def test_kernel_bptt_is_independent_of_the_thread_count_and_matches_in_float32():
     net = _layer(2, "zero", 1, 20.0, True, F.Triangle(0.3), False, n=(20, 20, 20))
     k, G, z, v, A, fr, W, delay, Ws = _run(net, T=150, B=5)

@@ -315,8 +315,12 @@ struct ForwardTrial {
     if (out->z_bits) {
       const std::int64_t W = spike_words(N);
       std::uint64_t* bits = out->z_bits + row * W;
-      std::fill(bits, bits + W, std::uint64_t(0));
-      for (std::int64_t s_ = 0; s_ < n_spikes; ++s_) bits[spike_buf[s_] / 64] |= std::uint64_t(1) << (spike_buf[s_] % 64);
+      std::int64_t s_ = 0;  // each word built in a register and stored once (spike_buf is ascending)
+      for (std::int64_t k = 0; k < W; ++k) {
+        std::uint64_t m = 0;
+        for (; s_ < n_spikes && spike_buf[s_] < 64 * (k + 1); ++s_) m |= std::uint64_t(1) << (spike_buf[s_] % 64);
+        bits[k] = m;
+      }
     }
     if (!l.d_rec) {
       add_rows(slot(l.d_rec_uniform), l.w_rec, static_cast<const Real*>(nullptr), spike_buf, n_spikes, N);
