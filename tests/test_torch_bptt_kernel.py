@@ -154,9 +154,10 @@ def test_kernel_bptt_of_a_large_batch_equals_each_trial_alone(decay_grads):
                 assert torch.equal(got[2][j], torch.stack([a[1][j] for a in alone]).sum(0)), (threads, j)
 
 
-def test_model_gradients_with_kernel_and_torch_backends_agree():
+@pytest.mark.parametrize("delays", [True, False], ids=["per-synapse delays", "uniform delays (fused weight grads)"])
+def test_model_gradients_with_kernel_and_torch_backends_agree(delays):
     """Whole-model gradients (readout, rate regulariser, W_in / W_rec / bias / W_out) of the two backends."""
-    net = _layer(3, "zero", 0, 20.0, True, F.Triangle(0.3), False, n=(10, 10, 10))
+    net = _layer(3, "zero", 0, 20.0, delays, F.Triangle(0.3), False, n=(10, 10, 10))
     x = torch.rand(4, 200, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) < 0.2
     lab = torch.tensor([0, 1, 2, 1])
     losses = {"both": lambda out: L.readout_cross_entropy(out.y, lab, "window", 20)
@@ -199,6 +200,24 @@ def test_layer_backward_rejects_bad_arrays():
         _core.layer_backward(**{**args, "v": np.zeros((T, B, N), np.float32)})
     with pytest.raises(ValueError, match="d_rec: delays must be >= 1"):
         _core.layer_backward(**{**args, "d_rec": np.zeros((N, N), np.int32)})
+    # the fused weight gradients: uniform delays, the input with g_w_in, shapes, d_in_uniform >= 0
+    with pytest.raises(ValueError, match=r"g_w_rec: only with uniform delays \(d_rec None\)"):
+        _core.layer_backward(**{**args, "g_w_rec": np.zeros((N, N)), "d_rec": np.ones((N, N), np.int32)})
+    with pytest.raises(ValueError, match=r"g_w_rec: expected shape \(3, 3\)"):
+        _core.layer_backward(**{**args, "g_w_rec": np.zeros((N, N + 1))})
+    x = np.zeros((T, B, 2))
+    with pytest.raises(ValueError, match="g_w_in: needs x, the layer's input"):
+        _core.layer_backward(**{**args, "g_w_in": np.zeros((2, N))})
+    with pytest.raises(ValueError, match="x: only with g_w_in"):
+        _core.layer_backward(**{**args, "x": x})
+    with pytest.raises(ValueError, match=r"g_w_in: expected shape \(2, 3\)"):
+        _core.layer_backward(**{**args, "x": x, "g_w_in": np.zeros((3, N))})
+    with pytest.raises(ValueError, match=r"x: expected a \[B, T, n_in\] array"):
+        _core.layer_backward(**{**args, "x": x[0], "g_w_in": np.zeros((2, N)), "x_batch_major": True})
+    with pytest.raises(ValueError, match="d_in_uniform: delays must be >= 0"):
+        _core.layer_backward(**{**args, "x": x, "g_w_in": np.zeros((2, N)), "d_in_uniform": -1})
+    g_in = np.zeros((2, N))
+    _core.layer_backward(**{**args, "x": x, "g_w_in": g_in, "g_w_rec": np.zeros((N, N))})  # all well-formed
 
 
 def test_bad_parameters_and_inputs_are_rejected():
@@ -274,3 +293,38 @@ def test_trainable_time_constants_match_autograd(opts):
     net.backend = "torch"
     with pytest.raises(NotImplementedError, match="train_tau needs the C\\+\\+ layer kernel"):
         net(x)
+
+
+@pytest.mark.parametrize("x_kind", ["bool batch-major", "float time-major"])
+def test_fused_weight_gradients_equal_delayed_outer_on_any_thread_count(x_kind):
+    """layer_backward's g_w_rec / g_w_in (the weight gradients added while walking back, in groups of 8
+    trials) against delayed_outer over the finished gI (the same sums in (t, b) order), and the same bits
+    on 1, 2 and 3 threads (37 trials: five groups, the last partial)."""
+    net = _layer(7, "subtract", 0, 20.0, False, F.Triangle(0.3), False, n=(12, 12, 12))
+    T, B, n_in, d_in = 70, 37, 4, 2
+    k, G, z, v, A, fr, W, delay, Ws = _run(net, T=T, B=B, seed=8)
+    gen = torch.Generator().manual_seed(9)
+    if x_kind == "bool batch-major":
+        x, batch_major = torch.rand(B, T, n_in, generator=gen) < 0.3, True
+    else:
+        x = torch.rand(T, B, n_in, dtype=torch.float64, generator=gen) * (torch.rand(T, B, n_in, generator=gen) < 0.3)
+        batch_major = False
+    bits = _spike_bits(z)
+    out = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        try:
+            g_rec, g_in = torch.zeros(net.N, net.N, dtype=torch.float64), torch.zeros(n_in, net.N, dtype=torch.float64)
+            gI = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay, z_bits=bits, g_w_rec=g_rec, g_w_in=g_in,
+                                              x=x, x_batch_major=batch_major, in_delay=d_in)[0].clone()
+        finally:
+            torch.set_num_threads(1)
+        out.append((gI, g_rec, g_in))
+    for o in out[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(out[0], o))
+    gI, g_rec, g_in = out[0]
+    ref_rec = F._delayed_outer(z, gI, delay).t()
+    ref_in = F._delayed_outer(x, gI, d_in, s_batch_major=batch_major).t()
+    assert ref_rec.abs().max() > 0 and ref_in.abs().max() > 0
+    torch.testing.assert_close(g_rec, ref_rec, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(g_in, ref_in, rtol=1e-12, atol=1e-13)

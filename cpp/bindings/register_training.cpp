@@ -103,6 +103,25 @@ void set_readout(ahpsim::bptt::Layer<Real>& L, const py::object& w_out, const py
   L.d_out = d_out;
 }
 
+// The layer's input x (values of Real or bool events; [T, B, n_in], or [B, T, n_in] batch-major) into L.
+template <class Real>
+void set_input(ahpsim::bptt::Layer<Real>& L, py::object x, bool x_batch_major) {
+  if (!py::isinstance<py::array>(x)) throw py::type_error("x: expected a numpy array");
+  py::array xa = py::reinterpret_borrow<py::array>(x);
+  if (xa.ndim() != 3) throw std::invalid_argument(x_batch_major ? "x: expected a [B, T, n_in] array"
+                                                                : "x: expected a [T, B, n_in] array");
+  const py::ssize_t T = L.T, B = L.B, n_in = xa.shape(2);
+  L.n_in = n_in;
+  L.x_batch_major = x_batch_major;
+  const std::vector<py::ssize_t> x_shape = x_batch_major ? std::vector<py::ssize_t>{B, T, n_in}
+                                                         : std::vector<py::ssize_t>{T, B, n_in};
+  check_events_dtype<Real>(xa, "x");
+  if (is_bool(xa))
+    L.x_events = reinterpret_cast<const std::uint8_t*>(data_of<bool>(x, "x", x_shape));
+  else
+    L.x = data_of<Real>(x, "x", x_shape);
+}
+
 template <class Real>
 void layer_forward(py::object z, py::object v, py::object A, py::object free, py::object alpha, py::object v_th,
                    py::object rho_c, py::object beta_c, py::object rho_a, py::object beta_a, py::object bias,
@@ -134,20 +153,8 @@ void layer_forward(py::object z, py::object v, py::object A, py::object free, py
   L.d_rec_uniform = d_rec_uniform;
   std::int32_t max_d = check_delays(L.d_rec, static_cast<std::size_t>(N * N), d_rec_uniform, 1, "d_rec");
   if (!x.is_none()) {
-    if (!py::isinstance<py::array>(x)) throw py::type_error("x: expected a numpy array");
-    py::array xa = py::reinterpret_borrow<py::array>(x);
-    if (xa.ndim() != 3) throw std::invalid_argument(x_batch_major ? "x: expected a [B, T, n_in] array"
-                                                                  : "x: expected a [T, B, n_in] array");
-    const py::ssize_t n_in = xa.shape(2);
-    L.n_in = n_in;
-    L.x_batch_major = x_batch_major;
-    const std::vector<py::ssize_t> x_shape = x_batch_major ? std::vector<py::ssize_t>{B, T, n_in}
-                                                           : std::vector<py::ssize_t>{T, B, n_in};
-    check_events_dtype<Real>(xa, "x");
-    if (is_bool(xa))
-      L.x_events = reinterpret_cast<const std::uint8_t*>(data_of<bool>(x, "x", x_shape));
-    else
-      L.x = data_of<Real>(x, "x", x_shape);
+    set_input(L, x, x_batch_major);
+    const py::ssize_t n_in = L.n_in;
     L.w_in = data_of<Real>(w_in, "w_in", {n_in, N});
     if (!L.w_in) throw std::invalid_argument("w_in: required with x");
     L.d_in = data_of<std::int32_t>(d_in, "d_in", {n_in, N});
@@ -171,7 +178,8 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     double dampening, double slope, double sigma, py::object G_rate, py::object Gy, py::object gU,
                     py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
                     py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp,
-                    py::object z_bits) {
+                    py::object z_bits, py::object g_w_rec, py::object g_w_in, py::object x, bool x_batch_major,
+                    std::int32_t d_in_uniform) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
@@ -217,6 +225,14 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   in.g_rho_a = data_of<Real>(g_rho_a, "g_rho_a", bn, true);
   if ((in.g_alpha != nullptr) != (in.g_rho_c != nullptr) || (in.g_alpha != nullptr) != (in.g_rho_a != nullptr))
     throw std::invalid_argument("g_alpha, g_rho_c and g_rho_a: give all three or none");
+  in.g_w_rec = data_of<Real>(g_w_rec, "g_w_rec", nn, true);
+  if (in.g_w_rec && in.d_post) throw std::invalid_argument("g_w_rec: only with uniform delays (d_rec None)");
+  if (g_w_in.is_none() != x.is_none())
+    throw std::invalid_argument(x.is_none() ? "g_w_in: needs x, the layer's input" : "x: only with g_w_in");
+  if (!x.is_none()) set_input(L, x, x_batch_major);
+  in.g_w_in = data_of<Real>(g_w_in, "g_w_in", {static_cast<py::ssize_t>(L.n_in), N}, true);
+  check_delays(nullptr, 0, d_in_uniform, 0, "d_in_uniform");
+  L.d_in_uniform = d_in_uniform;
   py::gil_scoped_release release;
   ahpsim::bptt::backward(L, in, gIp, std::max(1u, n_threads));
 }
@@ -301,11 +317,13 @@ void register_training(py::module_& m) {
          bool detach_reset, bool has_ahp, bool has_alif, py::object w_rec, py::object d_rec,
          std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma, py::object G_rate,
          py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
-         py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp, py::object z_bits) {
+         py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp, py::object z_bits,
+         py::object g_w_rec, py::object g_w_in, py::object x, bool x_batch_major, std::int32_t d_in_uniform) {
         auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
         fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
            has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, G_rate, Gy, gU, w_out, kappa,
-           d_out, g_alpha, g_rho_c, g_rho_a, n_threads, refractory_clamp, z_bits);
+           d_out, g_alpha, g_rho_c, g_rho_a, n_threads, refractory_clamp, z_bits, g_w_rec, g_w_in, x, x_batch_major,
+           d_in_uniform);
       },
       py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
       py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
@@ -315,13 +333,18 @@ void register_training(py::module_& m) {
       py::arg("w_out") = py::none(), py::arg("kappa") = py::none(), py::arg("d_out") = 1,
       py::arg("g_alpha") = py::none(), py::arg("g_rho_c") = py::none(), py::arg("g_rho_a") = py::none(),
       py::arg("n_threads") = 1, py::arg("refractory_clamp") = false, py::arg("z_bits") = py::none(),
+      py::arg("g_w_rec") = py::none(), py::arg("g_w_in") = py::none(), py::arg("x") = py::none(),
+      py::arg("x_batch_major") = false, py::arg("d_in_uniform") = 0,
       "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
       "(None: zero), G_rate (a per-neuron dL/dz added at every step) and the forward pass's z, v, A (ALIF) and "
       "free (n_ref > 0); w_rec and d_rec post-major ([post, pre], torch's layout); with a readout (w_out "
       "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy; with g_alpha, "
       "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays; "
       "refractory_clamp as in layer_forward (needs free); z_bits (optional): layer_forward's spike bits, read "
-      "instead of z (z then gives only the shape and dtype)");
+      "instead of z (z then gives only the shape and dtype); g_w_rec [N, N] and g_w_in [n_in, N] (optional, "
+      "pre-major, added to; uniform delays d_rec_uniform and d_in_uniform; g_w_in with the input x as in "
+      "layer_forward): the weight gradients sum_{t,b} s[t, b, j] gI[t + d, b, i], fused into the pass "
+      "(the same sums as delayed_outer in another order; independent of n_threads)");
   m.def(
       "delayed_outer",
       [](py::object s, py::object g, py::object d, std::int32_t d_uniform, py::object out, bool s_batch_major,

@@ -504,7 +504,7 @@ AHPSIM_CLONES void deliver_and_decay(Real* AHPSIM_RESTRICT dst, Real* AHPSIM_RES
 template <class Real>
 struct BackwardScratch {
   std::vector<Real> r, zeros, scratch, ext, inv_vth;  // [N]
-  std::vector<std::int64_t> rows, out_rows;
+  std::vector<std::int64_t> rows, out_rows, pre_rows;  // pre_rows: the fused weight gradients' sources
 };
 
 // The adjoint state of one trial, walked back in time one step at a time.
@@ -519,6 +519,8 @@ struct BackwardTrial {
   // is the next step's z[t] (not spelled out twice)
   int z_cur = 0;
   const Real* z_known = nullptr;
+  Real* g_w_rec = nullptr;  // this trial's group's weight-gradient arrays (LayerGrad::g_w_rec, g_w_in), or null
+  Real* g_w_in = nullptr;
 };
 
 // Trials a thread walks back in time together, step by step: their rows of the [T, B, N] arrays are
@@ -620,6 +622,26 @@ void backward_trial_step(const Layer<Real>& L, const LayerGrad<Real>& in, Real* 
        L.has_alif ? in.A + o : L.v_th, sc.inv_vth.data(), in.free ? in.free + o : nullptr, zt,
        t > 0 ? in.v + o - B * N : sc.zeros.data(), t > 0 ? ring + ((t - 1) % S) * N : sc.scratch.data(), gI + o,
        L.alpha, L.v_th, L.rho_c, L.beta_c, L.rho_a, L.beta_a, a0, reset_factor, gv, w.gc.data(), w.ga.data(), r);
+  if (w.g_w_rec || w.g_w_in) {  // the weight gradients' terms of gI[t] (the row is still in cache)
+    const Real* g = gI + o;
+    std::int64_t* pre = sc.pre_rows.data();
+    if (w.g_w_rec && t - L.d_rec_uniform >= 0) {  // sources that spiked at t - d
+      const std::int64_t tt = t - L.d_rec_uniform;
+      const std::int64_t k = in.z_bits ? set_bits(in.z_bits + (tt * B + b) * spike_words(N), 0, N, pre)
+                                       : nonzero_rows(in.z + (tt * B + b) * N, N, pre);
+      for (std::int64_t n = 0; n < k; ++n) add_scaled(w.g_w_rec + pre[n] * N, g, Real(1), N);
+    }
+    if (w.g_w_in && t - L.d_in_uniform >= 0) {  // input channels active at t - d
+      const std::int64_t tt = t - L.d_in_uniform;
+      const std::int64_t xo = (L.x_batch_major ? b * T + tt : tt * B + b) * L.n_in;
+      if (L.x_batch_major && tt >= kInputPrefetchSteps)  // (see kInputPrefetchSteps)
+        L.x ? prefetch_span(L.x + xo - kInputPrefetchSteps * L.n_in, L.n_in)
+            : prefetch_span(L.x_events + xo - kInputPrefetchSteps * L.n_in, L.n_in);
+      const std::int64_t k = L.x ? nonzero_rows(L.x + xo, L.n_in, pre) : nonzero_rows(L.x_events + xo, L.n_in, pre);
+      for (std::int64_t n = 0; n < k; ++n)
+        add_scaled(w.g_w_in + pre[n] * N, g, L.x ? L.x[xo + pre[n]] : Real(1), N);
+    }
+  }
   if (t == 0) return;
   if (in.g_alpha) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
     const Real* vp = in.v + o - B * N;
@@ -708,10 +730,16 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
   bool shared_decay = true;
   for (std::int64_t i = 1; i < N; ++i) shared_decay = shared_decay && L.alpha[i] == L.alpha[0];
   const std::int64_t S = static_cast<std::int64_t>(max_d) + 1;
-  const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, L.B)));
   const BackwardStepFn<Real> step =
       pick_backward_step<Real>(in.surrogate.kind, L.reset_zero, ref_mode(L, in.free != nullptr), L.has_ahp, L.has_alif);
   const std::int64_t chunk = in.g_alpha ? kTrialChunkDecays : kTrialChunk;
+  // fused weight gradients: one array per group of trials; threads take whole groups (see LayerGrad)
+  const bool fused = in.g_w_rec || in.g_w_in;
+  const std::int64_t unit = fused ? kWeightGradGroup : 1, n_units = (L.B + unit - 1) / unit;
+  const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, n_units)));
+  const std::int64_t rec_size = in.g_w_rec ? N * N : 0, in_size = in.g_w_in ? L.n_in * N : 0;
+  std::vector<Real> group_rec(static_cast<std::size_t>(fused ? n_units * rec_size : 0), Real(0));
+  std::vector<Real> group_in(static_cast<std::size_t>(fused ? n_units * in_size : 0), Real(0));
   parallel(team, [&](unsigned th) {
     BackwardScratch<Real> sc;
     for (auto* vec : {&sc.r, &sc.zeros, &sc.scratch, &sc.ext}) vec->assign(static_cast<std::size_t>(N), Real(0));
@@ -719,8 +747,10 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     for (std::int64_t i = 0; i < N; ++i) sc.inv_vth[i] = Real(1) / L.v_th[i];
     sc.rows.assign(static_cast<std::size_t>(N + 3), 0);  // nonzero_rows writes up to 3 past the count
     sc.out_rows.assign(static_cast<std::size_t>(L.n_out + 3), 0);
-    // a contiguous block of trials per thread, walked back in chunks of trials step by step
-    const std::int64_t b0 = L.B * th / team, b1 = L.B * (th + 1) / team;
+    sc.pre_rows.assign(static_cast<std::size_t>(std::max<std::int64_t>(N, L.n_in) + 3), 0);
+    // a contiguous block of trials (whole units) per thread, walked back in chunks of trials step by step
+    const std::int64_t b0 = std::min(L.B, n_units * th / team * unit);
+    const std::int64_t b1 = std::min(L.B, n_units * (th + 1) / team * unit);
     std::vector<BackwardTrial<Real>> trials(static_cast<std::size_t>(std::min(chunk, b1 - b0)));
     for (auto& w : trials) {
       w.ring.assign(static_cast<std::size_t>(S * N), Real(0));
@@ -733,12 +763,31 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     }
     for (std::int64_t c0 = b0; c0 < b1; c0 += chunk) {
       const std::int64_t n = std::min(chunk, b1 - c0);
-      for (std::int64_t k = 0; k < n; ++k) backward_begin(L, in, c0 + k, trials[k], sc);
+      for (std::int64_t k = 0; k < n; ++k) {
+        backward_begin(L, in, c0 + k, trials[k], sc);
+        const std::int64_t g = (c0 + k) / unit;
+        trials[k].g_w_rec = in.g_w_rec ? group_rec.data() + g * rec_size : nullptr;
+        trials[k].g_w_in = in.g_w_in ? group_in.data() + g * in_size : nullptr;
+      }
       for (std::int64_t t = L.T - 1; t >= 0; --t)
         for (std::int64_t k = 0; k < n; ++k)
           backward_trial_step(L, in, gI, t, S, used, shared_decay, step, trials[k], sc);
     }
   });
+  // the groups' weight gradients added in group order (rows split over the threads)
+  auto reduce = [&](Real* out, const std::vector<Real>& groups, std::int64_t size) {
+    if (!out) return;
+    parallel(team, [&](unsigned th) {
+      const std::int64_t k0 = size * th / team, k1 = size * (th + 1) / team;
+      for (std::int64_t k = k0; k < k1; ++k) {
+        Real sum = groups[static_cast<std::size_t>(k)];
+        for (std::int64_t g = 1; g < n_units; ++g) sum += groups[static_cast<std::size_t>(g * size + k)];
+        out[k] += sum;
+      }
+    });
+  };
+  reduce(in.g_w_rec, group_rec, rec_size);
+  reduce(in.g_w_in, group_in, in_size);
 }
 
 template <class Real>

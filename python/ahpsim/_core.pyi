@@ -159,6 +159,8 @@ def layer_backward(*, gI: np.ndarray, G: np.ndarray | None, z: np.ndarray, v: np
                    w_out: np.ndarray | None = None, kappa: np.ndarray | None = None, d_out: int = 1,
                    g_alpha: np.ndarray | None = None, g_rho_c: np.ndarray | None = None,
                    g_rho_a: np.ndarray | None = None, n_threads: int = 1,
-                   refractory_clamp: bool = False, z_bits: np.ndarray | None = None) -> None: ...
+                   refractory_clamp: bool = False, z_bits: np.ndarray | None = None,
+                   g_w_rec: np.ndarray | None = None, g_w_in: np.ndarray | None = None, x: np.ndarray | None = None,
+                   x_batch_major: bool = False, d_in_uniform: int = 0) -> None: ...
 def delayed_outer(*, s: np.ndarray, g: np.ndarray, d: np.ndarray | None, d_uniform: int, out: np.ndarray,
                   s_batch_major: bool = False, n_pre: int = -1, n_threads: int = 1) -> None: ...

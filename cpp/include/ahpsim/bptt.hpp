@@ -110,12 +110,27 @@ struct LayerGrad {
   const std::int32_t* d_post = nullptr;  // [N, N] delays post-major, or null: Layer::d_rec_uniform
   bool detach_reset = false;           // no gradient through the reset term
   Surrogate<Real> surrogate;
+  // out (optional, uniform delays only): the weight gradients, accumulated while each gI row is still in
+  // cache instead of by delayed_outer over gI afterwards. Pre-major, added to:
+  //   g_w_rec[j, i] += sum_{t,b} z[t, b, j] gI[t + d_rec_uniform, b, i]        [N, N]
+  //   g_w_in[j, i]  += sum_{t,b} x[t, b, j] gI[t + d_in_uniform, b, i]          [n_in, N]
+  // (x: Layer::x or x_events, x_batch_major, n_in, d_in_uniform). Each trial group of
+  // kWeightGradGroup trials sums its terms (steps descending, trials ascending) into its own array,
+  // and the groups are added in order: results do not depend on n_threads.
+  Real* g_w_rec = nullptr;
+  Real* g_w_in = nullptr;
 };
 
+// Trials per group of the fused weight gradients (LayerGrad::g_w_rec / g_w_in): threads take whole
+// groups, so at most ceil(B / kWeightGradGroup) threads work on them.
+constexpr std::int64_t kWeightGradGroup = 8;
+
 // BPTT of one layer (and its readout): writes gI [T, B, N] = dL/dI[t] (the gradient of the loss w.r.t. each neuron's
-// input current, which gives every weight and bias gradient by delayed_outer / sums) and, with a
-// readout, gU = dL/d(readout input) (W_out: delayed_outer(z, gU, d_out); b_out: sum of gU). Trials are
-// split over n_threads; each trial's arithmetic is sequential, so results do not depend on n_threads.
+// input current, which gives every weight and bias gradient by delayed_outer / sums, or with uniform
+// delays LayerGrad::g_w_rec / g_w_in during the pass) and, with a readout, gU = dL/d(readout input)
+// (W_out: delayed_outer(z, gU, d_out); b_out: sum of gU). Trials are split over n_threads in
+// contiguous blocks (whole kWeightGradGroup groups with fused weight gradients), walked back in chunks
+// of trials step by step; each trial's arithmetic is sequential, so results do not depend on n_threads.
 // The recurrent back-projection W^T dL/dI[t] is computed only for the neurons whose surrogate
 // derivative (or reset) is non-zero at step t when all neurons share one membrane decay: then
 // W^T dL/dI[t] = W^T r[t] + alpha W^T dL/dI[t+1], with r[t] non-zero only near threshold and at spikes.

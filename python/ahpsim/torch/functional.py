@@ -736,12 +736,15 @@ def _split_rate_grad(G):
 
 def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_all, W_rec, rec_delay, *,
                                Gy=None, W_out=None, readout: Optional[ReadoutConstants] = None,
-                               decay_grads: bool = False, z_bits=None):
+                               decay_grads: bool = False, z_bits=None, g_w_rec=None, g_w_in=None, x=None,
+                               x_batch_major: bool = False, in_delay: int = 0):
     """dL/dI [T, B, N] by the C++ BPTT (``_core.layer_backward``), and with a readout also dL/du
     [T, B, n_out] (u: the readout's input), as ``(gI, gU)`` (with ``decay_grads`` a third item: the
     gradients w.r.t. alpha, rho_c and rho_a, [N] each); None when the surrogate is not one the C++
     backward knows (then :func:`_input_current_grad` computes it). ``z_bits``: the forward pass's spike
-    bits, read by the kernel instead of ``z_all`` (1/32 of its bytes)."""
+    bits, read by the kernel instead of ``z_all`` (1/32 of its bytes). ``g_w_rec`` [N, N] / ``g_w_in``
+    [n_in, N] (pre-major, zeros; uniform delays; ``g_w_in`` with the input ``x`` and ``in_delay``): the
+    weight gradients are added to them during the pass (what :func:`_delayed_outer` computes, transposed)."""
     from .. import _core
 
     code = _surrogate_code(k.surrogate)
@@ -777,7 +780,9 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
         w_rec=W_rec.detach().contiguous().numpy(), d_rec=d_rec, d_rec_uniform=d_u, surrogate=code[0],
         dampening=float(code[1]), slope=float(code[2]), sigma=float(code[3]), n_threads=torch.get_num_threads(),
         refractory_clamp=_check_refractory_mode(k.refractory_mode) and free_all is not None,
-        z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), **ro)
+        z_bits=None if z_bits is None else z_bits.numpy().view(np.uint64), g_w_rec=_np(g_w_rec),
+        g_w_in=_np(g_w_in), x=None if g_w_in is None else x.detach().contiguous().numpy(),
+        x_batch_major=x_batch_major, d_in_uniform=int(in_delay), **ro)
     if decay_grads:  # summed over trials in trial order: the same for any thread count
         return gI, gU, tuple(g.sum(0) for g in per_trial)
     return gI, gU
@@ -835,9 +840,17 @@ class _EventNetworkFn(torch.autograd.Function):
         T, B, N = z_all.shape
         gU = None
         decay_grads = any(ctx.needs_input_grad[6:9])
+        # with uniform delays the kernel adds the weight gradients' terms while each gI row is in cache
+        pre_in = W_in.new_zeros(W_in.shape[1], N) if ctx.needs_input_grad[1] and isinstance(ctx.in_delay, int) \
+            else None
+        pre_rec = W_rec.new_zeros(N, N) if ctx.needs_input_grad[2] and isinstance(ctx.rec_delay, int) else None
         res = _kernel_input_current_grad(k, G, z_all, v_all, A_all, free_all, W_rec, ctx.rec_delay,
                                          Gy=Gy if ctx.has_ro else None, W_out=W_out if ctx.has_ro else None,
-                                         readout=ctx.readout, decay_grads=decay_grads, z_bits=z_bits)
+                                         readout=ctx.readout, decay_grads=decay_grads, z_bits=z_bits,
+                                         g_w_rec=pre_rec, g_w_in=pre_in, x=x, x_batch_major=ctx.batch_major,
+                                         in_delay=ctx.in_delay if pre_in is not None else 0)
+        if res is None:  # (the torch recursion below: no fused weight gradients)
+            pre_in = pre_rec = None
         g_decays = (None, None, None)
         if res is not None:
             gI, gU = res[:2]
@@ -871,11 +884,15 @@ class _EventNetworkFn(torch.autograd.Function):
                     gx[: T - d] += gI[d:] @ Wd
             if ctx.batch_major:
                 gx = gx.transpose(0, 1)
-        if ctx.needs_input_grad[1]:
+        if pre_in is not None:
+            gW_in = pre_in.t()
+        elif ctx.needs_input_grad[1]:
             gW_in = _delayed_outer(x, gI, ctx.in_delay, s_batch_major=ctx.batch_major)
         # the spikes' weight gradients read them as bits (z_bits), not as [T, B, N] floats
         spikes, n_pre = (z_all, None) if z_bits is None else (z_bits, N)
-        if ctx.needs_input_grad[2]:
+        if pre_rec is not None:
+            gW_rec = pre_rec.t()
+        elif ctx.needs_input_grad[2]:
             gW_rec = _delayed_outer(spikes, gI, ctx.rec_delay, n_pre=n_pre)
         if ctx.has_bias and ctx.needs_input_grad[3]:
             gbias = gI.sum((0, 1))
