@@ -179,7 +179,7 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
                     py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
                     py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp,
                     py::object z_bits, py::object g_w_rec, py::object g_w_in, py::object x, bool x_batch_major,
-                    std::int32_t d_in_uniform) {
+                    std::int32_t d_in_uniform, bool Gy_batch_major) {
   ahpsim::bptt::Layer<Real> L = layer_of<Real>(z);
   const py::ssize_t T = L.T, B = L.B, N = L.N;
   const std::vector<py::ssize_t> tbn{T, B, N}, n1{N}, nn{N, N};
@@ -216,7 +216,9 @@ void layer_backward(py::object gI, py::object G, py::object z, py::object v, py:
   in.G_rate = data_of<Real>(G_rate, "G_rate", n1);
   set_readout(L, w_out, py::none(), kappa, d_out, N);
   const std::vector<py::ssize_t> tbk{T, B, static_cast<py::ssize_t>(L.n_out)};
-  in.Gy = data_of<Real>(Gy, "Gy", tbk);
+  in.Gy_batch_major = Gy_batch_major;
+  in.Gy = data_of<Real>(Gy, "Gy", Gy_batch_major ? std::vector<py::ssize_t>{B, T, static_cast<py::ssize_t>(L.n_out)}
+                                                 : tbk);
   in.gU = data_of<Real>(gU, "gU", tbk, true);
   if (L.n_out && !in.gU) throw std::invalid_argument("gU: required with w_out");
   const std::vector<py::ssize_t> bn{B, N};
@@ -318,12 +320,13 @@ void register_training(py::module_& m) {
          std::int32_t d_rec_uniform, int surrogate, double dampening, double slope, double sigma, py::object G_rate,
          py::object Gy, py::object gU, py::object w_out, py::object kappa, std::int32_t d_out, py::object g_alpha,
          py::object g_rho_c, py::object g_rho_a, unsigned n_threads, bool refractory_clamp, py::object z_bits,
-         py::object g_w_rec, py::object g_w_in, py::object x, bool x_batch_major, std::int32_t d_in_uniform) {
+         py::object g_w_rec, py::object g_w_in, py::object x, bool x_batch_major, std::int32_t d_in_uniform,
+         bool Gy_batch_major) {
         auto fn = is_float32(z) ? &layer_backward<float> : &layer_backward<double>;
         fn(gI, G, z, v, A, free, alpha, v_th, rho_c, beta_c, rho_a, beta_a, reset_zero, detach_reset, has_ahp,
            has_alif, w_rec, d_rec, d_rec_uniform, surrogate, dampening, slope, sigma, G_rate, Gy, gU, w_out, kappa,
            d_out, g_alpha, g_rho_c, g_rho_a, n_threads, refractory_clamp, z_bits, g_w_rec, g_w_in, x, x_batch_major,
-           d_in_uniform);
+           d_in_uniform, Gy_batch_major);
       },
       py::kw_only(), py::arg("gI"), py::arg("G"), py::arg("z"), py::arg("v"), py::arg("A"), py::arg("free"),
       py::arg("alpha"), py::arg("v_th"), py::arg("rho_c"), py::arg("beta_c"), py::arg("rho_a"), py::arg("beta_a"),
@@ -334,11 +337,12 @@ void register_training(py::module_& m) {
       py::arg("g_alpha") = py::none(), py::arg("g_rho_c") = py::none(), py::arg("g_rho_a") = py::none(),
       py::arg("n_threads") = 1, py::arg("refractory_clamp") = false, py::arg("z_bits") = py::none(),
       py::arg("g_w_rec") = py::none(), py::arg("g_w_in") = py::none(), py::arg("x") = py::none(),
-      py::arg("x_batch_major") = false, py::arg("d_in_uniform") = 0,
+      py::arg("x_batch_major") = false, py::arg("d_in_uniform") = 0, py::arg("Gy_batch_major") = false,
       "BPTT of one recurrent spiking layer: writes gI = dL/dI [T, B, N] given G = dL/dz from the layer's users "
       "(None: zero), G_rate (a per-neuron dL/dz added at every step) and the forward pass's z, v, A (ALIF) and "
       "free (n_ref > 0); w_rec and d_rec post-major ([post, pre], torch's layout); with a readout (w_out "
-      "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy; with g_alpha, "
+      "[n_out, N], kappa, d_out) also gU = dL/d(readout input) [T, B, n_out] from Gy = dL/dy ([B, T, n_out] "
+      "with Gy_batch_major); with g_alpha, "
       "g_rho_c, g_rho_a ([B, N], zeroed by the caller) also the per-trial gradients w.r.t. the decays; "
       "refractory_clamp as in layer_forward (needs free); z_bits (optional): layer_forward's spike bits, read "
       "instead of z (z then gives only the shape and dtype); g_w_rec [N, N] and g_w_in [n_in, N] (optional, "

@@ -568,7 +568,7 @@ void backward_begin(const Layer<Real>& L, const LayerGrad<Real>& in, std::int64_
     std::vector<Real> acc(static_cast<std::size_t>(K), Real(0));
     for (std::int64_t t = T - 1; t >= 0; --t) {
       Real* gu = in.gU + (t * B + b) * K;
-      const Real* gy = in.Gy ? in.Gy + (t * B + b) * K : nullptr;
+      const Real* gy = in.Gy ? in.Gy + (in.Gy_batch_major ? b * T + t : t * B + b) * K : nullptr;
       for (std::int64_t k = 0; k < K; ++k) {
         acc[k] = gy ? gy[k] + L.kappa[k] * acc[k] : L.kappa[k] * acc[k];
         gu[k] = acc[k];

@@ -93,6 +93,7 @@ struct LayerGrad {
   const Real* G = nullptr;             // [T, B, N] dL/dz from outside the layer, or null (zero)
   const Real* G_rate = nullptr;        // [N] dL/dz added at every step and trial (a rate loss), or null
   const Real* Gy = nullptr;            // [T, B, n_out] dL/dy of the readout (Layer::n_out > 0), or null
+  bool Gy_batch_major = false;         // Gy laid out [B, T, n_out] (the gradient of torch's batch-first y)
   Real* gU = nullptr;                  // out: [T, B, n_out] dL/d(readout input) (Layer::n_out > 0)
   // out (optional, trainable time constants): per-trial gradients [B, N] w.r.t. the decays alpha,
   // rho_c (AHP) and rho_a (ALIF); c and a are recomputed from the spikes

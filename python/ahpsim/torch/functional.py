@@ -766,7 +766,13 @@ def _kernel_input_current_grad(k: LayerConstants, G, z_all, v_all, A_all, free_a
     if W_out is not None:
         K = W_out.shape[0]
         gU = torch.empty(T, B, K, dtype=dtype)
-        ro = dict(Gy=None if Gy is None else Gy.detach().to(dtype).contiguous().numpy(), gU=gU.numpy(),
+        Gy_batch_major = False
+        if Gy is not None:
+            Gy = Gy.detach().to(dtype)
+            # the gradient of the batch-first y that the modules return: read as it lies, without a copy
+            Gy_batch_major = not Gy.is_contiguous() and Gy.transpose(0, 1).is_contiguous()
+            Gy = (Gy.transpose(0, 1) if Gy_batch_major else Gy.contiguous()).numpy()
+        ro = dict(Gy=Gy, Gy_batch_major=Gy_batch_major, gU=gU.numpy(),
                   w_out=W_out.detach().to(dtype).contiguous().numpy(), kappa=vec(readout.kappa, K),
                   d_out=int(readout.delay))
     if decay_grads:
