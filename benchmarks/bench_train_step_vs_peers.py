@@ -16,7 +16,9 @@ The work of ahpsim's spike-sparse BPTT grows with the firing rate, that of the d
 ``--root DATA`` feeds every framework the code of real MNIST digits instead of random spikes, and
 ``--weights CHECKPOINT`` adds ahpsim's trained network (e.g. ``benchmarks/runs/smnist-ahp/best.pt``, as
 training sees it: about 0.02 spikes per neuron per step) on one and two threads. For ahpsim's variants the
-wall time of a step is split into its C++ forward pass, backward pass, weight gradients and the rest.
+wall time of a step is split into its C++ forward pass, backward pass, weight gradients (``delayed_outer``:
+the readout's; since 2026-12-02 the input and recurrent weights' gradients of networks with uniform
+delays, all of these, are computed inside the backward pass) and the rest.
 
 Run it in the peers' virtual environment (torch 2.13.0 CPU + snntorch + norse), with ahpsim importable
 there; the suite does both (it puts its own ahpsim build on the path):
@@ -56,7 +58,8 @@ TRAINED_2 = "ahpsim.torch, the trained network of --weights, 2 threads"
 
 class KernelClock:
     """Wall time of a training step spent in ahpsim's C++ kernels (``_core.layer_forward``,
-    ``layer_backward``, ``delayed_outer``: the weight gradients), the rest being Python, torch's
+    ``layer_backward`` (with uniform delays the W_in / W_rec gradients too), ``delayed_outer``: the other
+    weight gradients), the rest being Python, torch's
     operations and the optimizer-free remainder of the step. Wraps the module functions while alive."""
 
     NAMES = {"layer_forward": "forward", "layer_backward": "backward", "delayed_outer": "weight_gradients"}
