@@ -295,11 +295,13 @@ def test_trainable_time_constants_match_autograd(opts):
         net(x)
 
 
-@pytest.mark.parametrize("x_kind", ["bool batch-major", "float time-major"])
-def test_fused_weight_gradients_equal_delayed_outer_on_any_thread_count(x_kind):
+@pytest.mark.parametrize("x_kind, decay_grads", [("bool batch-major", False), ("float time-major", False),
+                                                  ("bool batch-major", True)])
+def test_fused_weight_gradients_equal_delayed_outer_on_any_thread_count(x_kind, decay_grads):
     """layer_backward's g_w_rec / g_w_in (the weight gradients added while walking back, in groups of 8
     trials) against delayed_outer over the finished gI (the same sums in (t, b) order), and the same bits
-    on 1, 2 and 3 threads (37 trials: five groups, the last partial)."""
+    on 1, 2 and 3 threads (37 trials: five groups, the last partial; with decay gradients the trials are
+    walked back 4 at a time, so a group spans two chunks)."""
     net = _layer(7, "subtract", 0, 20.0, False, F.Triangle(0.3), False, n=(12, 12, 12))
     T, B, n_in, d_in = 70, 37, 4, 2
     k, G, z, v, A, fr, W, delay, Ws = _run(net, T=T, B=B, seed=8)
@@ -315,14 +317,15 @@ def test_fused_weight_gradients_equal_delayed_outer_on_any_thread_count(x_kind):
         torch.set_num_threads(threads)
         try:
             g_rec, g_in = torch.zeros(net.N, net.N, dtype=torch.float64), torch.zeros(n_in, net.N, dtype=torch.float64)
-            gI = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay, z_bits=bits, g_w_rec=g_rec, g_w_in=g_in,
-                                              x=x, x_batch_major=batch_major, in_delay=d_in)[0].clone()
+            res = F._kernel_input_current_grad(k, G, z, v, A, fr, W, delay, z_bits=bits, g_w_rec=g_rec,
+                                               g_w_in=g_in, x=x, x_batch_major=batch_major, in_delay=d_in,
+                                               decay_grads=decay_grads)
         finally:
             torch.set_num_threads(1)
-        out.append((gI, g_rec, g_in))
+        out.append((res[0].clone(), g_rec, g_in, *(res[2] if decay_grads else ())))
     for o in out[1:]:
         assert all(torch.equal(a, b) for a, b in zip(out[0], o))
-    gI, g_rec, g_in = out[0]
+    gI, g_rec, g_in = out[0][:3]
     ref_rec = F._delayed_outer(z, gI, delay).t()
     ref_in = F._delayed_outer(x, gI, d_in, s_batch_major=batch_major).t()
     assert ref_rec.abs().max() > 0 and ref_in.abs().max() > 0
