@@ -292,3 +292,34 @@ def test_torch_dataset_views(data_root):
     assert np.array_equal(d[0][0].numpy().astype(bool), ds.threshold_crossing_encode(images[:1])[0])
     with pytest.raises(ValueError, match="view"):
         ds.MNISTDataset(data_root, "test", "pixels", download=False)
+
+
+def test_grey_level_encode_by_hand():
+    """Thresholds floor(linspace(0, 255, 40)) = 0, 6, 13, 19, 26, ..., 248, 255: a pixel of 5 is silent,
+    6 and 12 fire band 0, 13 band 1, 254 band 37, 255 band 38; the cue (channel 39) follows the pixels."""
+    th = ds.mnist_thresholds()
+    assert list(th[:4]) == [0, 6, 13, 19] and th[38] == 248 and th[39] == 255
+    img = np.zeros((1, 784), np.uint8)
+    values = {0: 5, 1: 6, 2: 12, 3: 13, 10: 254, 11: 255, 783: 128}
+    for p, val in values.items():
+        img[0, p] = val
+    out = ds.grey_level_encode(img, cue_steps=3)
+    assert out.shape == (1, 787, 40) and out.dtype == bool
+    expected = np.zeros_like(out)
+    # band k - 1 where k = #{j in 1..39: x >= th[j]}: 128 reaches th[1..19] (th[19] = 124, th[20] = 130)
+    assert th[19] == 124 and th[20] == 130
+    for p, band in {1: 0, 2: 0, 3: 1, 10: 37, 11: 38, 783: 18}.items():
+        expected[0, p, band] = True
+    expected[0, 784:, 39] = True
+    assert np.array_equal(out, expected)
+    # one spike per inked pixel (>= 6), none for the rest; permuted rows give permuted spikes
+    rng = np.random.default_rng(3)
+    imgs = rng.integers(0, 256, (4, 784)).astype(np.uint8)
+    enc = ds.grey_level_encode(imgs)
+    assert np.array_equal(enc[:, :784, :39].sum(axis=2), (imgs >= 6).astype(int))
+    perm = ds.mnist_permutation(0)
+    assert np.array_equal(ds.grey_level_encode(imgs[:, perm])[:, :784], enc[:, perm])
+    with pytest.raises(ValueError, match="cue_steps"):
+        ds.grey_level_encode(img, cue_steps=-1)
+    with pytest.raises(TypeError, match="images"):
+        ds.grey_level_encode(img.astype(np.float32))

@@ -230,6 +230,13 @@ def test_smnist_tasks(data_root):
     assert len(full.train) == 55000 and len(full.val) == 5000  # the last 5,000 training digits
     px = make_task("smnist", root=data_root, n_train=8, n_test=8, encoding="pixels").train.get(np.arange(2))[0]
     assert px.shape == (2, 784, 1) and float(px.max()) <= 1.0
+    lv_task = make_task("psmnist", root=data_root, n_train=8, n_test=8, encoding="levels")
+    lv = lv_task.train.get(np.arange(4))[0]
+    assert lv.shape == (4, 840, 40) and lv_task.n_in == 40 and build_model(lv_task, "ahp").n_in == 40
+    perm_rows = D.load_mnist(data_root, "train", download=False)[0][:4].reshape(4, 784)[:, D.mnist_permutation(0)]
+    assert np.array_equal(lv.numpy(), D.grey_level_encode(perm_rows))
+    with pytest.raises(ValueError, match="encoding must be 'spikes', 'levels' or 'pixels', not 'bits'"):
+        make_task("smnist", root=data_root, n_train=8, n_test=8, encoding="bits")
 
 
 def test_lr_schedules_and_config_validation():

@@ -24,6 +24,7 @@ from .mnist import (
     mnist_permutation,
     mnist_thresholds,
     sequential_mnist,
+    grey_level_encode,
     threshold_crossing_encode,
 )
 from .speech import (
@@ -42,6 +43,7 @@ __all__ = [
     "DatasetError", "MissingFileError", "ChecksumError", "CorruptFileError", "data_root", "cache_root",
     # MNIST
     "load_mnist", "sequential_mnist", "mnist_permutation", "mnist_thresholds", "threshold_crossing_encode",
+    "grey_level_encode",
     # speech
     "load_fsdd", "fsdd_files", "load_speech_commands", "SPEECH_COMMANDS_CLASSES", "mfcc", "mfcc_batch",
     "crossing_encode",

@@ -33,6 +33,7 @@ __all__ = [
     "mnist_permutation",
     "sequential_mnist",
     "threshold_crossing_encode",
+    "grey_level_encode",
     "mnist_thresholds",
     "N_PIXELS",
     "CUE_STEPS",
@@ -259,4 +260,30 @@ def threshold_crossing_encode(images, *, variant: str = "loihi", cue_steps: int 
         o[:, :N_PIXELS - 1, 3:78:2] = cur_hi & ~nxt_hi
         o[:, :N_PIXELS, 78] = x == 255
     out[:, N_PIXELS:, 79] = True
+    return out
+
+
+def grey_level_encode(images, *, variant: str = "loihi", cue_steps: int = CUE_STEPS,
+                      chunk: int = 2048) -> np.ndarray:
+    """One spike per inked pixel on the channel of its grey-level band: bool [N, 784 + cue_steps, 40].
+
+    With ``th = mnist_thresholds(variant)`` and ``x[p]`` the p-th pixel, let ``k`` be the number of
+    thresholds ``th[1..39]`` that ``x[p]`` reaches (``x[p] >= th[j]``); channel ``k - 1`` fires at step
+    ``p`` when ``k >= 1`` (pixels below ``th[1]`` = 6 stay silent); channel 39 is the cue, on for the
+    ``cue_steps`` steps after the 784 pixel steps. Unlike the threshold-crossing code, each step carries
+    its own pixel's value, whatever the pixel before it: the code for permuted sMNIST, where neighbours
+    in time are unrelated pixels.
+    """
+    rows = _as_pixel_rows(images)
+    if isinstance(cue_steps, bool) or not isinstance(cue_steps, (int, np.integer)) or cue_steps < 0:
+        raise ValueError(f"cue_steps must be an int >= 0, got {cue_steps!r}")
+    th = mnist_thresholds(variant)[1:40]  # th[1..39]
+    n = rows.shape[0]
+    out = np.zeros((n, N_PIXELS + cue_steps, 40), dtype=bool)
+    for s in range(0, n, chunk):
+        x = rows[s:s + chunk].astype(np.int16)
+        k = (x[:, :, None] >= th).sum(axis=2)  # [B, 784], 0..39
+        b, p = np.nonzero(k)
+        out[s + b, p, k[b, p] - 1] = True
+    out[:, N_PIXELS:, 39] = True
     return out

@@ -138,13 +138,15 @@ def _memory(root=None, n_train: int = 1024, n_test: int = 256, n_val: int = 256,
 def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optional[int] = None,
             n_test: Optional[int] = None, n_val: int = 5000, encoding: str = "spikes"):
     """``encoding="spikes"``: the paper's 80 threshold-crossing channels, 784 + 56 cue steps;
+    ``"levels"``: one spike per inked pixel on the channel of its grey-level band (40 channels with the
+    cue, 784 + 56 steps; :func:`ahpsim.datasets.grey_level_encode`);
     ``"pixels"``: one grey value (0..1) per step on one channel, 784 steps, answer at the last step.
     Validation: the last ``n_val`` training digits (0: none; then the best epoch is chosen on the
     training accuracy); ``n_train`` keeps the first training digits of the rest."""
     from ahpsim import datasets as D
 
-    if encoding not in ("spikes", "pixels"):
-        raise ValueError(f"encoding must be 'spikes' or 'pixels', not {encoding!r}")
+    if encoding not in ("spikes", "levels", "pixels"):
+        raise ValueError(f"encoding must be 'spikes', 'levels' or 'pixels', not {encoding!r}")
 
     xi, yi = D.load_mnist(root, "train", download=root is None, progress=False)
     xt, yt = D.load_mnist(root, "test", download=root is None, progress=False)
@@ -158,6 +160,8 @@ def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optio
         def get(idx):
             if encoding == "pixels":
                 x = torch.from_numpy(D.sequential_mnist(rows[idx]))  # (permutation already applied)
+            elif encoding == "levels":
+                x = torch.from_numpy(D.grey_level_encode(rows[idx]))
             else:
                 x = torch.from_numpy(D.threshold_crossing_encode(rows[idx]))
             return x, torch.from_numpy(labels[idx]), None
@@ -182,7 +186,7 @@ def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optio
                  surrogate={"kind": "triangle", "dampening": 0.3}, w_in_scale=3.0, w_rec_scale=1.0)
     cfg = TrainConfig(epochs=100, batch_size=64, lr=1e-2, lr_schedule="cosine", lr_min=1e-4,
                       loss_mode="window", window=56, rate_target=0.02, rate_weight=0.1)
-    n_in = 80
+    n_in = 40 if encoding == "levels" else 80
     if encoding == "pixels":
         n_in = 1
         model["w_in_scale"] = 10.0
