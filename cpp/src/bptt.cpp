@@ -246,6 +246,34 @@ inline void prefetch_span(const T* p, std::int64_t n) {
 // few steps ahead are requested in software.
 constexpr std::int64_t kInputPrefetchSteps = 4;
 
+// Rows (t, b) of a projection's presynaptic activity (P sources), as delayed_outer and the backward
+// pass's fused weight gradients read them.
+template <class Real>
+struct ActivityRows {
+  Activity<Real> act;
+  std::int64_t T = 0, B = 0, P = 0;
+
+  std::int64_t offset(std::int64_t t, std::int64_t b) const { return (act.batch_major ? b * T + t : t * B + b) * P; }
+
+  // The non-zero sources j in [j0, j0 + n) of row (t, b), as j - j0 into `active` (room for n + 3),
+  // ascending; returns their count. `walk` (+1 or -1): the direction the caller steps through t, whose
+  // batch-major rows kInputPrefetchSteps ahead are requested.
+  std::int64_t active(std::int64_t t, std::int64_t b, std::int64_t j0, std::int64_t n, std::int64_t* active,
+                      std::int64_t walk) const {
+    if (act.bits) return set_bits(act.bits + (t * B + b) * spike_words(P), j0, n, active);
+    const std::int64_t o = offset(t, b) + j0;
+    const std::int64_t ta = t + walk * kInputPrefetchSteps;
+    if (act.batch_major && ta >= 0 && ta < T) {  // one stream per trial: see kInputPrefetchSteps
+      const std::int64_t ahead = o + walk * kInputPrefetchSteps * P;
+      act.s ? prefetch_span(act.s + ahead, n) : prefetch_span(act.events + ahead, n);
+    }
+    return act.s ? nonzero_rows(act.s + o, n, active) : nonzero_rows(act.events + o, n, active);
+  }
+
+  // The value of source j in row (t, b) (1 for events and bits).
+  Real value(std::int64_t t, std::int64_t b, std::int64_t j) const { return act.s ? act.s[offset(t, b) + j] : Real(1); }
+};
+
 // The state of one trial in the forward pass, advanced one step at a time (a thread advances a block
 // of trials step by step, so that the [T, B, N] outputs are written in memory order).
 template <class Real>
@@ -505,6 +533,7 @@ template <class Real>
 struct BackwardScratch {
   std::vector<Real> r, zeros, scratch, ext, inv_vth;  // [N]
   std::vector<std::int64_t> rows, out_rows, pre_rows;  // pre_rows: the fused weight gradients' sources
+  ActivityRows<Real> spikes, input;                    // the fused weight gradients' presynaptic activity
 };
 
 // The adjoint state of one trial, walked back in time one step at a time.
@@ -625,22 +654,14 @@ void backward_trial_step(const Layer<Real>& L, const LayerGrad<Real>& in, Real* 
   if (w.g_w_rec || w.g_w_in) {  // the weight gradients' terms of gI[t] (the row is still in cache)
     const Real* g = gI + o;
     std::int64_t* pre = sc.pre_rows.data();
-    if (w.g_w_rec && t - L.d_rec_uniform >= 0) {  // sources that spiked at t - d
-      const std::int64_t tt = t - L.d_rec_uniform;
-      const std::int64_t k = in.z_bits ? set_bits(in.z_bits + (tt * B + b) * spike_words(N), 0, N, pre)
-                                       : nonzero_rows(in.z + (tt * B + b) * N, N, pre);
-      for (std::int64_t n = 0; n < k; ++n) add_scaled(w.g_w_rec + pre[n] * N, g, Real(1), N);
-    }
-    if (w.g_w_in && t - L.d_in_uniform >= 0) {  // input channels active at t - d
-      const std::int64_t tt = t - L.d_in_uniform;
-      const std::int64_t xo = (L.x_batch_major ? b * T + tt : tt * B + b) * L.n_in;
-      if (L.x_batch_major && tt >= kInputPrefetchSteps)  // (see kInputPrefetchSteps)
-        L.x ? prefetch_span(L.x + xo - kInputPrefetchSteps * L.n_in, L.n_in)
-            : prefetch_span(L.x_events + xo - kInputPrefetchSteps * L.n_in, L.n_in);
-      const std::int64_t k = L.x ? nonzero_rows(L.x + xo, L.n_in, pre) : nonzero_rows(L.x_events + xo, L.n_in, pre);
-      for (std::int64_t n = 0; n < k; ++n)
-        add_scaled(w.g_w_in + pre[n] * N, g, L.x ? L.x[xo + pre[n]] : Real(1), N);
-    }
+    // the sources active at t - d, each adding gI[t] to its row (walking back in time)
+    auto add_terms = [&](const ActivityRows<Real>& src, std::int64_t d, Real* out) {
+      if (!out || t - d < 0) return;
+      const std::int64_t k = src.active(t - d, b, 0, src.P, pre, -1);
+      for (std::int64_t n = 0; n < k; ++n) add_scaled(out + pre[n] * N, g, src.value(t - d, b, pre[n]), N);
+    };
+    add_terms(sc.spikes, L.d_rec_uniform, w.g_w_rec);
+    add_terms(sc.input, L.d_in_uniform, w.g_w_in);
   }
   if (t == 0) return;
   if (in.g_alpha) {  // dv[t]/dalpha = v[t-1] (1 - z[t-1] with reset to zero); dc[t]/drho_c = c[t-1]; ...
@@ -738,8 +759,8 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
   const std::int64_t unit = fused ? kWeightGradGroup : 1, n_units = (L.B + unit - 1) / unit;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, n_units)));
   const std::int64_t rec_size = in.g_w_rec ? N * N : 0, in_size = in.g_w_in ? L.n_in * N : 0;
-  std::vector<Real> group_rec(static_cast<std::size_t>(fused ? n_units * rec_size : 0), Real(0));
-  std::vector<Real> group_in(static_cast<std::size_t>(fused ? n_units * in_size : 0), Real(0));
+  std::vector<Real> group_rec(static_cast<std::size_t>(n_units * rec_size), Real(0));
+  std::vector<Real> group_in(static_cast<std::size_t>(n_units * in_size), Real(0));
   parallel(team, [&](unsigned th) {
     BackwardScratch<Real> sc;
     for (auto* vec : {&sc.r, &sc.zeros, &sc.scratch, &sc.ext}) vec->assign(static_cast<std::size_t>(N), Real(0));
@@ -748,6 +769,8 @@ void backward(const Layer<Real>& L, const LayerGrad<Real>& in, Real* gI, unsigne
     sc.rows.assign(static_cast<std::size_t>(N + 3), 0);  // nonzero_rows writes up to 3 past the count
     sc.out_rows.assign(static_cast<std::size_t>(L.n_out + 3), 0);
     sc.pre_rows.assign(static_cast<std::size_t>(std::max<std::int64_t>(N, L.n_in) + 3), 0);
+    sc.spikes = {{in.z_bits ? nullptr : in.z, nullptr, in.z_bits, false}, L.T, L.B, N};
+    sc.input = {{L.x, L.x_events, nullptr, L.x_batch_major}, L.T, L.B, L.n_in};
     // a contiguous block of trials (whole units) per thread, walked back in chunks of trials step by step
     const std::int64_t b0 = std::min(L.B, n_units * th / team * unit);
     const std::int64_t b1 = std::min(L.B, n_units * (th + 1) / team * unit);
@@ -822,31 +845,17 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
                    const Real* g, const std::int32_t* d, std::int32_t d_uniform, Real* out, unsigned n_threads) {
   if (T <= 0 || B <= 0 || P <= 0 || N <= 0) return;
   const unsigned team = static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
-  auto s_offset = [&](std::int64_t t, std::int64_t b) { return (act.batch_major ? b * T + t : t * B + b) * P; };
-  const std::int64_t words = spike_words(P);
-  // the non-zeros of row (t, b) within [j0, j0 + n): indices relative to j0 into `active`, and the value of one
-  auto scan = [&](std::int64_t t, std::int64_t b, std::int64_t j0, std::int64_t n, std::int64_t* active) {
-    if (act.bits) return set_bits(act.bits + (t * B + b) * words, j0, n, active);
-    const std::int64_t o = s_offset(t, b) + j0;
-    if (act.batch_major && t + kInputPrefetchSteps < T) {  // one stream per trial: see kInputPrefetchSteps
-      const std::int64_t ahead = o + kInputPrefetchSteps * P;
-      act.s ? prefetch_span(act.s + ahead, n) : prefetch_span(act.events + ahead, n);
-    }
-    return act.s ? nonzero_rows(act.s + o, n, active) : nonzero_rows(act.events + o, n, active);
-  };
-  auto value = [&](std::int64_t t, std::int64_t b, std::int64_t j) {
-    return act.s ? act.s[s_offset(t, b) + j] : Real(1);
-  };
+  const ActivityRows<Real> rows{act, T, B, P};
   parallel(team, [&](unsigned th) {
     const std::int64_t j0 = P * th / team, j1 = P * (th + 1) / team, nj = j1 - j0;
     std::vector<std::int64_t> active(static_cast<std::size_t>(nj + 3));
     if (d) {  // per-synapse delays: term by term
       for (std::int64_t t = 0; t < T; ++t)
         for (std::int64_t b = 0; b < B; ++b) {
-          const std::int64_t n_active = scan(t, b, j0, nj, active.data());
+          const std::int64_t n_active = rows.active(t, b, j0, nj, active.data(), 1);
           for (std::int64_t a = 0; a < n_active; ++a) {
             const std::int64_t j = j0 + active[a];
-            const Real sv = value(t, b, j);
+            const Real sv = rows.value(t, b, j);
             Real* dst = out + j * N;
             const std::int32_t* dj = d + j * N;
             for (std::int64_t i = 0; i < N; ++i) {
@@ -860,11 +869,11 @@ void delayed_outer(std::int64_t T, std::int64_t B, std::int64_t P, std::int64_t 
     // one delay: each row out[j] takes its terms in (t, b) order
     for (std::int64_t t = 0; t + d_uniform < T; ++t)
       for (std::int64_t b = 0; b < B; ++b) {
-        const std::int64_t n_active = scan(t, b, j0, nj, active.data());
+        const std::int64_t n_active = rows.active(t, b, j0, nj, active.data(), 1);
         const Real* grow = g + ((t + d_uniform) * B + b) * N;
         for (std::int64_t a = 0; a < n_active; ++a) {
           const std::int64_t j = j0 + active[a];
-          add_scaled(out + j * N, grow, value(t, b, j), N);
+          add_scaled(out + j * N, grow, rows.value(t, b, j), N);
         }
       }
   });

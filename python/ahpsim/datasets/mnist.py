@@ -187,6 +187,11 @@ def _as_pixel_rows(images, name: str = "images") -> np.ndarray:
     raise ValueError(f"{name} must have shape [N, 28, 28] or [N, 784], got {arr.shape}")
 
 
+def _check_cue_steps(cue_steps) -> None:
+    if isinstance(cue_steps, bool) or not isinstance(cue_steps, (int, np.integer)) or cue_steps < 0:
+        raise ValueError(f"cue_steps must be an int >= 0, got {cue_steps!r}")
+
+
 def mnist_permutation(seed: int = 0) -> np.ndarray:
     """The fixed pixel permutation of permuted sMNIST for ``seed`` (int64 [784], a permutation of 0..783).
 
@@ -246,8 +251,7 @@ def threshold_crossing_encode(images, *, variant: str = "loihi", cue_steps: int 
     The output for 60,000 images is 4 GB; encode mini-batches (or use ``MNISTSpikes``).
     """
     rows = _as_pixel_rows(images)
-    if isinstance(cue_steps, bool) or not isinstance(cue_steps, (int, np.integer)) or cue_steps < 0:
-        raise ValueError(f"cue_steps must be an int >= 0, got {cue_steps!r}")
+    _check_cue_steps(cue_steps)
     th = mnist_thresholds(variant)[1:39]  # k = 1..38
     n = rows.shape[0]
     out = np.zeros((n, N_PIXELS + cue_steps, N_INPUT_CHANNELS), dtype=bool)
@@ -275,8 +279,7 @@ def grey_level_encode(images, *, variant: str = "loihi", cue_steps: int = CUE_ST
     in time are unrelated pixels.
     """
     rows = _as_pixel_rows(images)
-    if isinstance(cue_steps, bool) or not isinstance(cue_steps, (int, np.integer)) or cue_steps < 0:
-        raise ValueError(f"cue_steps must be an int >= 0, got {cue_steps!r}")
+    _check_cue_steps(cue_steps)
     th = mnist_thresholds(variant)[1:40]  # th[1..39]
     n = rows.shape[0]
     out = np.zeros((n, N_PIXELS + cue_steps, 40), dtype=bool)
