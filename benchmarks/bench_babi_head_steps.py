@@ -2,15 +2,20 @@
 full bAbI Relational Network reproduces its ReLU head (docs/babi.md, "Every stage spiking").
 
 For each configuration ``STEPS:PERCENTILE:V_INIT:ENGINE`` (steps of the head, calibration percentile of
-the layer scales, initial potential of the IF units in thresholds, ``float`` kernel or ``loihi``
+the layer scales or ``trained`` for a head trained with quantized ReLUs, whose scales it carries,
+initial potential of the IF units in thresholds, ``float`` kernel or ``loihi``
 integer engine), on the first ``--per-task`` test questions of each of ``--tasks`` (``--split val``:
 validation questions, carved from the training files): the fraction of
 questions answered as the ReLU head answers them (encoders on the float kernel, g and f in numpy),
-the accuracy, the change of accuracy per task, and the spikes per neuron per step of g and f.
+the accuracy, the change of accuracy per task, the spikes per neuron per step of g and f, and how
+decided the ReLU head was on the questions whose answer changed (its largest logit minus the next:
+``changed_relu_margin_max`` / ``_median``, beside that margin's quantiles over all questions and its
+median per task).
 ``relu:loihi`` is the ReLU head behind the encoders on the integer engine (the encoders' quantization
 alone). A fifth field ``:VTH_MANT`` after ``loihi`` sets the integer engine's threshold mantissa (508).
-Trailing ``:fpct=P``, ``:reset=zero`` and ``:hvth=M`` fields set f's own calibration percentile (default:
-PERCENTILE), the IF units' reset (IFHead's ``reset``; default ``subtract``) and, on the integer engine,
+Trailing ``:fpct=P``, ``:reset=zero``, ``:drain=1`` and ``:hvth=M`` fields set f's own calibration percentile
+(default: PERCENTILE), the IF units' reset (IFHead's ``reset``; default ``subtract``), IFHead's ``drain``
+(every layer integrates all of its input; default 0) and, on the integer engine,
 the head's own threshold mantissa (IFHead's ``vth_mant``; default VTH_MANT, the encoders' one): a lower
 one leaves the head's 24-bit currents more thresholds of range.
 On the integer engine the encoders' weight quantization error is recorded too (rms relative error per
@@ -51,10 +56,10 @@ HERE = Path(__file__).resolve().parent
 def parse_config(text: str) -> dict:
     """``STEPS:PERCENTILE:V_INIT:float``, ``STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT]`` or
     ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508); a spiking
-    head's followed by optional ``:fpct=P`` (f's percentile), ``:reset=zero|subtract`` and (integer
-    engine) ``:hvth=M`` (the head's threshold mantissa) fields."""
+    head's followed by optional ``:fpct=P`` (f's percentile), ``:reset=zero|subtract``, ``:drain=0|1``
+    (IFHead's ``drain``) and (integer engine) ``:hvth=M`` (the head's threshold mantissa) fields."""
     usage = (f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], "
-             f"optionally followed by :fpct=P, :reset=zero|subtract and (loihi) :hvth=M, got {text!r}")
+             f"optionally followed by :fpct=P, :reset=zero|subtract, :drain=0|1 and (loihi) :hvth=M, got {text!r}")
     parts = text.split(":")
     opts = {}
     while parts and "=" in parts[-1]:  # the optional trailing fields, each at most once
@@ -65,6 +70,8 @@ def parse_config(text: str) -> dict:
             opts["reset"] = value
         elif key == "hvth" and "vth_mant" not in opts and re.fullmatch(r"[0-9]+", value):
             opts["vth_mant"] = int(value)
+        elif key == "drain" and "drain" not in opts and value in ("0", "1"):
+            opts["drain"] = value == "1"
         else:
             raise argparse.ArgumentTypeError(usage)
     if any("=" in p for p in parts):
@@ -76,7 +83,8 @@ def parse_config(text: str) -> dict:
             head = None
         elif len(parts) in (4, 5) and parts[3] in ("float", "loihi") and (len(parts) == 4 or parts[3] == "loihi"):
             vth = int(parts[4]) if len(parts) == 5 else vth
-            head = dict(steps=int(parts[0]), percentile=float(parts[1]), v_init=float(parts[2]), **opts)
+            head = dict(steps=int(parts[0]), percentile=None if parts[1] == "trained" else float(parts[1]),
+                        v_init=float(parts[2]), **opts)
         else:
             raise argparse.ArgumentTypeError(usage)
     except ValueError:
@@ -84,13 +92,16 @@ def parse_config(text: str) -> dict:
     if vth < 1:
         raise argparse.ArgumentTypeError(f"VTH_MANT must be >= 1, got {text!r}")
     if head is None and opts:
-        raise argparse.ArgumentTypeError(f"fpct=, reset= and hvth= apply to a spiking head, not relu:loihi, got {text!r}")
+        raise argparse.ArgumentTypeError(f"fpct=, reset=, drain= and hvth= apply to a spiking head, not relu:loihi, "
+                                         f"got {text!r}")
     if "vth_mant" in opts and parts[3] != "loihi":
         raise argparse.ArgumentTypeError(f"hvth= applies to the integer engine (loihi), got {text!r}")
     if opts.get("vth_mant", 1) < 1:
         raise argparse.ArgumentTypeError(f"hvth must be >= 1, got {text!r}")
-    if head is not None and not (head["steps"] >= 1 and 0 < head["percentile"] <= 100 and 0 <= head["v_init"] < 1
-                                 and 0 < head.get("f_percentile", 50) <= 100):
+    if head is not None and head["percentile"] is None and "f_percentile" in opts:
+        raise argparse.ArgumentTypeError(f"fpct= applies to percentile scales, not to trained ones, got {text!r}")
+    if head is not None and not (head["steps"] >= 1 and 0 < (50 if head["percentile"] is None else head["percentile"]) <= 100
+                                 and 0 <= head["v_init"] < 1 and 0 < head.get("f_percentile", 50) <= 100):
         raise argparse.ArgumentTypeError(f"STEPS >= 1, PERCENTILE and fpct in (0, 100], and V_INIT in [0, 1), "
                                          f"got {text!r}")
     engine = "float" if head is not None and parts[3] == "float" else "loihi"
@@ -152,13 +163,19 @@ def main(argv=None) -> int:
     ck, model, task, calib = loaded
     data = task.test if args.split == "test" else task.val
     batch, ans, groups = first_questions(data, args.tasks, args.per_task)
-    relu = KernelRelationalNetwork(model)(batch).logits.argmax(1)
+    relu_logits = KernelRelationalNetwork(model)(batch).logits
+    relu = relu_logits.argmax(1)
+    top2 = np.sort(relu_logits, 1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]  # how decided the ReLU head is: its largest logit minus the next
     acc_relu = {int(t): float(np.mean(relu[groups == t] == ans[groups == t])) for t in args.tasks}
     doc = {"run": args.run, "best_epoch": ck["best_epoch"], "split": args.split, "tasks": args.tasks,
            "per_task": args.per_task,
-           "questions": len(ans), "relu_acc": float(np.mean(relu == ans)), "configs": []}
-    print(f"{args.run} (epoch {ck['best_epoch']}), {len(ans)} {args.split} questions: ReLU head accuracy {doc['relu_acc']:.3f}",
-          flush=True)
+           "questions": len(ans), "relu_acc": float(np.mean(relu == ans)),
+           "relu_margin_quantiles": {q: float(np.percentile(margin, q)) for q in (10, 25, 50, 75, 90)},
+           "relu_margin_median_by_task": {int(t): float(np.median(margin[groups == t])) for t in args.tasks},
+           "configs": []}
+    print(f"{args.run} (epoch {ck['best_epoch']}), {len(ans)} {args.split} questions: ReLU head accuracy {doc['relu_acc']:.3f}, "
+          f"median margin of its two largest logits {doc['relu_margin_quantiles'][50]:.3g}", flush=True)
     for cfg in args.configs:
         t0 = time.perf_counter()
         vth = {"vth_mant": cfg["vth_mant"]} if cfg["engine"] == "loihi" else {}
@@ -175,10 +192,14 @@ def main(argv=None) -> int:
             p["rms_rel_err"] for enc in (net.sentence, net.question) for p in enc.report.projections
             if not p["name"].endswith("->out")]
         rec = {"config": cfg["name"], **(cfg["head"] or {}), "engine": cfg["engine"], **vth,
-               **({} if head is None else {"f_percentile": head.f_percentile, "reset": head.reset}),
+               **({} if head is None else {"f_percentile": head.f_percentile, "reset": head.reset,
+                                           "drain": head.drain}),
                # the integer head's threshold mantissa (hvth=; the encoders' vth_mant otherwise)
                **({} if head is None or not vth else {"head_vth_mant": cfg["head"].get("vth_mant", vth["vth_mant"])}),
                "same_as_relu": float(np.mean(pred == relu)), "acc": float(np.mean(pred == ans)),
+               # the ReLU head's margin (largest logit minus the next) on the questions whose answer changed
+               "changed_relu_margin_max": float(margin[pred != relu].max()) if np.any(pred != relu) else None,
+               "changed_relu_margin_median": float(np.median(margin[pred != relu])) if np.any(pred != relu) else None,
                "acc_change_by_task": {int(t): float(np.mean(pred[groups == t] == ans[groups == t])) - acc_relu[int(t)]
                                       for t in args.tasks},
                "g_rate": stats.get("g_rate"), "f_rate": stats.get("f_rate"),
@@ -189,6 +210,8 @@ def main(argv=None) -> int:
         doc["configs"].append(rec)
         changed = {t: round(100 * d) for t, d in rec["acc_change_by_task"].items() if d}
         rates = "" if head is None else f", spikes per neuron per step g {rec['g_rate']:.4f}, f {rec['f_rate']:.4f}"
+        if rec["changed_relu_margin_max"] is not None:
+            rates += f", changed answers' ReLU margins <= {rec['changed_relu_margin_max']:.3g}"
         if enc_err is not None:
             rates += f", encoder weights' rms error on the integer grid {min(enc_err):.3f}-{max(enc_err):.3f}"
         if rec["overflows_g"] is not None:

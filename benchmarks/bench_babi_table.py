@@ -19,7 +19,9 @@ For every run folder that holds a ``best.pt`` (``benchmarks/runs/babi-lstm``, ``
   measurement.
 
 ``--f-percentile P`` calibrates f's scales at their own percentile; the run is then recorded as
-``RUN, f at P`` beside the run's other records (``--merge``).
+``RUN, f at P`` beside the run's other records (``--merge``); ``--drain`` (IFHead's ``drain``) adds
+``, drain``. A network trained with quantized ReLUs (``head_levels``) runs its head at its trained
+scales (the percentiles do not apply).
 
 A task is passed at test error < 5 %. ``--per-task`` questions give a standard error of about
 ``sqrt(p (1 - p) / n)`` per task (2.2 points at n = 100 and p = 0.9).
@@ -110,6 +112,9 @@ def main(argv=None) -> int:
                     help="initial potential of the integrate-and-fire units, in thresholds (IFHead)")
     ap.add_argument("--f-percentile", type=real_in(0, 100), default=None,
                     help="calibration percentile of f's scales (default: --percentile)")
+    ap.add_argument("--drain", action="store_true",
+                    help="every layer of the head integrates all of its input (IFHead's drain); the run is recorded "
+                         "as 'RUN, drain'")
     ap.add_argument("--chips", type=int_at_least(1), default=None,
                     help="chips for the static power (default: the resource estimate's; the paper used 22)")
     ap.add_argument("--threads", type=int_at_least(1), default=1)
@@ -138,7 +143,7 @@ def main(argv=None) -> int:
             results[name] = rec
     variant = args.f_percentile is not None and args.f_percentile != args.percentile
     for run in [r for r in args.runs.split(",") if r]:
-        label = run if not variant else f"{run}, f at {args.f_percentile:g}"
+        label = (run if not variant else f"{run}, f at {args.f_percentile:g}") + (", drain" if args.drain else "")
         path = HERE / "runs" / run / "best.pt"
         if not path.is_file():
             print(f"{run}: no best.pt, skipped", flush=True)
@@ -160,9 +165,11 @@ def main(argv=None) -> int:
               f"test {100 * full['acc']:.2f} %", flush=True)
         if model.encoder_kind != "lstm":
             calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
-            hopt = dict(steps=args.steps, percentile=args.percentile, v_init=args.v_init,
-                        f_percentile=args.f_percentile)
-            rec["head"] = {**hopt, "f_percentile": args.f_percentile or args.percentile}
+            trained = model.head_levels is not None  # (a head trained with quantized ReLUs carries its scales)
+            hopt = dict(steps=args.steps, percentile=None if trained else args.percentile, v_init=args.v_init,
+                        f_percentile=None if trained else args.f_percentile, drain=args.drain)
+            rec["head"] = {**hopt, "f_percentile": None if trained else args.f_percentile or args.percentile,
+                           "trained_scales": trained}
             engines = {"kernel": KernelRelationalNetwork(model, head=IFHead(model, calib, **hopt),
                                                          n_threads=args.threads),
                        "integer": KernelRelationalNetwork(model, engine="loihi", n_threads=args.threads,
@@ -203,7 +210,7 @@ def main(argv=None) -> int:
             rec.update(engines_per_task=by_task, engines_wall_s=time.perf_counter() - t0, resources=res,
                        energy_all_tasks=energy(mean_ops, chips),
                        energy_task17=energy(ops_17, chips) if ops_17 else None)
-        if variant:  # the torch column is the run's own
+        if variant or args.drain:  # the torch column is the run's own
             rec["variant_of"] = run
         results[label] = rec
     if not results:

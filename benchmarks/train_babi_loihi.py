@@ -10,6 +10,10 @@ the training files, choose the epoch; the test files are not read here. The run 
 the test questions in torch, on the float kernel and on the integer engine (threshold mantissa 508,
 the default of both). ``--refractory-mode clamp`` makes the encoders hold v at 0 during their refractory
 steps, as the chip does (a network trained with ``n_ref > 0`` and the default "block" integrates there).
+``--head-levels L`` makes g's and f's hidden units quantized ReLUs of L levels with trainable scales
+(``RelationalNetwork(head_levels=L)``), the counts an integrate-and-fire unit of the head passes on in
+L steps, so that the trained network is the one its spiking head approximates (quantization-aware
+training for the conversion, Bu et al. 2022); ``--freeze-encoders`` then trains g and f alone.
 
     PYTHONPATH=python python benchmarks/train_babi_loihi.py benchmarks/runs/babi-ahp-stretched/best.pt \\
         --out-dir benchmarks/runs/babi-ahp-stretched-loihi --epochs 1 --lr 1e-4 --no-progress
@@ -21,9 +25,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ahpsim.torch import load_checkpoint, load_model
+from ahpsim.torch.relational import RelationalNetwork, activation_scale, relu_activations
 from ahpsim.torch.loihi import LOIHI_VTH_MANT, loihi_aware
 from ahpsim.torch.tasks import make_task
 from ahpsim.torch.trainer import TrainConfig, Trainer
@@ -34,6 +40,21 @@ except ImportError:
     from benchmarks._args import int_at_least, real_in
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def with_quantized_head(model, train, levels: int, percentile: float = 99.0):
+    """A copy of ``model`` (a ReLU-head RelationalNetwork) whose g and f hidden units are quantized
+    ReLUs of ``levels`` levels, each layer's scale started at the ``percentile`` of its ReLU activations
+    on 1,000 questions spread over ``train`` (as ``IFHead`` calibrates a ReLU head)."""
+    calib, _, _ = train.get(np.arange(0, len(train), max(len(train) // 1000, 1)))
+    acts = relu_activations(model, calib)
+    new = RelationalNetwork(**{**model.config(), "head_levels": levels}, dtype=model.dtype)
+    sd = model.state_dict()
+    sd["_extra_state"] = new.get_extra_state()
+    sd["g_scales"] = torch.tensor([activation_scale(a, percentile) for a in acts["g"]], dtype=model.dtype)
+    sd["f_scales"] = torch.tensor([activation_scale(a, percentile) for a in acts["f"]], dtype=model.dtype)
+    new.load_state_dict(sd)
+    return new
 
 
 def main(argv=None) -> int:
@@ -51,6 +72,12 @@ def main(argv=None) -> int:
                     help="the encoders' refractory mode while fine-tuning (keep: the checkpoint's)")
     ap.add_argument("--no-loihi-grid", action="store_true",
                     help="fine-tune in float (no weight grid): with --refractory-mode, the refractory change alone")
+    ap.add_argument("--head-levels", type=int_at_least(1), default=None, metavar="L",
+                    help="train g's and f's hidden units as quantized ReLUs of L levels with trainable scales "
+                         "(RelationalNetwork(head_levels=L), started at the 99th percentile of each layer's ReLU "
+                         "activations on training questions): the integrate-and-fire head's rate code of L steps")
+    ap.add_argument("--freeze-encoders", action="store_true",
+                    help="train g and f only (the encoders keep the checkpoint's weights)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -69,6 +96,15 @@ def main(argv=None) -> int:
             loihi_aware(enc.rnn, args.vth_mant)
     spec = src["meta"]["task"]
     task = make_task("babi", root=args.root, **spec.get("options", {}))
+    if args.head_levels is not None:
+        if model.head_levels is not None:
+            print(f"--head-levels: {args.checkpoint} already has a quantized head (head_levels="
+                  f"{model.head_levels})", file=sys.stderr)
+            return 2
+        model = with_quantized_head(model, task.train, args.head_levels)
+    if args.freeze_encoders:
+        for enc in (model.sentence_encoder, model.question_encoder):
+            enc.requires_grad_(False)
     old = src.get("train_config", {})
     cfg = TrainConfig(epochs=args.epochs, batch_size=old.get("batch_size", 64), lr=args.lr, lr_schedule="cosine",
                       lr_min=args.lr / 10, grad_clip=old.get("grad_clip"), max_batches_per_epoch=args.batches_per_epoch,
@@ -76,7 +112,8 @@ def main(argv=None) -> int:
                       num_threads=args.threads)
     meta = {**src["meta"], "loihi_vth_mant": None if args.no_loihi_grid else args.vth_mant,
             "finetuned_from": str(args.checkpoint), "finetuned_from_epoch": src.get("best_epoch"),
-            "refractory_mode": model.sentence_encoder.rnn.refractory_mode}
+            "refractory_mode": model.sentence_encoder.rnn.refractory_mode, "head_levels": args.head_levels,
+            "frozen_encoders": bool(args.freeze_encoders)}
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=args.out_dir, meta=meta)
     tr.fit(resume=True, max_wall_s=args.time_budget)
     print(f"{args.out_dir}: best validation accuracy {tr.best_acc:.4f} (epoch {tr.best_epoch})"

@@ -276,7 +276,12 @@ def test_babi_head_steps_configs_parse_and_refuse() -> None:
     assert c["head"] == dict(steps=200, percentile=99.0, v_init=0.5, f_percentile=99.9, vth_mant=127)
     assert parse_config("100:99:0.5:float")["head"] == dict(steps=100, percentile=99.0, v_init=0.5)
     assert parse_config("relu:loihi:254") == {"name": "relu:loihi:254", "head": None, "engine": "loihi", "vth_mant": 254}
+    assert parse_config("100:trained:0.5:float:drain=1")["head"] == dict(steps=100, percentile=None, v_init=0.5,
+                                                                         drain=True)
     for bad, msg in (("100:99:0.5:float:hvth=127", "hvth= applies to the integer engine"),
+                     ("100:trained:0.5:float:fpct=99", "fpct= applies to percentile scales"),
+                     ("100:0:0.5:float", "PERCENTILE and fpct in"),
+                     ("100:99:0.5:float:drain=yes", "expected STEPS"),
                      ("relu:loihi:hvth=127", "apply to a spiking head"),
                      ("100:99:0.5:loihi:hvth=0", "hvth must be >= 1"),
                      ("100:99:0.5:loihi:hvth=12.5", "expected STEPS"),

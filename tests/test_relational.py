@@ -313,7 +313,8 @@ def test_saved_deployment_runs_without_torch_and_gives_the_same_answers(tmp_path
     batch, answers, _ = task.test.get(np.arange(0, 40))
     calib, _, _ = task.train.get(np.arange(0, 200, 4))
     kernel = KernelRelationalNetwork(model, head=IFHead(model, calib, steps=20, v_init=0.5,
-                                                               f_percentile=99.5, reset="zero"))  # saved too
+                                                               f_percentile=99.5, reset="zero",
+                                                               drain=True))  # saved too
     kernel.save(tmp_path / "net")
     ref = KernelRelationalNetwork(model)(batch).logits
     ref_if = kernel(batch).logits
@@ -725,3 +726,125 @@ def test_if_head_runs_f_on_blocks_of_questions_with_the_same_answers(monkeypatch
         monkeypatch.undo()
         np.testing.assert_array_equal(blocked, whole)
         assert st_blocked["f_spikes"] == st_whole["f_spikes"] > 0
+
+
+@pytest.mark.parametrize("engine", ["float", "loihi"])
+def test_if_head_drain_lets_every_layer_integrate_all_of_its_input(engine):
+    """``drain``: g runs ``steps + len(g)`` steps and every bias is spread over its stage's run. Hand
+    computed: a first-layer unit at current 1 spikes on each of the T steps; the next layer (weight 1,
+    one step later) passes on T - 1 of them without drain and all T with it. A unit driven by its
+    bias alone (0.3 per step, starting at 0.5) spikes floor(0.3 T + 0.5) times either way, and the
+    readout's bias (0.5 per step) adds 0.5 (T + 1) without drain (f's run is one step longer) and
+    0.5 T with it: the logits are (T - 1, 6 + 0.5 (T + 1)) and (T, 6 + 0.5 T) for T = 20."""
+    from ahpsim.relnet import IFHead, load_relnet
+
+    T = 20
+    g = [(np.eye(2), np.array([0.0, 0.3]))]
+    f = [(np.eye(2), np.array([0.0, 0.5]))]
+    pre1 = np.array([[1.0, -1.0]])
+    want = {False: [T - 1, 6 + 0.5 * (T + 1)], True: [T, 6 + 0.5 * T]}
+    for drain in (False, True):
+        head = IFHead(2, g, f, [1.0, 1.0], [], max_sentences=1, steps=T, engine=engine, drain=drain)
+        assert head.steps_g == T + drain and head.steps_f == T + drain + 1
+        logits, stats = head(pre1, np.array([0]), 1)
+        np.testing.assert_allclose(logits[0], want[drain], rtol=1e-6 if engine == "float" else 1e-2)
+        assert stats["g_spikes"] == T + want[drain][0] + 6
+    with pytest.raises(TypeError, match="drain must be True or False"):
+        IFHead(2, g, f, [1.0, 1.0], [], max_sentences=1, drain="yes")
+
+
+def test_quantized_relu_closed_form_and_gradients():
+    """``quantized_relu``: scale * clip(floor(L x / scale + 1/2), 0, L) / L by hand; the numpy twin
+    agrees; the floor passes the gradient straight through inside [0, scale] and none outside; the
+    scale's gradient is 1 where the unit saturates."""
+    from ahpsim.relnet import quantized_relu_np
+    from ahpsim.torch.relational import quantized_relu
+
+    x = torch.tensor([-0.3, 0.05, 0.12, 0.26, 0.49, 0.7, 1.3], dtype=torch.float64, requires_grad=True)
+    s = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    # L x / s + 1/2 with L = 4, s = 0.8: -1, 0.75, 1.1, 1.8, 2.95, 4.0, 7 -> levels 0, 0, 1, 1, 2, 4, 4
+    y = quantized_relu(x, s, 4)
+    np.testing.assert_allclose(y.detach().numpy(), 0.2 * np.array([0, 0, 1, 1, 2, 4, 4]), atol=1e-15)
+    np.testing.assert_allclose(quantized_relu_np(x.detach().numpy(), 0.8, 4), y.detach().numpy(), atol=1e-15)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 1, 1, 1, 1, 1, 0])
+    # d/ds: inside, (floor(y) - y + 1/2) / L for y = L x / s + 1/2; saturated, 1 each
+    inside = np.array([0.75, 1.1, 1.8, 2.95, 4.0])
+    want = np.sum((np.floor(inside) - inside + 0.5) / 4) + 1.0
+    assert s.grad.item() == pytest.approx(want, abs=1e-12)
+    with pytest.raises(ValueError, match="head_levels must be None or an integer >= 1"):
+        RelationalNetwork(len(VOCAB), n_encoder=8, g_layers=[8], f_layers=[], head_levels=0)
+
+
+def test_quantized_head_is_what_the_spiking_head_realizes(data_root, tmp_path):
+    """A network trained with ``head_levels = L`` (g of one layer, f a readout): its integrate-and-fire
+    head of L steps with ``drain`` passes on exactly the model's quantized activations (each unit fed a
+    constant current spikes floor(L x / scale + 1/2) times), so its readout divided by L equals the
+    torch model's logits, on real stories. The numpy head of the deployed network applies the same
+    quantization; the scales travel with a saved deployment; percentile scales are refused."""
+    from ahpsim.relnet import load_relnet
+    from ahpsim.torch.relational import IFHead, KernelRelationalNetwork, relu_activations
+    from ahpsim.torch.tasks import build_model, make_task
+
+    L = 20
+    task = make_task("babi", root=data_root, tasks=[1, 6], size="1k", val_fraction=0.0)
+    model = build_model(task, "ahp", n_encoder=24, g_layers=[16], f_layers=[], head_levels=L, seed=5)
+    batch, _, _ = task.test.get(np.arange(0, 30))
+    calib, _, _ = task.train.get(np.arange(0, 200, 4))
+    with torch.no_grad():  # scales near the top of each layer's activations
+        model.g_scales.fill_(float(np.percentile(relu_activations(model, calib)["g"][0], 90)))
+        model.f[-1].bias.copy_(torch.linspace(-0.5, 0.5, model.vocab_size))  # (drain spreads the readout's bias)
+        ref = model(batch).logits.numpy()
+    head = IFHead(model, steps=L, drain=True)
+    assert head.steps == L and head.lam_g == model.head_scales()[0]
+    spiking = KernelRelationalNetwork(model, head=head)
+    np.testing.assert_allclose(spiking(batch).logits / L, ref, rtol=1e-4, atol=1e-4)
+    assert IFHead(model).steps == L  # the default: the model's levels
+    numpy_head = KernelRelationalNetwork(model)
+    np.testing.assert_allclose(numpy_head(batch).logits, ref, rtol=1e-5, atol=1e-5)
+    numpy_head.save(tmp_path / "net")
+    loaded = load_relnet(tmp_path / "net")
+    assert loaded.head_levels == L and loaded.head_scales == model.head_scales()
+    np.testing.assert_allclose(loaded.run(*(t.numpy() for t in batch)).logits, ref, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="percentile and f_percentile apply to a ReLU head"):
+        IFHead(model, calib, percentile=99.0)
+    relu_model = build_model(task, "ahp", n_encoder=24, g_layers=[16], f_layers=[], seed=5)
+    with pytest.raises(ValueError, match="calibration: a ReLU head's scales"):
+        IFHead(relu_model)
+
+
+def test_cli_trains_and_deploys_a_quantized_head(tmp_path, data_root):
+    """``train babi --model-opt head_levels=L`` trains quantized ReLUs with trainable scales; ``eval
+    --kernel --spiking-head L --head-drain`` runs its head at those scales (recorded), and percentile
+    options are refused with exit code 2 and a message that names them."""
+    import json
+    import os
+    from pathlib import Path
+
+    import ahpsim
+
+    env = dict(os.environ, PYTHONPATH=str(Path(ahpsim.__file__).resolve().parents[1]) + os.pathsep
+               + os.environ.get("PYTHONPATH", ""))
+    run = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "ahpsim", "train", "babi", "--root", str(data_root), "--out", str(run),
+                    "--task-opt", "tasks=[1]", "--task-opt", 'size="1k"', "--task-opt", "n_train=128",
+                    "--model-opt", "n_encoder=16", "--model-opt", "g_layers=[16]", "--model-opt", "f_layers=[16]",
+                    "--model-opt", "head_levels=20", "--epochs", "1", "--threads", "1", "--no-progress"],
+                   env=env, check=True, capture_output=True, text=True, timeout=600)
+    from ahpsim.torch import load_model
+
+    model = load_model(run / "best.pt")
+    lam_g, lam_f = model.head_scales()
+    assert model.head_levels == 20 and len(lam_g) == 1 and len(lam_f) == 1
+    assert lam_g[0] != 1.0 or lam_f[0] != 1.0  # trained (they start at 1)
+    r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--kernel", "--spiking-head",
+                        "20", "--head-drain", "--n-test", "20", "--threads", "1"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    head = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]["head"]
+    assert head["trained_scales"] and head["drain"] and head["percentile"] is None and head["steps"] == 20
+    for args, msg in ((["--kernel", "--spiking-head", "20", "--head-percentile", "99"], "apply to a ReLU head"),
+                      (["--kernel", "--head-drain"], "--head-drain applies to the integrate-and-fire")):
+        r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -145,7 +145,8 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                    help="round weights to multiples of STEP first (a number or a power such as 2**-12)")
     p.add_argument("--spiking-head", type=int, default=None, metavar="STEPS",
                    help="babi with --kernel: run g and f as rate-coded integrate-and-fire layers for STEPS steps "
-                        "(calibrated on 1,024 training questions)")
+                        "(scales: percentiles of the activations on 1,024 training questions, or the trained ones "
+                        "of a network trained with --model-opt head_levels=L, whose head matches at STEPS = L)")
     p.add_argument("--head-percentile", type=float, default=None, metavar="P",
                    help="babi with --spiking-head: each layer's scale is the P-th percentile of its positive "
                         "ReLU activations (0 < P <= 100; default: IFHead's, 99)")
@@ -158,6 +159,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--head-reset", choices=("subtract", "zero"), default=None,
                    help="babi with --spiking-head: the integrate-and-fire units' reset (default: IFHead's, "
                         "subtract; zero: Loihi's own, whose potential saturates instead of wrapping on long runs)")
+    p.add_argument("--head-drain", action="store_true",
+                   help="babi with --spiking-head: every layer integrates all of its input (g runs one step more "
+                        "per later layer; IFHead's drain)")
     p.add_argument("--loihi", action="store_true",
                    help="babi with --kernel: run on the Loihi 1 integer engine (the encoders and, with "
                         "--spiking-head, g's later layers and f)")
@@ -297,12 +301,14 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
     if args.spiking_head is not None:
         from .torch.relational import IFHead
 
-        calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
+        calib = None  # (a head trained with quantized ReLUs carries its scales)
+        if model.head_levels is None:
+            calib, _, _ = train.get(np.linspace(0, len(train) - 1, 1024).astype(np.int64))
         given = {k: v for k, v in (("percentile", args.head_percentile), ("v_init", args.head_v_init),
                                    ("f_percentile", args.head_f_percentile), ("reset", args.head_reset))
                  if v is not None}
         head = IFHead(model, calib, steps=args.spiking_head, n_threads=args.threads or 1,
-                      engine="loihi" if args.loihi else "float", **given)
+                      engine="loihi" if args.loihi else "float", drain=args.head_drain, **given)
     kernel = KernelRelationalNetwork(model, n_threads=args.threads or 1, head=head,
                                      engine="loihi" if args.loihi else "float")
     if args.export:
@@ -335,6 +341,7 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
     if head is not None:
         res["head"] = {"kind": "integrate-and-fire", "steps": head.steps, "percentile": head.percentile,
                        "v_init": head.v_init, "f_percentile": head.f_percentile, "reset": head.reset,
+                       "drain": head.drain, "trained_scales": model.head_levels is not None,
                        "g_spikes": g_spk, "f_spikes": f_spk}
         if args.loihi:  # compartment-steps with a wrapped current or a clipped voltage
             res["head"].update(overflows_g=ovf_g, overflows_f=ovf_f)
@@ -397,11 +404,17 @@ def eval_command(args) -> int:
     babi_only = [f for f, on in (("--spiking-head", args.spiking_head is not None), ("--loihi", args.loihi),
                                  ("--export", args.export is not None)) if on]
     head_opts = [f for f, v in (("--head-percentile", args.head_percentile), ("--head-v-init", args.head_v_init),
-                                ("--head-f-percentile", args.head_f_percentile), ("--head-reset", args.head_reset))
+                                ("--head-f-percentile", args.head_f_percentile), ("--head-reset", args.head_reset),
+                                ("--head-drain", args.head_drain or None))
                  if v is not None]
     if head_opts and args.spiking_head is None:
         print(f"ahpsim eval: {head_opts[0]} applies to the integrate-and-fire head; add --spiking-head STEPS",
               file=sys.stderr)
+        return 2
+    if getattr(model, "head_levels", None) is not None and (args.head_percentile is not None
+                                                           or args.head_f_percentile is not None):
+        print(f"ahpsim eval: --head-percentile and --head-f-percentile apply to a ReLU head; {args.checkpoint} was "
+              f"trained with head_levels={model.head_levels} and carries its head's scales", file=sys.stderr)
         return 2
     # checked here, before the data are loaded (IFHead checks them again)
     for name, v in (("--head-percentile", args.head_percentile), ("--head-f-percentile", args.head_f_percentile)):

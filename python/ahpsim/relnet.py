@@ -27,7 +27,7 @@ import numpy as np
 from .network import Network, load_network
 
 __all__ = ["DeployedRelationalNetwork", "IFHead", "RelNetResult", "load_relnet", "questions_to_arrays",
-           "pair_indices_np", "word_spikes_np", "ENGINES"]
+           "pair_indices_np", "word_spikes_np", "quantized_relu_np", "ENGINES"]
 
 ENGINES = ("float", "loihi")
 _FORMAT = "ahpsim-relnet"
@@ -101,6 +101,13 @@ def _overflow_count(q) -> int:
     """Compartment-steps with a wrapped u or a clipped v in a quantized network's runs since its state
     was last reset (``QuantizedNetwork.overflows``)."""
     return sum(v["u_wraps"] + v["v_saturations"] for v in q.overflows().values())
+
+
+def quantized_relu_np(x: np.ndarray, scale: float, levels: int) -> np.ndarray:
+    """``scale * clip(floor(levels * x / scale + 1/2), 0, levels) / levels`` in ``x``'s dtype: the
+    activation of a head trained with quantized ReLUs (``ahpsim.torch.relational.quantized_relu``)."""
+    y = np.floor(x * (levels / scale) + 0.5)
+    return (np.clip(y, 0, levels) * (scale / levels)).astype(x.dtype, copy=False)
 
 
 def questions_to_arrays(questions: Sequence[dict], vocab: Sequence[str]):
@@ -211,6 +218,15 @@ class IFHead:
         unit's spike count its input's integral rounded instead of floored (Bu et al. 2022, "Optimal
         ANN-SNN conversion for high-accuracy and ultra-low-latency spiking neural networks", ICLR),
         which matters where units fire a few times per question.
+    drain : bool, default False
+        Give every layer the time to integrate all of its input. Without it g and f run ``steps``
+        (+ f's depth) steps and each layer after g's first receives the spikes of one step fewer than
+        the one before it (the one-step synaptic delay), while its bias arrives on every step. With it
+        g runs ``steps + len(g)`` steps (its first layer's input current only in the first ``steps``),
+        f receives g's spikes of all those steps, and every bias is spread so that a unit receives
+        ``steps`` steps' worth of it over the longer run: a unit's spike count approximates
+        ``steps * activation / lambda`` for every layer, not only the first. Costs ``len(g)`` more
+        steps per question.
 
     Notes
     -----
@@ -226,7 +242,8 @@ class IFHead:
 
     def __init__(self, first_width: int, g: Sequence, f: Sequence, lam_g: Sequence[float],
                  lam_f: Sequence[float], max_sentences: int, steps: int = 50, chunk: int = 512, n_threads: int = 1,
-                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.5, reset: str = "subtract"):
+                 engine: str = "float", vth_mant: int = 508, v_init: float = 0.5, reset: str = "subtract",
+                 drain: bool = False):
         for name, v in (("steps", steps), ("chunk", chunk), ("n_threads", n_threads), ("max_sentences", max_sentences),
                         ("vth_mant", vth_mant), ("first_width", first_width)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -238,6 +255,9 @@ class IFHead:
         if not isinstance(reset, str) or reset not in ("subtract", "zero"):
             raise ValueError(f"reset must be 'subtract' or 'zero', got {reset!r}")
         self.reset = reset
+        if not isinstance(drain, (bool, np.bool_)):
+            raise TypeError(f"drain must be True or False, got {drain!r}")
+        self.drain = bool(drain)
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         g, f = _layers(g), _layers(f)
@@ -273,6 +293,13 @@ class IFHead:
         W, b = f[-1]
         self._out = (W * (src_scale if lam_prev is None else lam_prev), np.zeros(W.shape[0]) if b is None else b)
         self.f_sizes = [W.shape[0] for _, W, _ in self._f_spec]
+        # steps of g and f per question; with drain each bias is spread over its stage's longer run
+        self.steps_g = self.steps + (len(self._g_spec) if self.drain else 0)
+        self.steps_f = self.steps_g + len(self.f_sizes) + 1
+        if self.drain:
+            self._g_spec = [(n, W, b * (self.steps / self.steps_g)) for n, W, b in self._g_spec]
+            self._f_spec = [(n, W, b * (self.steps / self.steps_f)) for n, W, b in self._f_spec]
+            self._out = (self._out[0], self._out[1] * (self.steps / self.steps_f))
         big = float(np.finfo(np.float32).max)  # the kernels' weights are float32
         if not all(np.all(np.abs(a) <= big) for _, W, b in self._g_spec + self._f_spec for a in (W, b)) or \
                 not all(np.all(np.abs(a) <= big) for a in self._out):
@@ -404,30 +431,29 @@ class IFHead:
     def __call__(self, pre1: np.ndarray, b: np.ndarray, B: int):
         """``pre1`` [P, H1]: g's first-layer input per pair (before ReLU); ``b`` [P]: each pair's
         question. Returns (logits [B, V] float numpy, stats)."""
-        T = self.steps
+        T, Tg, Tf = self.steps, self.steps_g, self.steps_f
         P = len(b)
         H_out = self.g_sizes[-1]
-        summed = np.zeros((B, T, H_out), np.int32)
+        summed = np.zeros((B, Tg, H_out), np.int32)
         g_spikes = ovf_g = ovf_f = 0
         cur = (pre1 * self.first_scale).astype(np.float32)
         names = [f"g{k + 1}" for k in range(len(self.g_sizes))]
         for s in range(0, P, self.chunk):
             part = cur[s:s + self.chunk]
-            X = np.ascontiguousarray(np.broadcast_to(part[:, None, :], (len(part), T, part.shape[1])))
+            X = np.zeros((len(part), Tg, part.shape[1]), np.float32)  # (drain: no input after step T)
+            X[:, :T] = part[:, None, :]
             if self.engine == "loihi":
-                z1 = self._run(self._g1_net, T, X, "g").raster("g1")
+                z1 = self._run(self._g1_net, Tg, X, "g").raster("g1")
                 rasters = {"g1": z1}
                 if self._loihi_g is not None:
-                    res = self._run(self._loihi_g, T, z1, "g")
+                    res = self._run(self._loihi_g, Tg, z1, "g")
                     rasters.update({n: res.raster(n) for n in names[1:]})
                     ovf_g += _overflow_count(self._loihi_g)  # (counted since the run's reset)
             else:
-                res = self._run(self.g_net, T, X, "g")
+                res = self._run(self.g_net, Tg, X, "g")
                 rasters = {n: res.raster(n) for n in names}
             np.add.at(summed, b[s:s + self.chunk], rasters[self.g_out].astype(np.int32))
             g_spikes += sum(int(r.sum()) for r in rasters.values())
-        depth = len(self.f_sizes) + 1
-        Tf = T + depth
         K = 1
         if self.engine == "loihi":
             K = max(int(summed.max()), 1)
@@ -448,16 +474,16 @@ class IFHead:
             if self.engine == "loihi":
                 net = self._loihi_f[K]
                 Xf = np.zeros((nq, Tf, K, H_out), bool)
-                Xf[:, :T] = part[:, :, None, :] > np.arange(K)[None, None, :, None]
+                Xf[:, :Tg] = part[:, :, None, :] > np.arange(K)[None, None, :, None]
                 res = self._run(net, Tf, Xf.reshape(nq, Tf, K * H_out), "f")
                 ovf_f += _overflow_count(net)
             else:
-                Xf = np.concatenate([part.astype(np.float32), np.zeros((nq, depth, H_out), np.float32)], 1)
+                Xf = np.concatenate([part.astype(np.float32), np.zeros((nq, Tf - Tg, H_out), np.float32)], 1)
                 res = self._run(self.f_net, Tf, Xf, "f")
             blocks.append(np.asarray(res.readout("out"))[:, -1])
             f_spikes += sum(int(res.raster(f"f{k + 1}").sum()) for k in range(len(self.f_sizes)))
         logits = np.concatenate(blocks)
-        stats = {"g_rate": g_spikes / max(P * T * sum(self.g_sizes), 1),
+        stats = {"g_rate": g_spikes / max(P * Tg * sum(self.g_sizes), 1),
                  "f_rate": f_spikes / max(B * Tf * max(sum(self.f_sizes), 1), 1),
                  "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
         if self.engine == "loihi":  # integer-engine compartment-steps of this call with u wrapped or v clipped
@@ -497,6 +523,10 @@ class DeployedRelationalNetwork:
     head : IFHead, optional
         Runs g and f as integrate-and-fire layers on the kernel (statistics of the last call in
         ``last_head_stats``) instead of ReLU layers in numpy.
+    head_levels : int, optional
+        g's and f's hidden units are quantized ReLUs of this many levels (a network trained with
+        ``RelationalNetwork(head_levels=...)``; :func:`quantized_relu_np`) at the scales ``head_scales``
+        ``(lam_g [len(g) + 1], lam_f [len(f) - 1])``. Without ``head``, numpy evaluates them so.
 
     Raises
     ------
@@ -507,7 +537,8 @@ class DeployedRelationalNetwork:
     def __init__(self, sentence: Network, question: Network, first: Sequence, g: Sequence, f: Sequence, *,
                  vocab_size: int, steps_per_word: int, max_sentences: int, position_tags: bool = True,
                  vocab: Optional[Sequence[str]] = None, n_threads: int = 1, engine: str = "float",
-                 vth_mant: int = 508, head: Optional[IFHead] = None):
+                 vth_mant: int = 508, head: Optional[IFHead] = None, head_levels: Optional[int] = None,
+                 head_scales: Optional[Sequence] = None):
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
@@ -521,6 +552,24 @@ class DeployedRelationalNetwork:
         if self.vocab is not None and len(self.vocab) != self.vocab_size:
             raise ValueError(f"vocab has {len(self.vocab)} words but vocab_size is {self.vocab_size}")
         self.engine, self.vth_mant, self.n_threads, self.head = engine, int(vth_mant), int(n_threads), head
+        if (head_levels is None) != (head_scales is None):
+            raise ValueError("head_levels and head_scales go together (a head trained with quantized ReLUs), "
+                             f"got head_levels={head_levels!r}, head_scales={head_scales!r}")
+        self.head_levels, self.head_scales = None, None
+        if head_levels is not None:
+            if isinstance(head_levels, bool) or not isinstance(head_levels, (int, np.integer)) or head_levels < 1:
+                raise ValueError(f"head_levels must be an integer >= 1, got {head_levels!r}")
+            try:
+                lam_g, lam_f = ([float(v) for v in part] for part in head_scales)
+            except (TypeError, ValueError):
+                raise TypeError(f"head_scales must be (lam_g, lam_f), two sequences of numbers, got "
+                                f"{head_scales!r}") from None
+            if len(lam_g) != len(self.g) + 1 or len(lam_f) != len(self.f) - 1:
+                raise ValueError(f"head_scales: lam_g needs {len(self.g) + 1} scales and lam_f {len(self.f) - 1}, "
+                                 f"got {len(lam_g)} and {len(lam_f)}")
+            if not all(np.isfinite(v) and v > 0 for v in lam_g + lam_f):
+                raise ValueError(f"head_scales must be finite and > 0, got {head_scales!r}")
+            self.head_levels, self.head_scales = int(head_levels), (lam_g, lam_f)
         self.last_head_stats: Optional[dict] = None
         self.ops: dict = {}  # operation counts per encoder over all runs (see operation_counts)
         self.float_sentence, self.float_question = sentence, question  # kept for save()
@@ -628,18 +677,24 @@ class DeployedRelationalNetwork:
                               "bias alone; give the integrate-and-fire head more steps", RuntimeWarning,
                               stacklevel=_user_stacklevel())
         else:
-            h = np.maximum(pre1, 0)
-            for W, bb in self.g:
-                h = np.maximum(h @ W.T + bb, 0)
+            h = self._activation(pre1, "g", 0)
+            for k, (W, bb) in enumerate(self.g, start=1):
+                h = self._activation(h @ W.T + bb, "g", k)
             x = np.zeros((B, h.shape[1]), h.dtype)
             np.add.at(x, b, h)
             x = x * (1.0 / self.max_sentences)
             for k, (W, bb) in enumerate(self.f):
                 x = x @ W.T + bb
                 if k < len(self.f) - 1:
-                    x = np.maximum(x, 0)
+                    x = self._activation(x, "f", k)
         out = RelNetResult(x, s1 + s2, n1 + n2, int(b.size))
         return (out, spk) if return_spikes else out
+
+    def _activation(self, x: np.ndarray, stage: str, k: int) -> np.ndarray:
+        if self.head_levels is None:
+            return np.maximum(x, 0)
+        lam = self.head_scales[0 if stage == "g" else 1][k]
+        return quantized_relu_np(x, lam, self.head_levels)
 
     def answer(self, story, story_lengths, question, question_lengths) -> list[str]:
         """The answer words of a batch (``vocab[argmax(logits)]``); needs ``vocab``."""
@@ -734,10 +789,11 @@ class DeployedRelationalNetwork:
                     arrs[f"{name}{k}_b"] = b
         header = dict(format=_FORMAT, version=1, vocab_size=self.vocab_size, steps_per_word=self.steps_per_word,
                       max_sentences=self.max_sentences, position_tags=self.position_tags, vocab=self.vocab,
-                      n_g=len(self.g), n_f=len(self.f),
+                      n_g=len(self.g), n_f=len(self.f), head_levels=self.head_levels,
+                      head_scales=None if self.head_scales is None else [list(v) for v in self.head_scales],
                       head=None if self.head is None else dict(lam_g=self.head.lam_g, lam_f=self.head.lam_f,
                                                                steps=self.head.steps, v_init=self.head.v_init,
-                                                               reset=self.head.reset))
+                                                               reset=self.head.reset, drain=self.head.drain))
         arrs["__header__"] = np.array(json.dumps(header))
         tmp = path / f"relnet.npz.tmp{os.getpid()}.npz"
         try:
@@ -798,8 +854,9 @@ def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, hea
         ifhead = IFHead(first[0][0].shape[0], g, fl, hs["lam_g"], hs["lam_f"], h["max_sentences"],
                         steps=hs["steps"] if head_steps is None else head_steps, n_threads=n_threads,
                         engine=engine, vth_mant=vth_mant, v_init=hs.get("v_init", 0.0),
-                        reset=hs.get("reset", "subtract"))
+                        reset=hs.get("reset", "subtract"), drain=hs.get("drain", False))
     return DeployedRelationalNetwork(sentence, question, first, g, fl, vocab_size=h["vocab_size"],
                                      steps_per_word=h["steps_per_word"], max_sentences=h["max_sentences"],
                                      position_tags=h["position_tags"], vocab=h["vocab"], n_threads=n_threads,
-                                     engine=engine, vth_mant=vth_mant, head=ifhead)
+                                     engine=engine, vth_mant=vth_mant, head=ifhead, head_levels=h.get("head_levels"),
+                                     head_scales=h.get("head_scales"))

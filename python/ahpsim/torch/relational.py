@@ -46,6 +46,7 @@ from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
            "word_spikes", "decode_answers", "KernelRelationalNetwork", "IFHead", "relu_activations", "activation_scale",
+           "quantized_relu",
            "RELNET_ENCODER",
            "ENCODER_KINDS"]
 
@@ -185,6 +186,25 @@ def _mlp(sizes: Sequence[int], gen: torch.Generator, dtype) -> nn.ModuleList:
     return layers
 
 
+_MIN_SCALE = 1e-6  # a trained scale stays positive
+
+
+def quantized_relu(x: torch.Tensor, scale, levels: int) -> torch.Tensor:
+    """The quantization-clip-floor-shift activation (QCFS; Bu et al. 2022, "Optimal ANN-SNN conversion
+    for high-accuracy and ultra-low-latency spiking neural networks", ICLR):
+    ``scale * clamp(floor(levels * x / scale + 1/2), 0, levels) / levels``, what a non-leaky
+    integrate-and-fire unit of threshold ``scale`` that starts at half its threshold passes on in
+    ``levels`` steps of constant input ``x`` (its spike count times ``scale / levels``).
+
+    ``x``: any shape; ``scale``: a positive scalar tensor (trainable: its gradient is that of the clip
+    and of the rounding offset); ``levels``: int >= 1. The floor has a straight-through gradient, so
+    ``d out / d x`` is 1 where ``0 <= x < scale`` (within half a level) and 0 outside."""
+    s = torch.as_tensor(scale, dtype=x.dtype).clamp(min=_MIN_SCALE)
+    y = x * (levels / s) + 0.5
+    y = y + (torch.floor(y) - y).detach()
+    return torch.clamp(y, 0.0, float(levels)) * (s / levels)
+
+
 def _init_linear(lin: nn.Linear, gen: torch.Generator) -> None:
     """He-uniform weights, zero bias, from ``gen`` (torch's default init draws from the global RNG)."""
     bound = math.sqrt(6.0 / lin.in_features)
@@ -219,17 +239,26 @@ class RelationalNetwork(nn.Module):
         :data:`RELNET_ENCODER`), plus ``tau_trace``.
     vocab : list of str, optional
         The words by index (``BabiData.vocab``), kept with the model to decode answers.
+    head_levels : int, optional
+        g's and f's hidden units as quantized ReLUs of ``head_levels`` levels with trainable scales
+        (:func:`quantized_relu`; parameters ``g_scales`` [len(g_layers)] and ``f_scales``
+        [len(f_layers)]) instead of ReLUs: the activations an integrate-and-fire unit of the same scale
+        realizes in ``head_levels`` steps (:class:`IFHead` then takes these scales). Default: ReLU.
     """
 
     def __init__(self, vocab_size: int, encoder: str = "ahp", n_encoder: int = 200, *, max_sentences: int = 20,
                  g_layers: Sequence[int] = (256, 256, 256, 256), f_layers: Sequence[int] = (256, 512),
                  steps_per_word: int = 10, position_tags: bool = True, encoder_options: Optional[dict] = None,
-                 vocab: Optional[Sequence[str]] = None, seed: int = 0, dtype: torch.dtype = torch.float32):
+                 vocab: Optional[Sequence[str]] = None, head_levels: Optional[int] = None, seed: int = 0,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
         for name, v, lo in (("vocab_size", vocab_size, 2), ("n_encoder", n_encoder, 1),
                             ("max_sentences", max_sentences, 1), ("steps_per_word", steps_per_word, 1)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if head_levels is not None and (isinstance(head_levels, bool) or not isinstance(head_levels, (int, np.integer))
+                                        or head_levels < 1):
+            raise ValueError(f"head_levels must be None or an integer >= 1, got {head_levels!r}")
         if encoder not in ENCODER_KINDS:
             raise ValueError(f"encoder must be one of {ENCODER_KINDS}, got {encoder!r}")
         g_layers, f_layers = [int(w) for w in g_layers], [int(w) for w in f_layers]
@@ -246,6 +275,9 @@ class RelationalNetwork(nn.Module):
                             max_sentences=int(max_sentences), g_layers=g_layers, f_layers=f_layers,
                             steps_per_word=int(steps_per_word), position_tags=bool(position_tags),
                             encoder_options=opts, vocab=vocab)
+        if head_levels is not None:  # (absent from the configuration of a ReLU head: older checkpoints load)
+            self._config["head_levels"] = int(head_levels)
+        self.head_levels = None if head_levels is None else int(head_levels)
         self.vocab_size, self.encoder_kind, self.max_sentences = int(vocab_size), encoder, int(max_sentences)
         self.position_tags = bool(position_tags)
 
@@ -276,6 +308,9 @@ class RelationalNetwork(nn.Module):
             self.g_first_q.weight.mul_(math.sqrt(n_encoder / (2 * d_obj + n_encoder)))
         self.g = _mlp(g_layers, gen, dtype)
         self.f = _mlp([g_layers[-1]] + f_layers + [vocab_size], gen, dtype)
+        if self.head_levels is not None:  # the hidden layers' scales (lambda), set by calibration or training
+            self.g_scales = nn.Parameter(torch.ones(len(g_layers), dtype=dtype))
+            self.f_scales = nn.Parameter(torch.ones(len(f_layers), dtype=dtype))
 
     # ------------------------------------------------------------------ serialisation
     def config(self) -> dict:
@@ -348,16 +383,30 @@ class RelationalNetwork(nn.Module):
         eq = eq_u[inv_q]
         b, i, j = pair_indices(L, story.shape[1])
         h = self.g_first_i(obj)[b, i] + self.g_first_j(obj)[b, j] + self.g_first_q(eq)[b]
-        h = torch.relu(h)
-        for lin in self.g:
-            h = torch.relu(lin(h))
+        h = self.activation(h, "g", 0)
+        for k, lin in enumerate(self.g, start=1):
+            h = self.activation(lin(h), "g", k)
         # the sum over pairs (Santoro et al.), scaled by a fixed 1 / S: typical stories give O(1) inputs to f
         x = torch.zeros(B, h.shape[1], dtype=h.dtype).index_add(0, b, h) * (1.0 / self.max_sentences)
         for k, lin in enumerate(self.f):
             x = lin(x)
             if k < len(self.f) - 1:
-                x = torch.relu(x)
+                x = self.activation(x, "f", k)
         return RelNetOutput(x, spk_s + spk_q, ns_s + ns_q, int(b.numel()))
+
+    def activation(self, x: torch.Tensor, stage: str, k: int) -> torch.Tensor:
+        """Hidden layer ``k`` of ``stage`` ("g" or "f"): ReLU, or :func:`quantized_relu` at the layer's
+        scale with ``head_levels``."""
+        if self.head_levels is None:
+            return torch.relu(x)
+        return quantized_relu(x, (self.g_scales if stage == "g" else self.f_scales)[k], self.head_levels)
+
+    def head_scales(self) -> Optional[tuple[list[float], list[float]]]:
+        """``(lam_g, lam_f)``: the trained scales of g's and f's hidden layers (None for a ReLU head)."""
+        if self.head_levels is None:
+            return None
+        return ([float(v) for v in self.g_scales.detach().clamp(min=_MIN_SCALE)],
+                [float(v) for v in self.f_scales.detach().clamp(min=_MIN_SCALE)])
 
     def objective(self, batch: BabiBatch, answers: torch.Tensor, cfg=None):
         """Training/evaluation hook of :class:`~ahpsim.torch.Trainer`: ``(loss, predictions [B], spikes,
@@ -427,7 +476,8 @@ class KernelRelationalNetwork(DeployedRelationalNetwork):
                          [_linear_np(m) for m in model.g], [_linear_np(m) for m in model.f],
                          vocab_size=model.vocab_size, steps_per_word=model.sentence_encoder.steps_per_word,
                          max_sentences=model.max_sentences, position_tags=model.position_tags, vocab=model.vocab,
-                         n_threads=n_threads, engine=engine, vth_mant=vth_mant, head=head)
+                         n_threads=n_threads, engine=engine, vth_mant=vth_mant, head=head,
+                         head_levels=model.head_levels, head_scales=model.head_scales())
 
     def __call__(self, batch: BabiBatch, return_spikes: bool = False):
         story, L, q, Lq = (np.asarray(t) for t in batch)
@@ -447,14 +497,15 @@ def relu_activations(model: RelationalNetwork, batch: BabiBatch) -> dict:
     uq, inv_q = torch.unique(q, dim=0, return_inverse=True)
     eq = model.question_encoder(uq, (uq > 0).sum(1))[0][inv_q]
     b, i, j = pair_indices(L, story.shape[1])
-    h = torch.relu(model.g_first_i(obj)[b, i] + model.g_first_j(obj)[b, j] + model.g_first_q(eq)[b])
+    h = model.g_first_i(obj)[b, i] + model.g_first_j(obj)[b, j] + model.g_first_q(eq)[b]
+    h = model.activation(h, "g", 0)
     acts = {"g": [h.double().numpy()], "f": []}
-    for lin in model.g:
-        h = torch.relu(lin(h))
+    for k, lin in enumerate(model.g, start=1):
+        h = model.activation(lin(h), "g", k)
         acts["g"].append(h.double().numpy())
     x = torch.zeros(story.shape[0], h.shape[1], dtype=h.dtype).index_add(0, b, h) * (1.0 / model.max_sentences)
-    for lin in model.f[:-1]:
-        x = torch.relu(lin(x))
+    for k, lin in enumerate(model.f[:-1]):
+        x = model.activation(lin(x), "f", k)
         acts["f"].append(x.double().numpy())
     return acts
 
@@ -479,25 +530,45 @@ class IFHead(_IFHeadNp):
 
     ``f_percentile`` (default: ``percentile``) sets the scales of f's hidden layers apart from g's (an f
     of the readout alone has none). A low percentile gives large weights, which the integer engine may
-    not hold (a ValueError names the stage). ``reset="zero"``: see :class:`ahpsim.relnet.IFHead`."""
+    not hold (a ValueError names the stage). ``reset="zero"`` and ``drain``: see :class:`ahpsim.relnet.IFHead`.
 
-    def __init__(self, model: RelationalNetwork, calibration: BabiBatch, steps: int = 50,
-                 percentile: float = 99.0, chunk: int = 512, n_threads: int = 1, engine: str = "float",
+    A model trained with ``head_levels`` (quantized ReLUs, :func:`quantized_relu`) carries its scales:
+    they are the head's, ``calibration`` may be None, ``percentile`` and ``f_percentile`` are refused
+    (ValueError), and ``steps`` defaults to ``head_levels``, where a unit fed a constant current passes
+    on exactly the model's activation. Otherwise ``steps`` defaults to 50 and ``percentile`` to 99."""
+
+    def __init__(self, model: RelationalNetwork, calibration: Optional[BabiBatch] = None, steps: Optional[int] = None,
+                 percentile: Optional[float] = None, chunk: int = 512, n_threads: int = 1, engine: str = "float",
                  vth_mant: int = 508, v_init: float = 0.5, f_percentile: Optional[float] = None,
-                 reset: str = "subtract"):
+                 reset: str = "subtract", drain: bool = False):
+        trained = model.head_scales()
+        if steps is None:
+            steps = 50 if trained is None else model.head_levels
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-        for name, p in (("percentile", percentile), ("f_percentile", percentile if f_percentile is None else f_percentile)):
-            if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
-                raise TypeError(f"{name} must be a real number in (0, 100], got {type(p).__name__} {p!r}")
-            if not 0 < p <= 100:
-                raise ValueError(f"{name} must be in (0, 100], got {p!r}")
-        self.percentile = float(percentile)
-        self.f_percentile = self.percentile if f_percentile is None else float(f_percentile)
-        acts = relu_activations(model, calibration)
+        if trained is not None:
+            if percentile is not None or f_percentile is not None:
+                raise ValueError("percentile and f_percentile apply to a ReLU head; this model's head was trained "
+                                 f"with head_levels={model.head_levels} and carries its scales")
+            lam_g, lam_f = trained
+            self.percentile = self.f_percentile = None
+        else:
+            if calibration is None:
+                raise ValueError("calibration: a ReLU head's scales are percentiles of its activations on "
+                                 "calibration questions (take them from the training set); got None")
+            percentile = 99.0 if percentile is None else percentile
+            for name, p in (("percentile", percentile),
+                            ("f_percentile", percentile if f_percentile is None else f_percentile)):
+                if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+                    raise TypeError(f"{name} must be a real number in (0, 100], got {type(p).__name__} {p!r}")
+                if not 0 < p <= 100:
+                    raise ValueError(f"{name} must be in (0, 100], got {p!r}")
+            self.percentile = float(percentile)
+            self.f_percentile = self.percentile if f_percentile is None else float(f_percentile)
+            acts = relu_activations(model, calibration)
+            lam_g = [activation_scale(a, self.percentile) for a in acts["g"]]
+            lam_f = [activation_scale(a, self.f_percentile) for a in acts["f"]]
         super().__init__(model.g_first_i.out_features, [_linear_np(m, np.float64) for m in model.g],
-                         [_linear_np(m, np.float64) for m in model.f],
-                         [activation_scale(a, self.percentile) for a in acts["g"]],
-                         [activation_scale(a, self.f_percentile) for a in acts["f"]], model.max_sentences, steps=steps,
+                         [_linear_np(m, np.float64) for m in model.f], lam_g, lam_f, model.max_sentences, steps=steps,
                          chunk=chunk, n_threads=n_threads, engine=engine, vth_mant=vth_mant, v_init=v_init,
-                         reset=reset)
+                         reset=reset, drain=drain)
