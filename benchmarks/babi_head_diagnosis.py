@@ -46,6 +46,8 @@ class _Variant(IFHeadNp):
 
     def __init__(self, *a, f_relu: bool = False, replay: int = 1, f_layers=None, **kw):
         super().__init__(*a, **kw)
+        if self.drain:  # (this variant runs g and f for `steps` steps, as IFHead without drain)
+            raise ValueError("drain: not supported by the diagnosis variants")
         self.f_relu, self.replay, self.f_layers = f_relu, int(replay), f_layers
 
     def __call__(self, pre1, b, B):

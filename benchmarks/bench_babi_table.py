@@ -74,10 +74,10 @@ def per_question_ops(net, batch, B: int) -> dict:
         f = 1.0 / B if total_steps is None else total_steps / c["trial_steps"] / B
         out[stage] = {k: c[k] * f for k in ("spikes", "syn_events", "input_events", "neuron_updates",
                                             "compartment_updates")}
-    # the chip's steps per question: the longest sentence, then the question, then g and f
-    head = net.head
+    # the chip's steps per question: the longest sentence, then the question, then g and f (f's run ends
+    # the head's: steps + f's depth, and with drain g's extra steps)
     out["chip_steps"] = float(words.max(1).mean() * net.steps_per_word + Lq.mean() * net.steps_per_word
-                              + head.steps + len(head.f_sizes) + 1)
+                              + net.head.steps_f)
     return out
 
 

@@ -166,6 +166,14 @@ def test_babi_table_smoke(tmp_path: Path, data_root: Path) -> None:
                         "babi-demo", "--per-task", "3", "--steps", "5", "--out", str(out), "--merge"],
                        capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 2 and "measured with other settings" in r.stderr
+    # --drain: recorded beside the run; g's two later layers add two chip steps per question
+    r = subprocess.run([sys.executable, str(BENCH / "bench_babi_table.py"), "--root", str(data_root), "--runs",
+                        "babi-demo", "--per-task", "2", "--steps", "5", "--out", str(out), "--merge", "--drain"],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    drained = json.loads(out.read_text())["runs"]["babi-demo, drain"]
+    assert drained["head"]["drain"] and drained["variant_of"] == "babi-demo"
+    assert drained["energy_all_tasks"]["chip_steps"] == rec["energy_all_tasks"]["chip_steps"] + 2
     hist = json.loads((BENCH / "runs" / "babi-demo" / "history.json").read_text())
     assert rec["epochs_done"] == len(hist["epochs"]) and rec["best_epoch"] == hist["best_epoch"]
     tasks = sorted(rec["torch_test_error_by_task"], key=int)
