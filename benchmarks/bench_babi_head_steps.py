@@ -6,7 +6,8 @@ the layer scales or ``trained`` for a head trained with quantized ReLUs, whose s
 initial potential of the IF units in thresholds, ``float`` kernel or ``loihi``
 integer engine), on the first ``--per-task`` test questions of each of ``--tasks`` (``--split val``:
 validation questions, carved from the training files): the fraction of
-questions answered as the ReLU head answers them (encoders on the float kernel, g and f in numpy),
+questions answered as the ReLU head answers them (encoders on the float kernel, g and f in numpy; for a
+run trained with quantized ReLUs, its quantized head),
 the accuracy, the change of accuracy per task, the spikes per neuron per step of g and f, and how
 decided the ReLU head was on the questions whose answer changed (its largest logit minus the next:
 ``changed_relu_margin_max`` / ``_median``, beside that margin's quantiles over all questions and its
@@ -55,7 +56,8 @@ HERE = Path(__file__).resolve().parent
 
 def parse_config(text: str) -> dict:
     """``STEPS:PERCENTILE:V_INIT:float``, ``STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT]`` or
-    ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508); a spiking
+    ``relu:loihi[:VTH_MANT]`` (threshold mantissa of the integer engine, default 508); PERCENTILE is a
+    number in (0, 100] or ``trained`` (the scales of a run trained with quantized ReLUs); a spiking
     head's followed by optional ``:fpct=P`` (f's percentile), ``:reset=zero|subtract``, ``:drain=0|1``
     (IFHead's ``drain``) and (integer engine) ``:hvth=M`` (the head's threshold mantissa) fields."""
     usage = (f"expected STEPS:PERCENTILE:V_INIT:float, STEPS:PERCENTILE:V_INIT:loihi[:VTH_MANT] or relu:loihi[:VTH_MANT], "
@@ -161,6 +163,18 @@ def main(argv=None) -> int:
         print(f"--run: {HERE / 'runs' / args.run / 'best.pt'} does not exist", file=sys.stderr)
         return 2
     ck, model, task, calib = loaded
+    # every configuration's scales must suit the run before anything is measured
+    for cfg in args.configs:
+        if cfg["head"] is None:
+            continue
+        if cfg["head"]["percentile"] is None and model.head_levels is None:
+            print(f"{cfg['name']}: 'trained' scales need a run trained with quantized ReLUs (head_levels); "
+                  f"{args.run} has a ReLU head: give a percentile", file=sys.stderr)
+            return 2
+        if cfg["head"]["percentile"] is not None and model.head_levels is not None:
+            print(f"{cfg['name']}: {args.run} was trained with head_levels={model.head_levels} and carries its head's "
+                  "scales: write 'trained' for PERCENTILE", file=sys.stderr)
+            return 2
     data = task.test if args.split == "test" else task.val
     batch, ans, groups = first_questions(data, args.tasks, args.per_task)
     relu_logits = KernelRelationalNetwork(model)(batch).logits

@@ -166,6 +166,9 @@ def main(argv=None) -> int:
         if model.encoder_kind != "lstm":
             calib, _, _ = task.train.get(np.arange(0, len(task.train), max(len(task.train) // 1000, 1)))
             trained = model.head_levels is not None  # (a head trained with quantized ReLUs carries its scales)
+            if trained:
+                print(f"{run}: trained with head_levels={model.head_levels}: its head runs at its trained scales "
+                      "(--percentile and --f-percentile do not apply)", flush=True)
             hopt = dict(steps=args.steps, percentile=None if trained else args.percentile, v_init=args.v_init,
                         f_percentile=None if trained else args.f_percentile, drain=args.drain)
             rec["head"] = {**hopt, "f_percentile": None if trained else args.f_percentile or args.percentile,

@@ -298,3 +298,17 @@ def test_babi_head_steps_configs_parse_and_refuse() -> None:
                      ("100:150:0.5:float", "PERCENTILE and fpct in")):
         with pytest.raises(argparse.ArgumentTypeError, match=msg):
             parse_config(bad)
+
+
+def test_babi_head_steps_checks_every_configuration_before_measuring(tmp_path: Path, data_root: Path) -> None:
+    """'trained' scales on a run with a ReLU head are refused with exit code 2 before any configuration is
+    measured (nothing written), even when a valid configuration comes first."""
+    pytest.importorskip("torch")
+    out = tmp_path / "heads.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ahpsim_parent()), str(ROOT)]))
+    r = subprocess.run([sys.executable, str(BENCH / "bench_babi_head_steps.py"), "--root", str(data_root), "--run",
+                        "babi-demo", "--tasks", "1", "--per-task", "2", "--out", str(out),
+                        "5:99:0.5:float", "5:trained:0.5:float"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 2 and "'trained' scales need a run trained with quantized ReLUs" in r.stderr
+    assert "Traceback" not in r.stderr and "same answer" not in r.stdout and not out.exists()

@@ -772,7 +772,7 @@ def test_quantized_relu_closed_form_and_gradients():
     inside = np.array([0.75, 1.1, 1.8, 2.95, 4.0])
     want = np.sum((np.floor(inside) - inside + 0.5) / 4) + 1.0
     assert s.grad.item() == pytest.approx(want, abs=1e-12)
-    with pytest.raises(ValueError, match="head_levels must be None or an integer >= 1"):
+    with pytest.raises(ValueError, match="head_levels must be an integer in 1..16777216"):
         RelationalNetwork(len(VOCAB), n_encoder=8, g_layers=[8], f_layers=[], head_levels=0)
 
 
@@ -848,3 +848,49 @@ def test_cli_trains_and_deploys_a_quantized_head(tmp_path, data_root):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_quantized_head_arguments_are_checked(data_root, tmp_path):
+    """Bad levels, scales, inputs, heads and head steps raise errors that name them; the torch and numpy
+    activations agree on integer input; a deployed network saved without an IF head but with trained
+    scales builds its head from them (head=True or head_steps), one without either refuses head_steps."""
+    from ahpsim.relnet import DeployedRelationalNetwork, load_relnet, quantized_relu_np
+    from ahpsim.torch.relational import IFHead, KernelRelationalNetwork, quantized_relu
+    from ahpsim.torch.tasks import build_model, make_task
+
+    x = torch.tensor([-1.0, 0.3, 2.0])
+    for levels, exc in ((0, ValueError), (-2, ValueError), (2 ** 24 + 1, ValueError), (2.5, TypeError), (True, TypeError)):
+        for fn, arg in ((quantized_relu, x), (quantized_relu_np, x.numpy())):
+            with pytest.raises(exc, match="levels must be an integer in 1..16777216"):
+                fn(arg, 1.0, levels)
+    for scale, exc in ((0.0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError)):
+        for fn, arg in ((quantized_relu, x), (quantized_relu_np, x.numpy())):
+            with pytest.raises(exc, match="scale must be a finite number > 0"):
+                fn(arg, scale, 4)
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        quantized_relu(torch.tensor([1, 2]), 3.0, 4)
+    np.testing.assert_allclose(quantized_relu_np(np.array([1, 2]), 3.0, 4), [0.75, 2.25])
+    task = make_task("babi", root=data_root, tasks=[1], size="1k", val_fraction=0.0)
+    model = build_model(task, "ahp", n_encoder=16, g_layers=[16], f_layers=[16], head_levels=8, seed=2)
+    with pytest.raises(TypeError, match="model: expected a RelationalNetwork"):
+        IFHead("not a model")
+    with pytest.raises(TypeError, match="calibration: expected a BabiBatch"):
+        IFHead(model, "garbage")
+    net = KernelRelationalNetwork(model)
+    with pytest.raises(TypeError, match="head must be an IFHead or None"):
+        DeployedRelationalNetwork(net.sentence, net.question, net.first, net.g, net.f, vocab_size=net.vocab_size,
+                                  steps_per_word=10, max_sentences=20, head="not a head")
+    with pytest.raises(TypeError, match="head_scales' entries must be a finite number > 0"):
+        DeployedRelationalNetwork(net.sentence, net.question, net.first, net.g, net.f, vocab_size=net.vocab_size,
+                                  steps_per_word=10, max_sentences=20, head_levels=8, head_scales=([True], [1.0]))
+    net.save(tmp_path / "q")
+    batch, _, _ = task.test.get(np.arange(6))
+    arrays = [t.numpy() for t in batch]
+    for loaded in (load_relnet(tmp_path / "q", head=True), load_relnet(tmp_path / "q", head_steps=8)):
+        assert loaded.head.steps == 8 and loaded.head.lam_g == model.head_scales()[0]
+        np.testing.assert_allclose(loaded.run(*arrays).logits, KernelRelationalNetwork(model, head=IFHead(model))(batch).logits)
+    assert load_relnet(tmp_path / "q").head is None  # the default: the numpy quantized head
+    relu = build_model(task, "ahp", n_encoder=16, g_layers=[16], f_layers=[16], seed=2)
+    KernelRelationalNetwork(relu).save(tmp_path / "r")
+    with pytest.raises(ValueError, match="head_steps: .* saved without an integrate-and-fire head"):
+        load_relnet(tmp_path / "r", head_steps=5)

@@ -78,7 +78,8 @@ def _options_epilog() -> str:
                  "(tau_m, v_th, tau_ahp, beta_ahp, tau_a, beta_alif, n_ref, reset, refractory_mode, tau_out, rec_delay, "
                  "in_delay, "
                  "out_delay, p_in, p_rec, p_out, bias, out_bias, surrogate, w_in_scale, w_rec_scale, "
-                 "w_out_scale, train_tau, ...)")
+                 "w_out_scale, train_tau, ...); babi: n_encoder, g_layers, f_layers, max_sentences, steps_per_word, "
+                 "position_tags, encoder_options, head_levels")
     return "\n".join(lines)
 
 

@@ -103,9 +103,36 @@ def _overflow_count(q) -> int:
     return sum(v["u_wraps"] + v["v_saturations"] for v in q.overflows().values())
 
 
+MAX_HEAD_LEVELS = 1 << 24  # levels that float32 counts hold exactly
+
+
+def check_head_levels(levels, name: str = "levels") -> int:
+    """``levels`` as an int in 1 .. 2**24, else a TypeError / ValueError naming ``name``."""
+    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer in 1..{MAX_HEAD_LEVELS}, got {type(levels).__name__} {levels!r}")
+    if not 1 <= levels <= MAX_HEAD_LEVELS:
+        raise ValueError(f"{name} must be an integer in 1..{MAX_HEAD_LEVELS}, got {levels!r}")
+    return int(levels)
+
+
+def check_scale(scale, name: str = "scale") -> float:
+    """``scale`` as a finite float > 0, else a TypeError / ValueError naming ``name``."""
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a finite number > 0, got {type(scale).__name__} {scale!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {scale!r}")
+    return float(scale)
+
+
 def quantized_relu_np(x: np.ndarray, scale: float, levels: int) -> np.ndarray:
-    """``scale * clip(floor(levels * x / scale + 1/2), 0, levels) / levels`` in ``x``'s dtype: the
-    activation of a head trained with quantized ReLUs (``ahpsim.torch.relational.quantized_relu``)."""
+    """``scale * clip(floor(levels * x / scale + 1/2), 0, levels) / levels``: the activation of a head
+    trained with quantized ReLUs (``ahpsim.torch.relational.quantized_relu``), in ``x``'s floating
+    dtype (float64 for integer input). ``scale``: finite > 0; ``levels``: int in 1 .. 2**24 (else
+    TypeError / ValueError naming them)."""
+    scale, levels = check_scale(scale), check_head_levels(levels)
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
     y = np.floor(x * (levels / scale) + 0.5)
     return (np.clip(y, 0, levels) * (scale / levels)).astype(x.dtype, copy=False)
 
@@ -485,7 +512,7 @@ class IFHead:
         logits = np.concatenate(blocks)
         stats = {"g_rate": g_spikes / max(P * Tg * sum(self.g_sizes), 1),
                  "f_rate": f_spikes / max(B * Tf * max(sum(self.f_sizes), 1), 1),
-                 "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T}
+                 "g_spikes": g_spikes, "f_spikes": f_spikes, "pairs": P, "steps": T, "steps_g": Tg, "steps_f": Tf}
         if self.engine == "loihi":  # integer-engine compartment-steps of this call with u wrapped or v clipped
             stats.update(overflows=ovf_g + ovf_f, overflows_g=ovf_g, overflows_f=ovf_f)
             if ovf_g or ovf_f:
@@ -556,20 +583,21 @@ class DeployedRelationalNetwork:
             raise ValueError("head_levels and head_scales go together (a head trained with quantized ReLUs), "
                              f"got head_levels={head_levels!r}, head_scales={head_scales!r}")
         self.head_levels, self.head_scales = None, None
+        if head is not None and not isinstance(head, IFHead):
+            raise TypeError(f"head must be an IFHead or None, got {type(head).__name__}")
         if head_levels is not None:
-            if isinstance(head_levels, bool) or not isinstance(head_levels, (int, np.integer)) or head_levels < 1:
-                raise ValueError(f"head_levels must be an integer >= 1, got {head_levels!r}")
+            levels = check_head_levels(head_levels, "head_levels")
             try:
-                lam_g, lam_f = ([float(v) for v in part] for part in head_scales)
+                lam_g, lam_f = (list(part) for part in head_scales)
             except (TypeError, ValueError):
                 raise TypeError(f"head_scales must be (lam_g, lam_f), two sequences of numbers, got "
                                 f"{head_scales!r}") from None
             if len(lam_g) != len(self.g) + 1 or len(lam_f) != len(self.f) - 1:
                 raise ValueError(f"head_scales: lam_g needs {len(self.g) + 1} scales and lam_f {len(self.f) - 1}, "
                                  f"got {len(lam_g)} and {len(lam_f)}")
-            if not all(np.isfinite(v) and v > 0 for v in lam_g + lam_f):
-                raise ValueError(f"head_scales must be finite and > 0, got {head_scales!r}")
-            self.head_levels, self.head_scales = int(head_levels), (lam_g, lam_f)
+            lam_g = [check_scale(v, "head_scales' entries") for v in lam_g]
+            lam_f = [check_scale(v, "head_scales' entries") for v in lam_f]
+            self.head_levels, self.head_scales = levels, (lam_g, lam_f)
         self.last_head_stats: Optional[dict] = None
         self.ops: dict = {}  # operation counts per encoder over all runs (see operation_counts)
         self.float_sentence, self.float_question = sentence, question  # kept for save()
@@ -810,8 +838,10 @@ def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, hea
 
     ``engine``: ``"float"`` (the C++ kernel) or ``"loihi"`` (the encoders and, with the head, g's later
     layers and f on the Loihi 1 integer engine, threshold mantissa ``vth_mant``). ``head``: run g and f
-    as integrate-and-fire layers (:class:`IFHead`; default: if the folder holds its scales);
-    ``head_steps`` overrides the saved steps. Raises FileNotFoundError for a missing
+    as integrate-and-fire layers (:class:`IFHead`; default: if the folder holds its scales; a network
+    trained with quantized ReLUs, ``head_levels``, builds one from its trained scales, at as many steps
+    as levels, units starting at half their threshold); ``head_steps`` overrides the saved steps (and
+    alone asks for the head). Raises FileNotFoundError for a missing
     folder or file and ValueError for a file of another format."""
     path = Path(path)
     if path.is_file() and path.name == "relnet.npz":  # the folder's main file: take its folder
@@ -845,12 +875,21 @@ def load_relnet(path, *, engine: str = "float", head: Optional[bool] = None, hea
     sentence = load_network(path / "sentence.npz", n_threads=n_threads)
     question = load_network(path / "question.npz", n_threads=n_threads)
     ifhead = None
+    trained = h.get("head_scales")  # a head trained with quantized ReLUs: its scales
     if head is None:
         head = h["head"] is not None
+        if not head and head_steps is not None:
+            if trained is None:
+                raise ValueError(f"head_steps: {path} was saved without an integrate-and-fire head (no scales) and "
+                                 "has no trained head scales to build one from")
+            head = True
     if head:
-        if h["head"] is None:
+        if h["head"] is not None:
+            hs = h["head"]
+        elif trained is not None:  # the trained scales, run for as many steps as the head's levels
+            hs = dict(lam_g=trained[0], lam_f=trained[1], steps=h["head_levels"], v_init=0.5)
+        else:
             raise ValueError(f"{path}: saved without an integrate-and-fire head (no scales); pass head=False")
-        hs = h["head"]
         ifhead = IFHead(first[0][0].shape[0], g, fl, hs["lam_g"], hs["lam_f"], h["max_sentences"],
                         steps=hs["steps"] if head_steps is None else head_steps, n_threads=n_threads,
                         engine=engine, vth_mant=vth_mant, v_init=hs.get("v_init", 0.0),

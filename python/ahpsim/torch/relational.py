@@ -41,7 +41,7 @@ from torch import nn
 
 from ..relnet import ENGINES, DeployedRelationalNetwork, RelNetResult
 from ..relnet import IFHead as _IFHeadNp
-from ..relnet import pair_indices_np
+from ..relnet import check_head_levels, check_scale, pair_indices_np
 from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
@@ -196,9 +196,19 @@ def quantized_relu(x: torch.Tensor, scale, levels: int) -> torch.Tensor:
     integrate-and-fire unit of threshold ``scale`` that starts at half its threshold passes on in
     ``levels`` steps of constant input ``x`` (its spike count times ``scale / levels``).
 
-    ``x``: any shape; ``scale``: a positive scalar tensor (trainable: its gradient is that of the clip
-    and of the rounding offset); ``levels``: int >= 1. The floor has a straight-through gradient, so
-    ``d out / d x`` is 1 where ``0 <= x < scale`` (within half a level) and 0 outside."""
+    ``x``: a floating tensor of any shape; ``scale``: a finite number > 0, or a scalar tensor
+    (trainable: its gradient is that of the clip and of the rounding offset; a value that training
+    pushed below 1e-6 counts as 1e-6); ``levels``: int in 1 .. 2**24. Other values raise a TypeError /
+    ValueError naming them. The floor has a straight-through gradient, so ``d out / d x`` is 1 where
+    ``0 <= x < scale`` (within half a level) and 0 outside."""
+    levels = check_head_levels(levels)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got {type(x).__name__}"
+                        + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
+    if not isinstance(scale, torch.Tensor):
+        scale = check_scale(scale)
+    elif scale.numel() != 1:
+        raise ValueError(f"scale must be a scalar tensor, got shape {tuple(scale.shape)}")
     s = torch.as_tensor(scale, dtype=x.dtype).clamp(min=_MIN_SCALE)
     y = x * (levels / s) + 0.5
     y = y + (torch.floor(y) - y).detach()
@@ -256,9 +266,11 @@ class RelationalNetwork(nn.Module):
                             ("max_sentences", max_sentences, 1), ("steps_per_word", steps_per_word, 1)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-        if head_levels is not None and (isinstance(head_levels, bool) or not isinstance(head_levels, (int, np.integer))
-                                        or head_levels < 1):
-            raise ValueError(f"head_levels must be None or an integer >= 1, got {head_levels!r}")
+        if head_levels is not None:
+            try:
+                check_head_levels(head_levels, "head_levels")
+            except TypeError as e:  # (the same message, as the other integer options raise it)
+                raise ValueError(f"{e}; or None for ReLUs") from None
         if encoder not in ENCODER_KINDS:
             raise ValueError(f"encoder must be one of {ENCODER_KINDS}, got {encoder!r}")
         g_layers, f_layers = [int(w) for w in g_layers], [int(w) for w in f_layers]
@@ -533,14 +545,21 @@ class IFHead(_IFHeadNp):
     not hold (a ValueError names the stage). ``reset="zero"`` and ``drain``: see :class:`ahpsim.relnet.IFHead`.
 
     A model trained with ``head_levels`` (quantized ReLUs, :func:`quantized_relu`) carries its scales:
-    they are the head's, ``calibration`` may be None, ``percentile`` and ``f_percentile`` are refused
-    (ValueError), and ``steps`` defaults to ``head_levels``, where a unit fed a constant current passes
-    on exactly the model's activation. Otherwise ``steps`` defaults to 50 and ``percentile`` to 99."""
+    they are the head's, ``calibration`` is not used (None will do), ``percentile`` and ``f_percentile``
+    are refused (ValueError), and ``steps`` defaults to ``head_levels``, where a unit of g's first layer
+    (constant input current, starting at half its threshold: ``v_init`` 0.5) passes on exactly the
+    model's activation. Otherwise ``steps`` defaults to 50 and ``percentile`` to 99. A ``model`` of
+    another class or a ``calibration`` that is not a :class:`BabiBatch` raises a TypeError."""
 
     def __init__(self, model: RelationalNetwork, calibration: Optional[BabiBatch] = None, steps: Optional[int] = None,
                  percentile: Optional[float] = None, chunk: int = 512, n_threads: int = 1, engine: str = "float",
                  vth_mant: int = 508, v_init: float = 0.5, f_percentile: Optional[float] = None,
                  reset: str = "subtract", drain: bool = False):
+        if not isinstance(model, RelationalNetwork):
+            raise TypeError(f"model: expected a RelationalNetwork, got {type(model).__name__}")
+        if calibration is not None and not isinstance(calibration, BabiBatch):
+            raise TypeError(f"calibration: expected a BabiBatch of training questions or None, got "
+                            f"{type(calibration).__name__}")
         trained = model.head_scales()
         if steps is None:
             steps = 50 if trained is None else model.head_levels
