@@ -206,6 +206,10 @@ def test_cli_train_and_eval(tmp_path):
     other = [a.replace("n_train=128", "n_train=96") for a in train]
     r = subprocess.run(other + ["--epochs", "4"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "holds a run of task" in r.stderr and "--no-resume" in r.stderr
+    # so is continuing it with another network: named before its checkpoint is loaded into one of another size
+    r = subprocess.run(train + ["--epochs", "4", "--model-opt", "n_lif=7"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "holds a run of model_opts" in r.stderr and "change --model-opt back" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_smnist_tasks(data_root):
