@@ -844,7 +844,9 @@ def test_cli_trains_and_deploys_a_quantized_head(tmp_path, data_root):
     head = json.loads(r.stdout.strip().splitlines()[-1])["kernel"]["head"]
     assert head["trained_scales"] and head["drain"] and head["percentile"] is None and head["steps"] == 20
     for args, msg in ((["--kernel", "--spiking-head", "20", "--head-percentile", "99"], "apply to a ReLU head"),
-                      (["--kernel", "--head-drain"], "--head-drain applies to the integrate-and-fire")):
+                      (["--kernel", "--head-drain"], "--head-drain applies to the integrate-and-fire"),
+                      (["--kernel", "--spiking-head", "1000000000000", "--n-test", "2"],
+                       "--spiking-head 1000000000000: the head's arrays need more memory")):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr

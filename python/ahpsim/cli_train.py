@@ -329,7 +329,13 @@ def _babi_kernel_eval(model, test, train, args) -> dict:
             o = model(batch)
         with warnings.catch_warnings():  # the integer engine's overflows: summed below, reported once
             warnings.simplefilter("ignore", QuantizationOverflowWarning)
-            k = kernel(batch)
+            try:
+                k = kernel(batch)
+            except MemoryError as e:  # the head's spike arrays grow with its steps
+                if head is None:
+                    raise
+                raise ValueError(f"--spiking-head {args.spiking_head}: the head's arrays need more memory than this "
+                                 f"machine has ({e}); use fewer steps or a smaller --batch-size") from None
         pk = k.logits.argmax(1)
         n_ok += int((pk == lab.numpy()).sum())
         n_same += int((pk == o.logits.argmax(1).numpy()).sum())
