@@ -850,6 +850,7 @@ def test_cli_trains_and_deploys_a_quantized_head(tmp_path, data_root):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), *args], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.startswith("ahpsim eval: error: ") and r.stderr.count("\n") == 1  # one line, one prefix
 
 
 def test_quantized_head_arguments_are_checked(data_root, tmp_path):

@@ -406,13 +406,11 @@ def eval_command(args) -> int:
     ck = load_checkpoint(args.checkpoint)
     model = load_model(ck)
     if not hasattr(model, "quantize_") and args.quantize:
-        print(f"ahpsim eval: --quantize needs a SpikingRNN checkpoint; {args.checkpoint} holds a "
-              f"{type(model).__name__}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--quantize needs a SpikingRNN checkpoint; {args.checkpoint} holds a "
+                         f"{type(model).__name__}")
     if args.kernel and getattr(model, "encoder_kind", None) == "lstm":
-        print(f"ahpsim eval: --kernel needs spiking encoders; {args.checkpoint} holds an LSTM-encoder "
-              "RelationalNetwork", file=sys.stderr)
-        return 2
+        raise ValueError(f"--kernel needs spiking encoders; {args.checkpoint} holds an LSTM-encoder "
+                         "RelationalNetwork")
     babi_only = [f for f, on in (("--spiking-head", args.spiking_head is not None), ("--loihi", args.loihi),
                                  ("--export", args.export is not None)) if on]
     head_opts = [f for f, v in (("--head-percentile", args.head_percentile), ("--head-v-init", args.head_v_init),
@@ -420,31 +418,24 @@ def eval_command(args) -> int:
                                 ("--head-drain", args.head_drain or None))
                  if v is not None]
     if head_opts and args.spiking_head is None:
-        print(f"ahpsim eval: {head_opts[0]} applies to the integrate-and-fire head; add --spiking-head STEPS",
-              file=sys.stderr)
-        return 2
+        raise ValueError(f"{head_opts[0]} applies to the integrate-and-fire head; add --spiking-head STEPS")
     if getattr(model, "head_levels", None) is not None and (args.head_percentile is not None
                                                            or args.head_f_percentile is not None):
-        print(f"ahpsim eval: --head-percentile and --head-f-percentile apply to a ReLU head; {args.checkpoint} was "
-              f"trained with head_levels={model.head_levels} and carries its head's scales", file=sys.stderr)
-        return 2
+        raise ValueError(f"--head-percentile and --head-f-percentile apply to a ReLU head; {args.checkpoint} was "
+                         f"trained with head_levels={model.head_levels} and carries its head's scales")
     # checked here, before the data are loaded (IFHead checks them again)
     for name, v in (("--head-percentile", args.head_percentile), ("--head-f-percentile", args.head_f_percentile)):
         if v is not None and not 0.0 < v <= 100.0:
-            print(f"ahpsim eval: {name} must be in (0, 100], got {v}", file=sys.stderr)
-            return 2
+            raise ValueError(f"{name} must be in (0, 100], got {v}")
     if args.head_v_init is not None and not 0.0 <= args.head_v_init < 1.0:
-        print(f"ahpsim eval: --head-v-init must be in [0, 1), got {args.head_v_init}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--head-v-init must be in [0, 1), got {args.head_v_init}")
     if babi_only and not (args.kernel and type(model).__name__ == "RelationalNetwork"):
-        print(f"ahpsim eval: {babi_only[0]} needs a babi checkpoint and --kernel", file=sys.stderr)
-        return 2
+        raise ValueError(f"{babi_only[0]} needs a babi checkpoint and --kernel")
     if args.quantize:
         model.quantize_(args.quantize)
     spec = ck.get("meta", {}).get("task")
     if not spec:
-        print("checkpoint has no task description; cannot rebuild the test set", file=sys.stderr)
-        return 2
+        raise ValueError(f"{args.checkpoint}: the checkpoint has no task description; cannot rebuild the test set")
     root = args.root if args.root is not None else _training_root(ck, args.checkpoint)
     task = make_task(spec["name"], root=root, **spec.get("options", {}))
     test = task.test
