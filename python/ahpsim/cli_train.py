@@ -243,16 +243,13 @@ def train_command(args) -> int:
     if not args.no_resume and tr.rank == 0 and (out / "best.pt").is_file() and not will_resume:
         print(f"{out}: holds best.pt but no last.pt or portable.pt to resume from: training starts afresh and "
               "replaces it", file=sys.stderr)
-    if will_resume:  # the same task, data and network as the run being continued (checked before loading it)
-        from .torch.trainer import load_checkpoint
-
-        ck_path = next(out / f for f in ("last.pt", "portable.pt") if (out / f).is_file())
-        old = load_checkpoint(ck_path).get("meta", {})
+    def same_run(old: dict) -> None:  # the same task, data and network as the run being continued
         for key, what in (("task", "--task / --task-opt"), ("neurons", "--neurons"), ("model_opts", "--model-opt")):
             if key in old and _jsonish(old[key]) != _jsonish(meta[key]):
                 raise ValueError(f"{out} holds a run of {key} {old[key]!r}, not {meta[key]!r}: change {what} back, "
                                  "or pass --no-resume (or another --out) to start a new run")
-    resumed = not args.no_resume and tr.try_resume()
+
+    resumed = not args.no_resume and tr.try_resume(check_meta=same_run)
     if resumed:
         old = tr.resumed_meta or {}
         if "init_from" in old:  # the warm start is part of the run's record, whether or not repeated

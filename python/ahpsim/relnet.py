@@ -24,6 +24,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from ._validation import as_int, as_positive_real
 from .network import Network, load_network
 
 __all__ = ["DeployedRelationalNetwork", "IFHead", "RelNetResult", "load_relnet", "questions_to_arrays",
@@ -107,21 +108,8 @@ MAX_HEAD_LEVELS = 1 << 24  # levels that float32 counts hold exactly
 
 
 def check_head_levels(levels, name: str = "levels") -> int:
-    """``levels`` as an int in 1 .. 2**24, else a TypeError / ValueError naming ``name``."""
-    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer in 1..{MAX_HEAD_LEVELS}, got {type(levels).__name__} {levels!r}")
-    if not 1 <= levels <= MAX_HEAD_LEVELS:
-        raise ValueError(f"{name} must be an integer in 1..{MAX_HEAD_LEVELS}, got {levels!r}")
-    return int(levels)
-
-
-def check_scale(scale, name: str = "scale") -> float:
-    """``scale`` as a finite float > 0, else a TypeError / ValueError naming ``name``."""
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a finite number > 0, got {type(scale).__name__} {scale!r}")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {scale!r}")
-    return float(scale)
+    """``levels`` as an int in 1 .. 2**24 (:func:`ahpsim._validation.as_int`)."""
+    return as_int(levels, name, minimum=1, maximum=MAX_HEAD_LEVELS)
 
 
 def quantized_relu_np(x: np.ndarray, scale: float, levels: int) -> np.ndarray:
@@ -129,7 +117,7 @@ def quantized_relu_np(x: np.ndarray, scale: float, levels: int) -> np.ndarray:
     trained with quantized ReLUs (``ahpsim.torch.relational.quantized_relu``), in ``x``'s floating
     dtype (float64 for integer input). ``scale``: finite > 0; ``levels``: int in 1 .. 2**24 (else
     TypeError / ValueError naming them)."""
-    scale, levels = check_scale(scale), check_head_levels(levels)
+    scale, levels = as_positive_real(scale, "scale"), check_head_levels(levels)
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
@@ -306,27 +294,24 @@ class IFHead:
         # the converted layers: (name, n_in, W, bias, delay) with W and bias in threshold units
         self._g_spec = []
         n_prev = H1
+        # steps of g and f per question; with drain each bias is spread over its stage's longer run
+        self.steps_g = self.steps + (len(g) if self.drain else 0)
+        self.steps_f = self.steps_g + len(f)
+        g_bias, f_bias = (self.steps / self.steps_g, self.steps / self.steps_f) if self.drain else (1.0, 1.0)
         for k, (W, b) in enumerate(g, start=1):
             self._g_spec.append((f"g{k + 1}", W * (lam_g[k - 1] / lam_g[k]),
-                                 np.zeros(W.shape[0]) if b is None else b / lam_g[k]))
+                                 np.zeros(W.shape[0]) if b is None else b * (g_bias / lam_g[k])))
             n_prev = W.shape[0]
         self.g_sizes = [H1] + [W.shape[0] for _, W, _ in self._g_spec]
         self._f_spec = []
         lam_prev, src_scale = None, lam_g[-1] / self.S
         for k, (W, b) in enumerate(f[:-1]):
             self._f_spec.append((f"f{k + 1}", W * ((src_scale if lam_prev is None else lam_prev) / lam_f[k]),
-                                 np.zeros(W.shape[0]) if b is None else b / lam_f[k]))
+                                 np.zeros(W.shape[0]) if b is None else b * (f_bias / lam_f[k])))
             lam_prev = lam_f[k]
         W, b = f[-1]
-        self._out = (W * (src_scale if lam_prev is None else lam_prev), np.zeros(W.shape[0]) if b is None else b)
+        self._out = (W * (src_scale if lam_prev is None else lam_prev), np.zeros(W.shape[0]) if b is None else b * f_bias)
         self.f_sizes = [W.shape[0] for _, W, _ in self._f_spec]
-        # steps of g and f per question; with drain each bias is spread over its stage's longer run
-        self.steps_g = self.steps + (len(self._g_spec) if self.drain else 0)
-        self.steps_f = self.steps_g + len(self.f_sizes) + 1
-        if self.drain:
-            self._g_spec = [(n, W, b * (self.steps / self.steps_g)) for n, W, b in self._g_spec]
-            self._f_spec = [(n, W, b * (self.steps / self.steps_f)) for n, W, b in self._f_spec]
-            self._out = (self._out[0], self._out[1] * (self.steps / self.steps_f))
         big = float(np.finfo(np.float32).max)  # the kernels' weights are float32
         if not all(np.all(np.abs(a) <= big) for _, W, b in self._g_spec + self._f_spec for a in (W, b)) or \
                 not all(np.all(np.abs(a) <= big) for a in self._out):
@@ -595,8 +580,8 @@ class DeployedRelationalNetwork:
             if len(lam_g) != len(self.g) + 1 or len(lam_f) != len(self.f) - 1:
                 raise ValueError(f"head_scales: lam_g needs {len(self.g) + 1} scales and lam_f {len(self.f) - 1}, "
                                  f"got {len(lam_g)} and {len(lam_f)}")
-            lam_g = [check_scale(v, "head_scales' entries") for v in lam_g]
-            lam_f = [check_scale(v, "head_scales' entries") for v in lam_f]
+            lam_g = [as_positive_real(v, "head_scales' entries") for v in lam_g]
+            lam_f = [as_positive_real(v, "head_scales' entries") for v in lam_f]
             self.head_levels, self.head_scales = levels, (lam_g, lam_f)
         self.last_head_stats: Optional[dict] = None
         self.ops: dict = {}  # operation counts per encoder over all runs (see operation_counts)

@@ -41,7 +41,8 @@ from torch import nn
 
 from ..relnet import ENGINES, DeployedRelationalNetwork, RelNetResult
 from ..relnet import IFHead as _IFHeadNp
-from ..relnet import check_head_levels, check_scale, pair_indices_np
+from .._validation import as_positive_real
+from ..relnet import check_head_levels, pair_indices_np
 from .modules import SpikingRNN
 
 __all__ = ["BabiBatch", "RelNetOutput", "RelationalNetwork", "SpikingEncoder", "LSTMEncoder", "pair_indices",
@@ -206,7 +207,7 @@ def quantized_relu(x: torch.Tensor, scale, levels: int) -> torch.Tensor:
         raise TypeError(f"x must be a floating-point tensor, got {type(x).__name__}"
                         + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
     if not isinstance(scale, torch.Tensor):
-        scale = check_scale(scale)
+        scale = as_positive_real(scale, "scale")
     elif scale.numel() != 1:
         raise ValueError(f"scale must be a scalar tensor, got shape {tuple(scale.shape)}")
     s = torch.as_tensor(scale, dtype=x.dtype).clamp(min=_MIN_SCALE)
@@ -267,10 +268,7 @@ class RelationalNetwork(nn.Module):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
         if head_levels is not None:
-            try:
-                check_head_levels(head_levels, "head_levels")
-            except TypeError as e:  # (the same message, as the other integer options raise it)
-                raise ValueError(f"{e}; or None for ReLUs") from None
+            check_head_levels(head_levels, "head_levels")
         if encoder not in ENCODER_KINDS:
             raise ValueError(f"encoder must be one of {ENCODER_KINDS}, got {encoder!r}")
         g_layers, f_layers = [int(w) for w in g_layers], [int(w) for w in f_layers]

@@ -564,10 +564,11 @@ class Trainer:
                 _atomic_torch_save(portable_checkpoint({"format": "ahpsim.torch/1", "model": self.model.state_dict(),
                                                         **state}), self.ckpt_dir / "portable.pt")
 
-    def try_resume(self) -> bool:
+    def try_resume(self, check_meta=None) -> bool:
         """Restores the run from ``ckpt_dir/last.pt``, or, where that is absent (a run carried to another
         machine), from ``portable.pt`` (see :func:`portable_checkpoint`: Adam's moments restart).
-        ``resumed_from`` names the file. Returns False when neither exists."""
+        ``resumed_from`` names the file. Returns False when neither exists. ``check_meta(meta)``, if
+        given, sees the checkpoint's metadata before anything is loaded (and may raise)."""
         self.resumed_from = None
         if self.ckpt_dir is None:
             return False
@@ -575,6 +576,8 @@ class Trainer:
         if path is None:
             return False
         ck = load_checkpoint(path)
+        if check_meta is not None:
+            check_meta(ck.get("meta", {}))
         self.resumed_meta = ck.get("meta", {})
         self.model.load_state_dict(ck["model"])
         if ck.get("portable"):  # no moment estimates: keep the fresh optimizer's state, take the groups
