@@ -494,8 +494,25 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     save_checkpoint(tmp_path / "u.pt", u, epoch=1, best_epoch=1)  # what the warm-started run writes loads back
     back = load_model(tmp_path / "u.pt")
     assert back.train_tau and np.allclose(back.tau_ahp, u.tau_ahp, rtol=1e-12)
-    with pytest.raises(ValueError, match=r"built otherwise \(train_tau: checkpoint True, this run False"):
-        init_from_checkpoint(SpikingRNN(3, 2, n_lif=4, n_ahp=2, tau_m=15.0, seed=2), tmp_path / "u.pt")
+    # a run without train_tau after one with it: the learned constants, fixed (checked against the
+    # source's outputs, computed in float64 from the same decays)
+    with torch.no_grad():
+        u.log_tau_m.add_(torch.linspace(-0.2, 0.3, 6, dtype=torch.float64))
+        u.log_tau_ahp.add_(0.5)
+    save_checkpoint(tmp_path / "u2.pt", u, epoch=1, best_epoch=1)
+    fixed = SpikingRNN(3, 2, n_lif=4, n_ahp=2, seed=3)
+    init_from_checkpoint(fixed, tmp_path / "u2.pt")
+    assert not fixed.train_tau and not fixed.config()["train_tau"]
+    assert not any(n.startswith("log_tau") for n, _ in fixed.named_parameters())
+    for name in ("tau_m", "tau_ahp", "tau_out"):
+        np.testing.assert_allclose(getattr(fixed, name), getattr(u, name), rtol=1e-12, err_msg=name)
+    assert not np.allclose(fixed.tau_m, 15.0)
+    x = (torch.rand(2, 30, 3, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    u64, f64 = u.double(), fixed.double()
+    torch.testing.assert_close(f64(x)[0], u64(x)[0], rtol=1e-12, atol=1e-12)
+    save_checkpoint(tmp_path / "fixed.pt", fixed, epoch=1, best_epoch=1)
+    back = load_model(tmp_path / "fixed.pt")
+    assert not back.train_tau and np.allclose(back.tau_m, u.tau_m, rtol=1e-12)
     with pytest.raises(ValueError, match="n_ahp: checkpoint 2, this run 3"):
         init_from_checkpoint(SpikingRNN(3, 2, n_lif=3, n_ahp=3, train_tau=True), tmp_path / "f.pt")
 

@@ -97,11 +97,12 @@ struct StateView {
 #define AHPSIM_RESTRICT
 #endif
 
-// Hot loops compiled for AVX2 and for the baseline, chosen at load time (wheels stay portable). Every
-// element's arithmetic is the same sequence of IEEE operations in both (no FMA contraction), so the
-// two versions give identical results.
+// Hot loops compiled for AVX-512 (x86-64-v4), AVX2 and the baseline, chosen at load time (wheels stay
+// portable). Every element's arithmetic is the same sequence of IEEE operations in all three (no FMA
+// contraction, no reassociated sums), so they give identical results; the wider vectors halve the
+// instructions of the row additions that dominate the backward pass (about 6 % of a training step).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define AHPSIM_CLONES __attribute__((target_clones("avx2", "default")))
+#define AHPSIM_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define AHPSIM_CLONES
 #endif

@@ -266,9 +266,11 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
 
     The checkpoint's network must be built like ``model``: the same class, the same configuration (sizes,
     neuron models, time constants, thresholds, surrogate, delays) and the same parameter names and shapes.
-    A ``model`` that trains its time constants (``train_tau``) takes them from the checkpoint, whether
-    its network trained them or not: they may differ, as may ``train_tau`` itself. Its values are copied into
-    the model's tensors (the model keeps its dtype and device). Returns a record for the run's metadata:
+    The time constants come from the checkpoint whenever either network trains them (``train_tau``):
+    they may differ, as may ``train_tau`` itself. A ``model`` with ``train_tau`` starts learning from the
+    checkpoint's values (trained or fixed); a ``model`` without it keeps a trained checkpoint's learned
+    values fixed (a fine-tuning of the weights alone). Its values are copied into the model's tensors (the
+    model keeps its dtype and device). Returns a record for the run's metadata:
     ``checkpoint`` (the path), ``epoch`` (the epoch after which the checkpoint was written) and
     ``best_epoch`` (its run's best epoch at that moment).
 
@@ -279,13 +281,15 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     if type(src) is not type(model):
         raise ValueError(f"{where} holds a {type(src).__name__}, the run builds a {type(model).__name__}")
     a, b = _plain(src.config()), _plain(model.config())
-    # a run that trains its time constants starts them from the checkpoint's (trained or fixed) values
-    taus_from_source = bool(b.get("train_tau"))
+    # a run that trains its time constants starts them from the checkpoint's (trained or fixed) values;
+    # a run that does not, after one that did, freezes them at the learned values
+    own_train_tau = bool(b.get("train_tau"))
+    taus_from_source = own_train_tau or bool(a.get("train_tau"))
     if taus_from_source:
         for k in _TRAINABLE_CONSTANTS:
             a.pop(k, None), b.pop(k, None)
         a.pop("train_tau", None), b.pop("train_tau", None)
-    # train_tau first: with it, the time constants would not differ (their mismatch is its consequence)
+    # (train_tau sorts first: a mismatch of time constants follows from it)
     differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)), key=lambda k: (k != "train_tau", k))
     if differ:
         what = "; ".join(f"{k}: checkpoint {_short(a.get(k))}, this run {_short(b.get(k))}" for k in differ[:3])
@@ -299,10 +303,10 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
         tm = {k: v for k, v in tm.items() if k not in log_taus}
         tt = {k: v for k, v in tt.items() if k not in log_taus}
         theirs = {k: v for k, v in theirs.items() if k not in log_taus}
-        # the configuration loaded with the weights (which sets the time constants) keeps train_tau on
+        # the configuration loaded with the weights (which sets the time constants) keeps the run's train_tau
         for k, v in list(theirs.items()):
             if k.endswith("_extra_state") and isinstance(v, dict) and isinstance(v.get("config"), dict):
-                theirs[k] = {**v, "config": {**v["config"], "train_tau": True}}
+                theirs[k] = {**v, "config": {**v["config"], "train_tau": own_train_tau}}
     shapes = sorted(k for k in set(tm) | set(tt) if tm.get(k) != tt.get(k))
     if shapes:
         raise ValueError(f"{where}: parameters {', '.join(shapes[:5])} differ in name or shape from the run's network")
