@@ -423,7 +423,7 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, capsys, 
     hist = json.loads((tmp_path / "b" / "history.json").read_text())
     ck = load_checkpoint(src_path)
     assert hist["meta"]["init_from"] == {"checkpoint": str(src_path), "epoch": ck["epoch"],
-                                         "best_epoch": ck["best_epoch"]}
+                                         "best_epoch": ck["best_epoch"], "time_constants_replaced": []}
     assert [e["epoch"] for e in hist["epochs"]] == [1]
     # c moves away from the source; resumed with the option again (and a negligible rate) it continues
     # from its own last.pt, says the option is ignored, and keeps the record
@@ -443,10 +443,13 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, capsys, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "n_lif: checkpoint 30, this run 7" in err, err
     assert not (tmp_path / "d" / "last.pt").exists()
-    assert main(base + ["--out", str(tmp_path / "d"), "--model-opt", "tau_ahp=300", "--init-from",
-                        str(src_path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "tau_ahp: checkpoint 60 values" in err and len(err) < 400, err
+    # time constants are state a warm start carries over: the checkpoint's replace the run's own, said so
+    assert main(base + ["--out", str(tmp_path / "e"), "--model-opt", "tau_ahp=300", "--epochs", "1", "--lr", "1e-12",
+                        "--init-from", str(src_path)]) == 0
+    assert "the time constants tau_ahp come from" in capsys.readouterr().err
+    np.testing.assert_array_equal(load_model(tmp_path / "e" / "last.pt").tau_ahp, src.tau_ahp)
+    assert json.loads((tmp_path / "e" / "history.json").read_text())["meta"]["init_from"][
+        "time_constants_replaced"] == ["tau_ahp"]
     assert main(base + ["--out", str(tmp_path / "d"), "--deep-r", "0.5", "--init-from", str(src_path)]) == 2
     assert "--init-from with --deep-r" in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "d"), "--init-from", str(tmp_path / "nope.pt")]) == 2
@@ -513,6 +516,10 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     save_checkpoint(tmp_path / "fixed.pt", fixed, epoch=1, best_epoch=1)
     back = load_model(tmp_path / "fixed.pt")
     assert not back.train_tau and np.allclose(back.tau_m, u.tau_m, rtol=1e-12)
+    # and a further fixed-constant run from that one (its own constants, the defaults, are replaced)
+    again = SpikingRNN(3, 2, n_lif=4, n_ahp=2, seed=4)
+    assert init_from_checkpoint(again, tmp_path / "fixed.pt")["time_constants_replaced"] == ["tau_m", "tau_ahp"]
+    torch.testing.assert_close(again.double()(x)[0], u64(x)[0], rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="n_ahp: checkpoint 2, this run 3"):
         init_from_checkpoint(SpikingRNN(3, 2, n_lif=3, n_ahp=3, train_tau=True), tmp_path / "f.pt")
 

@@ -232,6 +232,11 @@ def train_command(args) -> int:
 
         # a warm start: weights of another run's checkpoint, fresh optimizer, schedule and history
         meta["init_from"] = init_from_checkpoint(model, args.init_from)
+        if meta["init_from"].get("time_constants_replaced"):
+            print(f"{out}: the time constants {', '.join(meta['init_from']['time_constants_replaced'])} come from "
+                  f"{args.init_from}, not from this run's options" +
+                  (" (learned from there: train_tau)" if getattr(model, "train_tau", False) else " (kept fixed)"),
+                  file=sys.stderr)
     # the best epoch is chosen on the validation set (carved from the training data), never on the test set
     rewiring = None
     if args.deep_r is not None:

@@ -266,13 +266,15 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
 
     The checkpoint's network must be built like ``model``: the same class, the same configuration (sizes,
     neuron models, time constants, thresholds, surrogate, delays) and the same parameter names and shapes.
-    The time constants come from the checkpoint whenever either network trains them (``train_tau``):
-    they may differ, as may ``train_tau`` itself. A ``model`` with ``train_tau`` starts learning from the
-    checkpoint's values (trained or fixed); a ``model`` without it keeps a trained checkpoint's learned
-    values fixed (a fine-tuning of the weights alone). Its values are copied into the model's tensors (the
-    model keeps its dtype and device). Returns a record for the run's metadata:
-    ``checkpoint`` (the path), ``epoch`` (the epoch after which the checkpoint was written) and
-    ``best_epoch`` (its run's best epoch at that moment).
+    The time constants of a :class:`SpikingRNN` (``tau_m``, ``tau_ahp``, ``tau_a``, ``tau_out``) are
+    state like the weights: they come from the checkpoint and replace the model's own, and they and
+    ``train_tau`` may differ. A ``model`` with ``train_tau`` starts learning them from the checkpoint's
+    values (trained or fixed); a ``model`` without it keeps them fixed at those values (after a run that
+    learned them: a fine-tuning of the weights alone). Its values are copied into the model's tensors
+    (the model keeps its dtype and device). Returns a record for the run's metadata: ``checkpoint`` (the
+    path), ``epoch`` (the epoch after which the checkpoint was written), ``best_epoch`` (its run's best
+    epoch at that moment) and, for a :class:`SpikingRNN`, ``time_constants_replaced``: the names of the
+    model's time constants that differed from the checkpoint's before the copy.
 
     Raises ``ValueError`` naming what differs, ``FileNotFoundError`` for a missing file."""
     ck = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
@@ -281,16 +283,19 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     if type(src) is not type(model):
         raise ValueError(f"{where} holds a {type(src).__name__}, the run builds a {type(model).__name__}")
     a, b = _plain(src.config()), _plain(model.config())
-    # a run that trains its time constants starts them from the checkpoint's (trained or fixed) values;
-    # a run that does not, after one that did, freezes them at the learned values
+    # the time constants (learned or fixed) are state the warm start carries over, whatever train_tau
+    # says on either side: the model learns them from there (train_tau) or keeps them fixed
     own_train_tau = bool(b.get("train_tau"))
-    taus_from_source = own_train_tau or bool(a.get("train_tau"))
+    taus_from_source = "train_tau" in b  # (a SpikingRNN; a RelationalNetwork's encoders must match)
+    replaced = []
     if taus_from_source:
+        # (a log/exp round trip of a trainable constant moves it by an ulp: not a replacement)
+        replaced = [k for k in _TRAINABLE_CONSTANTS if k in b and not (
+            np.shape(a.get(k)) == np.shape(b[k]) and np.allclose(a.get(k), b[k], rtol=1e-12, atol=0))]
         for k in _TRAINABLE_CONSTANTS:
             a.pop(k, None), b.pop(k, None)
         a.pop("train_tau", None), b.pop("train_tau", None)
-    # (train_tau sorts first: a mismatch of time constants follows from it)
-    differ = sorted((k for k in set(a) | set(b) if a.get(k) != b.get(k)), key=lambda k: (k != "train_tau", k))
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if differ:
         what = "; ".join(f"{k}: checkpoint {_short(a.get(k))}, this run {_short(b.get(k))}" for k in differ[:3])
         raise ValueError(f"{where} holds a network built otherwise ({what}{'; ...' if len(differ) > 3 else ''}): "
@@ -314,8 +319,11 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     if set(missing) - log_taus or unexpected:  # (strict loading raised already otherwise)
         raise ValueError(f"{where}: parameters {', '.join(sorted(set(missing) - log_taus) + list(unexpected))} "
                          "differ from the run's network")
-    return {"checkpoint": None if isinstance(path_or_ckpt, dict) else str(path_or_ckpt),
-            "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch")}
+    record = {"checkpoint": None if isinstance(path_or_ckpt, dict) else str(path_or_ckpt),
+              "epoch": ck.get("epoch"), "best_epoch": ck.get("best_epoch")}
+    if taus_from_source:
+        record["time_constants_replaced"] = replaced
+    return record
 
 
 def _short(v) -> str:
