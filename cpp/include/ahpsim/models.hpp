@@ -97,12 +97,14 @@ struct StateView {
 #define AHPSIM_RESTRICT
 #endif
 
-// Hot loops compiled for AVX-512 (x86-64-v4), AVX2 and the baseline, chosen at load time (wheels stay
-// portable). Every element's arithmetic is the same sequence of IEEE operations in all three (no FMA
-// contraction, no reassociated sums), so they give identical results; the wider vectors halve the
-// instructions of the row additions that dominate the backward pass (about 6 % of a training step).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// Hot loops compiled for AVX-512 (x86-64-v4, GCC >= 12), AVX2 and the baseline, chosen at load time
+// (wheels stay portable). Every element's arithmetic is the same sequence of IEEE operations in all of
+// them (no FMA contraction, no reassociated sums), so they give identical results; the wider vectors
+// halve the instructions of the row additions that dominate the backward pass.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
 #define AHPSIM_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define AHPSIM_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define AHPSIM_CLONES
 #endif

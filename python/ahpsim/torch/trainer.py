@@ -265,7 +265,7 @@ def init_from_checkpoint(model: torch.nn.Module, path_or_ckpt) -> dict:
     another one ended, with its own optimizer, schedule and history).
 
     The checkpoint's network must be built like ``model``: the same class, the same configuration (sizes,
-    neuron models, time constants, thresholds, surrogate, delays) and the same parameter names and shapes.
+    neuron models, thresholds, surrogate, delays) and the same parameter names and shapes.
     The time constants of a :class:`SpikingRNN` (``tau_m``, ``tau_ahp``, ``tau_a``, ``tau_out``) are
     state like the weights: they come from the checkpoint and replace the model's own, and they and
     ``train_tau`` may differ. A ``model`` with ``train_tau`` starts learning them from the checkpoint's
