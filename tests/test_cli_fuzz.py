@@ -20,7 +20,7 @@ VALUES = st.one_of(st.integers(-3, 6).map(str), st.floats(allow_nan=True, allow_
 OPTIONS = {
     "train": ["--epochs", "--batch-size", "--lr", "--lr-schedule", "--lr-decay", "--lr-step-epochs", "--lr-min",
               "--grad-clip", "--seed", "--threads", "--max-batches", "--time-budget", "--rate-weight",
-              "--rate-target", "--task-opt", "--model-opt", "--neurons", "--deep-r", "--root"],
+              "--rate-target", "--loss-mode", "--window", "--task-opt", "--model-opt", "--neurons", "--deep-r", "--root"],
     "eval": ["--n-test", "--batch-size", "--threads", "--quantize", "--root"],
     "demo": ["--threads", "--steps", "--trials", "--seed", "--network"],
 }

@@ -172,6 +172,16 @@ def test_losses():
     assert L.accuracy(y, lab, torch.tensor([5, 3])) == 1.0
     assert L.accuracy(y, lab) == 0.5
     assert L.readout_window(y, 2, torch.tensor([5, 3])).shape == (2, 2, 3)
+    for bad in (0, 6):  # a window longer than the sequence would wrap around in a slice
+        with pytest.raises(ValueError, match=f"window must be between 1 and the sequence's 5 steps, got {bad}"):
+            L.readout_cross_entropy(y, lab, "window", bad)
+    # the three modes against their definitions written out
+    yw = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(1))
+    ce = torch.nn.functional.cross_entropy
+    assert torch.allclose(L.readout_cross_entropy(yw, lab, "last"), ce(yw[:, -1], lab))
+    assert torch.allclose(L.readout_cross_entropy(yw, lab, "window", 2),
+                          (ce(yw[:, -2], lab) + ce(yw[:, -1], lab)) / 2)
+    assert torch.allclose(L.readout_cross_entropy(yw, lab, "window_mean", 2), ce(yw[:, -2:].mean(1), lab))
     z = torch.zeros(1, 10, 2)
     z[0, :5, 0] = 1
     assert L.spike_rate(z).tolist() == [0.5, 0.0]

@@ -531,6 +531,9 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     (["train", "memory", "--model-opt", "n_lif=abc"], "n_lif must be an integer >= 0, got 'abc'"),
     (["train", "memory", "--model-opt", "tau=3"], r"unknown model option\(s\) \['tau'\]"),
     (["train", "memory", "--threads", "0"], "--threads must be >= 1"),
+    (["train", "memory", "--window", "0"], "window must be an integer >= 1, got 0"),
+    (["train", "memory", "--window", "351", "--task-opt", "n_train=8"],
+     "--window 351 is longer than the task's 350-step sequences"),
     (["eval", "/nonexistent/best.pt"], "no such checkpoint"),
     (["eval", "."], "a directory, not a checkpoint"),
     (["eval", "README.md"], "not an ahpsim checkpoint"),
@@ -547,6 +550,19 @@ def test_cli_mistakes_are_one_line_with_exit_code_2(argv, msg, capsys, monkeypat
     import re
 
     assert re.search(msg, err), err
+
+
+def test_cli_loss_mode_and_window_reach_the_run(tmp_path, monkeypatch):
+    """--loss-mode / --window replace the task's readout loss and are recorded with the run."""
+    from ahpsim.cli import main
+
+    monkeypatch.delenv("AHPSIM_DEBUG", raising=False)
+    out = tmp_path / "run"
+    assert main(["train", "memory", "--threads", "1", "--no-progress", "--task-opt", "n_train=32", "--task-opt",
+                 "n_test=16", "--task-opt", "n_val=16", "--task-opt", "delay=30", "--epochs", "1", "--out", str(out),
+                 "--loss-mode", "window_mean", "--window", "5"]) == 0
+    cfg = json.loads((out / "history.json").read_text())["train_config"]
+    assert (cfg["loss_mode"], cfg["window"]) == ("window_mean", 5)
 
 
 def test_cli_quantize_takes_a_power(tmp_path):

@@ -118,6 +118,12 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=None, help="stop (checkpointed) after this many seconds")
     p.add_argument("--rate-weight", type=float, default=None, help="firing-rate regulariser weight")
     p.add_argument("--rate-target", type=float, default=None, help="target spikes per neuron per step")
+    p.add_argument("--loss-mode", default=None, choices=["last", "window", "window_mean"],
+                   help="readout loss: cross-entropy at the last step (where the answer is read), averaged over "
+                        "the last --window steps, or of the readout's mean over them (default: the task's; "
+                        "smnist / psmnist: window over the 56 cue steps)")
+    p.add_argument("--window", type=int, default=None, help="steps of the readout window (--loss-mode window / "
+                                                            "window_mean)")
     p.add_argument("--task-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="task option, e.g. n_train=2000, delay=300 (repeatable)")
     p.add_argument("--model-opt", type=_kv, action="append", default=[], metavar="KEY=VALUE",
@@ -189,6 +195,7 @@ def _quiet_openmp_workers() -> None:
 
 def train_command(args) -> int:
     _quiet_openmp_workers()
+    import numpy as np
     import torch
 
     from .torch.tasks import build_model, make_task
@@ -206,7 +213,8 @@ def train_command(args) -> int:
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("lr_schedule", args.lr_schedule),
         ("lr_decay", args.lr_decay), ("lr_step_epochs", args.lr_step_epochs), ("lr_min", args.lr_min),
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
-        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target)) if val is not None}
+        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target), ("loss_mode", args.loss_mode),
+        ("window", args.window)) if val is not None}
     TrainConfig(**overrides)  # the options' values are checked before any data is read
     if args.neurons == "lstm" and args.task != "babi":
         raise ValueError("--neurons lstm (an LSTM encoder) exists for the babi task only")
@@ -217,6 +225,10 @@ def train_command(args) -> int:
                               log_epochs=True,
                               portable_checkpoint=args.portable_checkpoint or (out / "portable.pt").is_file())
     cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
+    if cfg.loss_mode != "last" and not hasattr(model, "objective") and len(task.train):
+        steps = task.train.get(np.arange(1))[0].shape[1]  # (padded) steps of the task's sequences
+        if cfg.window > steps:
+            raise ValueError(f"--window {cfg.window} is longer than the task's {steps}-step sequences")
     # the data root as given (the committed runs keep their relative "../shared/data") and absolute
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt), "root": args.root,
             "root_abs": None if args.root is None else os.path.abspath(args.root),

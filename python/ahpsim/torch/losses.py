@@ -15,8 +15,11 @@ __all__ = ["readout_window", "readout_logits", "readout_cross_entropy", "firing_
 def readout_window(y: torch.Tensor, window: int = 1, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The readout over the last ``window`` steps of each sequence: [B, window, n_out].
 
-    ``lengths`` (int [B]): sequences end at step ``lengths - 1`` (padding after it is ignored)."""
+    ``lengths`` (int [B]): sequences end at step ``lengths - 1`` (padding after it is ignored).
+    Raises ``ValueError`` unless ``1 <= window <= T``."""
     B, T, _ = y.shape
+    if not 1 <= window <= T:
+        raise ValueError(f"window must be between 1 and the sequence's {T} steps, got {window}")
     if lengths is None:
         return y[:, T - window:]
     end = lengths.to(device=y.device, dtype=torch.long).clamp(1, T) - 1
