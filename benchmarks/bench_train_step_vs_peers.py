@@ -3,7 +3,8 @@ against snnTorch and Norse built the same way, in one process, one run.
 
 Network (all frameworks): 80 input channels (threshold-crossing spikes, 5% density), 240 recurrent
 spiking neurons with all-to-all recurrent weights (delay 1), membrane tau 20 steps, threshold 1,
-reset by subtraction (Norse: to v_reset = 0, its only mode), 10 leaky readouts (tau 20), cross-entropy
+reset to zero as in the paper's network (``make_task("smnist")`` trains it so; ``--reset subtract``: by
+subtraction, except Norse, which resets to v_reset = 0 only), 10 leaky readouts (tau 20), cross-entropy
 on the readout at the last step; batch 64, 840 steps (sMNIST), float32, CPU, ``torch.set_num_threads``.
 Variants: ahpsim.torch 140 LIF + 100 AHP (the paper; also with 2 threads, and with the torch-operation
 BPTT that ahpsim used before its C++ backward), 140 LIF + 100 ALIF, 240 LIF; snnTorch 240 ``RLeaky``
@@ -101,7 +102,7 @@ class KernelClock:
             setattr(self._core, n, f)
 
 
-def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None, weights=None):
+def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None, weights=None, reset="zero"):
     """``legacy_bptt``: the BPTT of torch operations (a per-step Python loop) that ahpsim used before its
     C++ backward (2026-11-30), reached through a surrogate the C++ backward does not take; ``threads``:
     torch / kernel threads for this variant only; ``weights``: a checkpoint whose trained network is
@@ -122,7 +123,8 @@ def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None, we
         else:
             m = SpikingRNN(n_in, n_out, n_lif=n_lif, n_ahp=n_ahp, n_alif=n_alif, tau_m=20.0, tau_ahp=700.0,
                            beta_ahp=AHP_BETA_PAPER, tau_a=700.0, beta_alif=AHP_BETA_PAPER * 20.5, tau_out=20.0,
-                           w_in_scale=3.0, seed=0, surrogate=LegacyTriangle(0.3) if legacy_bptt else None)
+                           w_in_scale=3.0, seed=0, surrogate=LegacyTriangle(0.3) if legacy_bptt else None,
+                           reset=reset)
         inner = make_step(m)
         if threads is None:
             return m, inner
@@ -151,7 +153,7 @@ def ahpsim_factory(n_lif, n_ahp=0, n_alif=0, legacy_bptt=False, threads=None, we
     return make
 
 
-def snntorch_factory():
+def snntorch_factory(reset="zero"):
     import snntorch as snn
 
     def make(n_in, n_out, n_rec=240):
@@ -159,7 +161,7 @@ def snntorch_factory():
         fc_in = torch.nn.Linear(n_in, n_rec, bias=False)
         torch.nn.init.normal_(fc_in.weight, 0.0, 3.0 / math.sqrt(n_in))
         rlif = snn.RLeaky(beta=alpha, linear_features=n_rec, all_to_all=True, threshold=1.0,
-                          reset_mechanism="subtract")
+                          reset_mechanism=reset)
         fc_out = torch.nn.Linear(n_rec, n_out)
         readout = snn.Leaky(beta=alpha, reset_mechanism="none")
         params = list(fc_in.parameters()) + list(rlif.parameters()) + list(fc_out.parameters())
@@ -257,6 +259,9 @@ def main(argv=None):
     ap.add_argument("--weights", default=None, metavar="CHECKPOINT",
                     help="also time the trained network of CHECKPOINT (e.g. benchmarks/runs/smnist-ahp/best.pt), "
                          "on one and two threads")
+    ap.add_argument("--reset", choices=["zero", "subtract"], default="zero",
+                    help="reset of the fresh networks (default: to zero, the paper's network); Norse resets to "
+                         "zero in either case")
     ap.add_argument("--out", default="benchmarks/results/train_step_vs_peers.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -289,13 +294,14 @@ def main(argv=None):
         lab = torch.randint(0, 10, (args.batch,), generator=torch.Generator().manual_seed(1))
 
     candidates = {
-        "ahpsim.torch 140 LIF + 100 AHP (paper)": lambda: ahpsim_factory(140, n_ahp=100),
-        "ahpsim.torch 140 LIF + 100 AHP, 2 threads": lambda: ahpsim_factory(140, n_ahp=100, threads=2),
+        "ahpsim.torch 140 LIF + 100 AHP (paper)": lambda: ahpsim_factory(140, n_ahp=100, reset=args.reset),
+        "ahpsim.torch 140 LIF + 100 AHP, 2 threads": lambda: ahpsim_factory(140, n_ahp=100, threads=2,
+                                                                             reset=args.reset),
         "ahpsim.torch 140 LIF + 100 AHP, torch-operation BPTT (before 2026-11-30)":
-            lambda: ahpsim_factory(140, n_ahp=100, legacy_bptt=True),
-        "ahpsim.torch 140 LIF + 100 ALIF": lambda: ahpsim_factory(140, n_alif=100),
-        "ahpsim.torch 240 LIF": lambda: ahpsim_factory(240),
-        "snnTorch 240 RLeaky (all-to-all)": snntorch_factory,
+            lambda: ahpsim_factory(140, n_ahp=100, legacy_bptt=True, reset=args.reset),
+        "ahpsim.torch 140 LIF + 100 ALIF": lambda: ahpsim_factory(140, n_alif=100, reset=args.reset),
+        "ahpsim.torch 240 LIF": lambda: ahpsim_factory(240, reset=args.reset),
+        "snnTorch 240 RLeaky (all-to-all)": lambda: snntorch_factory(args.reset),
         "Norse 240 LIFRecurrent": lambda: norse_factory("lif"),
         "Norse 240 LSNNRecurrent (ALIF)": lambda: norse_factory("lsnn"),
     }
@@ -356,7 +362,7 @@ def main(argv=None):
                    "n_in": 80, "n_rec": 240, "n_out": 10, "dtype": "float32",
                    "input": ("threshold-crossing code of the first MNIST training digits" if args.root
                              else "random spikes, 5 % of channels per step"),
-                   "weights": args.weights, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                   "weights": args.weights, "reset": args.reset, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                    "timing": "each timed step right after an untimed step of the same variant"},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine(), **cpu_caches()},
