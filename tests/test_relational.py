@@ -523,10 +523,13 @@ def test_cli_eval_runs_the_whole_network_on_the_integer_engine_and_exports_it(tm
     r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), "--loihi"], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--loihi needs a babi checkpoint and --kernel" in r.stderr
-    for opt, val in (("--n-test", "-3"), ("--threads", "0"), ("--batch-size", "0")):
+    for opt, val, msg in (("--n-test", "-3", "--n-test must be >= 1, got -3"),
+                          ("--threads", "0", "--threads: must be in [1, 1024], got 0"),
+                          ("--batch-size", "0", "--batch-size must be >= 1, got 0")):
         r = subprocess.run([sys.executable, "-m", "ahpsim", "eval", str(run / "best.pt"), opt, val], env=env,
                            capture_output=True, text=True, timeout=120)
-        assert r.returncode == 2 and f"{opt} must be >= 1, got {val}" in r.stderr and "Traceback" not in r.stderr
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     for args, msg in ((["--kernel", "--spiking-head", "5", "--head-v-init", "1.5"], "--head-v-init must be in [0, 1)"),
                       (["--kernel", "--spiking-head", "5", "--head-percentile", "nan"], "--head-percentile must be in"),
                       (["--kernel", "--head-v-init", "0.2"], "--head-v-init applies to the integrate-and-fire head"),

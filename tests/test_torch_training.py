@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from ahpsim.torch import losses as L  # noqa: E402
 from ahpsim.torch.tasks import build_model, delayed_classification, make_task  # noqa: E402
 from ahpsim.torch.trainer import Trainer, TrainConfig, evaluate, load_model  # noqa: E402
+from ahpsim.torch.modules import SpikingRNN  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
 REPO = Path(__file__).resolve().parents[1]
@@ -258,7 +259,11 @@ def test_lr_schedules_and_config_validation():
     ex = TrainConfig(lr=1.0, lr_decay=0.8)
     assert ex.lr_at(3) == pytest.approx(0.512)
     assert TrainConfig(lr=0.3, lr_schedule="constant").lr_at(7, 1, 2) == 0.3
-    for bad, msg in ((dict(epochs=0), "epochs must be an integer >= 1"), (dict(lr=-1.0), "lr must be a finite"),
+    for bad, msg in ((dict(epochs=0), "epochs must be an integer >= 1"),
+                     (dict(lr=-1.0), r"lr must be a number in \(0, 1\]"), (dict(lr=1e38), "lr must be"),
+                     (dict(lr_decay=1.5), "lr_decay must be"), (dict(rate_target=2.0), "rate_target must be"),
+                     (dict(lr=1e-3, lr_min=1e-2, lr_schedule="cosine"), "lr_min .* must not exceed lr"),
+                     (dict(epochs=10 ** 7), "epochs must be at most"), (dict(num_threads=0), "num_threads"),
                      (dict(lr_schedule="warm"), "lr_schedule must be one of"),
                      (dict(grad_clip=0.0), "grad_clip must be"), (dict(batch_size=2.5), "batch_size must be"),
                      (dict(lr_min=float("nan")), "lr_min must be"), (dict(loss_mode="first"), "loss_mode must be")):
@@ -526,11 +531,28 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
 
 @pytest.mark.parametrize("argv, msg", [
     (["train", "smnist", "--epochs", "0"], "epochs must be an integer >= 1"),
-    (["train", "memory", "--lr", "-1"], "lr must be a finite number > 0"),
+    (["train", "memory", "--lr", "-1"], r"--lr must be a number in \(0, 1\], got -1.0"),
+    (["train", "memory", "--lr", "1e38"], r"--lr must be a number in \(0, 1\]"),
+    (["train", "memory", "--lr-decay", "2"], r"--lr-decay must be a number in \(0, 1\]"),
+    (["train", "memory", "--threads", "100000"], r"--threads: must be in \[1, 1024\]"),
+    (["train", "memory", "--time-budget", "nan"], "--time-budget: must be a finite number of seconds > 0"),
+    (["train", "memory", "--seed", "-1"], r"--seed: must be in \[0, 2\*\*63 - 1\]"),
+    (["train", "memory", "--epochs", "1.5"], "--epochs: invalid int value"),
+    (["train", "memory", "--task-opt", "n_train=0"], "task option n_train must be an integer >= 1, got 0"),
+    (["train", "memory", "--task-opt", "p_noise=2"], r"task option p_noise must be a number in \[0, 1\), got 2"),
+    (["train", "memory", "--task-opt", "delay=abc"], "task option delay must be an integer >= 0, got 'abc'"),
+    (["train", "jv", "--task-opt", "repeat=0"], "task option repeat must be an integer >= 1, got 0"),
+    (["train", "memory", "--model-opt", "train_tau=maybe"], "train_tau must be True or False, got 'maybe'"),
+    (["train", "memory", "--rate-target", "0.05"], "--rate-target has no effect in this run"),
+    (["train", "memory", "--loss-mode", "last", "--window", "3"], "--window has no effect in this run"),
+    (["train", "memory", "--lr-min", "1e-4"], "--lr-min has no effect in this run: it applies with --lr-schedule "
+                                              "cosine or linear"),
+    (["train", "memory", "--deep-r-temperature", "0.1"], "--deep-r-temperature has no effect in this run"),
+    (["train", "smnist", "--lr", "1e-5", "--epochs", "0"], "--epochs must be an integer >= 1"),
     (["train", "memory", "--task-opt", "foo=1"], r"unknown option\(s\) \['foo'\] for task 'memory'; allowed: n_train"),
     (["train", "memory", "--model-opt", "n_lif=abc"], "n_lif must be an integer >= 0, got 'abc'"),
     (["train", "memory", "--model-opt", "tau=3"], r"unknown model option\(s\) \['tau'\]"),
-    (["train", "memory", "--threads", "0"], "--threads must be >= 1"),
+    (["train", "memory", "--threads", "0"], r"--threads: must be in \[1, 1024\], got 0"),
     (["train", "memory", "--window", "0"], "window must be an integer >= 1, got 0"),
     (["train", "memory", "--window", "351", "--task-opt", "n_train=8"],
      "--window 351 is longer than the task's 350-step sequences"),
@@ -544,7 +566,11 @@ def test_cli_mistakes_are_one_line_with_exit_code_2(argv, msg, capsys, monkeypat
 
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("AHPSIM_DEBUG", raising=False)
-    assert main(argv) == 2
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own checks (types, choices, ranges)
+        code = e.code
+    assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     import re
@@ -552,7 +578,79 @@ def test_cli_mistakes_are_one_line_with_exit_code_2(argv, msg, capsys, monkeypat
     assert re.search(msg, err), err
 
 
-def test_cli_loss_mode_and_window_reach_the_run(tmp_path, monkeypatch):
+def test_cli_data_dependent_mistakes(tmp_path, capsys, monkeypatch, data_root):
+    """Mistakes found once the data or the file is read: one line, exit code 2."""
+    from ahpsim.cli import main
+
+    monkeypatch.delenv("AHPSIM_DEBUG", raising=False)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    cases = [(["eval", str(tmp_path / "empty.pt")], "not an ahpsim checkpoint"),
+             (["train", "memory", "--task-opt", "n_train=8", "--init-from", str(tmp_path / "empty.pt"),
+               "--out", str(tmp_path / "x")], "not an ahpsim checkpoint")]
+    cases += [(["train", "smnist", "--root", str(data_root), "--task-opt", "n_val=60000"],
+               "task option n_val must be below the 60000 training digits"),
+              (["train", "smnist", "--root", str(data_root), "--lr", "1e-5", "--out", str(tmp_path / "y")],
+               r"--lr-min \(0.0001\) must not exceed --lr \(1e-05\)")]
+    import re
+
+    for argv, msg in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and re.search(msg, err), (argv, err)
+
+
+def test_a_diverged_step_stops_training_before_the_weights(tmp_path):
+    """A non-finite loss or gradient raises FloatingPointError before Adam's step: the weights stay as
+    they were and no checkpoint is written from that step."""
+    from ahpsim.torch.trainer import SequenceData, TrainConfig, Trainer
+
+    m = SpikingRNN(3, 2, n_lif=4, seed=0)
+    with torch.no_grad():
+        m.w_out[0, 0] = float("nan")
+    before = {k: p.detach().clone() for k, p in m.named_parameters()}
+    x = torch.rand(8, 20, 3) < 0.3
+    data = SequenceData.from_arrays(x.numpy(), np.zeros(8, dtype=np.int64))
+    tr = Trainer(m, data, None, TrainConfig(epochs=1, batch_size=4, progress=False, log_epochs=False),
+                 ckpt_dir=tmp_path / "run")
+    with pytest.raises(FloatingPointError, match="not finite .*epoch 1, batch 1.*lower --lr or with --grad-clip"):
+        tr.fit()
+    for k, p in m.named_parameters():
+        v = p.detach()
+        assert torch.equal(v.isnan(), before[k].isnan()) and torch.equal(v.nan_to_num(), before[k].nan_to_num()), k
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_cli_key_values_take_json_and_python_literals():
+    """--task-opt / --model-opt values: JSON or Python literals, otherwise the text (a Python False must
+    not reach the model as the true-ish string "False")."""
+    from ahpsim.cli_train import _kv
+
+    assert _kv("train_tau=False") == ("train_tau", False) and _kv("train_tau=false") == ("train_tau", False)
+    assert _kv("tasks=[1, 4]") == ("tasks", [1, 4]) and _kv("t=(1, 2)") == ("t", (1, 2))
+    assert _kv("name=GunPoint") == ("name", "GunPoint") and _kv("x=1e-3") == ("x", 1e-3)
+    with pytest.raises(ValueError, match="train_tau must be True or False, got 'False'"):
+        SpikingRNN(3, 2, n_lif=2, train_tau="False")
+
+
+def test_ucr_task_takes_its_name_option(data_root):
+    """make_task's own first argument is positional-only, so the ucr task's ``name`` option reaches it."""
+    from ahpsim.torch import make_task
+
+    task = make_task("ucr", data_root, name="GunPoint")
+    assert task.name == "gunpoint" and task.spec["options"] == {"name": "GunPoint"}
+
+
+def test_quantize_refuses_steps_that_underflow():
+    m = SpikingRNN(3, 2, n_lif=4, seed=0)
+    for bad in (1e-300, 0.0, float("nan"), -1.0):
+        with pytest.raises(ValueError, match="step"):
+            m.quantize_(bad)
+    assert bool(torch.isfinite(m.w_rec).all())
+    m.quantize_(2.0 ** -12)
+    assert torch.equal(m.w_rec, torch.round(m.w_rec * 4096) / 4096)
+
+
+def test_cli_loss_mode_and_window_reach_the_run(tmp_path, monkeypatch, capsys):
     """--loss-mode / --window replace the task's readout loss and are recorded with the run."""
     from ahpsim.cli import main
 
@@ -563,6 +661,11 @@ def test_cli_loss_mode_and_window_reach_the_run(tmp_path, monkeypatch):
                  "--loss-mode", "window_mean", "--window", "5"]) == 0
     cfg = json.loads((out / "history.json").read_text())["train_config"]
     assert (cfg["loss_mode"], cfg["window"]) == ("window_mean", 5)
+    # resuming it with another seed (another batch order) is refused, as another network would be
+    assert main(["train", "memory", "--threads", "1", "--no-progress", "--task-opt", "n_train=32", "--task-opt",
+                 "n_test=16", "--task-opt", "n_val=16", "--task-opt", "delay=30", "--epochs", "2", "--out", str(out),
+                 "--loss-mode", "window_mean", "--window", "5", "--seed", "5"]) == 2
+    assert "holds a run of seed 0, not 5: change --seed back" in capsys.readouterr().err
 
 
 def test_cli_quantize_takes_a_power(tmp_path):
@@ -590,7 +693,7 @@ def test_eval_uses_the_training_runs_root_and_help_lists_options(tmp_path, data_
     assert res["n_test"] == 30 and 0.0 <= res["torch"]["acc"] <= 1.0
     sub = build_parser()._subparsers._group_actions[0].choices["train"]
     text = " ".join(sub.format_help().split())
-    assert "(default: 0.0001)" in text and "(default: 0)" in text and "None" not in text and "smnist: perm_seed, n_train, n_test, n_val, encoding" in text
+    assert "strengths (default 1e-4)" in text and "(default: 0)" in text and "None" not in text and "smnist: perm_seed, n_train, n_test, n_val, encoding" in text
 
 
 def _torchrun_env():

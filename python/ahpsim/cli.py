@@ -7,6 +7,8 @@ import os
 import re
 import sys
 
+from ._argtypes import OneLineParser, seed, threads
+
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -32,7 +34,7 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="ahpsim", description="Sparse-firing recurrent spiking networks with AHP currents")
+    p = OneLineParser(prog="ahpsim", description="Sparse-firing recurrent spiking networks with AHP currents")
     p.add_argument("--version", action="version", version=f"ahpsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="classify bundled MNIST digits with the shipped trained AHP network "
@@ -46,11 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="ahpsim-demo", help="output directory (default: ahpsim-demo)")
     d.add_argument("--network", choices=["trained", "random"], default="trained",
                    help="'trained': the shipped sMNIST network (default); 'random': a random AHP network")
-    d.add_argument("--threads", type=int, default=2)
+    d.add_argument("--threads", type=threads, default=2)
     d.add_argument("--no-loihi", action="store_true", help="skip the Loihi integer engine")
     d.add_argument("--steps", type=int, default=2000, help="random network: steps")
     d.add_argument("--trials", type=int, default=4, help="random network: trials")
-    d.add_argument("--seed", type=int, default=0, help="random network: seed")
+    d.add_argument("--seed", type=seed, default=0, help="random network: seed")
     d.add_argument("--no-plot", action="store_true", help="skip the figures")
     d.set_defaults(func=_demo)
     try:
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What a command raises for a user's mistake (a bad value, a missing or unreadable file, a known gap):
 # one line and exit code 2, as argparse does for its own errors. AHPSIM_DEBUG=1 shows the traceback.
-_USER_ERRORS = (ValueError, TypeError, OSError, NotImplementedError, MemoryError, KeyError)
+_USER_ERRORS = (ValueError, TypeError, OSError, NotImplementedError, MemoryError, KeyError, FloatingPointError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._argtypes import positive_seconds, seed, threads
+
 __all__ = ["add_train_parser", "add_eval_parser", "train_command", "eval_command"]
 
 _TASKS = ("memory", "smnist", "psmnist", "fsdd", "jv", "ucr", "babi")
@@ -21,10 +23,15 @@ def _kv(text: str):
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     k, v = text.split("=", 1)
-    try:
+    try:  # JSON (true, 1e-3, [1, 2]) or a Python literal (True, None, (1, 2)); otherwise the text itself
         v = json.loads(v)
     except json.JSONDecodeError:
-        pass
+        import ast
+
+        try:
+            v = ast.literal_eval(v)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
     return k, v
 
 
@@ -110,12 +117,13 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--deep-r", type=float, default=None, metavar="CONNECTIVITY",
                    help="Deep R rewiring at this fraction of the possible synapses (e.g. 0.2, the paper's Loihi "
                         "networks)")
-    p.add_argument("--deep-r-l1", type=float, default=1e-4, help="Deep R: L1 pull on the synapse strengths")
-    p.add_argument("--deep-r-temperature", type=float, default=0.0, help="Deep R: noise temperature")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the masks and the batch order")
-    p.add_argument("--threads", type=int, default=None, help="threads (default: torch's)")
+    p.add_argument("--deep-r-l1", type=float, default=None, help="Deep R: L1 pull on the synapse strengths "
+                                                                  "(default 1e-4)")
+    p.add_argument("--deep-r-temperature", type=float, default=None, help="Deep R: noise temperature (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights, the masks and the batch order")
+    p.add_argument("--threads", type=threads, default=None, help="threads (default: torch's)")
     p.add_argument("--max-batches", type=int, default=None, help="batches per epoch at most")
-    p.add_argument("--time-budget", type=float, default=None, help="stop (checkpointed) after this many seconds")
+    p.add_argument("--time-budget", type=positive_seconds, default=None, help="stop (checkpointed) after this many seconds")
     p.add_argument("--rate-weight", type=float, default=None, help="firing-rate regulariser weight")
     p.add_argument("--rate-target", type=float, default=None, help="target spikes per neuron per step")
     p.add_argument("--loss-mode", default=None, choices=["last", "window", "window_mean"],
@@ -177,7 +185,7 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
                         "runs it without torch)")
     p.add_argument("--n-test", type=int, default=None, help="evaluate the first N test samples only")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=threads, default=None)
     p.set_defaults(func=eval_command)
     return p
 
@@ -193,6 +201,52 @@ def _quiet_openmp_workers() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+# TrainConfig's and DeepR's field names in their messages, as the options that set them
+_OPTION_OF_FIELD = {"lr_step_epochs": "--lr-step-epochs", "lr_schedule": "--lr-schedule", "lr_decay": "--lr-decay",
+                    "lr_min": "--lr-min", "batch_size": "--batch-size", "max_batches_per_epoch": "--max-batches",
+                    "grad_clip": "--grad-clip", "rate_weight": "--rate-weight", "rate_target": "--rate-target",
+                    "loss_mode": "--loss-mode", "window": "--window", "epochs": "--epochs", "lr": "--lr",
+                    "num_threads": "--threads", "connectivity": "--deep-r", "l1": "--deep-r-l1",
+                    "temperature": "--deep-r-temperature"}
+
+
+class _option_names:
+    """Re-raises a ValueError of the block with the fields it names spelled as command-line options."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if kind is not None and issubclass(kind, ValueError):
+            import re
+
+            names = sorted(_OPTION_OF_FIELD, key=len, reverse=True)
+            msg = re.sub(r"(?<![\w-])(" + "|".join(names) + r")(?![\w-])", lambda m: _OPTION_OF_FIELD[m.group(1)],
+                         str(e))
+            raise ValueError(msg) from None
+        return False
+
+
+def _refuse_options_without_effect(args, cfg) -> None:
+    """An option given on the command line that this run would ignore is a mistake to point out."""
+    rules = [
+        ("--rate-target", args.rate_target, cfg.rate_weight > 0,
+         f"a firing-rate regulariser weight > 0 (this run: {cfg.rate_weight:g}; give --rate-weight too)"),
+        ("--window", args.window, cfg.loss_mode != "last", "--loss-mode window or window_mean (this run: last)"),
+        ("--lr-min", args.lr_min, cfg.lr_schedule in ("cosine", "linear"),
+         f"--lr-schedule cosine or linear (this run: {cfg.lr_schedule})"),
+        ("--lr-decay", args.lr_decay, cfg.lr_schedule in ("exponential", "step"),
+         f"--lr-schedule exponential or step (this run: {cfg.lr_schedule})"),
+        ("--lr-step-epochs", args.lr_step_epochs, cfg.lr_schedule == "step",
+         f"--lr-schedule step (this run: {cfg.lr_schedule})"),
+        ("--deep-r-l1", args.deep_r_l1, args.deep_r is not None, "--deep-r"),
+        ("--deep-r-temperature", args.deep_r_temperature, args.deep_r is not None, "--deep-r"),
+    ]
+    for option, given, applies, needs in rules:
+        if given is not None and not applies:
+            raise ValueError(f"{option} has no effect in this run: it applies with {needs}")
+
+
 def train_command(args) -> int:
     _quiet_openmp_workers()
     import numpy as np
@@ -205,8 +259,6 @@ def train_command(args) -> int:
 
     from .torch.trainer import TrainConfig, TrainingInterrupted
 
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {name: val for name, val in (
@@ -215,16 +267,19 @@ def train_command(args) -> int:
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
         ("rate_weight", args.rate_weight), ("rate_target", args.rate_target), ("loss_mode", args.loss_mode),
         ("window", args.window)) if val is not None}
-    TrainConfig(**overrides)  # the options' values are checked before any data is read
+    with _option_names():
+        TrainConfig(**overrides)  # the options' values are checked before any data is read
     if args.neurons == "lstm" and args.task != "babi":
         raise ValueError("--neurons lstm (an LSTM encoder) exists for the babi task only")
     task = make_task(args.task, root=args.root, **dict(args.task_opt))
     model = build_model(task, args.neurons, seed=args.seed, **dict(args.model_opt))
     out = Path(args.out or f"runs/{args.task}-{args.neurons}-seed{args.seed}")
-    cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
-                              log_epochs=True,
-                              portable_checkpoint=args.portable_checkpoint or (out / "portable.pt").is_file())
-    cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
+    with _option_names():  # (replace validates too: the task's defaults with the options)
+        cfg = dataclasses.replace(task.train_config, **overrides, seed=args.seed, progress=not args.no_progress,
+                                  log_epochs=True,
+                                  portable_checkpoint=args.portable_checkpoint or (out / "portable.pt").is_file())
+        cfg = TrainConfig(**dataclasses.asdict(cfg))  # validated
+    _refuse_options_without_effect(args, cfg)
     if cfg.loss_mode != "last" and not hasattr(model, "objective") and len(task.train):
         steps = task.train.get(np.arange(1))[0].shape[1]  # (padded) steps of the task's sequences
         if cfg.window > steps:
@@ -232,7 +287,8 @@ def train_command(args) -> int:
     # the data root as given (the committed runs keep their relative "../shared/data") and absolute
     meta = {"task": task.spec, "neurons": args.neurons, "model_opts": dict(args.model_opt), "root": args.root,
             "root_abs": None if args.root is None else os.path.abspath(args.root),
-            "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}"}
+            "validation": task.val_rule, "title": f"{task.name}, {args.neurons}, seed {args.seed}",
+            "seed": args.seed}
     if task.notes:
         meta["notes"] = task.notes
     will_resume = not args.no_resume and any((out / f).is_file() for f in ("last.pt", "portable.pt"))
@@ -254,14 +310,18 @@ def train_command(args) -> int:
     if args.deep_r is not None:
         from .torch.rewiring import DeepR
 
-        rewiring = DeepR(model, args.deep_r, l1=args.deep_r_l1, temperature=args.deep_r_temperature, seed=args.seed)
-        meta["deep_r"] = {"connectivity": args.deep_r, "l1": args.deep_r_l1, "temperature": args.deep_r_temperature}
+        l1 = 1e-4 if args.deep_r_l1 is None else args.deep_r_l1
+        temperature = 0.0 if args.deep_r_temperature is None else args.deep_r_temperature
+        with _option_names():
+            rewiring = DeepR(model, args.deep_r, l1=l1, temperature=temperature, seed=args.seed)
+        meta["deep_r"] = {"connectivity": args.deep_r, "l1": l1, "temperature": temperature}
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta, rewiring=rewiring)
     if not args.no_resume and tr.rank == 0 and (out / "best.pt").is_file() and not will_resume:
         print(f"{out}: holds best.pt but no last.pt or portable.pt to resume from: training starts afresh and "
               "replaces it", file=sys.stderr)
     def same_run(old: dict) -> None:  # the same task, data and network as the run being continued
-        for key, what in (("task", "--task / --task-opt"), ("neurons", "--neurons"), ("model_opts", "--model-opt")):
+        for key, what in (("task", "--task / --task-opt"), ("neurons", "--neurons"), ("model_opts", "--model-opt"),
+                          ("seed", "--seed")):
             if key in old and _jsonish(old[key]) != _jsonish(meta[key]):
                 raise ValueError(f"{out} holds a run of {key} {old[key]!r}, not {meta[key]!r}: change {what} back, "
                                  "or pass --no-resume (or another --out) to start a new run")
@@ -293,9 +353,13 @@ def train_command(args) -> int:
     tr.close()  # under torchrun: every rank has finished; rank 0 evaluates on the test set and reports
     if tr.rank != 0:
         return 0
+    if tr.stopped:
+        print(f"{out}: stopped by --time-budget at epoch {tr.epoch + 1}, batch {tr.batch} (checkpointed); rerun "
+              "to resume", file=sys.stderr)
     summary = {"task": task.name, "neurons": args.neurons, "epochs_done": tr.epoch, "steps": tr.step,
                "stopped_early": tr.stopped, "selection": f"{tr.selection} ({task.val_rule})",
-               "best_epoch": tr.best_epoch, "wall_s": time.perf_counter() - t0, "checkpoint": str(out / "last.pt")}
+               "best_epoch": tr.best_epoch, "wall_s": time.perf_counter() - t0,
+               "checkpoint": str(out / ("last.pt" if (out / "last.pt").is_file() else "portable.pt"))}
     summary[f"best_{tr.selection}_acc"] = tr.best_acc if tr.history else None
     if not tr.stopped and tr.epoch >= cfg.epochs:
         # the test set, once, with the selected model
@@ -456,7 +520,7 @@ def eval_command(args) -> int:
     if args.n_test:
         test = test.subset(np.arange(min(args.n_test, len(test))))
     tc = ck.get("train_config", {})
-    res = {"checkpoint": str(args.checkpoint), "task": task.name, "n_test": len(test),
+    res = {"checkpoint": str(args.checkpoint), "task": task.name, "n_test": len(test), "quantize": args.quantize,
            "torch": evaluate(model, test, args.batch_size, tc.get("loss_mode", "last"), tc.get("window", 1))}
     if args.kernel and task.name == "babi":
         res["kernel"] = _babi_kernel_eval(model, test, task.train, args)

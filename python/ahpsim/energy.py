@@ -388,6 +388,8 @@ def _json_default(x: Any) -> Any:
 
 def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``energy`` to an ``argparse`` subparsers object (``python -m ahpsim energy``)."""
+    from ._argtypes import seed, threads
+
     e = subparsers.add_parser("energy", help="count synaptic ops, spikes and neuron updates per inference and "
                                              "estimate Loihi 1 energy/latency beside an equivalent LSTM")
     e.add_argument("--network", choices=["trained", "random"], default="trained",
@@ -395,8 +397,8 @@ def add_energy_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "'random': a random network of the same shape driven by Poisson inputs")
     e.add_argument("--digits", type=int, default=20, help="inferences (digits or trials; default 20)")
     e.add_argument("--steps", type=int, default=840, help="random network: steps per trial (default 840)")
-    e.add_argument("--seed", type=int, default=0, help="random network: seed")
-    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--seed", type=seed, default=0, help="random network: seed")
+    e.add_argument("--threads", type=threads, default=2)
     e.add_argument("--lstm-hidden", type=int, default=None,
                    help="LSTM hidden size to compare with (default: as many parameters as the SNN has synapses)")
     e.add_argument("--out", default="ahpsim-energy", help="output directory for energy.json and energy.png "

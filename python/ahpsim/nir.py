@@ -357,6 +357,8 @@ def add_nir_parser(subparsers) -> None:
     """``python -m ahpsim nir export CHECKPOINT OUT`` and ``python -m ahpsim nir run FILE``."""
     import argparse
 
+    from ._argtypes import seed, threads
+
     p = subparsers.add_parser("nir", help="export a trained network to NIR, or run a NIR file",
                               description="NIR (neuroir.org) export and import; needs the nir extra")
     sub = p.add_subparsers(dest="nir_command", required=True)
@@ -371,8 +373,8 @@ def add_nir_parser(subparsers) -> None:
     r.add_argument("--steps", type=int, default=1000)
     r.add_argument("--trials", type=int, default=1)
     r.add_argument("--rate", type=float, default=0.05, help="input spikes per channel per step")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--seed", type=seed, default=0)
+    r.add_argument("--threads", type=threads, default=1)
     r.set_defaults(func=_cli_run)
 
 

@@ -148,6 +148,10 @@ class SpikingRNN(nn.Module):
         for name, p in (("p_in", p_in), ("p_rec", p_rec), ("p_out", p_out)):
             if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+        for name, flag in (("bias", bias), ("out_bias", out_bias), ("self_connections", self_connections),
+                           ("detach_reset", detach_reset), ("train_tau", train_tau)):
+            if not isinstance(flag, (bool, np.bool_)):  # a string "False" would count as true
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
         if not isinstance(reset, str) or reset not in ("subtract", "zero"):
             raise ValueError(f"reset must be 'subtract' or 'zero', not {reset!r}")
         reset = str(reset)
@@ -376,8 +380,22 @@ class SpikingRNN(nn.Module):
     @torch.no_grad()
     def quantize_(self, step: float = 2.0 ** -12) -> "SpikingRNN":
         """Rounds all weights/biases to multiples of ``step`` (exactly representable sums: float32
-        accumulation is then order-independent, so torch and the kernel agree bit for bit)."""
-        for p in self.parameters():
+        accumulation is then order-independent, so torch and the kernel agree bit for bit).
+
+        Raises ``ValueError`` unless ``step`` is a finite number >= the smallest normal number of the
+        weights' dtype (float32: 1.2e-38; a smaller step underflows) that leaves every weight / step
+        finite."""
+        params = list(self.parameters())
+        if isinstance(step, bool) or not isinstance(step, (int, float, np.floating)) or not math.isfinite(step):
+            raise ValueError(f"step must be a finite number > 0, got {step!r}")
+        for p in params:
+            fi = torch.finfo(p.dtype)
+            if not step >= fi.tiny:
+                raise ValueError(f"step must be >= {fi.tiny:.3g} (the smallest normal {p.dtype} number), got {step!r}")
+            if p.numel() and not bool(torch.isfinite(p.detach().abs().max() / step)):
+                raise ValueError(f"step {step!r} is too small for weights of up to "
+                                 f"{float(p.detach().abs().max()):.3g} in {p.dtype}")
+        for p in params:
             p.copy_(torch.round(p / step) * step)
         return self
 

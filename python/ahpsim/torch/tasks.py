@@ -121,15 +121,19 @@ def _memory(root=None, n_train: int = 1024, n_test: int = 256, n_val: int = 256,
     kw.update(n_classes=n_classes, delay=delay, p_noise=p_noise)
     xtr, ytr = delayed_classification(n_train, seed=seed, **kw)
     xte, yte = delayed_classification(n_test, seed=seed + 1_000_003, **kw)
-    xva, yva = delayed_classification(n_val, seed=seed + 2_000_003, **kw)
+    val = None
+    if n_val:
+        xva, yva = delayed_classification(n_val, seed=seed + 2_000_003, **kw)
+        val = SequenceData.from_arrays(xva, yva)
     model = dict(n_lif=30, n_adapt=30, tau_m=20.0, tau_ahp=700.0, beta_ahp=0.756, tau_a=700.0, beta_alif=0.756,
                  tau_out=20.0, w_in_scale=3.0, w_rec_scale=1.0)
     t_cue = kw.get("t_cue", 30)
     cfg = TrainConfig(epochs=7, batch_size=64, lr=1e-2, loss_mode="window", window=t_cue // 2,
                       rate_target=0.02, rate_weight=0.0)
     return Task("memory", SequenceData.from_arrays(xtr, ytr), SequenceData.from_arrays(xte, yte),
-                xtr.shape[2], n_classes, model, cfg, val=SequenceData.from_arrays(xva, yva),
-                val_rule=f"{n_val} trials generated with seed {seed + 2_000_003}")
+                xtr.shape[2], n_classes, model, cfg, val=val,
+                val_rule=(f"{n_val} trials generated with seed {seed + 2_000_003}" if n_val
+                          else "none (training accuracy)"))
 
 
 # ---------------------------------------------------------------------------------------- sMNIST
@@ -170,6 +174,8 @@ def _smnist(root=None, permute: bool = False, perm_seed: int = 0, n_train: Optio
 
     train, test = make(xi, yi), make(xt, yt)
     val = None
+    if n_val >= len(train):
+        raise ValueError(f"task option n_val must be below the {len(train)} training digits, got {n_val}")
     if n_val:
         val = train.subset(np.arange(len(train) - n_val, len(train)))
         train = train.subset(np.arange(len(train) - n_val))
@@ -219,6 +225,9 @@ def _sequences(name, xtr, ltr, ytr, xte, lte, yte, n_classes, model, cfg, val_fr
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     xtr, ltr, ytr = np.asarray(xtr, np.float32), np.asarray(ltr), np.asarray(ytr)
     n_val = int(round(val_fraction * len(ytr)))
+    if n_val >= len(ytr):
+        raise ValueError(f"task option val_fraction {val_fraction!r} leaves none of the {len(ytr)} training "
+                         f"sequences for training")
     order = np.random.default_rng(val_seed).permutation(len(ytr))
     iv, it = np.sort(order[:n_val]), np.sort(order[n_val:])
     xtr_s, mu, sd = _standardise(xtr[it], ltr[it], None)
@@ -376,15 +385,59 @@ def _task_options(name: str) -> list:
     return opts
 
 
-def make_task(name: str, root=None, **options) -> Task:
+# The smallest value of each integer task option, and the range of each fractional one: checked by
+# make_task before anything is built (a zero-sized split or a probability of 2 would run and report
+# nonsense otherwise). Options whose builder's default is None take None too.
+_INT_OPTION_MIN = {"n_train": 1, "n_test": 1, "n_val": 0, "delay": 0, "n_classes": 2, "ch_per_class": 1,
+                   "n_cue": 1, "t_pattern": 1, "t_cue": 2, "seed": 0, "perm_seed": 0, "n_mfcc": 1, "repeat": 1,
+                   "max_sentences": 1}
+_FRACTION_OPTIONS = {"p_on": (0.0, 1.0, "(0, 1]"), "p_noise": (0.0, 1.0, "[0, 1)"),
+                     "val_fraction": (0.0, 1.0, "[0, 1)")}
+_STRING_OPTIONS = ("encoding", "size", "name")
+
+
+def _option_default(name: str, key: str):
+    import inspect
+
+    fn = {"smnist": _smnist, "psmnist": _smnist, "jv": _ucr_uea}.get(name, TASKS[name])
+    for f in (fn, delayed_classification):
+        p = inspect.signature(f).parameters.get(key)
+        if p is not None:
+            return p.default
+    return inspect.Parameter.empty
+
+
+def _check_task_options(name: str, options: dict) -> None:
+    for key, v in options.items():
+        if v is None and _option_default(name, key) is None:
+            continue
+        if key in _INT_OPTION_MIN:
+            lo = _INT_OPTION_MIN[key]
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"task option {key} must be an integer >= {lo}, got {v!r}")
+        elif key in _FRACTION_OPTIONS:
+            lo, hi, text = _FRACTION_OPTIONS[key]
+            ok = (not isinstance(v, bool) and isinstance(v, (int, float, np.floating)) and math.isfinite(v)
+                  and ((lo < v <= hi) if text.startswith("(") else (lo <= v < hi)))
+            if not ok:
+                raise ValueError(f"task option {key} must be a number in {text}, got {v!r}")
+        elif key in _STRING_OPTIONS and not isinstance(v, str):
+            raise ValueError(f"task option {key} must be a string, got {v!r}")
+
+
+def make_task(name: str, /, root=None, **options) -> Task:
     """Builds a task: ``memory``, ``smnist``, ``psmnist``, ``fsdd``, ``jv`` (JapaneseVowels) or ``ucr``
-    (``name=`` any UCR/UEA set)."""
+    (``name=`` any UCR/UEA set: ``make_task("ucr", root, name="GunPoint")``).
+
+    Raises ``ValueError`` for an unknown task or option, or an option outside its range (sizes are
+    integers >= 1, ``n_val`` >= 0 (0: no validation set), probabilities and ``val_fraction`` fractions)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose from {sorted(TASKS)}")
     allowed = _task_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for task {name!r}; allowed: {', '.join(allowed)}")
+    _check_task_options(name, options)
     task = TASKS[name](root, **options)
     task.spec = {"name": name, "options": dict(options)}
     return task

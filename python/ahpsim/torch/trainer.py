@@ -97,6 +97,10 @@ class TrainConfig:
     * ``"constant"``: ``lr``.
 
     ``grad_clip``: the gradients' global L2 norm is clipped to this value (None: no clipping).
+
+    Ranges (``ValueError`` otherwise): ``lr`` in (0, 1] (Adam's step size; beyond 1 the weights diverge
+    at once); ``lr_decay`` in (0, 1]; ``lr_min`` in [0, ``lr``] for the cosine and linear schedules;
+    ``rate_target`` in [0, 1] spikes per neuron per step; ``epochs`` at most 1,000,000; sizes >= 1.
     """
 
     epochs: int = 10
@@ -129,16 +133,27 @@ class TrainConfig:
 
         for name in ("epochs", "batch_size", "eval_batch_size", "lr_step_epochs"):
             positive_int(name)
+        if self.epochs > 1_000_000:
+            raise ValueError(f"epochs must be at most 1000000, got {self.epochs!r}")
         if self.max_batches_per_epoch is not None:
             positive_int("max_batches_per_epoch")
-        for name, lo in (("lr", 0.0), ("lr_decay", 0.0)):
+        for name in ("lr", "lr_decay"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > lo):
-                raise ValueError(f"{name} must be a finite number > {lo}, got {v!r}")
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0.0 < v <= 1.0):
+                raise ValueError(f"{name} must be a number in (0, 1], got {v!r}")
         for name in ("lr_min", "weight_decay", "rate_weight", "rate_target"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.rate_target > 1.0:
+            raise ValueError(f"rate_target must be at most 1 spike per neuron per step, got {self.rate_target!r}")
+        if self.lr_schedule in ("cosine", "linear") and self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min!r}) must not exceed lr ({self.lr!r}): the {self.lr_schedule} "
+                             f"schedule goes from lr down to lr_min")
+        if self.num_threads is not None and (isinstance(self.num_threads, bool)
+                                             or not isinstance(self.num_threads, (int, np.integer))
+                                             or not 1 <= self.num_threads <= 1024):
+            raise ValueError(f"num_threads must be an integer in [1, 1024] or None, got {self.num_threads!r}")
         if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -237,8 +252,8 @@ def load_checkpoint(path) -> dict:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such checkpoint") from None
-    except Exception as e:  # not a torch file, or one holding objects weights_only refuses
-        raise ValueError(f"{path}: not an ahpsim checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    except Exception as e:  # not a torch file (an empty one too), or one holding objects weights_only refuses
+        raise ValueError(f"{path}: not an ahpsim checkpoint (torch.load: {type(e).__name__})") from None
     if not isinstance(ck, dict) or "model" not in ck:
         raise ValueError(f"{path}: not an ahpsim checkpoint (no 'model' entry)")
     for k, dt in (ck.pop("widen", None) or {}).items():  # integer tensors narrowed by portable_checkpoint
@@ -644,6 +659,15 @@ class Trainer:
         ok = int((pred.cpu() == lab.cpu()).sum())
         self.opt.zero_grad(set_to_none=True)
         (loss * (share * self.world) if self._ddp is not None else loss).backward()
+        # a diverged step is stopped before it reaches the weights and the checkpoints (the gradients
+        # are the same on every rank after DDP's all-reduce, so all ranks stop together)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        finite = bool(torch.stack([g.isfinite().all() for g in grads]).all()) if grads else True
+        if not finite or (self._ddp is None and not math.isfinite(float(loss.detach()))):
+            raise FloatingPointError(
+                f"the training loss or its gradient is not finite (loss {float(loss.detach())!r}, epoch "
+                f"{self.epoch + 1}, batch {self.batch + 1}); the weights were left as they were and the last "
+                f"checkpoint is intact: resume with a lower --lr or with --grad-clip")
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.opt.step()
@@ -658,6 +682,9 @@ class Trainer:
         Ctrl-C (SIGINT) or SIGTERM (as batch schedulers send before killing a job) lets the batch in
         flight finish, writes the checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C
         interrupts at once (the last checkpoint, at most ``ckpt_every`` batches old, stays)."""
+        if max_wall_s is not None and not (isinstance(max_wall_s, (int, float)) and not isinstance(max_wall_s, bool)
+                                           and math.isfinite(max_wall_s) and max_wall_s > 0):
+            raise ValueError(f"max_wall_s must be a finite number of seconds > 0 or None, got {max_wall_s!r}")
         with _StopOnSignal() as stop:
             return self._fit(resume, max_wall_s, stop)
 
