@@ -556,6 +556,9 @@ def test_init_from_checkpoint_relational_network_and_train_tau(tmp_path):
     (["train", "memory", "--window", "0"], "window must be an integer >= 1, got 0"),
     (["train", "memory", "--window", "351", "--task-opt", "n_train=8"],
      "--window 351 is longer than the task's 350-step sequences"),
+    (["train", "memory", "--out", "README.md"], "--out README.md is a file; give a folder"),
+    (["train", "memory", "--task-opt", "n_train=8", "--out", "/proc/ahpsim-run"], "--out /proc/ahpsim-run: cannot "
+                                                                                   "create the folder"),
     (["eval", "/nonexistent/best.pt"], "no such checkpoint"),
     (["eval", "."], "a directory, not a checkpoint"),
     (["eval", "README.md"], "not an ahpsim checkpoint"),

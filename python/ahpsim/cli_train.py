@@ -269,6 +269,8 @@ def train_command(args) -> int:
         ("window", args.window)) if val is not None}
     with _option_names():
         TrainConfig(**overrides)  # the options' values are checked before any data is read
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder for the run's checkpoints")
     if args.neurons == "lstm" and args.task != "babi":
         raise ValueError("--neurons lstm (an LSTM encoder) exists for the babi task only")
     task = make_task(args.task, root=args.root, **dict(args.task_opt))
@@ -315,6 +317,10 @@ def train_command(args) -> int:
         with _option_names():
             rewiring = DeepR(model, args.deep_r, l1=l1, temperature=temperature, seed=args.seed)
         meta["deep_r"] = {"connectivity": args.deep_r, "l1": l1, "temperature": temperature}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create the folder ({e.strerror or type(e).__name__})") from None
     tr = Trainer(model, task.train, task.val, cfg, ckpt_dir=out, meta=meta, rewiring=rewiring)
     if not args.no_resume and tr.rank == 0 and (out / "best.pt").is_file() and not will_resume:
         print(f"{out}: holds best.pt but no last.pt or portable.pt to resume from: training starts afresh and "
