@@ -13,26 +13,23 @@ MAX_THREADS = 1024
 MAX_SEED = 2 ** 63 - 1  # torch.manual_seed's and numpy's common range
 
 
-def threads(text: str) -> int:
-    """An integer in [1, MAX_THREADS]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_THREADS}], got {text!r}") from None
-    if not 1 <= value <= MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be in [1, {MAX_THREADS}], got {value}")
-    return value
+def int_in_range(lo: int, hi: int, shown: str):
+    """An argparse type: an integer in [lo, hi] (``shown``: the range as the message writes it)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in {shown}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {shown}, got {value}")
+        return value
+
+    return parse
 
 
-def seed(text: str) -> int:
-    """An integer in [0, 2**63 - 1]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63 - 1], got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**63 - 1], got {value}")
-    return value
+threads = int_in_range(1, MAX_THREADS, f"[1, {MAX_THREADS}]")
+seed = int_in_range(0, MAX_SEED, "[0, 2**63 - 1]")
 
 
 def positive_seconds(text: str) -> float:
