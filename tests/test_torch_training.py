@@ -633,6 +633,11 @@ def test_cli_key_values_take_json_and_python_literals():
     assert _kv("name=GunPoint") == ("name", "GunPoint") and _kv("x=1e-3") == ("x", 1e-3)
     with pytest.raises(ValueError, match="train_tau must be True or False, got 'False'"):
         SpikingRNN(3, 2, n_lif=2, train_tau="False")
+    # a run recorded before values were parsed (train_tau as the text "True") still resumes
+    from ahpsim.cli_train import _as_parsed_now
+
+    assert _as_parsed_now({"train_tau": "True", "surrogate": {"kind": "triangle"}, "reset": "zero"}) == \
+        {"train_tau": True, "surrogate": {"kind": "triangle"}, "reset": "zero"}
 
 
 def test_ucr_task_takes_its_name_option(data_root):

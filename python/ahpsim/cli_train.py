@@ -23,16 +23,30 @@ def _kv(text: str):
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     k, v = text.split("=", 1)
-    try:  # JSON (true, 1e-3, [1, 2]) or a Python literal (True, None, (1, 2)); otherwise the text itself
-        v = json.loads(v)
+    return k, _parse_value(v)
+
+
+def _parse_value(text: str):
+    """JSON (true, 1e-3, [1, 2]) or a Python literal (True, None, (1, 2)); otherwise the text itself."""
+    try:
+        return json.loads(text)
     except json.JSONDecodeError:
         import ast
 
         try:
-            v = ast.literal_eval(v)
+            return ast.literal_eval(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            pass
-    return k, v
+            return text
+
+
+def _as_parsed_now(x):
+    """Option values recorded by a run as text that today's parser reads as a value (runs before
+    2026-12-02 kept "True" from --model-opt train_tau=True as a string)."""
+    if isinstance(x, dict):
+        return {k: _as_parsed_now(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_as_parsed_now(v) for v in x]
+    return _parse_value(x) if isinstance(x, str) else x
 
 
 def _power_or_float(text: str) -> float:
@@ -328,7 +342,7 @@ def train_command(args) -> int:
     def same_run(old: dict) -> None:  # the same task, data and network as the run being continued
         for key, what in (("task", "--task / --task-opt"), ("neurons", "--neurons"), ("model_opts", "--model-opt"),
                           ("seed", "--seed")):
-            if key in old and _jsonish(old[key]) != _jsonish(meta[key]):
+            if key in old and _jsonish(_as_parsed_now(old[key])) != _jsonish(_as_parsed_now(meta[key])):
                 raise ValueError(f"{out} holds a run of {key} {old[key]!r}, not {meta[key]!r}: change {what} back, "
                                  "or pass --no-resume (or another --out) to start a new run")
 
