@@ -1,15 +1,13 @@
 """argparse value types shared by the command-line parsers (``cli``, ``cli_train``, ``energy``, ``nir``):
 each refuses, in one line naming what is allowed, a value the command would otherwise crash on or
-silently misuse. No imports from the package (the parsers of every layer use it)."""
+silently misuse. It imports only ``_validation`` (the parsers of every layer use it)."""
 
 from __future__ import annotations
 
 import argparse
-import math
 
-# More threads than this are refused: torch's OpenMP pool crashes (a segmentation fault) when asked for
-# 100,000, and no machine this runs on has a thousand cores.
-MAX_THREADS = 1024
+from ._validation import MAX_THREADS, as_positive_real
+
 MAX_SEED = 2 ** 63 - 1  # torch.manual_seed's and numpy's common range
 
 
@@ -35,12 +33,9 @@ seed = int_in_range(0, MAX_SEED, "[0, 2**63 - 1]")
 def positive_seconds(text: str) -> float:
     """A finite number of seconds > 0."""
     try:
-        value = float(text)
+        return as_positive_real(float(text), "the value", " (seconds)")
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}") from None
 
 
 class OneLineParser(argparse.ArgumentParser):

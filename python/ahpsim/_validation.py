@@ -11,6 +11,11 @@ import numpy as np
 __all__ = ["as_param_array", "as_int", "as_positive_real", "as_real_array"]
 
 
+# The most threads any call takes: more is a mistake (torch's OpenMP pool crashes with a segmentation
+# fault when asked for 100,000), and no machine this runs on has a thousand cores.
+MAX_THREADS = 1024
+
+
 def as_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """An integer argument (bools and non-integral floats are rejected)."""
     if isinstance(value, (bool, np.bool_)):

@@ -342,7 +342,7 @@ def train_command(args) -> int:
     def same_run(old: dict) -> None:  # the same task, data and network as the run being continued
         for key, what in (("task", "--task / --task-opt"), ("neurons", "--neurons"), ("model_opts", "--model-opt"),
                           ("seed", "--seed")):
-            if key in old and _jsonish(_as_parsed_now(old[key])) != _jsonish(_as_parsed_now(meta[key])):
+            if key in old and _jsonish(_as_parsed_now(old[key])) != _jsonish(meta[key]):
                 raise ValueError(f"{out} holds a run of {key} {old[key]!r}, not {meta[key]!r}: change {what} back, "
                                  "or pass --no-resume (or another --out) to start a new run")
 
@@ -497,7 +497,7 @@ def eval_command(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name, v in (("--spiking-head", args.spiking_head), ("--n-test", args.n_test), ("--threads", args.threads),
+    for name, v in (("--spiking-head", args.spiking_head), ("--n-test", args.n_test),
                     ("--batch-size", args.batch_size)):
         if v is not None and v < 1:
             raise ValueError(f"{name} must be >= 1, got {v}")

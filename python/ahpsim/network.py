@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._validation import as_int, as_real_array, cast_checked, check_memory
+from ._validation import MAX_THREADS, as_int, as_real_array, cast_checked, check_memory
 from .models import NeuronModel, Readout
 from .result import SimResult
 
@@ -193,7 +193,7 @@ class Network:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.dtype = dt_np
         self.seed = as_int(seed, "seed", minimum=0, maximum=2**64 - 1)
-        self.n_threads = as_int(n_threads, "n_threads", minimum=1, maximum=1024)
+        self.n_threads = as_int(n_threads, "n_threads", minimum=1, maximum=MAX_THREADS)
         self._engine = (_core.Network32 if dt_np == np.float32 else _core.Network64)(float(dt), self.seed)
         self._groups: dict[str, Group] = {}
         self._inputs: list[Group] = []
@@ -718,7 +718,10 @@ class Network:
         not fit in memory; :func:`ahpsim.distributed.read_spike_files` merges them.
         """
         inputs = dict(inputs or {})
-        n_threads = self.n_threads if n_threads is None else as_int(n_threads, "n_threads", minimum=1, maximum=1024)
+        if n_threads is None:
+            n_threads = self.n_threads
+        else:
+            n_threads = as_int(n_threads, "n_threads", minimum=1, maximum=MAX_THREADS)
         decoded = {}
         for key, data in inputs.items():
             g = self._group(key, "inputs key")

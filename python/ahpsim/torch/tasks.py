@@ -372,12 +372,16 @@ TASKS = {
 }
 
 
+def _builder(name: str):
+    """The function that builds task ``name`` (the TASKS entries of smnist, psmnist and jv wrap one)."""
+    return {"smnist": _smnist, "psmnist": _smnist, "jv": _ucr_uea}.get(name, TASKS[name])
+
+
 def _task_options(name: str) -> list:
     """The keyword options a task takes (from its builder's signature)."""
     import inspect
 
-    fn = {"smnist": _smnist, "psmnist": _smnist, "jv": _ucr_uea}.get(name, TASKS[name])
-    params = inspect.signature(fn).parameters
+    params = inspect.signature(_builder(name)).parameters
     skip = {"root", "permute"} | ({"name"} if name == "jv" else set())
     opts = [p for p in params if p not in skip and params[p].kind is not inspect.Parameter.VAR_KEYWORD]
     if name == "memory":  # passed on to delayed_classification
@@ -399,8 +403,7 @@ _STRING_OPTIONS = ("encoding", "size", "name")
 def _option_default(name: str, key: str):
     import inspect
 
-    fn = {"smnist": _smnist, "psmnist": _smnist, "jv": _ucr_uea}.get(name, TASKS[name])
-    for f in (fn, delayed_classification):
+    for f in (_builder(name), delayed_classification):
         p = inspect.signature(f).parameters.get(key)
         if p is not None:
             return p.default

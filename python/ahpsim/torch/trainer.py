@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .._files import replace_with_umask_mode
+from .._validation import MAX_THREADS, as_int, as_positive_real
 from . import losses as L
 from .modules import SpikingRNN
 from .relational import RelationalNetwork
@@ -150,10 +151,8 @@ class TrainConfig:
         if self.lr_schedule in ("cosine", "linear") and self.lr_min > self.lr:
             raise ValueError(f"lr_min ({self.lr_min!r}) must not exceed lr ({self.lr!r}): the {self.lr_schedule} "
                              f"schedule goes from lr down to lr_min")
-        if self.num_threads is not None and (isinstance(self.num_threads, bool)
-                                             or not isinstance(self.num_threads, (int, np.integer))
-                                             or not 1 <= self.num_threads <= 1024):
-            raise ValueError(f"num_threads must be an integer in [1, 1024] or None, got {self.num_threads!r}")
+        if self.num_threads is not None:
+            as_int(self.num_threads, "num_threads", minimum=1, maximum=MAX_THREADS)
         if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -661,11 +660,12 @@ class Trainer:
         (loss * (share * self.world) if self._ddp is not None else loss).backward()
         # a diverged step is stopped before it reaches the weights and the checkpoints (the gradients
         # are the same on every rank after DDP's all-reduce, so all ranks stop together)
+        loss_value = float(loss.detach())
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         finite = bool(torch.stack([g.isfinite().all() for g in grads]).all()) if grads else True
-        if not finite or (self._ddp is None and not math.isfinite(float(loss.detach()))):
+        if not finite or (self._ddp is None and not math.isfinite(loss_value)):
             raise FloatingPointError(
-                f"the training loss or its gradient is not finite (loss {float(loss.detach())!r}, epoch "
+                f"the training loss or its gradient is not finite (loss {loss_value!r}, epoch "
                 f"{self.epoch + 1}, batch {self.batch + 1}); the weights were left as they were and the last "
                 f"checkpoint is intact: resume with a lower --lr or with --grad-clip")
         if cfg.grad_clip:
@@ -673,7 +673,7 @@ class Trainer:
         self.opt.step()
         if self.rewiring is not None:
             self.rewiring.step(self.opt)
-        return float(loss.detach()), ok, spikes, neuron_steps
+        return loss_value, ok, spikes, neuron_steps
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
         """Trains until ``cfg.epochs``; with ``max_wall_s`` it stops (checkpointed, ``self.stopped``) once
@@ -682,9 +682,8 @@ class Trainer:
         Ctrl-C (SIGINT) or SIGTERM (as batch schedulers send before killing a job) lets the batch in
         flight finish, writes the checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C
         interrupts at once (the last checkpoint, at most ``ckpt_every`` batches old, stays)."""
-        if max_wall_s is not None and not (isinstance(max_wall_s, (int, float)) and not isinstance(max_wall_s, bool)
-                                           and math.isfinite(max_wall_s) and max_wall_s > 0):
-            raise ValueError(f"max_wall_s must be a finite number of seconds > 0 or None, got {max_wall_s!r}")
+        if max_wall_s is not None:
+            as_positive_real(max_wall_s, "max_wall_s", " (seconds) or None")
         with _StopOnSignal() as stop:
             return self._fit(resume, max_wall_s, stop)
 
