@@ -868,3 +868,91 @@ def test_train_and_eval_let_torchs_openmp_workers_wait_passively():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1500:]
     assert r.stdout.split() == ["PASSIVE", "ACTIVE", "None"]
+
+
+def _small_run(tmp_path, **cfg_extra):
+    from ahpsim.torch.trainer import SequenceData
+
+    x, y = delayed_classification(96, delay=20, seed=1)
+    data = SequenceData.from_arrays(x, y)
+    cfg = dict(epochs=2, batch_size=16, lr=1e-2, progress=False, ckpt_every=2, loss_mode="window", window=5,
+               **cfg_extra)
+
+    def new():
+        return SpikingRNN(25, 4, n_lif=10, n_ahp=10, w_in_scale=3.0, seed=0, dtype=torch.float64)
+
+    return data, cfg, new
+
+
+def test_weight_averaging_follows_the_closed_form_and_is_what_is_selected(tmp_path):
+    """ema_decay: the averaged weights equal a numpy exponential moving average of the weights after each
+    optimizer step (the first step's weights as its start); validation scores and best.pt hold the
+    averaged network, not the trained one."""
+    data, cfg, new = _small_run(tmp_path, ema_decay=0.8)
+    model = new()
+    tr = Trainer(model, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    seen = []
+    orig = tr.train_step
+
+    def recording(*a, **k):
+        out = orig(*a, **k)
+        seen.append({n: p.detach().numpy().copy() for n, p in model.named_parameters()})
+        return out
+
+    tr.train_step = recording
+    tr.fit()
+    assert len(seen) == 12
+    for name, p in tr.ema.module.named_parameters():
+        avg = seen[0][name]
+        for w in seen[1:]:
+            avg = 0.8 * avg + 0.2 * w[name]
+        np.testing.assert_allclose(p.detach().numpy(), avg, rtol=1e-12, atol=1e-14)
+        assert not np.allclose(avg, seen[-1][name])  # (the average is not the last weights)
+    last_val = tr.history[-1]["val_acc"]
+    assert evaluate(tr.ema.module, data, 256, cfg["loss_mode"], cfg["window"])["acc"] == last_val
+    best = load_model(tmp_path / "best.pt")
+    at_best = tr.history[tr.best_epoch - 1]["val_acc"]
+    assert evaluate(best, data, 256, cfg["loss_mode"], cfg["window"])["acc"] == at_best
+    if tr.best_epoch == 2:
+        for (n, p), q in zip(tr.ema.module.named_parameters(), best.parameters()):
+            assert torch.equal(p, q), n
+
+
+def test_weight_averaging_resumes_bit_for_bit_and_refuses_a_changed_setting(tmp_path):
+    """A run with ema_decay killed mid-epoch and resumed ends with the trained and the averaged weights of
+    an uninterrupted run, bit for bit (from last.pt and from portable.pt's averaged weights alike); a
+    checkpoint written with (without) averaging is not resumed by a trainer set without (with) it."""
+    data, cfg, new = _small_run(tmp_path, ema_decay=0.9, lr_schedule="cosine", portable_checkpoint=True)
+    ref = Trainer(new(), data, data, TrainConfig(**cfg))
+    ref.fit()
+    m1 = new()
+    tr1 = Trainer(m1, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    _die_at_step(tr1, 10)
+    with pytest.raises(_Killed):
+        tr1.fit()
+    m2 = new()
+    tr2 = Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    assert tr2.try_resume() and (tr2.epoch, tr2.batch) == (1, 2)
+    tr2.fit(resume=False)
+    for a, b in zip(ref.model.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(ref.ema.module.parameters(), tr2.ema.module.parameters()):
+        assert torch.equal(a, b)
+    assert [h["val_acc"] for h in ref.history] == [h["val_acc"] for h in tr2.history]
+    # the portable file carries the averaged weights too
+    pc = torch.load(tmp_path / "portable.pt", weights_only=True)
+    for n, p in tr2.ema.module.named_parameters():
+        assert torch.equal(pc["ema"]["parameters"][n], p)
+    no_ema = {k: v for k, v in cfg.items() if k != "ema_decay"}
+    with pytest.raises(ValueError, match="with weight averaging"):
+        Trainer(new(), data, data, TrainConfig(**no_ema), ckpt_dir=tmp_path).try_resume()
+    other = tmp_path / "plain"
+    Trainer(new(), data, data, TrainConfig(**{**no_ema, "epochs": 1}), ckpt_dir=other).fit()
+    with pytest.raises(ValueError, match="without weight averaging"):
+        Trainer(new(), data, data, TrainConfig(**cfg), ckpt_dir=other).try_resume()
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.0, -0.5, True, "0.9", float("nan")])
+def test_ema_decay_range(bad):
+    with pytest.raises(ValueError, match="ema_decay must be a number in \\(0, 1\\)"):
+        TrainConfig(ema_decay=bad)

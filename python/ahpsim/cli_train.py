@@ -140,6 +140,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=positive_seconds, default=None, help="stop (checkpointed) after this many seconds")
     p.add_argument("--rate-weight", type=float, default=None, help="firing-rate regulariser weight")
     p.add_argument("--rate-target", type=float, default=None, help="target spikes per neuron per step")
+    p.add_argument("--ema-decay", type=float, default=None, metavar="DECAY",
+                   help="keep an exponential moving average of the weights (decay per optimizer step, in (0, 1), "
+                        "e.g. 0.998: a horizon of about 500 steps); validation, best.pt and the exported network "
+                        "use the averaged weights (default: off)")
     p.add_argument("--loss-mode", default=None, choices=["last", "window", "window_mean"],
                    help="readout loss: cross-entropy at the last step (where the answer is read), averaged over "
                         "the last --window steps, or of the readout's mean over them (default: the task's; "
@@ -219,7 +223,7 @@ def _quiet_openmp_workers() -> None:
 _OPTION_OF_FIELD = {"lr_step_epochs": "--lr-step-epochs", "lr_schedule": "--lr-schedule", "lr_decay": "--lr-decay",
                     "lr_min": "--lr-min", "batch_size": "--batch-size", "max_batches_per_epoch": "--max-batches",
                     "grad_clip": "--grad-clip", "rate_weight": "--rate-weight", "rate_target": "--rate-target",
-                    "loss_mode": "--loss-mode", "window": "--window", "epochs": "--epochs", "lr": "--lr",
+                    "ema_decay": "--ema-decay", "loss_mode": "--loss-mode", "window": "--window", "epochs": "--epochs", "lr": "--lr",
                     "num_threads": "--threads", "connectivity": "--deep-r", "l1": "--deep-r-l1",
                     "temperature": "--deep-r-temperature"}
 
@@ -279,7 +283,7 @@ def train_command(args) -> int:
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("lr_schedule", args.lr_schedule),
         ("lr_decay", args.lr_decay), ("lr_step_epochs", args.lr_step_epochs), ("lr_min", args.lr_min),
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
-        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target), ("loss_mode", args.loss_mode),
+        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target), ("loss_mode", args.loss_mode), ("ema_decay", args.ema_decay),
         ("window", args.window)) if val is not None}
     with _option_names():
         TrainConfig(**overrides)  # the options' values are checked before any data is read

@@ -99,9 +99,17 @@ class TrainConfig:
 
     ``grad_clip``: the gradients' global L2 norm is clipped to this value (None: no clipping).
 
+    ``ema_decay``: where set, the run also keeps an exponential moving average of the weights (Polyak
+    averaging; ``torch.optim.swa_utils.AveragedModel``), updated after every optimizer step as
+    ``w_avg <- ema_decay w_avg + (1 - ema_decay) w`` (starting from the weights after the first step;
+    masks and delays follow the trained network). Validation, ``best.pt`` and everything exported from it
+    use the averaged weights; the training statistics are those of the trained weights. Its horizon is
+    about ``1 / (1 - ema_decay)`` optimizer steps. None: off.
+
     Ranges (``ValueError`` otherwise): ``lr`` in (0, 1] (Adam's step size; beyond 1 the weights diverge
     at once); ``lr_decay`` in (0, 1]; ``lr_min`` in [0, ``lr``] for the cosine and linear schedules;
-    ``rate_target`` in [0, 1] spikes per neuron per step; ``epochs`` at most 1,000,000; sizes >= 1.
+    ``rate_target`` in [0, 1] spikes per neuron per step; ``ema_decay`` in (0, 1) or None; ``epochs`` at
+    most 1,000,000; sizes >= 1.
     """
 
     epochs: int = 10
@@ -116,6 +124,7 @@ class TrainConfig:
     loss_mode: str = "last"          # "last" | "window" | "window_mean" (see losses.readout_cross_entropy)
     window: int = 1
     rate_target: float = 0.02        # spikes per neuron per step
+    ema_decay: Optional[float] = None  # weight averaging per optimizer step (None: off)
     rate_weight: float = 0.0
     seed: int = 0
     eval_batch_size: int = 256
@@ -153,6 +162,9 @@ class TrainConfig:
                              f"schedule goes from lr down to lr_min")
         if self.num_threads is not None:
             as_int(self.num_threads, "num_threads", minimum=1, maximum=MAX_THREADS)
+        if self.ema_decay is not None and not (isinstance(self.ema_decay, (int, float)) and not isinstance(
+                self.ema_decay, bool) and 0.0 < self.ema_decay < 1.0):
+            raise ValueError(f"ema_decay must be a number in (0, 1) or None, got {self.ema_decay!r}")
         if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -519,6 +531,11 @@ class Trainer:
         self.on_epoch = on_epoch
         self.rewiring = rewiring  # e.g. ahpsim.torch.DeepR: called after every optimizer step
         self.opt = torch.optim.Adam(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        self.ema = None  # the averaged weights (TrainConfig.ema_decay); buffers follow the model
+        if self.cfg.ema_decay is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay), use_buffers=False)
         self.epoch, self.batch, self.step = 0, 0, 0
         self.history: list[dict] = []
         self.best_acc = -math.inf
@@ -576,16 +593,28 @@ class Trainer:
                 "history": self.history, "best_acc": self.best_acc, "best_epoch": self.best_epoch,
                 "wall": self.wall, "epoch_stats": self._epoch_stats,
                 "train_config": dataclasses.asdict(self.cfg), "meta": self.meta,
-                "rewiring": None if self.rewiring is None else self.rewiring.state_dict()}
+                "rewiring": None if self.rewiring is None else self.rewiring.state_dict(),
+                "ema": None if self.ema is None else {
+                    "n_averaged": int(self.ema.n_averaged),
+                    "parameters": {k: v.detach().clone() for k, v in self.ema.module.named_parameters()}}}
+
+    @property
+    def selected_model(self) -> torch.nn.Module:
+        """The network validated and saved as ``best.pt``: the averaged weights with ``ema_decay``, else the
+        trained ones."""
+        return self.model if self.ema is None else self.ema.module
 
     def save(self, name: str = "last.pt") -> None:
         """Writes ``last.pt`` (everything needed to resume) or, for ``best.pt``, the model with the run's
         metadata but without the optimizer state (it is never resumed from; half the size)."""
         if self.ckpt_dir is not None and self.rank == 0:
             state = self._state()
-            if name != "last.pt":
+            model = self.model
+            if name != "last.pt":  # best.pt: the selected network (the averaged one with ema_decay)
                 state.pop("optimizer")
-            save_checkpoint(self.ckpt_dir / name, self.model, **state)
+                state.pop("ema")
+                model = self.selected_model
+            save_checkpoint(self.ckpt_dir / name, model, **state)
             if name == "last.pt" and self.cfg.portable_checkpoint:
                 _atomic_torch_save(portable_checkpoint({"format": "ahpsim.torch/1", "model": self.model.state_dict(),
                                                         **state}), self.ckpt_dir / "portable.pt")
@@ -605,7 +634,19 @@ class Trainer:
         if check_meta is not None:
             check_meta(ck.get("meta", {}))
         self.resumed_meta = ck.get("meta", {})
+        has_ema = ck.get("ema") is not None
+        if has_ema != (self.ema is not None):
+            raise ValueError(f"{path} holds a run trained {'with' if has_ema else 'without'} weight averaging "
+                             f"(ema_decay), this one is set {'without' if has_ema else 'with'} it: resume it as it "
+                             "was set, or start a new run (a warm start from its best.pt)")
         self.model.load_state_dict(ck["model"])
+        if has_ema:
+            with torch.no_grad():
+                for k, p in self.ema.module.named_parameters():
+                    p.copy_(ck["ema"]["parameters"][k])
+                for b_avg, b in zip(self.ema.module.buffers(), self.model.buffers()):
+                    b_avg.copy_(b)
+            self.ema.n_averaged.fill_(int(ck["ema"]["n_averaged"]))
         if ck.get("portable"):  # no moment estimates: keep the fresh optimizer's state, take the groups
             self.opt.load_state_dict({"state": {}, "param_groups": ck["optimizer"]["param_groups"]})
         else:
@@ -673,6 +714,8 @@ class Trainer:
         self.opt.step()
         if self.rewiring is not None:
             self.rewiring.step(self.opt)
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return loss_value, ok, spikes, neuron_steps
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
@@ -753,7 +796,7 @@ class Trainer:
                    "lr": self.opt.param_groups[0]["lr"]}
             if self.val is not None and self.rank == 0:
                 t0 = time.perf_counter()
-                ev = evaluate(self.model, self.val, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
+                ev = evaluate(self.selected_model, self.val, cfg.eval_batch_size, cfg.loss_mode, cfg.window)
                 rec.update({"val_acc": ev["acc"], "val_loss": ev["loss"], "val_rate": ev["rate"],
                             "eval_wall_s": time.perf_counter() - t0})
                 if "acc_by_group" in ev:  # e.g. bAbI: validation accuracy per task
@@ -768,7 +811,7 @@ class Trainer:
             if score > self.best_acc:
                 self.best_acc, self.best_epoch = score, self.epoch
                 self._best_state = {k: v.detach().clone() if torch.is_tensor(v) else v
-                                    for k, v in self.model.state_dict().items()}
+                                    for k, v in self.selected_model.state_dict().items()}
                 self.save("best.pt")
             self.save()
             self.write_history()
