@@ -674,6 +674,14 @@ def test_cli_loss_mode_and_window_reach_the_run(tmp_path, monkeypatch, capsys):
                  "n_test=16", "--task-opt", "n_val=16", "--task-opt", "delay=30", "--epochs", "2", "--out", str(out),
                  "--loss-mode", "window_mean", "--window", "5", "--seed", "5"]) == 2
     assert "holds a run of seed 0, not 5: change --seed back" in capsys.readouterr().err
+    # resuming it with another learning rate runs, and says what changed
+    assert main(["train", "memory", "--threads", "1", "--no-progress", "--task-opt", "n_train=32", "--task-opt",
+                 "n_test=16", "--task-opt", "n_val=16", "--task-opt", "delay=30", "--epochs", "2", "--out", str(out),
+                 "--loss-mode", "window_mean", "--window", "5", "--lr", "0.003"]) == 0
+    err = capsys.readouterr().err
+    assert "resumed with settings changed from the checkpoint's: --epochs 1 -> 2, --lr 0.01 -> 0.003" in err
+    changes = json.loads((out / "history.json").read_text())["meta"]["config_changes"]
+    assert changes[0]["changed"] == {"epochs": [1, 2], "lr": [0.01, 0.003]}
 
 
 def test_cli_quantize_takes_a_power(tmp_path):
@@ -956,3 +964,25 @@ def test_weight_averaging_resumes_bit_for_bit_and_refuses_a_changed_setting(tmp_
 def test_ema_decay_range(bad):
     with pytest.raises(ValueError, match="ema_decay must be a number in \\(0, 1\\)"):
         TrainConfig(ema_decay=bad)
+
+
+def test_resume_with_changed_settings_is_recorded(tmp_path):
+    """A run resumed with another learning rate or schedule says so: the trainer lists the changed
+    fields (old and new value) and keeps every such change, with where it happened, in the run's metadata
+    (history.json), across later resumes too; unchanged settings record nothing."""
+    data, cfg, new = _small_run(tmp_path)
+    tr = Trainer(new(), data, data, TrainConfig(**{**cfg, "epochs": 1}), ckpt_dir=tmp_path)
+    tr.fit()
+    same = Trainer(new(), data, data, TrainConfig(**{**cfg, "epochs": 1}), ckpt_dir=tmp_path)
+    assert same.try_resume() and same.resumed_changes == {} and "config_changes" not in same.meta
+    tr2 = Trainer(new(), data, data, TrainConfig(**{**cfg, "epochs": 2, "lr": 5e-3}), ckpt_dir=tmp_path)
+    assert tr2.try_resume()
+    assert tr2.resumed_changes == {"epochs": [1, 2], "lr": [1e-2, 5e-3]}
+    tr2.fit(resume=False)
+    rec = json.loads((tmp_path / "history.json").read_text())["meta"]["config_changes"]
+    assert rec == [{"epoch": 2, "batch": 0, "step": 6, "changed": {"epochs": [1, 2], "lr": [1e-2, 5e-3]}}]
+    tr3 = Trainer(new(), data, data, TrainConfig(**{**cfg, "epochs": 3, "lr": 5e-3, "grad_clip": 1.0}),
+                  ckpt_dir=tmp_path)
+    assert tr3.try_resume()
+    assert [c["changed"] for c in tr3.meta["config_changes"]] == [
+        {"epochs": [1, 2], "lr": [1e-2, 5e-3]}, {"epochs": [2, 3], "grad_clip": [None, 1.0]}]

@@ -366,6 +366,9 @@ def train_command(args) -> int:
             how = "" if tr.resumed_from.name == "last.pt" else \
                 f" from {tr.resumed_from.name} (no last.pt: Adam's moment estimates restart)"
             print(f"{out}: resuming at epoch {tr.epoch + 1}, batch {tr.batch}{how}", file=sys.stderr)
+        if tr.resumed_changes:  # (recorded in history.json: meta.config_changes)
+            what = ", ".join(f"{_OPTION_OF_FIELD.get(k, k)} {a!r} -> {b!r}" for k, (a, b) in tr.resumed_changes.items())
+            print(f"{out}: resumed with settings changed from the checkpoint's: {what}", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         tr.fit(resume=False, max_wall_s=args.time_budget)

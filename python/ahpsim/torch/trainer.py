@@ -187,6 +187,26 @@ class TrainConfig:
         return self.lr + (self.lr_min - self.lr) * p
 
 
+# TrainConfig fields that shape the trajectory of a run (the others: seed, checked apart; bookkeeping,
+# threads and the progress display, which change no result)
+_TRAJECTORY_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "lr_decay", "lr_step_epochs", "lr_min",
+                      "weight_decay", "grad_clip", "loss_mode", "window", "rate_target", "rate_weight", "ema_decay",
+                      "max_batches_per_epoch")
+
+
+def config_changes(old: dict, new: "TrainConfig") -> dict:
+    """``{field: [old value, new value]}`` for the trajectory-shaping fields of ``new`` that differ from
+    the recorded configuration ``old`` (a ``train_config`` dictionary of a checkpoint; a field it lacks,
+    written before the field existed, counts as its default)."""
+    defaults = dataclasses.asdict(TrainConfig())
+    changed = {}
+    for k in _TRAJECTORY_FIELDS:
+        before, now = old.get(k, defaults[k]), getattr(new, k)
+        if before != now:
+            changed[k] = [before, now]
+    return changed
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -546,6 +566,7 @@ class Trainer:
         self.stopped = False
         self.resumed_from: Optional[Path] = None
         self.resumed_meta: Optional[dict] = None
+        self.resumed_changes: dict = {}  # settings changed at the last resume (see config_changes)
         self.rank, self.world, self._ddp, self._owns_group = 0, 1, None, False
         self._setup_distributed()
 
@@ -658,6 +679,14 @@ class Trainer:
         if self.rewiring is not None and ck.get("rewiring") is not None:
             self.rewiring.load_state_dict(ck["rewiring"])
         self._epoch_stats = ck.get("epoch_stats", self._new_stats())
+        # a run resumed with other settings keeps the record of where they changed (meta.config_changes)
+        history_of_changes = list(self.resumed_meta.get("config_changes", []))
+        self.resumed_changes = config_changes(ck.get("train_config", {}), self.cfg)
+        if self.resumed_changes:
+            history_of_changes.append({"epoch": self.epoch + 1, "batch": self.batch, "step": self.step,
+                                       "changed": self.resumed_changes})
+        if history_of_changes:
+            self.meta["config_changes"] = history_of_changes
         return True
 
     # ------------------------------------------------------------------ training
