@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from ahpsim.torch import losses as L  # noqa: E402
 from ahpsim.torch.tasks import build_model, delayed_classification, make_task  # noqa: E402
-from ahpsim.torch.trainer import Trainer, TrainConfig, evaluate, load_model  # noqa: E402
+from ahpsim.torch.trainer import Trainer, TrainConfig, batch_objective, evaluate, load_model  # noqa: E402
 from ahpsim.torch.modules import SpikingRNN  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("torch_one_thread")]
@@ -986,3 +986,56 @@ def test_resume_with_changed_settings_is_recorded(tmp_path):
     assert tr3.try_resume()
     assert [c["changed"] for c in tr3.meta["config_changes"]] == [
         {"epochs": [1, 2], "lr": [1e-2, 5e-3]}, {"epochs": [2, 3], "grad_clip": [None, 1.0]}]
+
+
+def test_weight_noise_takes_the_gradient_at_the_perturbed_weights(tmp_path):
+    """weight_noise: a training step's gradient is the loss gradient at the weight matrices multiplied by
+    1 + std * n (n drawn from (seed, step); recomputed here by hand), and the step updates the unperturbed
+    weights (plain SGD: w - lr * gradient); absent synapses stay absent; vectors (biases) get no noise."""
+    data, cfg, new = _small_run(tmp_path, weight_noise=0.05)
+    model = new()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    tr = Trainer(model, data, data, TrainConfig(**cfg))
+    tr.opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, lab, ln = data.get(np.arange(16))
+    tr.train_step(x, lab, ln)
+    # the reference: perturb a copy by hand with the same draw, take its gradient
+    ref = new()
+    seed = int(np.random.SeedSequence([cfg.get("seed", 0), 0, 0x6E6F6973]).generate_state(1, np.uint64)[0] >> 1)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in ref.parameters():
+            if p.dim() >= 2:
+                p.mul_(1 + 0.05 * torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype))
+    loss, *_ = batch_objective(ref, x, lab, ln, TrainConfig(**cfg))
+    loss.backward()
+    for (n, p), q in zip(model.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p.detach(), before[n] - 0.1 * q.grad, rtol=1e-12, atol=1e-14)
+    assert torch.equal(model.w_rec.detach()[model.rec_mask == 0], torch.zeros_like(model.w_rec)[model.rec_mask == 0])
+    # without noise the gradient differs (the draw mattered)
+    plain = new()
+    loss, *_ = batch_objective(plain, x, lab, ln, TrainConfig(**cfg))
+    loss.backward()
+    assert not torch.allclose(plain.w_rec.grad, ref.w_rec.grad)
+
+
+def test_weight_noise_resumes_bit_for_bit(tmp_path):
+    data, cfg, new = _small_run(tmp_path, weight_noise=0.02)
+    ref = Trainer(new(), data, data, TrainConfig(**cfg))
+    ref.fit()
+    tr1 = Trainer(new(), data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    _die_at_step(tr1, 10)
+    with pytest.raises(_Killed):
+        tr1.fit()
+    m2 = new()
+    tr2 = Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
+    tr2.fit()
+    for a, b in zip(ref.model.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    assert [h["val_acc"] for h in ref.history] == [h["val_acc"] for h in tr2.history]
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5, True, float("inf")])
+def test_weight_noise_range(bad):
+    with pytest.raises(ValueError, match="weight_noise must be a number in \\(0, 1\\]"):
+        TrainConfig(weight_noise=bad)

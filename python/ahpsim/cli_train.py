@@ -144,6 +144,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="keep an exponential moving average of the weights (decay per optimizer step, in (0, 1), "
                         "e.g. 0.998: a horizon of about 500 steps); validation, best.pt and the exported network "
                         "use the averaged weights (default: off)")
+    p.add_argument("--weight-noise", type=float, default=None, metavar="STD",
+                   help="train with the weight matrices multiplied by 1 + STD * normal noise in every step (relative "
+                        "standard deviation in (0, 1], e.g. 0.003), towards weights that survive small errors such "
+                        "as the chip's 8-bit weights (default: off)")
     p.add_argument("--loss-mode", default=None, choices=["last", "window", "window_mean"],
                    help="readout loss: cross-entropy at the last step (where the answer is read), averaged over "
                         "the last --window steps, or of the readout's mean over them (default: the task's; "
@@ -223,7 +227,7 @@ def _quiet_openmp_workers() -> None:
 _OPTION_OF_FIELD = {"lr_step_epochs": "--lr-step-epochs", "lr_schedule": "--lr-schedule", "lr_decay": "--lr-decay",
                     "lr_min": "--lr-min", "batch_size": "--batch-size", "max_batches_per_epoch": "--max-batches",
                     "grad_clip": "--grad-clip", "rate_weight": "--rate-weight", "rate_target": "--rate-target",
-                    "ema_decay": "--ema-decay", "loss_mode": "--loss-mode", "window": "--window", "epochs": "--epochs", "lr": "--lr",
+                    "ema_decay": "--ema-decay", "weight_noise": "--weight-noise", "loss_mode": "--loss-mode", "window": "--window", "epochs": "--epochs", "lr": "--lr",
                     "num_threads": "--threads", "connectivity": "--deep-r", "l1": "--deep-r-l1",
                     "temperature": "--deep-r-temperature"}
 
@@ -283,8 +287,8 @@ def train_command(args) -> int:
         ("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("lr_schedule", args.lr_schedule),
         ("lr_decay", args.lr_decay), ("lr_step_epochs", args.lr_step_epochs), ("lr_min", args.lr_min),
         ("grad_clip", args.grad_clip), ("max_batches_per_epoch", args.max_batches),
-        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target), ("loss_mode", args.loss_mode), ("ema_decay", args.ema_decay),
-        ("window", args.window)) if val is not None}
+        ("rate_weight", args.rate_weight), ("rate_target", args.rate_target), ("loss_mode", args.loss_mode),
+        ("window", args.window), ("ema_decay", args.ema_decay), ("weight_noise", args.weight_noise)) if val is not None}
     with _option_names():
         TrainConfig(**overrides)  # the options' values are checked before any data is read
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():

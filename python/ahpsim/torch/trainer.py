@@ -106,10 +106,18 @@ class TrainConfig:
     use the averaged weights; the training statistics are those of the trained weights. Its horizon is
     about ``1 / (1 - ema_decay)`` optimizer steps. None: off.
 
+    ``weight_noise``: where set, every training step computes its loss and gradients with the weight
+    matrices (the parameters of two or more dimensions: ``w_in``, ``w_rec``, ``w_out``, the bAbI
+    network's layers) multiplied by ``1 + weight_noise * n``, ``n`` standard normal per weight, drawn
+    from ``(seed, step)`` (so a resumed run draws the same noise); the optimizer then updates the
+    unperturbed weights with those gradients (weight-noise injection, Graves 2011; absent synapses stay
+    absent). It trains towards weights whose accuracy survives small relative errors, such as the
+    chip's 8-bit weights. Validation and the exported network use the unperturbed weights. None: off.
+
     Ranges (``ValueError`` otherwise): ``lr`` in (0, 1] (Adam's step size; beyond 1 the weights diverge
     at once); ``lr_decay`` in (0, 1]; ``lr_min`` in [0, ``lr``] for the cosine and linear schedules;
-    ``rate_target`` in [0, 1] spikes per neuron per step; ``ema_decay`` in (0, 1) or None; ``epochs`` at
-    most 1,000,000; sizes >= 1.
+    ``rate_target`` in [0, 1] spikes per neuron per step; ``ema_decay`` in (0, 1) or None; ``weight_noise``
+    in (0, 1] or None; ``epochs`` at most 1,000,000; sizes >= 1.
     """
 
     epochs: int = 10
@@ -125,6 +133,7 @@ class TrainConfig:
     window: int = 1
     rate_target: float = 0.02        # spikes per neuron per step
     ema_decay: Optional[float] = None  # weight averaging per optimizer step (None: off)
+    weight_noise: Optional[float] = None  # relative std of the weights' noise in training steps (None: off)
     rate_weight: float = 0.0
     seed: int = 0
     eval_batch_size: int = 256
@@ -165,6 +174,10 @@ class TrainConfig:
         if self.ema_decay is not None and not (isinstance(self.ema_decay, (int, float)) and not isinstance(
                 self.ema_decay, bool) and 0.0 < self.ema_decay < 1.0):
             raise ValueError(f"ema_decay must be a number in (0, 1) or None, got {self.ema_decay!r}")
+        if self.weight_noise is not None and not (isinstance(self.weight_noise, (int, float)) and not isinstance(
+                self.weight_noise, bool) and 0.0 < self.weight_noise <= 1.0):
+            raise ValueError(f"weight_noise must be a number in (0, 1] (relative standard deviation) or None, got "
+                             f"{self.weight_noise!r}")
         if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -191,6 +204,7 @@ class TrainConfig:
 # threads and the progress display, which change no result)
 _TRAJECTORY_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "lr_decay", "lr_step_epochs", "lr_min",
                       "weight_decay", "grad_clip", "loss_mode", "window", "rate_target", "rate_weight", "ema_decay",
+                      "weight_noise",
                       "max_batches_per_epoch")
 
 
@@ -721,13 +735,20 @@ class Trainer:
         """One optimizer step on a batch (with DDP: this rank's ``share`` of the global batch)."""
         cfg = self.cfg
         self.model.train()
-        if self._ddp is None:
-            loss, pred, spikes, neuron_steps = batch_objective(self.model, x, lab, ln, cfg)
-        else:
-            loss, pred, spikes, neuron_steps = self._ddp(x, lab, ln)
-        ok = int((pred.cpu() == lab.cpu()).sum())
-        self.opt.zero_grad(set_to_none=True)
-        (loss * (share * self.world) if self._ddp is not None else loss).backward()
+        clean = self._perturb_weights() if cfg.weight_noise else None
+        try:
+            if self._ddp is None:
+                loss, pred, spikes, neuron_steps = batch_objective(self.model, x, lab, ln, cfg)
+            else:
+                loss, pred, spikes, neuron_steps = self._ddp(x, lab, ln)
+            ok = int((pred.cpu() == lab.cpu()).sum())
+            self.opt.zero_grad(set_to_none=True)
+            (loss * (share * self.world) if self._ddp is not None else loss).backward()
+        finally:
+            if clean is not None:  # the step updates the unperturbed weights
+                with torch.no_grad():
+                    for p, w in clean:
+                        p.copy_(w)
         # a diverged step is stopped before it reaches the weights and the checkpoints (the gradients
         # are the same on every rank after DDP's all-reduce, so all ranks stop together)
         loss_value = float(loss.detach())
@@ -746,6 +767,20 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         return loss_value, ok, spikes, neuron_steps
+
+    def _perturb_weights(self) -> list:
+        """Multiplies the weight matrices by ``1 + weight_noise * n`` (``n`` drawn from (seed, step)) and
+        returns ``[(parameter, unperturbed copy)]`` to restore them."""
+        seed = int(np.random.SeedSequence([self.cfg.seed, self.step, 0x6E6F6973]).generate_state(1, np.uint64)[0] >> 1)
+        gen = torch.Generator().manual_seed(seed)
+        clean = []
+        with torch.no_grad():
+            for p in self.model.parameters():
+                if p.dim() >= 2:
+                    clean.append((p, p.detach().clone()))
+                    n = torch.randn(p.shape, generator=gen, dtype=torch.float64).to(dtype=p.dtype, device=p.device)
+                    p.mul_(1 + self.cfg.weight_noise * n)
+        return clean
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
         """Trains until ``cfg.epochs``; with ``max_wall_s`` it stops (checkpointed, ``self.stopped``) once
