@@ -1001,8 +1001,9 @@ def test_weight_noise_takes_the_gradient_at_the_perturbed_weights(tmp_path):
     tr.train_step(x, lab, ln)
     # the reference: perturb a copy by hand with the same draw, take its gradient
     ref = new()
-    seed = int(np.random.SeedSequence([cfg.get("seed", 0), 0, 0x6E6F6973]).generate_state(1, np.uint64)[0] >> 1)
-    gen = torch.Generator().manual_seed(seed)
+    from ahpsim.torch.trainer import noise_seed
+
+    gen = torch.Generator().manual_seed(noise_seed(0, 0))  # (the run's seed, step 0)
     with torch.no_grad():
         for p in ref.parameters():
             if p.dim() >= 2:
@@ -1039,3 +1040,46 @@ def test_weight_noise_resumes_bit_for_bit(tmp_path):
 def test_weight_noise_range(bad):
     with pytest.raises(ValueError, match="weight_noise must be a number in \\(0, 1\\]"):
         TrainConfig(weight_noise=bad)
+
+
+def test_perturb_weights_is_relative_gaussian_seeded_and_restorable(tmp_path):
+    """perturb_weights_: each weight matrix entry moves by the factor 1 + s n with n standard normal
+    (checked by the moments of n over the 20,000 recurrent and input weights), zeros stay zero, biases are
+    untouched, the same seed draws the same noise, and the returned copies restore the model exactly.
+    benchmarks/weight_sensitivity.py on it: a vanishing scale gives the unperturbed accuracy."""
+    from ahpsim.torch import perturb_weights_
+
+    m = SpikingRNN(100, 4, n_lif=60, n_ahp=40, p_rec=0.5, bias=True, seed=1, dtype=torch.float64)
+    with torch.no_grad():
+        m.bias.fill_(0.3)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    clean = perturb_weights_(m, 0.01, seed=5)
+    assert {id(p) for p, _ in clean} == {id(m.w_in), id(m.w_rec), id(m.w_out)}
+    nz = before["w_rec"] != 0
+    assert torch.equal(m.w_rec[~nz], before["w_rec"][~nz])
+    n = torch.cat([((m.w_rec[nz] / before["w_rec"][nz]) - 1) / 0.01,
+                   ((m.w_in / before["w_in"]) - 1).flatten() / 0.01]).detach()
+    assert n.numel() > 9000 and abs(float(n.mean())) < 0.05 and abs(float(n.std()) - 1) < 0.05
+    assert torch.equal(m.bias, before["bias"])
+    again = SpikingRNN(100, 4, n_lif=60, n_ahp=40, p_rec=0.5, bias=True, seed=1, dtype=torch.float64)
+    with torch.no_grad():
+        again.bias.fill_(0.3)
+    perturb_weights_(again, 0.01, seed=5)
+    assert torch.equal(again.w_rec, m.w_rec)
+    with torch.no_grad():
+        for p, w in clean:
+            p.copy_(w)
+    for name, p in m.named_parameters():
+        assert torch.equal(p, before[name])
+    # the benchmark's measurement on a small trained-free network and its validation data
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("weight_sensitivity", REPO / "benchmarks" / "weight_sensitivity.py")
+    ws = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ws)
+    data, cfg, new = _small_run(tmp_path)
+    tr = Trainer(new(), data, data, TrainConfig(**{**cfg, "epochs": 1}), ckpt_dir=tmp_path)
+    tr.fit()
+    r = ws.sensitivity(tmp_path / "best.pt", data, [1e-12, 0.5], draws=3, loss_mode="window", window=5)
+    assert r["scales"]["1e-12"]["acc"] == [r["unperturbed"]] * 3
+    assert r["scales"]["0.5"]["sd"] > 0 or r["scales"]["0.5"]["mean"] != r["unperturbed"]

@@ -18,7 +18,7 @@ from .relational import (BabiBatch, IFHead, KernelRelationalNetwork, RelationalN
 from .rewiring import DeepR
 from .tasks import TASKS, Task, build_model, delayed_classification, make_task
 from .trainer import (SequenceData, TrainConfig, Trainer, batch_objective, evaluate, init_from_checkpoint,
-                      load_checkpoint, load_model, save_checkpoint)
+                      load_checkpoint, load_model, perturb_weights_, save_checkpoint)
 
 __all__ = [
     # surrogate gradients and step functions
@@ -34,7 +34,7 @@ __all__ = [
     "readout_window", "readout_logits", "readout_cross_entropy", "firing_rate_regularizer", "spike_rate", "accuracy",
     # training
     "SequenceData", "TrainConfig", "Trainer", "batch_objective", "evaluate", "save_checkpoint", "load_checkpoint", "load_model",
-    "init_from_checkpoint", "DeepR",
+    "init_from_checkpoint", "perturb_weights_", "DeepR",
     # tasks
     "Task", "TASKS", "make_task", "build_model", "delayed_classification",
     # export

@@ -459,6 +459,28 @@ def evaluate(model, data: SequenceData, batch_size: int = 256, loss_mode: str = 
     return res
 
 
+def noise_seed(*key: int) -> int:
+    """A torch generator seed (63 bits) derived from integers ``key`` (e.g. a run's seed and step)."""
+    return int(np.random.SeedSequence([*key, 0x6E6F6973]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def perturb_weights_(model: torch.nn.Module, rel_std: float, seed: int) -> list:
+    """Multiplies every weight matrix of ``model`` (its parameters of two or more dimensions) in place by
+    ``1 + rel_std * n``, ``n`` standard normal per entry, drawn in float64 from ``torch.Generator``
+    seeded with ``seed`` in the order of ``model.parameters()`` (zeros, i.e. absent synapses, stay zero).
+    Returns ``[(parameter, its unperturbed copy)]``; ``p.copy_(w)`` for each pair restores the model.
+    Used by ``TrainConfig.weight_noise`` and to measure how an accuracy depends on small weight errors."""
+    gen = torch.Generator().manual_seed(int(seed))
+    clean = []
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                clean.append((p, p.detach().clone()))
+                n = torch.randn(p.shape, generator=gen, dtype=torch.float64).to(dtype=p.dtype, device=p.device)
+                p.mul_(1 + rel_std * n)
+    return clean
+
+
 class _StopOnSignal:
     """While active (main thread only): the first SIGINT / SIGTERM sets ``requested`` (the caller stops
     at the next safe point); a second SIGINT raises KeyboardInterrupt. An ignored SIGINT (a background
@@ -769,18 +791,8 @@ class Trainer:
         return loss_value, ok, spikes, neuron_steps
 
     def _perturb_weights(self) -> list:
-        """Multiplies the weight matrices by ``1 + weight_noise * n`` (``n`` drawn from (seed, step)) and
-        returns ``[(parameter, unperturbed copy)]`` to restore them."""
-        seed = int(np.random.SeedSequence([self.cfg.seed, self.step, 0x6E6F6973]).generate_state(1, np.uint64)[0] >> 1)
-        gen = torch.Generator().manual_seed(seed)
-        clean = []
-        with torch.no_grad():
-            for p in self.model.parameters():
-                if p.dim() >= 2:
-                    clean.append((p, p.detach().clone()))
-                    n = torch.randn(p.shape, generator=gen, dtype=torch.float64).to(dtype=p.dtype, device=p.device)
-                    p.mul_(1 + self.cfg.weight_noise * n)
-        return clean
+        """The step's weight noise (``weight_noise``, drawn from (seed, step)); returns what restores it."""
+        return perturb_weights_(self.model, self.cfg.weight_noise, noise_seed(self.cfg.seed, self.step))
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
         """Trains until ``cfg.epochs``; with ``max_wall_s`` it stops (checkpointed, ``self.stopped``) once
