@@ -560,7 +560,8 @@ class Trainer:
     :func:`batch_objective`) on a :class:`SequenceData`; ``fit()`` resumes from ``ckpt_dir``.
 
     Model selection: ``best.pt`` is the epoch with the highest accuracy on ``val`` (data carved from the
-    training set; never the test set); without ``val`` the training accuracy of the epoch is used.
+    training set; never the test set); without ``val`` the training accuracy of the epoch is used. With
+    ``TrainConfig.ema_decay`` the averaged weights are validated and saved (:attr:`selected_model`).
     With ``ckpt_dir`` the run's history is also written to ``history.json`` and, where matplotlib is
     installed, its learning curve to ``learning_curve.png`` after every epoch.
 
