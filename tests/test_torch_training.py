@@ -129,6 +129,18 @@ def _die_at_step(trainer, n: int) -> None:
     trainer.train_step = dying
 
 
+def _killed_then_resumed(new, data, cfg: dict, ckpt_dir):
+    """A run of ``cfg`` killed at its 10th step (second epoch, batch 4 of 6: after the checkpoint at step
+    8), then a fresh trainer on a fresh model that has resumed from its checkpoint; returns that trainer."""
+    tr1 = Trainer(new(), data, data, TrainConfig(**cfg), ckpt_dir=ckpt_dir)
+    _die_at_step(tr1, 10)
+    with pytest.raises(_Killed):
+        tr1.fit()
+    tr2 = Trainer(new(), data, data, TrainConfig(**cfg), ckpt_dir=ckpt_dir)
+    assert tr2.try_resume() and (tr2.epoch, tr2.batch) == (1, 2)
+    return tr2
+
+
 @pytest.mark.parametrize("schedule", [dict(lr_schedule="exponential", lr_decay=0.5),
                                       dict(lr_schedule="cosine", lr_min=1e-3), dict(lr_schedule="linear"),
                                       dict(lr_schedule="step", lr_decay=0.3, lr_step_epochs=1, grad_clip=0.5)])
@@ -151,14 +163,8 @@ def test_trainer_resumes_where_it_left_off(tmp_path, schedule):
     ref = new()
     Trainer(ref, data, data, TrainConfig(**cfg)).fit()
 
-    m1 = new()
-    tr1 = Trainer(m1, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    _die_at_step(tr1, 10)  # second epoch, batch 4 (after the checkpoint at step 8)
-    with pytest.raises(_Killed):
-        tr1.fit()
-    m2 = new()
-    tr2 = Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    assert tr2.try_resume() and (tr2.epoch, tr2.batch) == (1, 2)
+    tr2 = _killed_then_resumed(new, data, cfg, tmp_path)
+    m2 = tr2.model
     tr2.fit(resume=False)
     for a, b in zip(ref.parameters(), m2.parameters()):
         assert torch.equal(a, b)
@@ -908,6 +914,8 @@ def test_weight_averaging_follows_the_closed_form_and_is_what_is_selected(tmp_pa
         return out
 
     tr.train_step = recording
+    averaged = []  # the averaged weights at the end of each epoch, when the epoch is validated
+    tr.on_epoch = lambda rec: averaged.append([p.detach().clone() for p in tr.ema.module.parameters()])
     tr.fit()
     assert len(seen) == 12
     for name, p in tr.ema.module.named_parameters():
@@ -921,9 +929,8 @@ def test_weight_averaging_follows_the_closed_form_and_is_what_is_selected(tmp_pa
     best = load_model(tmp_path / "best.pt")
     at_best = tr.history[tr.best_epoch - 1]["val_acc"]
     assert evaluate(best, data, 256, cfg["loss_mode"], cfg["window"])["acc"] == at_best
-    if tr.best_epoch == 2:
-        for (n, p), q in zip(tr.ema.module.named_parameters(), best.parameters()):
-            assert torch.equal(p, q), n
+    for (n, _), p, q in zip(tr.ema.module.named_parameters(), averaged[tr.best_epoch - 1], best.parameters()):
+        assert torch.equal(p, q), n
 
 
 def test_weight_averaging_resumes_bit_for_bit_and_refuses_a_changed_setting(tmp_path):
@@ -933,14 +940,8 @@ def test_weight_averaging_resumes_bit_for_bit_and_refuses_a_changed_setting(tmp_
     data, cfg, new = _small_run(tmp_path, ema_decay=0.9, lr_schedule="cosine", portable_checkpoint=True)
     ref = Trainer(new(), data, data, TrainConfig(**cfg))
     ref.fit()
-    m1 = new()
-    tr1 = Trainer(m1, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    _die_at_step(tr1, 10)
-    with pytest.raises(_Killed):
-        tr1.fit()
-    m2 = new()
-    tr2 = Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    assert tr2.try_resume() and (tr2.epoch, tr2.batch) == (1, 2)
+    tr2 = _killed_then_resumed(new, data, cfg, tmp_path)
+    m2 = tr2.model
     tr2.fit(resume=False)
     for a, b in zip(ref.model.parameters(), m2.parameters()):
         assert torch.equal(a, b)
@@ -1024,13 +1025,9 @@ def test_weight_noise_resumes_bit_for_bit(tmp_path):
     data, cfg, new = _small_run(tmp_path, weight_noise=0.02)
     ref = Trainer(new(), data, data, TrainConfig(**cfg))
     ref.fit()
-    tr1 = Trainer(new(), data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    _die_at_step(tr1, 10)
-    with pytest.raises(_Killed):
-        tr1.fit()
-    m2 = new()
-    tr2 = Trainer(m2, data, data, TrainConfig(**cfg), ckpt_dir=tmp_path)
-    tr2.fit()
+    tr2 = _killed_then_resumed(new, data, cfg, tmp_path)
+    m2 = tr2.model
+    tr2.fit(resume=False)
     for a, b in zip(ref.model.parameters(), m2.parameters()):
         assert torch.equal(a, b)
     assert [h["val_acc"] for h in ref.history] == [h["val_acc"] for h in tr2.history]

@@ -227,7 +227,8 @@ def _quiet_openmp_workers() -> None:
 _OPTION_OF_FIELD = {"lr_step_epochs": "--lr-step-epochs", "lr_schedule": "--lr-schedule", "lr_decay": "--lr-decay",
                     "lr_min": "--lr-min", "batch_size": "--batch-size", "max_batches_per_epoch": "--max-batches",
                     "grad_clip": "--grad-clip", "rate_weight": "--rate-weight", "rate_target": "--rate-target",
-                    "ema_decay": "--ema-decay", "weight_noise": "--weight-noise", "loss_mode": "--loss-mode", "window": "--window", "epochs": "--epochs", "lr": "--lr",
+                    "ema_decay": "--ema-decay", "weight_noise": "--weight-noise", "loss_mode": "--loss-mode",
+                    "window": "--window", "epochs": "--epochs", "lr": "--lr",
                     "num_threads": "--threads", "connectivity": "--deep-r", "l1": "--deep-r-l1",
                     "temperature": "--deep-r-temperature"}
 

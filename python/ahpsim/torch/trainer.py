@@ -132,9 +132,9 @@ class TrainConfig:
     loss_mode: str = "last"          # "last" | "window" | "window_mean" (see losses.readout_cross_entropy)
     window: int = 1
     rate_target: float = 0.02        # spikes per neuron per step
+    rate_weight: float = 0.0
     ema_decay: Optional[float] = None  # weight averaging per optimizer step (None: off)
     weight_noise: Optional[float] = None  # relative std of the weights' noise in training steps (None: off)
-    rate_weight: float = 0.0
     seed: int = 0
     eval_batch_size: int = 256
     max_batches_per_epoch: Optional[int] = None
@@ -171,13 +171,11 @@ class TrainConfig:
                              f"schedule goes from lr down to lr_min")
         if self.num_threads is not None:
             as_int(self.num_threads, "num_threads", minimum=1, maximum=MAX_THREADS)
-        if self.ema_decay is not None and not (isinstance(self.ema_decay, (int, float)) and not isinstance(
-                self.ema_decay, bool) and 0.0 < self.ema_decay < 1.0):
-            raise ValueError(f"ema_decay must be a number in (0, 1) or None, got {self.ema_decay!r}")
-        if self.weight_noise is not None and not (isinstance(self.weight_noise, (int, float)) and not isinstance(
-                self.weight_noise, bool) and 0.0 < self.weight_noise <= 1.0):
-            raise ValueError(f"weight_noise must be a number in (0, 1] (relative standard deviation) or None, got "
-                             f"{self.weight_noise!r}")
+        for name, one_allowed in (("ema_decay", False), ("weight_noise", True)):
+            v = getattr(self, name)  # optional numbers in (0, 1) or (0, 1]
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v
+                                      and (v <= 1.0 if one_allowed else v < 1.0)):
+                raise ValueError(f"{name} must be a number in (0, 1{']' if one_allowed else ')'} or None, got {v!r}")
         if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip!r}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -204,8 +202,7 @@ class TrainConfig:
 # threads and the progress display, which change no result)
 _TRAJECTORY_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "lr_decay", "lr_step_epochs", "lr_min",
                       "weight_decay", "grad_clip", "loss_mode", "window", "rate_target", "rate_weight", "ema_decay",
-                      "weight_noise",
-                      "max_batches_per_epoch")
+                      "weight_noise", "max_batches_per_epoch")
 
 
 def config_changes(old: dict, new: "TrainConfig") -> dict:
@@ -654,7 +651,7 @@ class Trainer:
                 "rewiring": None if self.rewiring is None else self.rewiring.state_dict(),
                 "ema": None if self.ema is None else {
                     "n_averaged": int(self.ema.n_averaged),
-                    "parameters": {k: v.detach().clone() for k, v in self.ema.module.named_parameters()}}}
+                    "parameters": {k: v.detach() for k, v in self.ema.module.named_parameters()}}}
 
     @property
     def selected_model(self) -> torch.nn.Module:
@@ -758,7 +755,9 @@ class Trainer:
         """One optimizer step on a batch (with DDP: this rank's ``share`` of the global batch)."""
         cfg = self.cfg
         self.model.train()
-        clean = self._perturb_weights() if cfg.weight_noise else None
+        # weight_noise: this step's gradients at perturbed weights, drawn from (seed, step)
+        clean = perturb_weights_(self.model, cfg.weight_noise, noise_seed(cfg.seed, self.step)) \
+            if cfg.weight_noise else None
         try:
             if self._ddp is None:
                 loss, pred, spikes, neuron_steps = batch_objective(self.model, x, lab, ln, cfg)
@@ -790,10 +789,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         return loss_value, ok, spikes, neuron_steps
-
-    def _perturb_weights(self) -> list:
-        """The step's weight noise (``weight_noise``, drawn from (seed, step)); returns what restores it."""
-        return perturb_weights_(self.model, self.cfg.weight_noise, noise_seed(self.cfg.seed, self.step))
 
     def fit(self, resume: bool = True, max_wall_s: Optional[float] = None) -> list[dict]:
         """Trains until ``cfg.epochs``; with ``max_wall_s`` it stops (checkpointed, ``self.stopped``) once
